@@ -1,0 +1,196 @@
+"""Settings: built-in defaults < ``conveyor.yaml`` < environment (``CONVEYOR_*``) < flags.
+
+One frozen object, read once at start (``load_settings``) and passed down; nothing reads the
+environment later. Nested keys follow the seeds' yaml (``scheduler:``, ``worker:``); in the
+environment they are spelled with a double underscore, e.g. ``CONVEYOR_SCHEDULER__BATCH_SIZE``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from conveyor.errors import ConfigError
+from conveyor.models import Backoff
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class SchedulerSettings(BaseModel):
+    model_config = _FROZEN
+
+    leader_lock_ttl: float = Field(10.0, gt=0, le=3600)
+    leader_renew_interval: float = Field(3.0, gt=0, le=3600)
+    scan_interval: float = Field(1.0, gt=0, le=3600)
+    batch_size: int = Field(500, ge=1, le=10_000)
+    timeout_check_interval: float = Field(5.0, gt=0, le=3600)
+    orphan_sweep_interval: float = Field(30.0, gt=0, le=86_400)
+    orphan_min_age: float = Field(10.0, ge=0, le=86_400)
+    load_balance_strategy: str = "least_task"
+    priority_mode: Literal["strict", "weighted"] = "strict"
+    priority_weights: tuple[int, int, int] = (1, 3, 6)  # low, normal, high
+    timeout_grace: float = Field(5.0, ge=0, le=3600)
+
+    @field_validator("leader_renew_interval")
+    @classmethod
+    def _renew_inside_ttl(cls, value: float, info: Any) -> float:
+        ttl = info.data.get("leader_lock_ttl", 10.0)
+        if value >= ttl:
+            raise ValueError(f"must be shorter than leader_lock_ttl ({ttl})")
+        return value
+
+
+class WorkerSettings(BaseModel):
+    model_config = _FROZEN
+
+    capacity: int = Field(10, ge=1, le=100_000)
+    supported_types: tuple[str, ...] = ()
+    heartbeat_interval: float = Field(10.0, gt=0, le=3600)
+    heartbeat_ttl: float = Field(30.0, gt=0, le=86_400)
+    queue_poll_interval: float = Field(1.0, gt=0, le=3600)
+    graceful_shutdown_timeout: float = Field(30.0, ge=0, le=86_400)
+    thread_pool_size: int = Field(32, ge=1, le=1024)
+    weight: float = Field(1.0, gt=0, le=1_000_000)
+
+    @field_validator("heartbeat_ttl")
+    @classmethod
+    def _ttl_above_interval(cls, value: float, info: Any) -> float:
+        interval = info.data.get("heartbeat_interval", 10.0)
+        if value <= interval:
+            raise ValueError(f"must be longer than heartbeat_interval ({interval})")
+        return value
+
+
+class TaskDefaults(BaseModel):
+    model_config = _FROZEN
+
+    timeout: float = Field(300.0, gt=0, le=7 * 86_400)
+    max_retries: int = Field(3, ge=0, le=100)
+    backoff_base: float = Field(1.0, ge=0, le=86_400)
+    backoff_factor: float = Field(2.0, ge=1, le=100)
+    backoff_cap: float = Field(300.0, ge=0, le=7 * 86_400)
+    backoff_jitter: float = Field(0.2, ge=0, le=1)
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(
+            self.backoff_base, self.backoff_factor, self.backoff_cap, self.backoff_jitter
+        )
+
+
+class HttpExecutorSettings(BaseModel):
+    model_config = _FROZEN
+
+    allowed_hosts: tuple[str, ...] = ()
+    max_connections: int = Field(100, ge=1, le=10_000)
+
+
+class Settings(BaseModel):
+    """Everything a Conveyor process needs to know, validated at start."""
+
+    model_config = _FROZEN
+
+    database_url: str = "conveyor.db"
+    redis_url: str | None = None
+    redis_prefix: str = Field("conveyor:", min_length=1, max_length=64)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    app: str | None = None
+    max_payload_bytes: int = Field(1_048_576, ge=64, le=64 * 1_048_576)
+    max_body_bytes: int = Field(16 * 1_048_576, ge=1024, le=512 * 1_048_576)
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    webhook_secret: str | None = None
+    auth_required: bool | None = None
+    tasks: TaskDefaults = TaskDefaults()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    worker: WorkerSettings = WorkerSettings()
+    http_executor: HttpExecutorSettings = HttpExecutorSettings()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings")
+    return data
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_layer() -> dict[str, Any]:
+    """Environment variables that do not follow the nested naming but are documented."""
+    hosts = os.environ.get("CONVEYOR_HTTP_ALLOWED_HOSTS")
+    if hosts is None:
+        return {}
+    return {"http_executor": {"allowed_hosts": [h.strip() for h in hosts.split(",") if h.strip()]}}
+
+
+def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
+    """Build the settings from every layer; a bad value fails here, naming the setting."""
+    path = Path(config_file or os.environ.get("CONVEYOR_CONFIG", "conveyor.yaml"))
+    if config_file and not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    layers = [
+        _read_yaml(path) if path.exists() else {},
+        _environment_values(),
+        _env_layer(),
+        {k: v for k, v in flags.items() if v is not None},
+    ]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = _merge(merged, layer)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+_SPECIAL_ENV = ("CONVEYOR_CONFIG", "CONVEYOR_HTTP_ALLOWED_HOSTS")
+
+
+def _environment_values() -> dict[str, Any]:
+    """Read ``CONVEYOR_*`` variables into a nested mapping (``A__B`` → ``{"a": {"b": ...}}``)."""
+    values: dict[str, Any] = {}
+    for name, raw in os.environ.items():
+        if not name.startswith("CONVEYOR_") or name in _SPECIAL_ENV:
+            continue
+        parts = name[len("CONVEYOR_"):].lower().split("__")
+        node = values
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _parse_env_value(raw)
+    return values
+
+
+def _parse_env_value(raw: str) -> Any:
+    if raw.startswith(("[", "{")):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError:
+            return raw
+    if "," in raw and not raw.startswith(("redis", "mysql", "postgres", "sqlite")):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        lines.append(f"setting {name!r}: {error['msg']}")
+    return "invalid settings: " + "; ".join(lines)

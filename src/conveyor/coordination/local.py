@@ -1,0 +1,237 @@
+"""In-process coordination for standalone mode: the same contracts as Redis, in dicts.
+
+Everything runs on one event loop, so each method is atomic by construction (no ``await``
+between reading and writing shared state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from conveyor.coordination.protocol import (
+    Coordination,
+    Lease,
+    QueueItem,
+    Reaped,
+    StaleEpoch,
+    WorkerInfo,
+)
+from conveyor.models import Priority
+
+
+class LocalCoordination:
+    """All five coordination protocols over plain Python containers."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        # An insertion-ordered dict is a queue with O(1) removal from the middle.
+        self._queues: dict[Priority, dict[QueueItem, None]] = {p: {} for p in Priority}
+        self._delayed: list[tuple[float, int, QueueItem]] = []
+        self._delayed_live: dict[QueueItem, int] = {}
+        self._seq = itertools.count()
+        self._worker_queues: dict[str, dict[QueueItem, None]] = defaultdict(dict)
+        self._active: dict[str, dict[QueueItem, None]] = defaultdict(dict)
+        self._worker_wakeups: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._workers: dict[str, tuple[WorkerInfo, float]] = {}
+        self._work = asyncio.Event()
+        self._paused: set[str] = set()
+        self._lease: tuple[Lease, float] | None = None
+        self._epoch = 0
+        self._cancel_flags: dict[str, float] = {}
+        self._listeners: set[asyncio.Queue[str]] = set()
+
+    def as_coordination(self) -> Coordination:
+        return Coordination(self, self, self, self, self, self)
+
+    async def close(self) -> None:
+        self._work.set()
+
+    # -- TaskQueues ---------------------------------------------------------------------------
+
+    async def enqueue(self, items: Sequence[QueueItem]) -> None:
+        for item in items:
+            self._queues[item.priority][item] = None
+        if items:
+            self._work.set()
+
+    async def schedule(self, items: Sequence[tuple[QueueItem, float]]) -> None:
+        for item, due in items:
+            seq = next(self._seq)
+            self._delayed_live[item] = seq
+            heapq.heappush(self._delayed, (due, seq, item))
+
+    async def promote_due(self, now: float, limit: int) -> int:
+        moved: list[QueueItem] = []
+        while self._delayed and self._delayed[0][0] <= now and len(moved) < limit:
+            _, seq, item = heapq.heappop(self._delayed)
+            if self._delayed_live.get(item) == seq:
+                del self._delayed_live[item]
+                moved.append(item)
+        await self.enqueue(moved)
+        return len(moved)
+
+    async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
+        return list(itertools.islice(self._queues[priority], count))
+
+    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
+        self._check_epoch(epoch)
+        moved = 0
+        for item, worker_id in moves:
+            if self._queues[item.priority].pop(item, 0) is None:
+                self._worker_queues[worker_id][item] = None
+                self._worker_wakeups[worker_id].set()
+                moved += 1
+        return moved
+
+    async def remove(self, items: Sequence[QueueItem]) -> None:
+        for item in items:
+            self._queues[item.priority].pop(item, None)
+            self._delayed_live.pop(item, None)
+
+    async def lengths(self) -> dict[str, int]:
+        sizes = {p.label: len(q) for p, q in self._queues.items()}
+        sizes["delayed"] = len(self._delayed_live)
+        return sizes
+
+    async def held(self, task_ids: Sequence[str]) -> set[str]:
+        wanted = set(task_ids)
+        places: list[dict[QueueItem, None]] = [*self._queues.values()]
+        places += [*self._worker_queues.values(), *self._active.values()]
+        found = {i.task_id for place in places for i in place if i.task_id in wanted}
+        return found | {i.task_id for i in self._delayed_live if i.task_id in wanted}
+
+    async def wait_for_work(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
+
+    async def set_paused(self, name: str, paused: bool) -> None:
+        if paused:
+            self._paused.add(name)
+        else:
+            self._paused.discard(name)
+            self._work.set()
+
+    async def paused(self) -> set[str]:
+        return set(self._paused)
+
+    # -- WorkerQueues -------------------------------------------------------------------------
+
+    async def fetch(self, worker_id: str, count: int, timeout: float) -> list[QueueItem]:
+        own = self._worker_queues[worker_id]
+        if not own:
+            wakeup = self._worker_wakeups[worker_id]
+            wakeup.clear()
+            try:
+                await asyncio.wait_for(wakeup.wait(), timeout)
+            except TimeoutError:
+                return []
+        taken = list(itertools.islice(own, count))
+        active = self._active[worker_id]
+        for item in taken:
+            del own[item]
+            active[item] = None
+        return taken
+
+    async def ack(self, worker_id: str, items: Sequence[QueueItem]) -> None:
+        active = self._active[worker_id]
+        for item in items:
+            active.pop(item, None)
+
+    async def hand_back(self, worker_id: str) -> list[QueueItem]:
+        items = list(self._worker_queues.pop(worker_id, {}))
+        await self.enqueue(items)
+        return items
+
+    # -- Registry -----------------------------------------------------------------------------
+
+    async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
+        self._workers[info.worker_id] = (info, self._clock() + ttl)
+
+    async def live_workers(self) -> list[WorkerInfo]:
+        now = self._clock()
+        live = []
+        for worker_id, (info, expires) in self._workers.items():
+            if expires > now:
+                load = len(self._worker_queues[worker_id]) + len(self._active[worker_id])
+                live.append(_with_load(info, load))
+        return live
+
+    async def expired_workers(self, now: float) -> list[str]:
+        return [wid for wid, (_, expires) in self._workers.items() if expires <= now]
+
+    async def reap(self, epoch: int, worker_id: str) -> Reaped:
+        self._check_epoch(epoch)
+        self._workers.pop(worker_id, None)
+        queued = await self.hand_back(worker_id)
+        active = list(self._active.pop(worker_id, {}))
+        return Reaped(worker_id, queued, active)
+
+    async def deregister(self, worker_id: str) -> None:
+        self._workers.pop(worker_id, None)
+        self._worker_queues.pop(worker_id, None)
+        self._active.pop(worker_id, None)
+
+    # -- LeaderLease --------------------------------------------------------------------------
+
+    async def acquire(self, holder: str, ttl: float) -> Lease | None:
+        if await self.current() is not None:
+            return None
+        self._epoch += 1
+        lease = Lease(holder, self._epoch)
+        self._lease = (lease, self._clock() + ttl)
+        return lease
+
+    async def renew(self, lease: Lease, ttl: float) -> bool:
+        if await self.current() != lease:
+            return False
+        self._lease = (lease, self._clock() + ttl)
+        return True
+
+    async def release(self, lease: Lease) -> None:
+        if await self.current() == lease:
+            self._lease = None
+
+    async def current(self) -> Lease | None:
+        if self._lease is None or self._lease[1] <= self._clock():
+            return None
+        return self._lease[0]
+
+    def _check_epoch(self, epoch: int) -> None:
+        if epoch != self._epoch:
+            raise StaleEpoch(f"epoch {epoch} is stale; current epoch is {self._epoch}")
+
+    # -- CancelSignals ------------------------------------------------------------------------
+
+    async def request(self, task_id: str, ttl: float) -> None:
+        now = self._clock()
+        self._cancel_flags = {k: v for k, v in self._cancel_flags.items() if v > now}
+        self._cancel_flags[task_id] = now + ttl
+        for listener in self._listeners:
+            listener.put_nowait(task_id)
+
+    async def requested(self, task_ids: Sequence[str]) -> set[str]:
+        now = self._clock()
+        return {t for t in task_ids if self._cancel_flags.get(t, 0.0) > now}
+
+    async def listen(self) -> AsyncIterator[str]:
+        inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._listeners.add(inbox)
+        try:
+            while True:
+                yield await inbox.get()
+        finally:
+            self._listeners.discard(inbox)
+
+
+def _with_load(info: WorkerInfo, load: int) -> WorkerInfo:
+    return WorkerInfo(
+        info.worker_id, info.host, info.pid, info.capacity, info.types, info.weight,
+        info.started_at, info.last_heartbeat, load, info.draining,
+    )

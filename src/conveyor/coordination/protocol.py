@@ -1,0 +1,195 @@
+"""The coordination contracts (DESIGN.md §3): queues, worker queues, registry, lease, cancels.
+
+Five small protocols instead of one broker, so each duty depends only on what it uses. Two
+implementations sit behind them: ``local`` (in-process, standalone mode) and ``redis``
+(distributed). Both hold *ids only*; the SQL store is the truth and can rebuild everything here.
+
+A queue entry is a ``QueueItem``: the task id plus the two facts the scheduler needs to place it
+without a database read (its type, to find a worker that runs it; its priority, to hand it back
+to the right queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from conveyor.errors import ConveyorError
+from conveyor.models import Priority
+
+
+class StaleEpoch(ConveyorError):
+    """A scheduler acted with an epoch older than the current leader's; the act was refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    task_id: str
+    task_type: str
+    priority: Priority
+
+    def encode(self) -> str:
+        return f"{self.task_id}|{self.task_type}|{int(self.priority)}"
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> QueueItem:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        task_id, task_type, priority = text.split("|")
+        return cls(task_id, task_type, Priority(int(priority)))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """What a worker advertises; ``load`` is filled in by ``Registry.live_workers``."""
+
+    worker_id: str
+    host: str
+    pid: int
+    capacity: int
+    types: tuple[str, ...] = ()
+    weight: float = 1.0
+    started_at: float = 0.0
+    last_heartbeat: float = 0.0
+    load: int = 0
+    draining: bool = False
+
+    def supports(self, task_type: str) -> bool:
+        """A worker with no declared types runs every type it has an executor for."""
+        return not self.types or task_type in self.types
+
+    @property
+    def free(self) -> int:
+        return 0 if self.draining else max(0, self.capacity - self.load)
+
+
+class Lease(NamedTuple):
+    holder: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    """What a dead worker held: ``queued`` went back to the priority queues already; ``active``
+    were running and need a decision from the store (timeout + retry)."""
+
+    worker_id: str
+    queued: list[QueueItem] = field(default_factory=list)
+    active: list[QueueItem] = field(default_factory=list)
+
+
+class TaskQueues(Protocol):
+    """Priority queues, the delayed set and the leader's move into worker queues."""
+
+    async def enqueue(self, items: Sequence[QueueItem]) -> None:
+        """Append to the priority queues and wake the dispatcher."""
+
+    async def schedule(self, items: Sequence[tuple[QueueItem, float]]) -> None:
+        """Put items in the delayed set, each due at its timestamp."""
+
+    async def promote_due(self, now: float, limit: int) -> int:
+        """Move up to ``limit`` due items from the delayed set to their queues; return how many."""
+
+    async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
+        """The first ``count`` items of one priority queue, left in place."""
+
+    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
+        """Atomically move each item from its priority queue to a worker queue.
+
+        Raises ``StaleEpoch`` if ``epoch`` is not the current one. Items no longer in their
+        queue (cancelled meanwhile) are skipped; returns how many moved.
+        """
+
+    async def remove(self, items: Sequence[QueueItem]) -> None:
+        """Drop items from the priority queues and the delayed set (cancel, priority change)."""
+
+    async def lengths(self) -> dict[str, int]:
+        """``{"high": n, "normal": n, "low": n, "delayed": n}``."""
+
+    async def held(self, task_ids: Sequence[str]) -> set[str]:
+        """Which of these ids sit anywhere: priority queues, delayed, worker queues, active."""
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when something was enqueued (or after ``timeout``), so the dispatcher need
+        not poll."""
+
+    async def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume dispatch of a priority (``high``...) or a task type."""
+
+    async def paused(self) -> set[str]:
+        """Names currently paused."""
+
+
+class WorkerQueues(Protocol):
+    """A worker's own queue and its active list (reliable fetch)."""
+
+    async def fetch(self, worker_id: str, count: int, timeout: float) -> list[QueueItem]:
+        """Move up to ``count`` items from the worker queue to its active list, waiting up to
+        ``timeout`` for the first one."""
+
+    async def ack(self, worker_id: str, items: Sequence[QueueItem]) -> None:
+        """Drop finished items from the active list."""
+
+    async def hand_back(self, worker_id: str) -> list[QueueItem]:
+        """Move everything still in the worker queue back to the priority queues (graceful
+        shutdown); return what moved."""
+
+
+class Registry(Protocol):
+    """Live workers: heartbeat with TTL, listing with load, reaping of the dead."""
+
+    async def heartbeat(self, info: WorkerInfo, ttl: float) -> None: ...
+
+    async def live_workers(self) -> list[WorkerInfo]: ...
+
+    async def expired_workers(self, now: float) -> list[str]:
+        """Workers still indexed whose heartbeat lapsed."""
+
+    async def reap(self, epoch: int, worker_id: str) -> Reaped:
+        """Remove a worker; its queued items go back to the priority queues atomically."""
+
+    async def deregister(self, worker_id: str) -> None:
+        """A clean exit: forget the worker (its queue must be empty or handed back first)."""
+
+
+class LeaderLease(Protocol):
+    """The scheduler lease with a fencing epoch that rises with every new holder."""
+
+    async def acquire(self, holder: str, ttl: float) -> Lease | None: ...
+
+    async def renew(self, lease: Lease, ttl: float) -> bool: ...
+
+    async def release(self, lease: Lease) -> None: ...
+
+    async def current(self) -> Lease | None: ...
+
+
+class CancelSignals(Protocol):
+    """Cancel flags for running tasks, with a push channel for speed."""
+
+    async def request(self, task_id: str, ttl: float) -> None: ...
+
+    async def requested(self, task_ids: Sequence[str]) -> set[str]: ...
+
+    def listen(self) -> AsyncIterator[str]:
+        """Yield task ids as cancel requests arrive (best effort; flags are the fallback)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Coordination:
+    """The five parts of one backend, built together by ``bootstrap`` and closed together."""
+
+    queues: TaskQueues
+    worker_queues: WorkerQueues
+    registry: Registry
+    lease: LeaderLease
+    cancels: CancelSignals
+    closer: Closer
+
+    async def close(self) -> None:
+        await self.closer.close()
+
+
+class Closer(Protocol):
+    async def close(self) -> None: ...

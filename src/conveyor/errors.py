@@ -1,0 +1,70 @@
+"""The exception tree of Conveyor.
+
+Every error raised on purpose by Conveyor derives from ``ConveyorError`` so callers can catch
+one type; the API maps each branch to an HTTP status in one table (``api/errors.py``).
+
+    ConveyorError
+    ├── ConfigError                 a setting is missing or out of bounds (names the setting)
+    ├── ValidationError             caller input is wrong                      → 422
+    ├── NotFound                    no such task / config                      → 404
+    ├── Conflict                    the move is not allowed now                → 409
+    │   └── IllegalTransition       a state move outside DESIGN.md §2
+    ├── Unauthorized / Forbidden    authentication / scope                     → 401 / 403
+    ├── BackendUnavailable          store or coordination backend unreachable  → 503
+    └── TaskError                   raised *inside* a task by business code
+        ├── RetryableError          try again later, if retries remain
+        └── PermanentError          fail now, never retry
+
+``TaskError`` is the split executors use: anything a task raises that is not a
+``PermanentError`` is retryable, because a transient fault is the common case.
+"""
+
+from __future__ import annotations
+
+
+class ConveyorError(Exception):
+    """Base of every error Conveyor raises on purpose."""
+
+
+class ConfigError(ConveyorError):
+    """A setting is missing, malformed or out of bounds."""
+
+
+class ValidationError(ConveyorError):
+    """Input from a caller is wrong; the message says what and where."""
+
+
+class NotFound(ConveyorError):
+    """The task, config or key asked for does not exist."""
+
+
+class Conflict(ConveyorError):
+    """The request is valid but cannot be applied in the current state."""
+
+
+class IllegalTransition(Conflict):
+    """A state move that DESIGN.md §2 does not allow."""
+
+
+class Unauthorized(ConveyorError):
+    """No or bad credentials."""
+
+
+class Forbidden(ConveyorError):
+    """Credentials are valid but their scope does not allow this."""
+
+
+class BackendUnavailable(ConveyorError):
+    """The store or the coordination backend cannot be reached."""
+
+
+class TaskError(Exception):
+    """Raised by business code inside a task to steer the retry decision."""
+
+
+class RetryableError(TaskError):
+    """A transient failure: retry if the task has retries left."""
+
+
+class PermanentError(TaskError):
+    """A failure that retrying cannot fix: the task fails at once."""

@@ -1,0 +1,168 @@
+"""The task model and its state machine (DESIGN.md §2). Pure: no I/O, no clock.
+
+Allowed moves::
+
+    PENDING ──► PROCESSING ──► SUCCESS
+       ▲            ├──► FAILED  ──(retries left)──► PENDING
+       │            ├──► TIMEOUT ──(retries left)──► PENDING
+       │            └──► CANCELLED
+       └── a manual retry of FAILED / TIMEOUT / CANCELLED
+    PENDING ──► CANCELLED
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from conveyor.errors import IllegalTransition, ValidationError
+
+TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+
+
+class TaskStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    TIMEOUT = "TIMEOUT"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the system will not move the task again on its own."""
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED}
+)
+
+ALLOWED_MOVES: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED}),
+    TaskStatus.PROCESSING: frozenset(
+        {TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.SUCCESS: frozenset(),
+    TaskStatus.FAILED: frozenset({TaskStatus.PENDING}),
+    TaskStatus.TIMEOUT: frozenset({TaskStatus.PENDING}),
+    TaskStatus.CANCELLED: frozenset({TaskStatus.PENDING}),
+}
+
+
+def check_move(source: TaskStatus, target: TaskStatus) -> None:
+    """Raise ``IllegalTransition`` unless ``source → target`` is an edge of the state machine."""
+    if target not in ALLOWED_MOVES[source]:
+        raise IllegalTransition(f"a task cannot move from {source} to {target}")
+
+
+class Priority(IntEnum):
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+
+    @classmethod
+    def parse(cls, value: object) -> Priority:
+        """Accept ``high``/``normal``/``low`` (any case) or 2/1/0, as the seeds' examples do."""
+        if isinstance(value, Priority):
+            return value
+        if isinstance(value, bool):
+            raise ValidationError(f"priority must be high, normal, low or 2, 1, 0; got {value!r}")
+        if isinstance(value, int) and value in (0, 1, 2):
+            return cls(value)
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text.isdigit() and int(text) in (0, 1, 2):
+                return cls(int(text))
+            for member in cls:
+                if member.name.lower() == text:
+                    return member
+        raise ValidationError(f"priority must be high, normal, low or 2, 1, 0; got {value!r}")
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+def check_task_type(task_type: str) -> str:
+    """Task types end up in Redis keys and metric labels, so they are kept to a safe alphabet."""
+    if not isinstance(task_type, str) or not TASK_TYPE_PATTERN.fullmatch(task_type):
+        raise ValidationError(
+            f"task_type {task_type!r} must match {TASK_TYPE_PATTERN.pattern} "
+            "(letters, digits, '_', '.', ':', '-'; at most 128 characters)"
+        )
+    return task_type
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of the ``task`` table."""
+
+    id: str
+    task_type: str
+    priority: Priority
+    payload: dict[str, Any]
+    status: TaskStatus
+    max_retries: int
+    timeout: float
+    created_at: float
+    run_at: float
+    metadata: dict[str, str] = field(default_factory=dict)
+    result: Any = None
+    error: str | None = None
+    retry_count: int = 0
+    attempt: int = 0
+    worker_id: str | None = None
+    idempotency_key: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    version: int = 0
+    callback_url: str | None = None
+
+    @property
+    def retries_left(self) -> bool:
+        return self.retry_count < self.max_retries
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLog:
+    """One row of ``task_logs``: a state move and why it happened."""
+
+    task_id: str
+    attempt: int
+    from_status: TaskStatus | None
+    to_status: TaskStatus
+    at: float
+    message: str = ""
+    worker_id: str | None = None
+    epoch: int | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff settings: delay = min(cap, base * factor**n) ± jitter fraction."""
+
+    base: float = 1.0
+    factor: float = 2.0
+    cap: float = 300.0
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class TaskConfig:
+    """Defaults for one task type (the ``task_config`` table)."""
+
+    task_type: str
+    executor: str = "python"
+    executor_config: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    max_retries: int | None = None
+    priority: Priority | None = None
+    backoff: Backoff | None = None
+    concurrency_limit: int | None = None
+    rate_limit: float | None = None
+    enabled: bool = True
+    updated_at: float = 0.0
