@@ -1,0 +1,124 @@
+"""The store contract: the durable record of tasks, their logs, type configs and workers.
+
+Batch-first: the hot path (create, start, finish) takes many tasks per call so one transaction
+covers a batch. Every state move is a conditional write (``WHERE id = ? AND status = ? AND
+attempt = ?``) plus a ``task_logs`` row in the same transaction; a move whose condition no
+longer holds is skipped, never forced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from conveyor.coordination.protocol import WorkerInfo
+from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended, as the worker (or a recovering scheduler) reports it.
+
+    ``retry_at`` set means the task goes straight back to PENDING (through ``status``, both
+    moves logged) and is due then; ``spend_retry`` is False for attempts lost to a crash.
+    """
+
+    task_id: str
+    attempt: int
+    status: TaskStatus
+    result: Any = None
+    error: str | None = None
+    retry_at: float | None = None
+    spend_retry: bool = True
+    message: str = ""
+    worker_id: str | None = None
+    epoch: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    status: TaskStatus | None = None
+    task_type: str | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    task: Task
+    created: bool  # False when an idempotency key matched an existing task
+
+
+class TaskStore(Protocol):
+    async def migrate(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    async def insert(self, tasks: Sequence[Task]) -> list[Created]:
+        """Insert new PENDING tasks; a task whose (type, idempotency key) exists yields the
+        existing one instead. Order of the result follows the input."""
+
+    async def get(self, task_id: str) -> Task | None: ...
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[Task]: ...
+
+    async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page: ...
+
+    async def logs(self, task_id: str) -> list[TaskLog]: ...
+
+    async def start(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[Task]:
+        """PENDING → PROCESSING with ``attempt + 1``; returns only the tasks that moved."""
+
+    async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
+        """Apply each outcome to a PROCESSING task of that attempt; return the tasks that moved
+        (their new state), skipping outcomes of superseded attempts."""
+
+    async def cancel_pending(self, task_id: str, now: float, message: str) -> Task | None:
+        """PENDING → CANCELLED; None when the task was not PENDING."""
+
+    async def reopen(self, task_id: str, now: float, message: str) -> Task | None:
+        """A manual retry: FAILED / TIMEOUT / CANCELLED → PENDING with its retries restored."""
+
+    async def set_priority(self, task_id: str, priority: Priority, now: float) -> Task | None:
+        """Change the priority of a PENDING task; None when it is not PENDING."""
+
+    async def overdue(self, now: float, grace: float, limit: int) -> list[Task]:
+        """PROCESSING tasks whose deadline (started_at + timeout + grace) has passed."""
+
+    async def processing_on(self, worker_id: str) -> list[Task]: ...
+
+    async def pending_page(
+        self, after_id: str | None, created_before: float, limit: int
+    ) -> list[Task]:
+        """PENDING tasks in id order, for the orphan sweep."""
+
+    async def count_by_status(self) -> dict[tuple[str, str], int]:
+        """``{(task_type, status): count}``."""
+
+    # -- task types -----------------------------------------------------------------------
+
+    async def get_config(self, task_type: str) -> TaskConfig | None: ...
+
+    async def list_configs(self) -> list[TaskConfig]: ...
+
+    async def put_config(self, config: TaskConfig) -> TaskConfig: ...
+
+    async def delete_config(self, task_type: str) -> bool: ...
+
+    # -- workers --------------------------------------------------------------------------
+
+    async def record_workers(self, workers: Sequence[WorkerInfo], state: str, now: float) -> None:
+        """Upsert the durable record of workers seen (first seen kept, last heartbeat moved)."""
+
+    async def list_worker_records(self) -> list[dict[str, Any]]: ...

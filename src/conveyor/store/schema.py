@@ -1,0 +1,94 @@
+"""The SQL tables (SQLAlchemy Core), the source of truth for every task.
+
+Times are stored as DOUBLE seconds since the epoch: one representation that SQLite, MariaDB and
+PostgreSQL all keep exactly, so a value read back compares equal to the value written. JSON
+documents are stored as text serialised by us (orjson), so the three databases hold the same
+bytes and payload size limits are ours, not the driver's.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+metadata = sa.MetaData()
+
+# MySQL's TEXT holds 64 KiB; payloads and results may be larger.
+LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+task = sa.Table(
+    "task",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("task_type", sa.String(128), nullable=False),
+    sa.Column("priority", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payload", LongText, nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("result", LongText),
+    sa.Column("error", sa.Text),
+    sa.Column("retry_count", sa.Integer, nullable=False, default=0),
+    sa.Column("max_retries", sa.Integer, nullable=False),
+    sa.Column("timeout", sa.Double, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, default=0),
+    sa.Column("worker_id", sa.String(128)),
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("callback_url", sa.String(2048)),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("run_at", sa.Double, nullable=False),
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_task_status_run_at", "status", "run_at"),
+    sa.Index("ix_task_type_created", "task_type", "created_at"),
+    sa.Index("ix_task_created", "created_at"),
+    sa.Index("ix_task_worker_status", "worker_id", "status"),
+    sa.UniqueConstraint("task_type", "idempotency_key", name="uq_task_idempotency"),
+)
+
+task_logs = sa.Table(
+    "task_logs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.String(26), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("worker_id", sa.String(128)),
+    sa.Column("epoch", sa.BigInteger),
+    sa.Index("ix_task_logs_task", "task_id", "id"),
+)
+
+task_config = sa.Table(
+    "task_config",
+    metadata,
+    sa.Column("task_type", sa.String(128), primary_key=True),
+    sa.Column("executor", sa.String(64), nullable=False),
+    sa.Column("executor_config", sa.Text, nullable=False),
+    sa.Column("timeout", sa.Double),
+    sa.Column("max_retries", sa.Integer),
+    sa.Column("priority", sa.SmallInteger),
+    sa.Column("backoff", sa.Text),
+    sa.Column("concurrency_limit", sa.Integer),
+    sa.Column("rate_limit", sa.Double),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+worker_registry = sa.Table(
+    "worker_registry",
+    metadata,
+    sa.Column("worker_id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("types", sa.Text, nullable=False),
+    sa.Column("first_seen", sa.Double, nullable=False),
+    sa.Column("last_heartbeat", sa.Double, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+)
