@@ -143,6 +143,8 @@ class LocalCoordination:
         active = self._active[worker_id]
         for item in items:
             active.pop(item, None)
+        if items:
+            self._work.set()  # capacity was freed: the dispatcher may have work to place
 
     async def hand_back(self, worker_id: str) -> list[QueueItem]:
         items = list(self._worker_queues.pop(worker_id, {}))

@@ -128,7 +128,8 @@ class WorkerQueues(Protocol):
         ``timeout`` for the first one."""
 
     async def ack(self, worker_id: str, items: Sequence[QueueItem]) -> None:
-        """Drop finished items from the active list."""
+        """Drop finished items from the active list, and wake ``wait_for_work``: capacity was
+        freed, so the dispatcher may have queued work to place."""
 
     async def hand_back(self, worker_id: str) -> list[QueueItem]:
         """Move everything still in the worker queue back to the priority queues (graceful

@@ -1,0 +1,98 @@
+"""Every Redis key Conveyor uses, in one place (DESIGN.md §3).
+
+All names sit under one prefix (default ``conveyor:``) so several deployments, or one test per
+prefix, can share a Redis. Lua scripts never invent key names of their own: they receive them in
+``KEYS`` or, where a script must discover workers at run time (``held``), the prefix and suffixes
+built here in ``ARGV``.
+
+=========================  ===========  ===================================================
+key                        type         use
+=========================  ===========  ===================================================
+``queue:high|normal|low``  list         pending ``QueueItem`` encodings by priority
+``delayed``                sorted set   items due later (score = due time, epoch seconds)
+``worker:{id}``            hash + TTL   what the worker advertises (``WorkerInfo``)
+``workers``                sorted set   index of registered workers (score = heartbeat expiry)
+``worker:{id}:queue``      list         items assigned to the worker, not yet taken
+``worker:{id}:active``     list         items the worker took and runs (reliable fetch)
+``scheduler:leader``       string + TTL ``holder|epoch`` of the current lease
+``scheduler:epoch``        counter      fencing epoch, raised by every new lease
+``task:cancel:{id}``       string + TTL cancel flag of a running task
+``cancel``                 channel      pub/sub push of cancel requests (flags are the truth)
+``wake``                   list         at most one token: "work was enqueued" for the dispatcher
+``paused``                 set          paused priorities and task types
+=========================  ===========  ===================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conveyor.models import Priority
+
+DEFAULT_PREFIX = "conveyor:"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix; pure string building, no I/O."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def queue(self, priority: Priority) -> str:
+        return f"{self.prefix}queue:{priority.label}"
+
+    @property
+    def queues(self) -> list[str]:
+        """The three priority queues indexed by ``int(priority)`` (low, normal, high).
+
+        Scripts rely on this order: an item's encoded priority ``p`` selects ``KEYS[base + p]``.
+        """
+        return [self.queue(p) for p in sorted(Priority)]
+
+    @property
+    def delayed(self) -> str:
+        return f"{self.prefix}delayed"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
+
+    @property
+    def worker_prefix(self) -> str:
+        """``worker:`` under the prefix; ``held`` appends ids and suffixes to it in Lua."""
+        return f"{self.prefix}worker:"
+
+    QUEUE_SUFFIX = ":queue"
+    ACTIVE_SUFFIX = ":active"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.worker_prefix}{worker_id}"
+
+    def worker_queue(self, worker_id: str) -> str:
+        return f"{self.worker_prefix}{worker_id}{self.QUEUE_SUFFIX}"
+
+    def worker_active(self, worker_id: str) -> str:
+        return f"{self.worker_prefix}{worker_id}{self.ACTIVE_SUFFIX}"
+
+    @property
+    def leader(self) -> str:
+        return f"{self.prefix}scheduler:leader"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self.prefix}scheduler:epoch"
+
+    def cancel(self, task_id: str) -> str:
+        return f"{self.prefix}task:cancel:{task_id}"
+
+    @property
+    def cancel_channel(self) -> str:
+        return f"{self.prefix}cancel"
+
+    @property
+    def wake(self) -> str:
+        return f"{self.prefix}wake"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.prefix}paused"

@@ -1,0 +1,86 @@
+"""Fixtures for the coordination contract: one backend per parameter, Redis isolated by prefix.
+
+Redis is real (``CONVEYOR_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/0``). When it is
+unreachable the Redis half is skipped on a laptop but *fails* under ``CI=true``, so a broken
+CI service can never turn the suite green by skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from uuid import uuid4
+
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+
+from conveyor.coordination.local import LocalCoordination
+from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.redis import connect_redis
+
+REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BACKENDS = ["local", "redis"]
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSession:
+    """A raw client for inspection plus the unique prefix and client name of one test."""
+
+    raw: aioredis.Redis
+    url: str
+    prefix: str
+    client_name: str
+
+
+async def require_redis(client: aioredis.Redis) -> None:
+    try:
+        await client.ping()
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        await client.aclose()
+        reason = f"Redis at {REDIS_URL} is unreachable ({exc}); set CONVEYOR_TEST_REDIS_URL"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@asynccontextmanager
+async def redis_session() -> AsyncIterator[RedisSession]:
+    """A fresh prefix whose keys are deleted afterwards, whatever the test left behind."""
+    raw = aioredis.Redis.from_url(REDIS_URL, decode_responses=True, socket_connect_timeout=1)
+    await require_redis(raw)
+    tag = uuid4().hex
+    session = RedisSession(raw, REDIS_URL, f"test:{tag}:", f"conveyor-test-{tag}")
+    try:
+        yield session
+    finally:
+        stale = [key async for key in raw.scan_iter(match=f"{session.prefix}*", count=1000)]
+        if stale:
+            await raw.delete(*stale)
+        await raw.aclose()
+
+
+@pytest.fixture
+async def redis_env() -> AsyncIterator[RedisSession]:
+    async with redis_session() as session:
+        yield session
+
+
+@pytest.fixture(params=BACKENDS)
+async def coord(request: pytest.FixtureRequest) -> AsyncIterator[Coordination]:
+    """The same contract over the in-process and the Redis backend."""
+    if request.param == "local":
+        local = LocalCoordination().as_coordination()
+        yield local
+        await local.close()
+        return
+    async with redis_session() as session:
+        backend = await connect_redis(
+            session.url, session.prefix, retries=3, client_name=session.client_name
+        )
+        try:
+            yield backend
+        finally:
+            await backend.close()
