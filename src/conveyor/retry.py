@@ -19,6 +19,11 @@ def backoff_delay(policy: Backoff, retry_number: int, draw: float) -> float:
     return max(0.0, delay + spread)
 
 
+MAX_LOST_ATTEMPTS = 5
+"""Attempts lost to crashes do not spend retries, but a task that kills every worker it
+touches must end somewhere: after this many extra attempts it times out for good."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryDecision:
     """What to do with an attempt that ended in FAILED or TIMEOUT."""
@@ -45,7 +50,7 @@ def decide_retry(
     """
     if failure not in (TaskStatus.FAILED, TaskStatus.TIMEOUT):
         raise ValueError(f"retry decisions are for FAILED or TIMEOUT, not {failure}")
-    if lost_to_crash:
+    if lost_to_crash and task.attempt <= task.max_retries + 1 + MAX_LOST_ATTEMPTS:
         return RetryDecision(True, now + backoff_delay(policy, 1, draw), False)
     if not retryable or not task.retries_left:
         return RetryDecision(False)

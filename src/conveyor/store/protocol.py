@@ -121,4 +121,10 @@ class TaskStore(Protocol):
     async def record_workers(self, workers: Sequence[WorkerInfo], state: str, now: float) -> None:
         """Upsert the durable record of workers seen (first seen kept, last heartbeat moved)."""
 
+    async def mark_worker(self, worker_id: str, state: str, now: float) -> None: ...
+
+    async def stale_processing_workers(self, cutoff: float) -> list[str]:
+        """Workers holding PROCESSING tasks whose last recorded heartbeat is older than
+        ``cutoff``, or that were marked stopped or dead, or were never recorded."""
+
     async def list_worker_records(self) -> list[dict[str, Any]]: ...

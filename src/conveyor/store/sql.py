@@ -516,6 +516,29 @@ class SqlStore:
                     worker_registry, "worker_id", w.worker_id, {**row, "first_seen": now}
                 )
 
+    async def mark_worker(self, worker_id: str, state: str, now: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                worker_registry.update()
+                .where(worker_registry.c.worker_id == worker_id)
+                .values(state=state)
+            )
+
+    async def stale_processing_workers(self, cutoff: float) -> list[str]:
+        w = worker_registry
+        query = (
+            sa.select(task.c.worker_id)
+            .distinct()
+            .select_from(task.outerjoin(w, w.c.worker_id == task.c.worker_id))
+            .where(
+                task.c.status == str(S.PROCESSING),
+                sa.or_(w.c.worker_id.is_(None), w.c.last_heartbeat < cutoff,
+                       w.c.state != "alive"),
+            )
+        )
+        async with self.engine.connect() as conn:
+            return [r[0] for r in await conn.execute(query) if r[0] is not None]
+
     async def list_worker_records(self) -> list[dict[str, Any]]:
         query = sa.select(worker_registry).order_by(worker_registry.c.worker_id)
         async with self.engine.connect() as conn:

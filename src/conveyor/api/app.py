@@ -1,0 +1,43 @@
+"""The FastAPI application: routes, error mapping, body limit, health."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from fastapi import FastAPI, Request
+
+from conveyor.api import errors, routes
+from conveyor.api.limits import BodyLimit
+from conveyor.api.schemas import ErrorOut
+from conveyor.errors import BackendUnavailable
+from conveyor.service import TaskService
+
+
+def create_app(service: TaskService) -> FastAPI:
+    app = FastAPI(
+        title="Conveyor",
+        version=version("conveyor"),
+        description="Distributed asynchronous tasks: create, query, cancel, retry.",
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
+    errors.install(app)
+    app.include_router(routes.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorOut}})
+    async def readyz(request: Request) -> dict[str, str]:
+        """The store and the coordination backend answer."""
+        svc: TaskService = request.app.state.service
+        await svc.store.ping()
+        try:
+            await svc.coordination.queues.lengths()
+        except Exception as exc:
+            raise BackendUnavailable(f"coordination backend unreachable: {exc}") from exc
+        return {"status": "ready"}
+
+    return app

@@ -1,0 +1,136 @@
+"""REST routes under ``/api/v1``: tasks, logs and task configs."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from conveyor.api.schemas import (
+    BatchCreate,
+    BatchOut,
+    ErrorOut,
+    LogList,
+    LogOut,
+    PriorityPatch,
+    TaskConfigIn,
+    TaskConfigList,
+    TaskConfigOut,
+    TaskCreate,
+    TaskList,
+    TaskOut,
+    parse_priority,
+)
+from conveyor.errors import ValidationError
+from conveyor.models import TaskStatus, check_task_type
+from conveyor.service import TaskService
+from conveyor.store.protocol import TaskFilter
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
+}
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+def service(request: Request) -> TaskService:
+    svc: TaskService = request.app.state.service
+    return svc
+
+
+@router.post("/tasks", status_code=201, response_model=TaskOut, tags=["tasks"])
+async def create_task(body: TaskCreate, request: Request, response: Response) -> TaskOut:
+    """Create one task. The same idempotency key for the same type returns the existing task
+    with 200 instead of 201."""
+    [created] = await service(request).submit([body.to_spec()])
+    response.status_code = 201 if created.created else 200
+    return TaskOut.of(created.task, created=created.created)
+
+
+@router.post("/tasks/batch", status_code=201, response_model=BatchOut, tags=["tasks"])
+async def create_tasks(body: BatchCreate, request: Request) -> BatchOut:
+    """Create up to 1,000 tasks in one request and one transaction."""
+    created = await service(request).submit([t.to_spec() for t in body.tasks])
+    return BatchOut(tasks=[TaskOut.of(c.task, created=c.created) for c in created])
+
+
+@router.get("/tasks", response_model=TaskList, tags=["tasks"])
+async def list_tasks(
+    request: Request,
+    status: Annotated[TaskStatus | None, Query()] = None,
+    task_type: Annotated[str | None, Query(alias="type", max_length=128)] = None,
+    created_from: Annotated[datetime | None, Query()] = None,
+    created_to: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=26)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> TaskList:
+    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    if task_type is not None:
+        check_task_type(task_type)
+    where = TaskFilter(
+        status=status, task_type=task_type,
+        created_from=created_from.timestamp() if created_from else None,
+        created_to=created_to.timestamp() if created_to else None,
+    )
+    page = await service(request).list_tasks(where, cursor, limit)
+    return TaskList(tasks=[TaskOut.of(t) for t in page.tasks], next_cursor=page.next_cursor)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, tags=["tasks"])
+async def get_task(task_id: str, request: Request) -> TaskOut:
+    return TaskOut.of(await service(request).get(task_id))
+
+
+@router.patch("/tasks/{task_id}", response_model=TaskOut, tags=["tasks"])
+async def patch_task(task_id: str, body: PriorityPatch, request: Request) -> TaskOut:
+    """Change the priority of a PENDING task."""
+    priority = parse_priority(body.priority)
+    if priority is None:
+        raise ValidationError("priority is required")
+    return TaskOut.of(await service(request).set_priority(task_id, priority))
+
+
+@router.post("/tasks/{task_id}/cancel", response_model=TaskOut, tags=["tasks"])
+async def cancel_task(task_id: str, request: Request, response: Response) -> TaskOut:
+    """A PENDING task is cancelled at once (200); a running one is signalled (202) and its
+    worker records CANCELLED within about a second."""
+    result = await service(request).cancel(task_id)
+    response.status_code = 202 if result.requested else 200
+    return TaskOut.of(result.task, cancel_requested=result.requested)
+
+
+@router.post("/tasks/{task_id}/retry", response_model=TaskOut, tags=["tasks"])
+async def retry_task(task_id: str, request: Request) -> TaskOut:
+    """Reopen a FAILED, TIMEOUT or CANCELLED task as a new attempt with its retries restored."""
+    return TaskOut.of(await service(request).retry(task_id))
+
+
+@router.get("/tasks/{task_id}/logs", response_model=LogList, tags=["tasks"])
+async def task_logs(task_id: str, request: Request) -> LogList:
+    logs = await service(request).logs(task_id)
+    return LogList(task_id=task_id, logs=[LogOut.of(x) for x in logs])
+
+
+@router.get("/task-configs", response_model=TaskConfigList, tags=["task configs"])
+async def list_configs(request: Request) -> TaskConfigList:
+    configs = await service(request).list_configs()
+    return TaskConfigList(configs=[TaskConfigOut.of(c) for c in configs])
+
+
+@router.get("/task-configs/{task_type}", response_model=TaskConfigOut, tags=["task configs"])
+async def get_config(task_type: str, request: Request) -> TaskConfigOut:
+    return TaskConfigOut.of(await service(request).get_config(check_task_type(task_type)))
+
+
+@router.put("/task-configs/{task_type}", response_model=TaskConfigOut, tags=["task configs"])
+async def put_config(task_type: str, body: TaskConfigIn, request: Request) -> TaskConfigOut:
+    config = body.to_config(check_task_type(task_type), time.time())
+    return TaskConfigOut.of(await service(request).put_config(config))
+
+
+@router.delete("/task-configs/{task_type}", status_code=204, tags=["task configs"])
+async def delete_config(task_type: str, request: Request) -> Response:
+    await service(request).delete_config(check_task_type(task_type))
+    return Response(status_code=204)

@@ -1,0 +1,218 @@
+"""Request and response bodies of the REST API (they are also the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
+from conveyor.service import MAX_BATCH, MAX_DELAY, TaskSpec
+
+PriorityIn = Annotated[
+    str | int | None,
+    Field(description="high, normal, low, or 2, 1, 0", examples=["high", 1]),
+]
+_STRICT = ConfigDict(extra="forbid")
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def parse_priority(value: str | int | None) -> Priority | None:
+    return None if value is None else Priority.parse(value)
+
+
+class TaskCreate(BaseModel):
+    model_config = _STRICT
+
+    task_type: str = Field(min_length=1, max_length=128, examples=["echo"])
+    payload: dict[str, Any] = Field(default_factory=dict, examples=[{"x": 1}])
+    priority: PriorityIn = None
+    timeout_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
+    max_retries: int | None = Field(None, ge=0, le=100)
+    delay_seconds: float | None = Field(None, ge=0, le=MAX_DELAY)
+    run_at: datetime | None = Field(None, description="ISO 8601; not before this time")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=255)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    callback_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str | int | None) -> str | int | None:
+        parse_priority(value)
+        return value
+
+    def to_spec(self) -> TaskSpec:
+        run_at = None
+        if self.run_at is not None:
+            when = self.run_at if self.run_at.tzinfo else self.run_at.replace(tzinfo=UTC)
+            run_at = when.timestamp()
+        return TaskSpec(
+            task_type=self.task_type, payload=self.payload,
+            priority=parse_priority(self.priority), timeout=self.timeout_seconds,
+            max_retries=self.max_retries, delay=self.delay_seconds, run_at=run_at,
+            idempotency_key=self.idempotency_key, metadata=self.metadata,
+            callback_url=self.callback_url,
+        )
+
+
+class BatchCreate(BaseModel):
+    model_config = _STRICT
+
+    tasks: list[TaskCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    task_type: str
+    status: str
+    priority: str
+    payload: dict[str, Any]
+    result: Any = None
+    error: str | None = None
+    metadata: dict[str, str]
+    attempt: int
+    retry_count: int
+    max_retries: int
+    timeout_seconds: float
+    worker_id: str | None = None
+    idempotency_key: str | None = None
+    created_at: str | None
+    run_at: str | None
+    started_at: str | None = None
+    finished_at: str | None = None
+    created: bool | None = Field(
+        None, description="on create: false when an idempotency key matched"
+    )
+    cancel_requested: bool | None = None
+
+    @classmethod
+    def of(cls, t: Task, **extra: Any) -> TaskOut:
+        return cls(
+            task_id=t.id, task_type=t.task_type, status=str(t.status), priority=t.priority.label,
+            payload=t.payload, result=t.result, error=t.error, metadata=t.metadata,
+            attempt=t.attempt, retry_count=t.retry_count, max_retries=t.max_retries,
+            timeout_seconds=t.timeout, worker_id=t.worker_id, idempotency_key=t.idempotency_key,
+            created_at=iso(t.created_at), run_at=iso(t.run_at), started_at=iso(t.started_at),
+            finished_at=iso(t.finished_at), **extra,
+        )
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+    next_cursor: str | None = None
+
+
+class BatchOut(BaseModel):
+    tasks: list[TaskOut]
+
+
+class PriorityPatch(BaseModel):
+    model_config = _STRICT
+
+    priority: PriorityIn
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str | int | None) -> str | int | None:
+        if value is None:
+            raise ValueError("priority is required")
+        parse_priority(value)
+        return value
+
+
+class LogOut(BaseModel):
+    attempt: int
+    from_status: str | None
+    to_status: str
+    at: str | None
+    message: str
+    worker_id: str | None = None
+    epoch: int | None = None
+
+    @classmethod
+    def of(cls, log: TaskLog) -> LogOut:
+        return cls(
+            attempt=log.attempt, from_status=log.from_status and str(log.from_status),
+            to_status=str(log.to_status), at=iso(log.at), message=log.message,
+            worker_id=log.worker_id, epoch=log.epoch,
+        )
+
+
+class LogList(BaseModel):
+    task_id: str
+    logs: list[LogOut]
+
+
+class BackoffIn(BaseModel):
+    model_config = _STRICT
+
+    base: float = Field(1.0, ge=0, le=86_400)
+    factor: float = Field(2.0, ge=1, le=100)
+    cap: float = Field(300.0, ge=0, le=7 * 86_400)
+    jitter: float = Field(0.2, ge=0, le=1)
+
+
+class TaskConfigIn(BaseModel):
+    model_config = _STRICT
+
+    executor: str = Field("python", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    executor_config: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
+    max_retries: int | None = Field(None, ge=0, le=100)
+    priority: PriorityIn = None
+    backoff: BackoffIn | None = None
+    concurrency_limit: int | None = Field(None, ge=1, le=1_000_000)
+    rate_limit: float | None = Field(None, gt=0, le=1_000_000, description="tasks per second")
+    enabled: bool = True
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str | int | None) -> str | int | None:
+        parse_priority(value)
+        return value
+
+    def to_config(self, task_type: str, now: float) -> TaskConfig:
+        b = self.backoff
+        return TaskConfig(
+            task_type=task_type, executor=self.executor, executor_config=self.executor_config,
+            timeout=self.timeout_seconds, max_retries=self.max_retries,
+            priority=parse_priority(self.priority),
+            backoff=None if b is None else Backoff(b.base, b.factor, b.cap, b.jitter),
+            concurrency_limit=self.concurrency_limit, rate_limit=self.rate_limit,
+            enabled=self.enabled, updated_at=now,
+        )
+
+
+class TaskConfigOut(TaskConfigIn):
+    task_type: str
+    updated_at: str | None
+
+    @classmethod
+    def of(cls, c: TaskConfig) -> TaskConfigOut:
+        b = c.backoff
+        return cls(
+            task_type=c.task_type, executor=c.executor, executor_config=c.executor_config,
+            timeout_seconds=c.timeout, max_retries=c.max_retries,
+            priority=None if c.priority is None else c.priority.label,
+            backoff=None if b is None else BackoffIn(
+                base=b.base, factor=b.factor, cap=b.cap, jitter=b.jitter),
+            concurrency_limit=c.concurrency_limit, rate_limit=c.rate_limit, enabled=c.enabled,
+            updated_at=iso(c.updated_at),
+        )
+
+
+class TaskConfigList(BaseModel):
+    configs: list[TaskConfigOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

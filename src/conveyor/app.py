@@ -1,0 +1,137 @@
+"""``Conveyor()``: register local Python functions as task types and submit them.
+
+    app = Conveyor()
+
+    @app.task("resize_image", timeout=30, max_retries=3, priority="high")
+    async def resize(path: str) -> dict: ...
+
+    handle = resize.submit(path="a.png")      # or: await resize.asubmit(path="a.png")
+    handle.result(timeout=10)                 # or: await handle.aresult(timeout=10)
+
+Registration builds nothing global: ``conveyor standalone --app module:app`` imports the module
+and hands ``app.registrations`` to the worker; submitting talks HTTP to a running server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from conveyor.errors import ConfigError
+from conveyor.models import Backoff, Priority, check_task_type
+
+if TYPE_CHECKING:
+    from conveyor.client import AsyncClient, AsyncTaskHandle, Client, TaskHandle
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A task type backed by a local function, with the defaults it was registered with."""
+
+    name: str
+    func: Callable[..., Any]
+    timeout: float | None = None
+    max_retries: int | None = None
+    priority: Priority | None = None
+    backoff: Backoff | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.func)
+
+
+class TaskFunction(Generic[P, R]):
+    """The decorated function: still callable directly, plus ``submit`` / ``asubmit``."""
+
+    def __init__(self, app: Conveyor, registration: Registration) -> None:
+        self._app = app
+        self.registration = registration
+        self.__doc__ = registration.func.__doc__
+        self.__name__ = getattr(registration.func, "__name__", registration.name)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = self.registration.func(*args, **kwargs)
+        return result
+
+    def submit(self, **payload: Any) -> TaskHandle:
+        return self._app.client().submit(self.registration.name, payload)
+
+    async def asubmit(self, **payload: Any) -> AsyncTaskHandle:
+        return await self._app.async_client().submit(self.registration.name, payload)
+
+
+class Conveyor:
+    """A set of task registrations plus where to submit them (``url``, default the local
+    standalone server)."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8080", api_key: str | None = None) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.registrations: dict[str, Registration] = {}
+
+    def task(
+        self,
+        name: str | None = None,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        priority: str | int | None = None,
+        backoff: Backoff | None = None,
+    ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]:
+        """Register the decorated function as task type ``name`` (default: its ``__name__``)."""
+
+        def register(func: Callable[P, R]) -> TaskFunction[P, R]:
+            task_type = check_task_type(name or func.__name__)
+            if task_type in self.registrations:
+                raise ConfigError(f"task type {task_type!r} is registered twice")
+            registration = Registration(
+                task_type, func, timeout, max_retries,
+                None if priority is None else Priority.parse(priority), backoff,
+            )
+            self.registrations[task_type] = registration
+            return TaskFunction(self, registration)
+
+        return register
+
+    def include(self, other: Conveyor) -> None:
+        """Add another app's registrations (the built-in tasks, a plug-in's)."""
+        for name, registration in other.registrations.items():
+            self.registrations.setdefault(name, registration)
+
+    def client(self) -> Client:
+        from conveyor.client import Client
+
+        return Client(self.url, api_key=self.api_key)
+
+    def async_client(self) -> AsyncClient:
+        from conveyor.client import AsyncClient
+
+        return AsyncClient(self.url, api_key=self.api_key)
+
+
+def load_app(spec: str) -> Conveyor:
+    """Import ``module:attribute`` and return the ``Conveyor`` it names."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"setting 'app': expected module:attribute, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"setting 'app': cannot import {module_name!r}: {exc}") from exc
+    app = getattr(module, attribute, None)
+    if not isinstance(app, Conveyor):
+        raise ConfigError(f"setting 'app': {spec!r} is not a conveyor.Conveyor instance")
+    return app
+
+
+def registrations_of(apps: Mapping[str, Conveyor]) -> dict[str, Registration]:
+    merged: dict[str, Registration] = {}
+    for app in apps.values():
+        merged.update(app.registrations)
+    return merged

@@ -1,0 +1,132 @@
+"""The one place that names concrete classes: settings in, wired components out.
+
+Everything else receives its collaborators; nothing reads settings or builds backends on its
+own, so tests assemble exactly the pieces they need.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from conveyor import builtin
+from conveyor.app import Conveyor, Registration, load_app
+from conveyor.balancing import Balancer, make_balancer
+from conveyor.catalog import Catalog
+from conveyor.config import Settings
+from conveyor.coordination.local import LocalCoordination
+from conveyor.coordination.protocol import Coordination
+from conveyor.errors import ConfigError
+from conveyor.events import EventBus, Listener
+from conveyor.executors.grpc import GrpcExecutor
+from conveyor.executors.http import HttpExecutor
+from conveyor.executors.protocol import Executor
+from conveyor.executors.python import PythonExecutor
+from conveyor.executors.registry import ExecutorRegistry
+from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
+from conveyor.scheduler import Scheduler
+from conveyor.service import TaskService
+from conveyor.store.sql import SqlStore
+from conveyor.webhooks import WebhookListener
+from conveyor.worker import Worker
+
+
+def process_id(role: str) -> str:
+    """Readable and unique: host, pid and a random suffix (pids repeat across restarts)."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def registrations(settings: Settings, extra: Conveyor | None = None) -> dict[str, Registration]:
+    """The built-in task types plus those of ``settings.app`` (and ``extra``, for tests)."""
+    merged = Conveyor()
+    for app in (extra, load_app(settings.app) if settings.app else None, builtin.app):
+        if app is not None:
+            merged.include(app)
+    return merged.registrations
+
+
+def executors(settings: Settings, regs: dict[str, Registration]) -> ExecutorRegistry:
+    found: dict[str, Executor] = {
+        "python": PythonExecutor(regs, settings.worker.thread_pool_size),
+        "http": HttpExecutor(settings),
+        "grpc": GrpcExecutor(settings),
+    }
+    for name, factory in load_entry_points(EXECUTORS).items():
+        found.setdefault(name, cast(Callable[[Settings], Executor], factory)(settings))
+    return ExecutorRegistry(found)
+
+
+def balancer(settings: Settings) -> Balancer:
+    plugins = cast(dict[str, Callable[[], Balancer]], load_entry_points(LOAD_BALANCERS))
+    return make_balancer(settings.scheduler.load_balance_strategy, plugins)
+
+
+def listeners(settings: Settings) -> list[Listener]:
+    built: list[Listener] = [WebhookListener(settings)]
+    for factory in load_entry_points(LISTENERS).values():
+        built.append(cast(Callable[[Settings], Listener], factory)(settings))
+    return built
+
+
+async def coordination(settings: Settings, *, standalone: bool) -> Coordination:
+    if settings.redis_url:
+        from conveyor.coordination.redis import connect_redis
+
+        return await connect_redis(settings.redis_url, settings.redis_prefix)
+    if not standalone:
+        raise ConfigError(
+            "this command needs CONVEYOR_REDIS_URL (or --redis-url): separate api, scheduler "
+            "and worker processes share their queues through Redis; use `conveyor standalone` "
+            "to run everything in one process without Redis"
+        )
+    return LocalCoordination().as_coordination()
+
+
+@dataclass
+class Components:
+    """What one process runs on; built by ``build`` and closed by ``close``."""
+
+    settings: Settings
+    store: SqlStore
+    coordination: Coordination
+    catalog: Catalog
+    service: TaskService
+    events: EventBus
+    registrations: dict[str, Registration]
+    listeners: list[Listener] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def scheduler(self) -> Scheduler:
+        return Scheduler(
+            process_id("scheduler"), self.settings, self.store, self.coordination, self.catalog,
+            balancer(self.settings),
+        )
+
+    def worker(self) -> Worker:
+        return Worker(
+            process_id("worker"), self.settings, self.store, self.coordination, self.catalog,
+            executors(self.settings, self.registrations),
+        )
+
+    async def close(self) -> None:
+        await self.coordination.close()
+        await self.store.close()
+
+
+async def build(
+    settings: Settings, *, standalone: bool = False, app: Conveyor | None = None
+) -> Components:
+    regs = registrations(settings, app)
+    events = EventBus()
+    store = SqlStore(settings.database_url, events)
+    coord = await coordination(settings, standalone=standalone)
+    catalog = Catalog(store, regs, settings.tasks)
+    service = TaskService(store, coord, catalog, settings)
+    built = listeners(settings)
+    for listener in built:
+        events.add(listener)
+    return Components(settings, store, coord, catalog, service, events, regs, built)

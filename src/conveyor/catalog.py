@@ -1,0 +1,100 @@
+"""What applies to a task type: its ``task_config`` row, else its registration, else settings.
+
+The API reads it for the defaults of a new task, the worker for the executor and backoff of a
+finished attempt. Rows are cached for a few seconds so the hot path does not read
+``task_config`` once per task; a PUT through this process invalidates at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.app import Registration
+from conveyor.config import TaskDefaults
+from conveyor.models import Backoff, Priority, TaskConfig
+from conveyor.store.protocol import TaskStore
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec:
+    """The effective settings of one task type."""
+
+    task_type: str
+    executor: str
+    executor_config: Mapping[str, Any]
+    timeout: float
+    max_retries: int
+    priority: Priority
+    backoff: Backoff
+    enabled: bool = True
+    concurrency_limit: int | None = None
+    rate_limit: float | None = None
+    config: TaskConfig | None = field(default=None, compare=False)
+
+
+def resolve(
+    task_type: str,
+    config: TaskConfig | None,
+    registration: Registration | None,
+    defaults: TaskDefaults,
+) -> TypeSpec | None:
+    """Pure merge of the three layers; ``None`` when nothing knows the type."""
+    if config is None and registration is None:
+        return None
+
+    def pick(name: str, fallback: Any) -> Any:
+        for layer in (config, registration):
+            value = getattr(layer, name, None) if layer is not None else None
+            if value is not None:
+                return value
+        return fallback
+
+    return TypeSpec(
+        task_type=task_type,
+        executor=config.executor if config is not None else "python",
+        executor_config=config.executor_config if config is not None else {},
+        timeout=float(pick("timeout", defaults.timeout)),
+        max_retries=int(pick("max_retries", defaults.max_retries)),
+        priority=pick("priority", Priority.NORMAL),
+        backoff=pick("backoff", defaults.backoff),
+        enabled=config.enabled if config is not None else True,
+        concurrency_limit=config.concurrency_limit if config is not None else None,
+        rate_limit=config.rate_limit if config is not None else None,
+        config=config,
+    )
+
+
+class Catalog:
+    def __init__(
+        self,
+        store: TaskStore,
+        registrations: Mapping[str, Registration],
+        defaults: TaskDefaults,
+        ttl: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self.registrations = registrations
+        self._defaults = defaults
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, TaskConfig | None]] = {}
+
+    async def spec(self, task_type: str) -> TypeSpec | None:
+        config = await self._config(task_type)
+        return resolve(task_type, config, self.registrations.get(task_type), self._defaults)
+
+    async def _config(self, task_type: str) -> TaskConfig | None:
+        now = self._clock()
+        cached = self._cache.get(task_type)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        config = await self._store.get_config(task_type)
+        self._cache[task_type] = (now + self._ttl, config)
+        return config
+
+    def invalidate(self, task_type: str) -> None:
+        self._cache.pop(task_type, None)

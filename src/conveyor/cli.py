@@ -1,0 +1,244 @@
+"""The ``conveyor`` command: run the service (standalone, api, scheduler, worker, migrate) and
+talk to a running one (submit, get, list, cancel, retry, logs)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.client import ApiError, Client, TaskInfo, WaitTimeout
+from conveyor.config import Settings, load_settings
+from conveyor.errors import ConveyorError
+
+cli = typer.Typer(
+    name="conveyor", help="Conveyor: a distributed asynchronous task service.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Path of conveyor.yaml.")]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLite file path or database URL (mysql://, postgresql://)."),
+]
+RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL (distributed mode).")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address the API listens on.")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Port the API listens on.")]
+AppOpt = Annotated[
+    str | None, typer.Option("--app", help="module:attribute of a conveyor.Conveyor with tasks.")
+]
+CapacityOpt = Annotated[int | None, typer.Option("--capacity", help="Tasks a worker runs at once.")]
+UrlOpt = Annotated[
+    str, typer.Option("--url", envvar="CONVEYOR_URL", help="Where the Conveyor API answers.")
+]
+KeyOpt = Annotated[
+    str | None, typer.Option("--api-key", envvar="CONVEYOR_API_KEY", help="API key to send.")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_from(config: str | None, capacity: int | None = None, **flags: Any) -> Settings:
+    if capacity is not None:
+        flags["worker"] = {"capacity": capacity}
+    try:
+        return load_settings(config, **flags)
+    except ConveyorError as exc:
+        fail(str(exc), 2)
+
+
+def _run(settings: Settings, **roles: bool) -> None:
+    from conveyor.observability.logs import configure
+    from conveyor.runner import Runner
+
+    configure(settings.log_level, settings.log_format)
+    try:
+        code = asyncio.run(Runner(settings, **roles).run())
+    except ConveyorError as exc:
+        fail(str(exc), 2)
+    raise typer.Exit(code)
+
+
+@cli.command()
+def standalone(
+    config: ConfigOpt = None, db: DbOpt = None, host: HostOpt = None, port: PortOpt = None,
+    app: AppOpt = None, capacity: CapacityOpt = None,
+) -> None:
+    """API, scheduler and worker in one process on a SQLite file: nothing else to install."""
+    settings = settings_from(config, capacity, database_url=db, host=host, port=port, app=app)
+    err.print(
+        f"Conveyor standalone on http://{settings.host}:{settings.port} "
+        f"(store: {settings.database_url}); API docs at /docs"
+    )
+    _run(settings, api=True, scheduler=True, worker=True, standalone=True)
+
+
+@cli.command()
+def api(
+    config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+    host: HostOpt = None, port: PortOpt = None, app: AppOpt = None,
+) -> None:
+    """Serve the REST API (distributed mode)."""
+    _run(settings_from(config, database_url=db, redis_url=redis_url, host=host, port=port,
+                       app=app), api=True, scheduler=False, worker=False)
+
+
+@cli.command()
+def scheduler(config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None) -> None:
+    """Run a scheduler; several may run, one is elected leader."""
+    _run(settings_from(config, database_url=db, redis_url=redis_url),
+         api=False, scheduler=True, worker=False)
+
+
+@cli.command()
+def worker(
+    config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None, app: AppOpt = None,
+    capacity: CapacityOpt = None,
+) -> None:
+    """Run a worker that takes tasks from its queue and executes them."""
+    _run(settings_from(config, capacity, database_url=db, redis_url=redis_url, app=app),
+         api=False, scheduler=False, worker=True)
+
+
+@cli.command()
+def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Create or upgrade the database tables."""
+    from conveyor.store.sql import SqlStore
+
+    settings = settings_from(config, database_url=db)
+
+    async def go() -> None:
+        store = SqlStore(settings.database_url)
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(go())
+    except Exception as exc:
+        fail(f"migration failed: {exc}")
+    err.print(f"database {settings.database_url} is up to date")
+
+
+def _client(url: str, api_key: str | None) -> Client:
+    return Client(url, api_key=api_key)
+
+
+def _print(data: Any) -> None:
+    if isinstance(data, TaskInfo):
+        data = {k: getattr(data, k) for k in data.__dataclass_fields__}
+    out.print_json(json.dumps(data, default=str))
+
+
+def _call(action: Any) -> Any:
+    try:
+        return action()
+    except ApiError as exc:
+        fail(exc.message if exc.status else str(exc))
+    except WaitTimeout as exc:
+        fail(str(exc))
+
+
+@cli.command()
+def submit(
+    task_type: Annotated[str, typer.Argument(help="Task type, e.g. echo.")],
+    payload: Annotated[str, typer.Option("--payload", "-p", help="JSON object.")] = "{}",
+    priority: Annotated[str | None, typer.Option(help="high, normal, low or 2, 1, 0.")] = None,
+    delay: Annotated[float | None, typer.Option(help="Seconds before it may run.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds one attempt may take.")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries after a failure.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="Same key, same task.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the final state.")] = False,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 60.0,
+    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+) -> None:
+    """Create a task; prints it (and with --wait, its final state)."""
+    try:
+        body = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        fail(f"--payload is not valid JSON: {exc}", 2)
+    if not isinstance(body, dict):
+        fail("--payload must be a JSON object", 2)
+    with _client(url, api_key) as client:
+        handle = _call(lambda: client.submit(
+            task_type, body, priority=priority, delay_seconds=delay, timeout_seconds=timeout,
+            max_retries=max_retries, idempotency_key=idempotency_key,
+        ))
+        info = _call(lambda: client.wait(handle.id, wait_timeout)) if wait else handle.info
+    _print(info)
+    if wait and info.status != "SUCCESS":
+        raise typer.Exit(1)
+
+
+@cli.command()
+def get(task_id: str, url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+    """Show one task."""
+    with _client(url, api_key) as client:
+        _print(_call(lambda: client.get(task_id)))
+
+
+@cli.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="PENDING, PROCESSING, SUCCESS, ...")] = None,
+    task_type: Annotated[str | None, typer.Option("--type", help="Task type.")] = None,
+    limit: Annotated[int, typer.Option(help="Most rows to show.", min=1)] = 50,
+    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+) -> None:
+    """List tasks, newest first."""
+    table = Table("task_id", "type", "status", "priority", "attempt", "created_at")
+    with _client(url, api_key) as client:
+        def rows() -> list[TaskInfo]:
+            found = []
+            for info in client.list(status and status.upper(), task_type, min(limit, 1000)):
+                found.append(info)
+                if len(found) >= limit:
+                    break
+            return found
+
+        for t in _call(rows):
+            table.add_row(t.task_id, t.task_type, t.status, t.priority, str(t.attempt),
+                          t.created_at or "")
+    out.print(table)
+
+
+@cli.command()
+def cancel(task_id: str, url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+    """Cancel a pending task, or signal a running one to stop."""
+    with _client(url, api_key) as client:
+        _print(_call(lambda: client.cancel(task_id)))
+
+
+@cli.command()
+def retry(task_id: str, url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+    """Run a FAILED, TIMEOUT or CANCELLED task again."""
+    with _client(url, api_key) as client:
+        _print(_call(lambda: client.retry(task_id)))
+
+
+@cli.command()
+def logs(task_id: str, url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+    """Show the state moves of one task."""
+    table = Table("at", "attempt", "from", "to", "worker", "message")
+    with _client(url, api_key) as client:
+        for row in _call(lambda: client.logs(task_id)):
+            table.add_row(row["at"], str(row["attempt"]), row["from_status"] or "",
+                          row["to_status"], row["worker_id"] or "", row["message"])
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

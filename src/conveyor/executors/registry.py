@@ -1,0 +1,37 @@
+"""Which executor runs a task type: built-ins, plug-ins from entry points, or given in code."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from conveyor.errors import PermanentError
+from conveyor.executors.protocol import Executor
+
+log = logging.getLogger(__name__)
+
+
+class ExecutorRegistry:
+    def __init__(self, executors: Mapping[str, Executor]) -> None:
+        self._executors = dict(executors)
+
+    def get(self, name: str) -> Executor:
+        try:
+            return self._executors[name]
+        except KeyError:
+            raise PermanentError(
+                f"no executor named {name!r}; known: {', '.join(sorted(self._executors))}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._executors)
+
+    def add(self, name: str, executor: Executor) -> None:
+        self._executors[name] = executor
+
+    async def close(self) -> None:
+        for name, executor in self._executors.items():
+            try:
+                await executor.close()
+            except Exception:
+                log.exception("closing executor %s failed", name)

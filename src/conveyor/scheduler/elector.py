@@ -1,0 +1,76 @@
+"""Elector: hold the scheduler lease, or try to take it.
+
+Leadership is trusted only until ``ttl * 0.8`` after the last successful renewal was *sent*
+(a monotonic clock, so wall-clock jumps cannot extend it): a scheduler that cannot renew stops
+acting as leader before its lease can run out on the server. The fencing epoch covers what is
+left: every scheduling script refuses an epoch that is not the current one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from conveyor.coordination.protocol import LeaderLease, Lease
+from conveyor.runtime import Duty
+
+log = logging.getLogger(__name__)
+
+TRUST = 0.8
+
+
+class Elector(Duty):
+    name = "elector"
+
+    def __init__(
+        self,
+        lease: LeaderLease,
+        holder: str,
+        ttl: float,
+        renew_interval: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(renew_interval)
+        self._lease = lease
+        self.holder = holder
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self.current: Lease | None = None
+        self._trusted_until = 0.0
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch to act under, or None when this scheduler must not act."""
+        if self.current is None or self._monotonic() >= self._trusted_until:
+            return None
+        return self.current.epoch
+
+    async def run_once(self, now: float) -> None:
+        sent = self._monotonic()
+        if self.current is not None:
+            if await self._lease.renew(self.current, self._ttl):
+                self._trusted_until = sent + self._ttl * TRUST
+                return
+            log.warning("lost the scheduler lease (epoch %d)", self.current.epoch)
+            self.current = None
+        acquired = await self._lease.acquire(self.holder, self._ttl)
+        if acquired is not None:
+            self.current = acquired
+            self._trusted_until = sent + self._ttl * TRUST
+            log.info("became leader with epoch %d", acquired.epoch)
+
+    def demote(self) -> None:
+        """Stop acting at once (a script said our epoch is stale)."""
+        if self.current is not None:
+            log.warning("epoch %d is stale; stepping down", self.current.epoch)
+        self.current = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.current is not None:
+            lease, self.current = self.current, None
+            try:
+                await self._lease.release(lease)
+            except Exception as exc:  # the lease will expire on its own
+                log.warning("could not release the lease: %s", exc)

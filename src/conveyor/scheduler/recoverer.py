@@ -1,0 +1,61 @@
+"""Recoverer: reclaim what dead workers held.
+
+Two sources, because either can be missing: the coordination registry (a heartbeat key that
+expired: its queued ids go back to the queues at once) and the store (PROCESSING rows whose
+worker has not heart-beaten in SQL for a heartbeat TTL, which also covers a Redis that lost its
+data). Running attempts of a dead worker become TIMEOUT and are rerun without spending a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from conveyor.catalog import Catalog
+from conveyor.config import TaskDefaults
+from conveyor.coordination.protocol import Coordination, StaleEpoch
+from conveyor.outcomes import expire
+from conveyor.runtime import Duty
+from conveyor.scheduler.elector import Elector
+from conveyor.store.protocol import TaskStore
+
+log = logging.getLogger(__name__)
+
+
+class Recoverer(Duty):
+    name = "recoverer"
+
+    def __init__(
+        self, store: TaskStore, coordination: Coordination, catalog: Catalog,
+        defaults: TaskDefaults, elector: Elector, *, interval: float, heartbeat_ttl: float,
+    ) -> None:
+        super().__init__(interval)
+        self._store, self._coord, self._catalog = store, coordination, catalog
+        self._defaults, self._elector = defaults, elector
+        self._ttl = heartbeat_ttl
+        self.recovered = 0
+
+    async def run_once(self, now: float) -> None:
+        epoch = self._elector.epoch
+        if epoch is None:
+            return
+        try:
+            for worker_id in await self._coord.registry.expired_workers(now):
+                reaped = await self._coord.registry.reap(epoch, worker_id)
+                log.warning(
+                    "worker %s is gone: %d queued ids re-queued, %d were running",
+                    worker_id, len(reaped.queued), len(reaped.active),
+                )
+                await self._store.mark_worker(worker_id, "dead", now)
+        except StaleEpoch:
+            self._elector.demote()
+            return
+        live = {w.worker_id for w in await self._coord.registry.live_workers()}
+        for worker_id in await self._store.stale_processing_workers(now - self._ttl):
+            if worker_id in live:
+                continue
+            running = await self._store.processing_on(worker_id)
+            moved = await expire(
+                self._store, self._coord, self._catalog, self._defaults, running, now,
+                error=f"worker {worker_id} stopped answering", lost_to_crash=True, epoch=epoch,
+            )
+            self.recovered += len(moved)

@@ -1,0 +1,225 @@
+"""``TaskService``: what the API, the CLI and the Python client can do with tasks.
+
+It validates, applies defaults (``Catalog``), writes the store first and the queues second: a
+crash between the two leaves a PENDING row that the orphan sweep re-enqueues, never a queued id
+without a row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from conveyor.catalog import Catalog, TypeSpec
+from conveyor.config import Settings
+from conveyor.coordination.protocol import Coordination, QueueItem
+from conveyor.errors import Conflict, NotFound, ValidationError
+from conveyor.ids import new_id
+from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus, check_task_type
+from conveyor.store.protocol import Created, Page, TaskFilter, TaskStore
+
+MAX_BATCH = 1000
+MAX_DELAY = 365 * 86_400.0
+MAX_METADATA_ITEMS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """A request for one task; ``None`` fields take the type's defaults."""
+
+    task_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    priority: Priority | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    delay: float | None = None
+    run_at: float | None = None
+    idempotency_key: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    task: Task
+    requested: bool  # True when the task was running: a signal went to its worker
+
+
+def queue_item(task: Task) -> QueueItem:
+    return QueueItem(task.id, task.task_type, task.priority)
+
+
+async def push(coordination: Coordination, tasks: Sequence[Task], now: float) -> None:
+    """Put PENDING tasks where the scheduler finds them: a queue, or the delayed set."""
+    due = [queue_item(t) for t in tasks if t.run_at <= now]
+    later = [(queue_item(t), t.run_at) for t in tasks if t.run_at > now]
+    if due:
+        await coordination.queues.enqueue(due)
+    if later:
+        await coordination.queues.schedule(later)
+
+
+class TaskService:
+    def __init__(
+        self,
+        store: TaskStore,
+        coordination: Coordination,
+        catalog: Catalog,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.coordination = coordination
+        self.catalog = catalog
+        self.settings = settings
+        self.clock = clock
+
+    # -- create ---------------------------------------------------------------------------
+
+    async def submit(self, specs: Sequence[TaskSpec]) -> list[Created]:
+        if not specs:
+            raise ValidationError("no tasks given")
+        if len(specs) > MAX_BATCH:
+            raise ValidationError(f"at most {MAX_BATCH} tasks per batch, got {len(specs)}")
+        now = self.clock()
+        types = {s.task_type for s in specs}
+        resolved = {t: await self._spec_for(t) for t in types}
+        tasks = [self._build(s, resolved[s.task_type], now, i) for i, s in enumerate(specs)]
+        created = await self.store.insert(tasks)
+        await push(self.coordination, [c.task for c in created if c.created], now)
+        return created
+
+    async def _spec_for(self, task_type: str) -> TypeSpec:
+        check_task_type(task_type)
+        spec = await self.catalog.spec(task_type)
+        if spec is None:
+            raise ValidationError(
+                f"unknown task_type {task_type!r}: register a function for it or create a "
+                f"task config (PUT /api/v1/task-configs/{task_type})"
+            )
+        if not spec.enabled:
+            raise ValidationError(f"task_type {task_type!r} is disabled in its task config")
+        return spec
+
+    def _build(self, spec: TaskSpec, type_spec: TypeSpec, now: float, index: int) -> Task:
+        where = f"tasks[{index}]: " if index else ""
+        self._check_payload(spec, where)
+        return Task(
+            id=new_id(now),
+            task_type=spec.task_type,
+            priority=spec.priority if spec.priority is not None else type_spec.priority,
+            payload=spec.payload,
+            status=TaskStatus.PENDING,
+            max_retries=spec.max_retries if spec.max_retries is not None else type_spec.max_retries,
+            timeout=spec.timeout if spec.timeout is not None else type_spec.timeout,
+            created_at=now,
+            run_at=self._run_at(spec, now, where),
+            metadata=spec.metadata,
+            idempotency_key=spec.idempotency_key,
+            callback_url=spec.callback_url,
+        )
+
+    def _check_payload(self, spec: TaskSpec, where: str) -> None:
+        if not isinstance(spec.payload, dict):
+            raise ValidationError(f"{where}payload must be a JSON object")
+        size = len(orjson.dumps(spec.payload))
+        if size > self.settings.max_payload_bytes:
+            raise ValidationError(
+                f"{where}payload is {size} bytes; the limit is {self.settings.max_payload_bytes}"
+            )
+        if len(spec.metadata) > MAX_METADATA_ITEMS:
+            raise ValidationError(f"{where}metadata holds at most {MAX_METADATA_ITEMS} entries")
+
+    @staticmethod
+    def _run_at(spec: TaskSpec, now: float, where: str) -> float:
+        if spec.delay is not None and spec.run_at is not None:
+            raise ValidationError(f"{where}give delay_seconds or run_at, not both")
+        if spec.delay is not None:
+            if not 0 <= spec.delay <= MAX_DELAY:
+                raise ValidationError(f"{where}delay_seconds must be within 0..{MAX_DELAY:.0f}")
+            return now + spec.delay
+        if spec.run_at is not None:
+            if spec.run_at > now + MAX_DELAY:
+                raise ValidationError(f"{where}run_at is more than a year ahead")
+            return max(now, spec.run_at)
+        return now
+
+    # -- read -----------------------------------------------------------------------------
+
+    async def get(self, task_id: str) -> Task:
+        found = await self.store.get(task_id)
+        if found is None:
+            raise NotFound(f"no task with id {task_id!r}")
+        return found
+
+    async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page:
+        return await self.store.list_tasks(where, cursor, limit)
+
+    async def logs(self, task_id: str) -> list[TaskLog]:
+        await self.get(task_id)
+        return await self.store.logs(task_id)
+
+    # -- change ---------------------------------------------------------------------------
+
+    async def cancel(self, task_id: str) -> CancelResult:
+        now = self.clock()
+        cancelled = await self.store.cancel_pending(task_id, now, "cancelled by request")
+        if cancelled is not None:
+            await self.coordination.queues.remove([queue_item(cancelled)])
+            return CancelResult(cancelled, False)
+        current = await self.get(task_id)
+        if current.status == TaskStatus.PROCESSING:
+            await self.coordination.cancels.request(task_id, current.timeout + 60.0)
+            return CancelResult(current, True)
+        raise Conflict(f"task {task_id} is {current.status} and cannot be cancelled")
+
+    async def retry(self, task_id: str) -> Task:
+        now = self.clock()
+        reopened = await self.store.reopen(task_id, now, "manual retry")
+        if reopened is None:
+            current = await self.get(task_id)
+            raise Conflict(
+                f"task {task_id} is {current.status}; only FAILED, TIMEOUT or CANCELLED tasks "
+                "can be retried"
+            )
+        await push(self.coordination, [reopened], now)
+        return reopened
+
+    async def set_priority(self, task_id: str, priority: Priority) -> Task:
+        before = await self.get(task_id)
+        changed = await self.store.set_priority(task_id, priority, self.clock())
+        if changed is None:
+            raise Conflict(f"task {task_id} is {before.status}; only PENDING tasks change priority")
+        if changed.priority != before.priority:
+            await self.coordination.queues.remove([queue_item(before)])
+            await push(self.coordination, [changed], self.clock())
+        return changed
+
+    # -- task types -----------------------------------------------------------------------
+
+    async def put_config(self, config: TaskConfig) -> TaskConfig:
+        check_task_type(config.task_type)
+        saved = await self.store.put_config(config)
+        self.catalog.invalidate(config.task_type)
+        return saved
+
+    async def get_config(self, task_type: str) -> TaskConfig:
+        found = await self.store.get_config(task_type)
+        if found is None:
+            raise NotFound(f"no task config for type {task_type!r}")
+        return found
+
+    async def delete_config(self, task_type: str) -> None:
+        if not await self.store.delete_config(task_type):
+            raise NotFound(f"no task config for type {task_type!r}")
+        self.catalog.invalidate(task_type)
+
+    async def list_configs(self) -> list[TaskConfig]:
+        return await self.store.list_configs()
+
+    def registered_types(self) -> Mapping[str, Any]:
+        return self.catalog.registrations

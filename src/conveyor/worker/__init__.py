@@ -1,0 +1,78 @@
+"""The worker: heartbeat, processor, finisher and canceller around one capacity."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from conveyor.catalog import Catalog
+from conveyor.config import Settings
+from conveyor.coordination.protocol import Coordination
+from conveyor.executors.registry import ExecutorRegistry
+from conveyor.runtime import Duty
+from conveyor.store.protocol import TaskStore
+from conveyor.worker.canceller import Canceller
+from conveyor.worker.completions import Completions
+from conveyor.worker.finisher import Finisher
+from conveyor.worker.heartbeat import Heartbeat
+from conveyor.worker.processor import Processor
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        worker_id: str,
+        settings: Settings,
+        store: TaskStore,
+        coordination: Coordination,
+        catalog: Catalog,
+        executors: ExecutorRegistry,
+    ) -> None:
+        w = settings.worker
+        self.id = worker_id
+        self._settings = settings
+        self._store = store
+        self._coord = coordination
+        self.executors = executors
+        completions = Completions()
+        self.processor = Processor(
+            worker_id, store, coordination, catalog, executors, settings.tasks, completions,
+            capacity=w.capacity, poll_interval=w.queue_poll_interval,
+        )
+        self.finisher = Finisher(
+            worker_id, store, coordination, completions, self.processor.release
+        )
+        self.heartbeat = Heartbeat(
+            worker_id, coordination.registry, store, capacity=w.capacity,
+            types=w.supported_types, weight=w.weight, interval=w.heartbeat_interval,
+            ttl=w.heartbeat_ttl, load=lambda: self.processor.held,
+        )
+        self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
+
+    @property
+    def duties(self) -> list[Duty]:
+        """Start order: be known before taking work; results are written by the finisher."""
+        return [self.heartbeat, self.finisher, self.canceller, self.processor]
+
+    async def register(self) -> None:
+        await self.heartbeat.run_once(time.time())
+
+    async def shutdown(self) -> None:
+        """Stop taking work, hand back what was not started, let running tasks finish within
+        the grace period, write every outcome, then leave the registry."""
+        grace = self._settings.worker.graceful_shutdown_timeout
+        self.heartbeat.draining = True
+        await self.processor.stop()
+        handed = await self._coord.worker_queues.hand_back(self.id)
+        if handed:
+            log.info("handed back %d queued tasks", len(handed))
+        await self.processor.drain(grace)
+        await self.canceller.stop()
+        await self.finisher.stop()
+        await self.finisher.run_once(time.time())
+        await self.heartbeat.stop()
+        await self._coord.registry.deregister(self.id)
+        await self._store.mark_worker(self.id, "stopped", time.time())
+        await self.executors.close()

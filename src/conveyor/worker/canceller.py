@@ -1,0 +1,49 @@
+"""Canceller: interrupt running tasks whose cancel was requested.
+
+Pub/sub brings requests within milliseconds; a periodic check of the flags catches any message
+lost while the connection was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from conveyor.coordination.protocol import CancelSignals
+from conveyor.runtime import TRANSIENT, Duty, sleep_unless
+from conveyor.worker.processor import Processor, StopReason
+
+log = logging.getLogger(__name__)
+
+
+class Canceller(Duty):
+    name = "canceller"
+
+    def __init__(self, signals: CancelSignals, processor: Processor, interval: float) -> None:
+        super().__init__(interval)
+        self._signals = signals
+        self._processor = processor
+        self._listener: asyncio.Task[None] | None = None
+
+    async def run_once(self, now: float) -> None:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="cancel-listener")
+        running = list(self._processor.running)
+        if running:
+            for task_id in await self._signals.requested(running):
+                self._processor.interrupt(task_id, StopReason.CANCELLED)
+
+    async def _listen(self) -> None:
+        while not self.stopping:
+            try:
+                async for task_id in self._signals.listen():
+                    self._processor.interrupt(task_id, StopReason.CANCELLED)
+            except TRANSIENT as exc:
+                log.warning("cancel channel lost (%s); reconnecting", exc)
+                await sleep_unless(asyncio.Event(), 0.5)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        await super().stop()

@@ -1,0 +1,57 @@
+"""Finisher: write finished attempts in batches, then release them from the active list.
+
+The order matters for at-least-once delivery: the store first, the ack second. A crash in
+between leaves the id in the active list; recovery re-queues it and the next start is refused
+by the store because the task is already final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conveyor.coordination.protocol import Coordination
+from conveyor.outcomes import apply
+from conveyor.runtime import Duty
+from conveyor.store.protocol import Outcome, TaskStore
+from conveyor.worker.completions import Completions
+
+
+class Finisher(Duty):
+    name = "finisher"
+
+    def __init__(
+        self,
+        worker_id: str,
+        store: TaskStore,
+        coordination: Coordination,
+        completions: Completions,
+        released: Callable[[int], None],
+        batch: int = 500,
+    ) -> None:
+        super().__init__(interval=0.5)
+        self._worker_id = worker_id
+        self._store = store
+        self._coord = coordination
+        self._completions = completions
+        self._released = released
+        self._batch = batch
+
+    async def pause(self) -> None:
+        if not len(self._completions):
+            await self._completions.wait(self.interval)
+
+    async def run_once(self, now: float) -> None:
+        while len(self._completions):
+            await self.flush_batch(now)
+
+    async def flush_batch(self, now: float) -> None:
+        batch = self._completions.take(self._batch)
+        outcomes: list[Outcome] = [o for o, _ in batch if o is not None]
+        try:
+            if outcomes:
+                await apply(self._store, self._coord, outcomes, self.clock())
+            await self._coord.worker_queues.ack(self._worker_id, [item for _, item in batch])
+        except BaseException:
+            self._completions.put_back(batch)
+            raise
+        self._released(len(batch))

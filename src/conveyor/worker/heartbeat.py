@@ -1,0 +1,53 @@
+"""Heartbeat: keep this worker's registry entry alive and its SQL record current.
+
+The SQL record matters too: the recoverer only declares a worker dead when *both* the live
+registry and the durable record say so, which keeps a Redis that lost its data from making
+every running task look orphaned.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+
+from conveyor.coordination.protocol import Registry, WorkerInfo
+from conveyor.runtime import Duty
+from conveyor.store.protocol import TaskStore
+
+
+class Heartbeat(Duty):
+    name = "heartbeat"
+
+    def __init__(
+        self,
+        worker_id: str,
+        registry: Registry,
+        store: TaskStore,
+        *,
+        capacity: int,
+        types: tuple[str, ...],
+        weight: float,
+        interval: float,
+        ttl: float,
+        load: Callable[[], int],
+    ) -> None:
+        super().__init__(interval)
+        self._registry = registry
+        self._store = store
+        self._ttl = ttl
+        self._load = load
+        self.draining = False
+        self.info = WorkerInfo(
+            worker_id, socket.gethostname(), os.getpid(), capacity, types, weight,
+            started_at=self.clock(),
+        )
+
+    async def run_once(self, now: float) -> None:
+        info = WorkerInfo(
+            self.info.worker_id, self.info.host, self.info.pid, self.info.capacity,
+            self.info.types, self.info.weight, self.info.started_at, now, self._load(),
+            self.draining,
+        )
+        await self._registry.heartbeat(info, self._ttl)
+        await self._store.record_workers([info], "alive", now)

@@ -1,0 +1,170 @@
+"""Processor: take ids from this worker's queue, start them in the store, run them.
+
+Capacity bounds what is held at once (running plus finished-but-unwritten). Each attempt runs
+in its own asyncio task under the task's timeout; a cancel request or a shutdown cancels that
+task, and the reason decides the outcome (CANCELLED, or a rerun that spends no retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from enum import Enum
+
+import orjson
+
+from conveyor.catalog import Catalog
+from conveyor.config import TaskDefaults
+from conveyor.coordination.protocol import Coordination, QueueItem
+from conveyor.errors import PermanentError
+from conveyor.executors.registry import ExecutorRegistry
+from conveyor.models import Backoff, Task, TaskStatus
+from conveyor.outcomes import failure_outcome
+from conveyor.runtime import Duty
+from conveyor.store.protocol import Outcome, TaskStore
+from conveyor.worker.completions import Completions
+
+log = logging.getLogger(__name__)
+
+
+class StopReason(Enum):
+    CANCELLED = "cancelled"
+    SHUTDOWN = "shutdown"
+
+
+class Processor(Duty):
+    name = "processor"
+
+    def __init__(
+        self,
+        worker_id: str,
+        store: TaskStore,
+        coordination: Coordination,
+        catalog: Catalog,
+        executors: ExecutorRegistry,
+        defaults: TaskDefaults,
+        completions: Completions,
+        *,
+        capacity: int,
+        poll_interval: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(poll_interval, *(() if clock is None else (clock,)))
+        self.worker_id = worker_id
+        self._store = store
+        self._coord = coordination
+        self._catalog = catalog
+        self._executors = executors
+        self._defaults = defaults
+        self._completions = completions
+        self.capacity = capacity
+        self.held = 0
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self._stop_reasons: dict[str, StopReason] = {}
+        self._slot_freed = asyncio.Event()
+
+    def release(self, count: int) -> None:
+        """Called by the finisher once outcomes are written and acked."""
+        self.held -= count
+        self._slot_freed.set()
+
+    async def pause(self) -> None:
+        if self.held >= self.capacity:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    async def run_once(self, now: float) -> None:
+        free = self.capacity - self.held
+        if free <= 0:
+            return
+        items = await self._coord.worker_queues.fetch(self.worker_id, free, self.interval)
+        if not items:
+            return
+        self.held += len(items)
+        by_id = {i.task_id: i for i in items}
+        started = await self._store.start(list(by_id), self.worker_id, self.clock())
+        for t in started:
+            self.running[t.id] = asyncio.create_task(self._run(t, by_id.pop(t.id)))
+        for item in by_id.values():  # cancelled, finished or taken by another worker meanwhile
+            self._completions.add(None, item)
+
+    def interrupt(self, task_id: str, reason: StopReason) -> bool:
+        running = self.running.get(task_id)
+        if running is None:
+            return False
+        self._stop_reasons.setdefault(task_id, reason)
+        running.cancel()
+        return True
+
+    async def drain(self, grace: float) -> None:
+        """Let running attempts finish for ``grace`` seconds, then interrupt the rest."""
+        if self.running:
+            await asyncio.wait(list(self.running.values()), timeout=grace)
+        for task_id in list(self.running):
+            self.interrupt(task_id, StopReason.SHUTDOWN)
+        if self.running:
+            await asyncio.wait(list(self.running.values()), timeout=5.0)
+
+    async def _run(self, task: Task, item: QueueItem) -> None:
+        try:
+            outcome = await self._attempt(task)
+        except Exception as exc:  # a bug in our own code: record it rather than lose the task
+            log.exception("task %s: unexpected error", task.id)
+            outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED, error=repr(exc),
+                              worker_id=self.worker_id)
+        finally:
+            self.running.pop(task.id, None)
+        self._stop_reasons.pop(task.id, None)
+        self._completions.add(outcome, item)
+
+    async def _attempt(self, task: Task) -> Outcome:
+        spec = await self._catalog.spec(task.task_type)
+        backoff = spec.backoff if spec is not None else self._defaults.backoff
+        inner = asyncio.create_task(self._execute(task, spec.executor if spec else "python",
+                                                  dict(spec.executor_config) if spec else {}))
+        try:
+            done, _ = await asyncio.wait({inner}, timeout=task.timeout)
+        except asyncio.CancelledError:
+            inner.cancel()
+            await asyncio.gather(inner, return_exceptions=True)
+            return self._interrupted(task, backoff)
+        if not done:
+            inner.cancel()
+            await asyncio.gather(inner, return_exceptions=True)
+            return self._failed(task, TaskStatus.TIMEOUT, f"timed out after {task.timeout:g}s",
+                                True, backoff)
+        exc = inner.exception()
+        if exc is None:
+            return Outcome(task.id, task.attempt, TaskStatus.SUCCESS, result=inner.result(),
+                           worker_id=self.worker_id)
+        retryable = not isinstance(exc, PermanentError)
+        return self._failed(task, TaskStatus.FAILED, _describe(exc), retryable, backoff)
+
+    async def _execute(self, task: Task, executor: str, config: dict[str, object]) -> object:
+        result = await self._executors.get(executor).execute(task, config)
+        try:
+            orjson.dumps(result)
+        except TypeError as exc:
+            raise PermanentError(f"the result is not JSON serialisable: {exc}") from exc
+        return result
+
+    def _interrupted(self, task: Task, backoff: Backoff) -> Outcome:
+        reason = self._stop_reasons.get(task.id, StopReason.SHUTDOWN)
+        if reason is StopReason.CANCELLED:
+            return Outcome(task.id, task.attempt, TaskStatus.CANCELLED,
+                           error="cancelled while running", worker_id=self.worker_id)
+        return self._failed(task, TaskStatus.TIMEOUT, "worker shut down before the task finished",
+                            True, backoff, lost_to_crash=True)
+
+    def _failed(self, task: Task, status: TaskStatus, error: str, retryable: bool,
+                backoff: Backoff, *, lost_to_crash: bool = False) -> Outcome:
+        return failure_outcome(
+            task, status, error, retryable=retryable, backoff=backoff, now=self.clock(),
+            lost_to_crash=lost_to_crash, worker_id=self.worker_id,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
