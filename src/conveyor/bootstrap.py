@@ -56,7 +56,8 @@ def executors(settings: Settings, regs: dict[str, Registration]) -> ExecutorRegi
         "grpc": GrpcExecutor(settings),
     }
     for name, factory in load_entry_points(EXECUTORS).items():
-        found.setdefault(name, cast(Callable[[Settings], Executor], factory)(settings))
+        if name not in found:  # built-ins win; a plug-in cannot replace them by accident
+            found[name] = cast(Callable[[Settings], Executor], factory)(settings)
     return ExecutorRegistry(found)
 
 

@@ -9,13 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from databases import BACKENDS, fresh_database
 
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.ids import new_id
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskStatus
 from conveyor.store.protocol import Outcome, TaskFilter
 from conveyor.store.sql import SqlStore
+from databases import BACKENDS, fresh_database
 
 S = TaskStatus
 

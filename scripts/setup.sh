@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv and install Conveyor into it (editable). With --dev, also the test tools and
+# the example plug-in the tests load through its entry point.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "${1:-}" = "--dev" ]; then
+    .venv/bin/pip install -q -e '.[dev]'
+    .venv/bin/pip install -q --no-deps --no-build-isolation ./examples/plugin
+else
+    .venv/bin/pip install -q -e .
+fi
