@@ -7,6 +7,7 @@ finished attempt. Rows are cached for a few seconds so the hot path does not rea
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -81,7 +82,8 @@ class Catalog:
         self._defaults = defaults
         self._ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, TaskConfig | None]] = {}
+        # A future per type, so a burst of tasks of one type waits on a single read.
+        self._cache: dict[str, tuple[float, asyncio.Future[TaskConfig | None]]] = {}
 
     async def spec(self, task_type: str) -> TypeSpec | None:
         config = await self._config(task_type)
@@ -91,10 +93,15 @@ class Catalog:
         now = self._clock()
         cached = self._cache.get(task_type)
         if cached is not None and cached[0] > now:
-            return cached[1]
-        config = await self._store.get_config(task_type)
-        self._cache[task_type] = (now + self._ttl, config)
-        return config
+            return await asyncio.shield(cached[1])
+        future = asyncio.ensure_future(self._store.get_config(task_type))
+        self._cache[task_type] = (now + self._ttl, future)
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            if self._cache.get(task_type, (0.0, None))[1] is future:
+                del self._cache[task_type]  # a failed read must not be cached
+            raise
 
     def invalidate(self, task_type: str) -> None:
         self._cache.pop(task_type, None)

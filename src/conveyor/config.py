@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from conveyor.errors import ConfigError
 from conveyor.models import Backoff
@@ -35,19 +42,22 @@ class SchedulerSettings(BaseModel):
     priority_weights: tuple[int, int, int] = (1, 3, 6)  # low, normal, high
     timeout_grace: float = Field(5.0, ge=0, le=3600)
 
-    @field_validator("leader_renew_interval")
-    @classmethod
-    def _renew_inside_ttl(cls, value: float, info: Any) -> float:
-        ttl = info.data.get("leader_lock_ttl", 10.0)
-        if value >= ttl:
-            raise ValueError(f"must be shorter than leader_lock_ttl ({ttl})")
-        return value
+    @model_validator(mode="after")
+    def _renew_inside_ttl(self) -> SchedulerSettings:
+        # After the model, so a default on either side is checked too (e.g. only the TTL set).
+        if self.leader_renew_interval >= self.leader_lock_ttl:
+            raise ValueError(
+                f"leader_renew_interval ({self.leader_renew_interval}) must be shorter than "
+                f"leader_lock_ttl ({self.leader_lock_ttl})"
+            )
+        return self
 
 
 class WorkerSettings(BaseModel):
     model_config = _FROZEN
 
     capacity: int = Field(10, ge=1, le=100_000)
+    prefetch: int | None = Field(None, ge=0, le=100_000)  # None: as many as capacity
     supported_types: tuple[str, ...] = ()
     heartbeat_interval: float = Field(10.0, gt=0, le=3600)
     heartbeat_ttl: float = Field(30.0, gt=0, le=86_400)
@@ -56,13 +66,22 @@ class WorkerSettings(BaseModel):
     thread_pool_size: int = Field(32, ge=1, le=1024)
     weight: float = Field(1.0, gt=0, le=1_000_000)
 
-    @field_validator("heartbeat_ttl")
+    @field_validator("supported_types", mode="before")
     @classmethod
-    def _ttl_above_interval(cls, value: float, info: Any) -> float:
-        interval = info.data.get("heartbeat_interval", 10.0)
-        if value <= interval:
-            raise ValueError(f"must be longer than heartbeat_interval ({interval})")
+    def _split_types(cls, value: Any) -> Any:
+        """``echo`` or ``echo,sleep`` (one env value, or a yaml string) is a list of types."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _ttl_above_interval(self) -> WorkerSettings:
+        if self.heartbeat_ttl <= self.heartbeat_interval:
+            raise ValueError(
+                f"heartbeat_ttl ({self.heartbeat_ttl}) must be longer than heartbeat_interval "
+                f"({self.heartbeat_interval})"
+            )
+        return self
 
 
 class TaskDefaults(BaseModel):
@@ -161,13 +180,18 @@ def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settin
 
 
 _SPECIAL_ENV = ("CONVEYOR_CONFIG", "CONVEYOR_HTTP_ALLOWED_HOSTS")
+# Read by the CLI client and the test suite, not settings of a Conveyor process.
+_NOT_SETTINGS = ("CONVEYOR_URL", "CONVEYOR_API_KEY")
+_NOT_SETTINGS_PREFIX = "CONVEYOR_TEST_"
 
 
 def _environment_values() -> dict[str, Any]:
     """Read ``CONVEYOR_*`` variables into a nested mapping (``A__B`` → ``{"a": {"b": ...}}``)."""
     values: dict[str, Any] = {}
     for name, raw in os.environ.items():
-        if not name.startswith("CONVEYOR_") or name in _SPECIAL_ENV:
+        if not name.startswith("CONVEYOR_") or name in _SPECIAL_ENV or name in _NOT_SETTINGS:
+            continue
+        if name.startswith(_NOT_SETTINGS_PREFIX):
             continue
         parts = name[len("CONVEYOR_"):].lower().split("__")
         node = values

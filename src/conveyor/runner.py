@@ -98,10 +98,9 @@ class Runner:
 
     async def _wait(self, supervisor: Supervisor, server: _Server | None) -> bool:
         """Wait for a stop request, a dead duty or a dead API server; True on failure."""
-        waiters: set[asyncio.Task[Any]] = {
-            asyncio.create_task(self._stop.wait(), name="stop"),
-            asyncio.create_task(supervisor.wait(), name="supervisor"),
-        }
+        waiters: set[asyncio.Task[Any]] = {asyncio.create_task(self._stop.wait(), name="stop")}
+        if supervisor.duties:
+            waiters.add(asyncio.create_task(supervisor.wait(), name="supervisor"))
         if self._server_task is not None:
             waiters.add(self._server_task)
         done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
 from conveyor.service import MAX_BATCH, MAX_DELAY, TaskSpec
 
 PriorityIn = Annotated[
-    str | int | None,
+    StrictStr | StrictInt | None,  # strict: JSON true must not slip in as priority 1
     Field(description="high, normal, low, or 2, 1, 0", examples=["high", 1]),
 ]
 _STRICT = ConfigDict(extra="forbid")

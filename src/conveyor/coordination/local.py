@@ -13,6 +13,7 @@ import itertools
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 
 from conveyor.coordination.protocol import (
     Coordination,
@@ -162,7 +163,7 @@ class LocalCoordination:
         for worker_id, (info, expires) in self._workers.items():
             if expires > now:
                 load = len(self._worker_queues[worker_id]) + len(self._active[worker_id])
-                live.append(_with_load(info, load))
+                live.append(replace(info, load=load))
         return live
 
     async def expired_workers(self, now: float) -> list[str]:
@@ -231,9 +232,3 @@ class LocalCoordination:
         finally:
             self._listeners.discard(inbox)
 
-
-def _with_load(info: WorkerInfo, load: int) -> WorkerInfo:
-    return WorkerInfo(
-        info.worker_id, info.host, info.pid, info.capacity, info.types, info.weight,
-        info.started_at, info.last_heartbeat, load, info.draining,
-    )

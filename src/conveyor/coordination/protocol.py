@@ -53,6 +53,8 @@ class WorkerInfo:
     last_heartbeat: float = 0.0
     load: int = 0
     draining: bool = False
+    prefetch: int = 0
+
 
     def supports(self, task_type: str) -> bool:
         """A worker with no declared types runs every type it has an executor for."""
@@ -60,7 +62,9 @@ class WorkerInfo:
 
     @property
     def free(self) -> int:
-        return 0 if self.draining else max(0, self.capacity - self.load)
+        """Slots the dispatcher may still fill: running capacity plus a prefetch buffer, so
+        the next tasks already wait in the worker's queue when a slot frees up."""
+        return 0 if self.draining else max(0, self.capacity + self.prefetch - self.load)
 
 
 class Lease(NamedTuple):

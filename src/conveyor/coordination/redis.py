@@ -379,6 +379,7 @@ def info_to_hash(info: WorkerInfo) -> dict[FieldT, EncodableT]:
         "started_at": repr(info.started_at),
         "last_heartbeat": repr(info.last_heartbeat),
         "draining": int(info.draining),
+        "prefetch": info.prefetch,
     }
 
 
@@ -394,6 +395,7 @@ def info_from_hash(fields: dict[str, str], load: int) -> WorkerInfo:
         last_heartbeat=float(fields["last_heartbeat"]),
         load=load,
         draining=fields["draining"] == "1",
+        prefetch=int(fields.get("prefetch", 0)),
     )
 
 

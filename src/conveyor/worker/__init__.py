@@ -46,6 +46,7 @@ class Worker:
         )
         self.heartbeat = Heartbeat(
             worker_id, coordination.registry, store, capacity=w.capacity,
+            prefetch=w.capacity if w.prefetch is None else w.prefetch,
             types=w.supported_types, weight=w.weight, interval=w.heartbeat_interval,
             ttl=w.heartbeat_ttl, load=lambda: self.processor.held,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 
 from conveyor.coordination.protocol import Registry, WorkerInfo
 from conveyor.runtime import Duty
@@ -26,6 +27,7 @@ class Heartbeat(Duty):
         store: TaskStore,
         *,
         capacity: int,
+        prefetch: int,
         types: tuple[str, ...],
         weight: float,
         interval: float,
@@ -40,14 +42,10 @@ class Heartbeat(Duty):
         self.draining = False
         self.info = WorkerInfo(
             worker_id, socket.gethostname(), os.getpid(), capacity, types, weight,
-            started_at=self.clock(),
+            started_at=self.clock(), prefetch=prefetch,
         )
 
     async def run_once(self, now: float) -> None:
-        info = WorkerInfo(
-            self.info.worker_id, self.info.host, self.info.pid, self.info.capacity,
-            self.info.types, self.info.weight, self.info.started_at, now, self._load(),
-            self.draining,
-        )
+        info = replace(self.info, last_heartbeat=now, load=self._load(), draining=self.draining)
         await self._registry.heartbeat(info, self._ttl)
         await self._store.record_workers([info], "alive", now)
