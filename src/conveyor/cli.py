@@ -93,11 +93,64 @@ def api(
                        app=app), api=True, scheduler=False, worker=False)
 
 
-@cli.command()
-def scheduler(config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None) -> None:
+scheduler_cli = typer.Typer(help="Run a scheduler, or (status) show the elected one.")
+cli.add_typer(scheduler_cli, name="scheduler")
+
+
+@scheduler_cli.callback(invoke_without_command=True)
+def scheduler(
+    ctx: typer.Context, config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+) -> None:
     """Run a scheduler; several may run, one is elected leader."""
-    _run(settings_from(config, database_url=db, redis_url=redis_url),
-         api=False, scheduler=True, worker=False)
+    if ctx.invoked_subcommand is None:
+        _run(settings_from(config, database_url=db, redis_url=redis_url),
+             api=False, scheduler=True, worker=False)
+
+
+@scheduler_cli.command("status")
+def scheduler_status(url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+    """Leader id, fencing epoch, queue lengths, delayed count, paused queues."""
+    with _client(url, api_key) as client:
+        _print(_call(client.scheduler_status))
+
+
+@cli.command()
+def workers(url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+    """Live workers with their load and capacity."""
+    table = Table("worker_id", "host", "pid", "load", "capacity", "types", "last_heartbeat")
+    with _client(url, api_key) as client:
+        for w in _call(client.workers):
+            table.add_row(w["worker_id"], w["host"], str(w["pid"]), str(w["load"]),
+                          str(w["capacity"]), ",".join(w["types"]) or "*",
+                          w["last_heartbeat"] or "")
+    out.print(table)
+
+
+@cli.command()
+def queues(url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+    """Queue lengths per priority, the delayed count, and what is paused."""
+    with _client(url, api_key) as client:
+        _print(_call(client.queues))
+
+
+@cli.command()
+def pause(
+    name: Annotated[str, typer.Argument(help="high, normal, low, or a task type.")],
+    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+) -> None:
+    """Stop dispatching a priority queue or a task type (queued tasks wait)."""
+    with _client(url, api_key) as client:
+        _print(_call(lambda: client.pause(name)))
+
+
+@cli.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="high, normal, low, or a task type.")],
+    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+) -> None:
+    """Resume dispatching a paused priority queue or task type."""
+    with _client(url, api_key) as client:
+        _print(_call(lambda: client.resume(name)))
 
 
 @cli.command()
@@ -197,6 +250,7 @@ def list_(
 ) -> None:
     """List tasks, newest first."""
     table = Table("task_id", "type", "status", "priority", "attempt", "created_at")
+    table.columns[0].no_wrap = True
     with _client(url, api_key) as client:
         def rows() -> list[TaskInfo]:
             found = []

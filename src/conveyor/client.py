@@ -215,6 +215,29 @@ class Client:
         )["logs"]
         return logs
 
+    def workers(self) -> builtins.list[dict[str, Any]]:
+        found: builtins.list[dict[str, Any]] = self.call(Request("GET", "/api/v1/workers"))[
+            "workers"
+        ]
+        return found
+
+    def queues(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.call(Request("GET", "/api/v1/queues"))
+        return state
+
+    def scheduler_status(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.call(Request("GET", "/api/v1/scheduler"))
+        return state
+
+    def pause(self, name: str) -> dict[str, Any]:
+        """Pause a priority (high, normal, low) or a task type."""
+        state: dict[str, Any] = self.call(Request("POST", f"/api/v1/queues/{name}/pause"))
+        return state
+
+    def resume(self, name: str) -> dict[str, Any]:
+        state: dict[str, Any] = self.call(Request("POST", f"/api/v1/queues/{name}/resume"))
+        return state
+
 
 class AsyncClient:
     def __init__(

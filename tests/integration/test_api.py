@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from databases import BACKENDS, fresh_database
 
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
 from conveyor.runtime import Supervisor
+from databases import BACKENDS, fresh_database
 
 FAST = {
     "worker": {"queue_poll_interval": 0.05, "heartbeat_interval": 1, "heartbeat_ttl": 3,

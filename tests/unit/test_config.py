@@ -188,22 +188,22 @@ def test_bad_flag_names_the_setting() -> None:
 
 
 def test_leader_renew_interval_must_be_inside_the_ttl() -> None:
-    with pytest.raises(ConfigError, match="leader_renew_interval.*leader_lock_ttl"):
+    with pytest.raises(ConfigError, match=r"leader_renew_interval.*leader_lock_ttl"):
         load_settings(scheduler={"leader_lock_ttl": 5, "leader_renew_interval": 5})
-    with pytest.raises(ConfigError, match="leader_renew_interval.*leader_lock_ttl"):
+    with pytest.raises(ConfigError, match=r"leader_renew_interval.*leader_lock_ttl"):
         load_settings(scheduler={"leader_lock_ttl": 5, "leader_renew_interval": 8})
     # Only the TTL set, below the default renew interval (3 s): refused as well.
-    with pytest.raises(ConfigError, match="leader_renew_interval.*leader_lock_ttl"):
+    with pytest.raises(ConfigError, match=r"leader_renew_interval.*leader_lock_ttl"):
         load_settings(scheduler={"leader_lock_ttl": 2})
     ok = load_settings(scheduler={"leader_lock_ttl": 5, "leader_renew_interval": 4.9})
     assert ok.scheduler.leader_renew_interval == 4.9
 
 
 def test_heartbeat_ttl_must_exceed_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="heartbeat_ttl.*heartbeat_interval"):
+    with pytest.raises(ConfigError, match=r"heartbeat_ttl.*heartbeat_interval"):
         load_settings(worker={"heartbeat_interval": 3, "heartbeat_ttl": 3})
     monkeypatch.setenv("CONVEYOR_WORKER__HEARTBEAT_INTERVAL", "40")  # default TTL is 30
-    with pytest.raises(ConfigError, match="heartbeat_ttl.*heartbeat_interval"):
+    with pytest.raises(ConfigError, match=r"heartbeat_ttl.*heartbeat_interval"):
         load_settings()
 
 

@@ -66,7 +66,7 @@ def test_success_is_a_dead_end_and_self_moves_are_illegal() -> None:
 
 def test_final_statuses() -> None:
     assert {s for s in TaskStatus if s.is_final} == FINAL_STATUSES
-    assert FINAL_STATUSES == {S.SUCCESS, S.FAILED, S.TIMEOUT, S.CANCELLED}
+    assert {S.SUCCESS, S.FAILED, S.TIMEOUT, S.CANCELLED} == FINAL_STATUSES
     assert not S.PENDING.is_final
     assert not S.PROCESSING.is_final
 

@@ -6,10 +6,11 @@ from importlib.metadata import version
 
 from fastapi import FastAPI, Request
 
-from conveyor.api import errors, routes
+from conveyor.api import errors, operations, routes
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
 from conveyor.errors import BackendUnavailable
+from conveyor.operations import Operations
 from conveyor.service import TaskService
 
 
@@ -20,9 +21,11 @@ def create_app(service: TaskService) -> FastAPI:
         description="Distributed asynchronous tasks: create, query, cancel, retry.",
     )
     app.state.service = service
+    app.state.operations = Operations(service.store, service.coordination)
     app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
     errors.install(app)
     app.include_router(routes.router)
+    app.include_router(operations.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -216,3 +216,32 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class WorkerOut(BaseModel):
+    worker_id: str
+    host: str
+    pid: int
+    capacity: int
+    prefetch: int
+    load: int
+    types: list[str]
+    weight: float
+    draining: bool
+    started_at: str | None
+    last_heartbeat: str | None
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerOut]
+
+
+class QueuesOut(BaseModel):
+    lengths: dict[str, int] = Field(description="high, normal, low and delayed")
+    paused: list[str]
+
+
+class SchedulerOut(BaseModel):
+    leader: str | None
+    epoch: int | None
+    queues: QueuesOut

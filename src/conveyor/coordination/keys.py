@@ -20,6 +20,7 @@ key                        type         use
 ``cancel``                 channel      pub/sub push of cancel requests (flags are the truth)
 ``wake``                   list         at most one token: "work was enqueued" for the dispatcher
 ``paused``                 set          paused priorities and task types
+``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts)
 =========================  ===========  ===================================================
 """
 
@@ -96,3 +97,6 @@ class Keys:
     @property
     def paused(self) -> str:
         return f"{self.prefix}paused"
+
+    def bucket(self, task_type: str) -> str:
+        return f"{self.prefix}ratelimit:{task_type}"

@@ -42,6 +42,7 @@ class LocalCoordination:
         self._workers: dict[str, tuple[WorkerInfo, float]] = {}
         self._work = asyncio.Event()
         self._paused: set[str] = set()
+        self._buckets: dict[str, tuple[float, float]] = {}
         self._lease: tuple[Lease, float] | None = None
         self._epoch = 0
         self._cancel_flags: dict[str, float] = {}
@@ -122,6 +123,21 @@ class LocalCoordination:
     async def paused(self) -> set[str]:
         return set(self._paused)
 
+    async def inflight(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for place in (*self._worker_queues.values(), *self._active.values()):
+            for item in place:
+                counts[item.task_type] += 1
+        return dict(counts)
+
+    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+        burst = max(1.0, rate)
+        tokens, last = self._buckets.get(task_type, (burst, now))
+        tokens = min(burst, tokens + max(0.0, now - last) * rate)
+        granted = min(wanted, int(tokens))
+        self._buckets[task_type] = (tokens - granted, now)
+        return granted
+
     # -- WorkerQueues -------------------------------------------------------------------------
 
     async def fetch(self, worker_id: str, count: int, timeout: float) -> list[QueueItem]:
@@ -183,10 +199,10 @@ class LocalCoordination:
 
     # -- LeaderLease --------------------------------------------------------------------------
 
-    async def acquire(self, holder: str, ttl: float) -> Lease | None:
+    async def acquire(self, holder: str, ttl: float, min_epoch: int = 0) -> Lease | None:
         if await self.current() is not None:
             return None
-        self._epoch += 1
+        self._epoch = max(self._epoch, min_epoch) + 1
         lease = Lease(holder, self._epoch)
         self._lease = (lease, self._clock() + ttl)
         return lease

@@ -123,6 +123,13 @@ class TaskQueues(Protocol):
     async def paused(self) -> set[str]:
         """Names currently paused."""
 
+    async def inflight(self) -> dict[str, int]:
+        """Tasks per type sitting in worker queues or active lists (fleet-wide concurrency)."""
+
+    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+        """Token bucket per type: refill ``rate`` tokens a second up to a one-second burst
+        (at least one token); take up to ``wanted`` and return how many were granted."""
+
 
 class WorkerQueues(Protocol):
     """A worker's own queue and its active list (reliable fetch)."""
@@ -160,7 +167,10 @@ class Registry(Protocol):
 class LeaderLease(Protocol):
     """The scheduler lease with a fencing epoch that rises with every new holder."""
 
-    async def acquire(self, holder: str, ttl: float) -> Lease | None: ...
+    async def acquire(self, holder: str, ttl: float, min_epoch: int = 0) -> Lease | None:
+        """Take the lease if free, with an epoch above both the counter and ``min_epoch`` (the
+        highest epoch the store has seen, so epochs keep rising after the backend lost its
+        data)."""
 
     async def renew(self, lease: Lease, ttl: float) -> bool: ...
 

@@ -85,6 +85,7 @@ SCRIPTS = (
     "lease_acquire",
     "lease_renew",
     "lease_release",
+    "take_tokens",
 )
 
 
@@ -301,6 +302,26 @@ class RedisTaskQueues:
     async def paused(self) -> set[str]:
         return {str(name) for name in await self._b.client.smembers(self._keys.paused)}
 
+    @unavailable_on_loss
+    async def inflight(self) -> dict[str, int]:
+        """LRANGE of every registered worker's queue and active list, in one pipeline; only
+        asked for when some type has a concurrency limit, and bounded by the fleet's slots."""
+        ids = [str(w) for w in await self._b.client.zrange(self._keys.workers, 0, -1)]
+        async with self._b.client.pipeline(transaction=False) as pipe:
+            for worker_id in ids:
+                pipe.lrange(self._keys.worker_queue(worker_id), 0, -1)
+                pipe.lrange(self._keys.worker_active(worker_id), 0, -1)
+            replies = await pipe.execute()
+        counts: dict[str, int] = {}
+        for item in (i for reply in replies for i in decode_all(reply)):
+            counts[item.task_type] = counts.get(item.task_type, 0) + 1
+        return counts
+
+    @unavailable_on_loss
+    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+        key = self._keys.bucket(task_type)
+        return int(await self._b.run("take_tokens", [key], [repr(rate), wanted, repr(now)]))
+
 
 # -- WorkerQueues -----------------------------------------------------------------------------
 
@@ -486,9 +507,9 @@ class RedisLeaderLease:
         self._keys = backend.keys
 
     @unavailable_on_loss
-    async def acquire(self, holder: str, ttl: float) -> Lease | None:
+    async def acquire(self, holder: str, ttl: float, min_epoch: int = 0) -> Lease | None:
         keys = [self._keys.leader, self._keys.epoch]
-        epoch = await self._b.run("lease_acquire", keys, [holder, ms(ttl)])
+        epoch = await self._b.run("lease_acquire", keys, [holder, ms(ttl), min_epoch])
         return None if epoch is None else Lease(holder, int(epoch))
 
     @unavailable_on_loss

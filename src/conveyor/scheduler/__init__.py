@@ -31,10 +31,11 @@ class Scheduler:
         s = settings.scheduler
         self.id = scheduler_id
         self.elector = Elector(
-            coordination.lease, scheduler_id, s.leader_lock_ttl, s.leader_renew_interval
+            coordination.lease, store.max_epoch, scheduler_id, s.leader_lock_ttl,
+            s.leader_renew_interval,
         )
         self.dispatcher = Dispatcher(
-            coordination, self.elector, balancer, batch_size=s.batch_size,
+            coordination, self.elector, balancer, catalog, batch_size=s.batch_size,
             scan_interval=s.scan_interval,
             weights=s.priority_weights if s.priority_mode == "weighted" else None,
         )

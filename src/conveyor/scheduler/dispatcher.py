@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from conveyor.balancing import Balancer
+from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coordination.protocol import Coordination, QueueItem, StaleEpoch, WorkerInfo
 from conveyor.models import Priority
 from conveyor.runtime import Duty
@@ -31,6 +33,7 @@ class Dispatcher(Duty):
         coordination: Coordination,
         elector: Elector,
         balancer: Balancer,
+        catalog: Catalog,
         *,
         batch_size: int,
         scan_interval: float,
@@ -40,6 +43,7 @@ class Dispatcher(Duty):
         self._coord = coordination
         self._elector = elector
         self._balancer = balancer
+        self._catalog = catalog
         self._batch = batch_size
         self._weights = weights  # (low, normal, high) for the weighted mode; None = strict
         self._again = False
@@ -61,7 +65,11 @@ class Dispatcher(Duty):
         paused = await self._coord.queues.paused()
         budget = min(self._batch, sum(w.free for w in workers))
         items = await self._take(budget, paused)
-        moves = plan(items, workers, self._balancer, paused)
+        limits = await self._limits({i.task_type for i in items})
+        caps = await self._concurrency_caps(limits)
+        moves = await self._rate_limited(
+            plan(items, workers, self._balancer, paused, caps), limits, now
+        )
         if not moves:
             return
         try:
@@ -71,6 +79,42 @@ class Dispatcher(Duty):
             return
         self.dispatched += moved
         self._again = len(items) >= budget
+
+    async def _limits(self, types: set[str]) -> dict[str, TypeSpec]:
+        """The types in this pass that have a concurrency or rate limit (configs are cached)."""
+        limited = {}
+        for task_type in types:
+            spec = await self._catalog.spec(task_type)
+            if spec is not None and (spec.concurrency_limit or spec.rate_limit):
+                limited[task_type] = spec
+        return limited
+
+    async def _concurrency_caps(self, limits: dict[str, TypeSpec]) -> dict[str, int]:
+        capped = {t: s.concurrency_limit for t, s in limits.items() if s.concurrency_limit}
+        if not capped:
+            return {}
+        inflight = await self._coord.queues.inflight()
+        return {t: max(0, limit - inflight.get(t, 0)) for t, limit in capped.items()}
+
+    async def _rate_limited(
+        self, moves: list[tuple[QueueItem, str]], limits: dict[str, TypeSpec], now: float
+    ) -> list[tuple[QueueItem, str]]:
+        """Take tokens only for moves that found a worker, so no token is spent in vain."""
+        rated = {t: s.rate_limit for t, s in limits.items() if s.rate_limit}
+        if not rated:
+            return moves
+        wanted = Counter(item.task_type for item, _ in moves if item.task_type in rated)
+        granted = {
+            t: await self._coord.queues.take_tokens(t, rated[t], n, now) for t, n in wanted.items()
+        }
+        kept = []
+        for item, worker_id in moves:
+            if item.task_type in granted:
+                if granted[item.task_type] <= 0:
+                    continue
+                granted[item.task_type] -= 1
+            kept.append((item, worker_id))
+        return kept
 
     async def _take(self, budget: int, paused: set[str]) -> list[QueueItem]:
         order = [p for p in STRICT_ORDER if p.label not in paused]
@@ -94,12 +138,17 @@ def plan(
     workers: Sequence[WorkerInfo],
     balancer: Balancer,
     paused: set[str],
+    caps: Mapping[str, int] | None = None,
 ) -> list[tuple[QueueItem, str]]:
-    """Choose a worker for each item; pure, so the balancing rules are testable alone."""
+    """Choose a worker for each item; pure, so the balancing rules are testable alone.
+
+    ``caps`` bounds how many items of a type may be placed (fleet-wide concurrency limits).
+    """
     load = {w.worker_id: w for w in workers}
+    left = dict(caps or {})
     moves: list[tuple[QueueItem, str]] = []
     for item in items:
-        if item.task_type in paused:
+        if item.task_type in paused or left.get(item.task_type, 1) <= 0:
             continue
         fits = [w for w in load.values() if w.free > 0 and w.supports(item.task_type)]
         if not fits:
@@ -107,4 +156,6 @@ def plan(
         chosen = balancer.choose(item, fits)
         load[chosen.worker_id] = replace(chosen, load=chosen.load + 1)
         moves.append((item, chosen.worker_id))
+        if item.task_type in left:
+            left[item.task_type] -= 1
     return moves

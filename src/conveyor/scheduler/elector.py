@@ -3,14 +3,16 @@
 Leadership is trusted only until ``ttl * 0.8`` after the last successful renewal was *sent*
 (a monotonic clock, so wall-clock jumps cannot extend it): a scheduler that cannot renew stops
 acting as leader before its lease can run out on the server. The fencing epoch covers what is
-left: every scheduling script refuses an epoch that is not the current one.
+left: every scheduling script refuses an epoch that is not the current one. A new lease takes
+an epoch above the highest one the store has recorded, so epochs keep rising even when the
+coordination backend lost its counter.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from conveyor.coordination.protocol import LeaderLease, Lease
 from conveyor.runtime import Duty
@@ -26,6 +28,7 @@ class Elector(Duty):
     def __init__(
         self,
         lease: LeaderLease,
+        epoch_floor: Callable[[], Awaitable[int]],
         holder: str,
         ttl: float,
         renew_interval: float,
@@ -33,6 +36,7 @@ class Elector(Duty):
     ) -> None:
         super().__init__(renew_interval)
         self._lease = lease
+        self._epoch_floor = epoch_floor
         self.holder = holder
         self._ttl = ttl
         self._monotonic = monotonic
@@ -54,7 +58,9 @@ class Elector(Duty):
                 return
             log.warning("lost the scheduler lease (epoch %d)", self.current.epoch)
             self.current = None
-        acquired = await self._lease.acquire(self.holder, self._ttl)
+        if await self._lease.current() is not None:
+            return
+        acquired = await self._lease.acquire(self.holder, self._ttl, await self._epoch_floor())
         if acquired is not None:
             self.current = acquired
             self._trusted_until = sent + self._ttl * TRUST

@@ -103,6 +103,9 @@ class TaskStore(Protocol):
     ) -> list[Task]:
         """PENDING tasks in id order, for the orphan sweep."""
 
+    async def max_epoch(self) -> int:
+        """The highest scheduler epoch recorded in ``task_logs`` (0 when none)."""
+
     async def count_by_status(self) -> dict[tuple[str, str], int]:
         """``{(task_type, status): count}``."""
 

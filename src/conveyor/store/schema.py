@@ -62,6 +62,7 @@ task_logs = sa.Table(
     sa.Column("worker_id", sa.String(128)),
     sa.Column("epoch", sa.BigInteger),
     sa.Index("ix_task_logs_task", "task_id", "id"),
+    sa.Index("ix_task_logs_epoch", "epoch"),
 )
 
 task_config = sa.Table(

@@ -428,6 +428,11 @@ class SqlStore:
         async with self.engine.connect() as conn:
             return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
 
+    async def max_epoch(self) -> int:
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(sa.select(sa.func.max(task_logs.c.epoch)))
+        return int(value or 0)
+
     async def count_by_status(self) -> dict[tuple[str, str], int]:
         query = sa.select(task.c.task_type, task.c.status, sa.func.count()).group_by(
             task.c.task_type, task.c.status

@@ -1,0 +1,61 @@
+"""Operations routes: workers, queues, the scheduler leader, pause and resume."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from conveyor.api.routes import ERRORS
+from conveyor.api.schemas import QueuesOut, SchedulerOut, WorkerList, WorkerOut, iso
+from conveyor.operations import Operations, QueueState
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["operations"])
+
+
+def ops(request: Request) -> Operations:
+    found: Operations = request.app.state.operations
+    return found
+
+
+def _queues(state: QueueState) -> QueuesOut:
+    return QueuesOut(lengths=state.lengths, paused=sorted(state.paused))
+
+
+@router.get("/workers", response_model=WorkerList)
+async def workers(request: Request) -> WorkerList:
+    """Live workers with their load (queued + running) and capacity."""
+    return WorkerList(workers=[
+        WorkerOut(
+            worker_id=w.worker_id, host=w.host, pid=w.pid, capacity=w.capacity,
+            prefetch=w.prefetch, load=w.load, types=list(w.types), weight=w.weight,
+            draining=w.draining, started_at=iso(w.started_at),
+            last_heartbeat=iso(w.last_heartbeat),
+        )
+        for w in await ops(request).live_workers()
+    ])
+
+
+@router.get("/queues", response_model=QueuesOut)
+async def queues(request: Request) -> QueuesOut:
+    return _queues(await ops(request).queues())
+
+
+@router.get("/scheduler", response_model=SchedulerOut)
+async def scheduler(request: Request) -> SchedulerOut:
+    """The current leader and its fencing epoch, with the queues it serves."""
+    state = await ops(request).scheduler()
+    return SchedulerOut(
+        leader=state.leader.holder if state.leader else None,
+        epoch=state.leader.epoch if state.leader else None,
+        queues=_queues(state.queues),
+    )
+
+
+@router.post("/queues/{name}/pause", response_model=QueuesOut)
+async def pause(name: str, request: Request) -> QueuesOut:
+    """Stop dispatching a priority (high, normal, low) or a task type; queued tasks wait."""
+    return _queues(await ops(request).set_paused(name, True))
+
+
+@router.post("/queues/{name}/resume", response_model=QueuesOut)
+async def resume(name: str, request: Request) -> QueuesOut:
+    return _queues(await ops(request).set_paused(name, False))

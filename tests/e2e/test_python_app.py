@@ -1,0 +1,121 @@
+"""A user's own tasks: ``@app.task`` in a module, run by ``conveyor standalone --app``,
+submitted from Python with ``submit`` / ``asubmit`` and awaited through their handles."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from conveyor.app import TaskFunction
+from conveyor.client import TaskFailed, TaskHandle
+from e2e.test_standalone import Standalone, free_port, standalone
+
+pytestmark = pytest.mark.slow
+
+MODULE = '''
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from conveyor import Conveyor
+
+app = Conveyor(url="{url}")
+
+
+@app.task("resize_image", timeout=30, max_retries=3, priority="high")
+async def resize(path: str) -> dict:
+    await asyncio.sleep(0.01)
+    return {{"resized": path, "thread": threading.current_thread().name}}
+
+
+@app.task("checksum")
+def checksum(text: str) -> dict:
+    return {{"length": len(text), "thread": threading.current_thread().name}}
+
+
+@app.task("explode", max_retries=0)
+def explode() -> None:
+    raise ValueError("boom")
+'''
+
+
+@pytest.fixture
+def user_app(tmp_path: Path) -> Iterator[tuple[Standalone, ModuleType]]:
+    name = f"myapp_{tmp_path.name.replace('-', '_')}"
+    port = free_port()
+    code = textwrap.dedent(MODULE.format(url=f"http://127.0.0.1:{port}"))
+    (tmp_path / f"{name}.py").write_text(code)
+    env = {"PYTHONPATH": str(tmp_path)}
+    with standalone(
+        tmp_path, tmp_path / "conveyor.db", port=port, env=env, args=("--app", f"{name}:app"),
+    ) as server:
+        sys.path.insert(0, str(tmp_path))
+        try:
+            yield server, importlib.import_module(name)
+        finally:
+            sys.path.remove(str(tmp_path))
+            sys.modules.pop(name, None)
+
+
+def test_submit_and_wait_from_python(user_app: tuple[Standalone, ModuleType]) -> None:
+    _, module = user_app
+    handles: list[TaskHandle] = []
+
+    def submit(function: TaskFunction[..., object], **payload: object) -> TaskHandle:
+        handle: TaskHandle = function.submit(**payload)
+        handles.append(handle)  # each submit opens its own client: close them all below
+        return handle
+
+    try:
+        handle = submit(module.resize, path="a.png")
+        # The registration's defaults apply to a task submitted without options.
+        assert handle.info.task_type == "resize_image"
+        assert handle.info.priority == "high"
+        assert handle.info.max_retries == 3
+        assert handle.info.timeout_seconds == 30
+        result = handle.result(timeout=10)
+        assert result == {"resized": "a.png", "thread": "MainThread"}  # on the event loop
+
+        plain = submit(module.checksum, text="hello")
+        outcome = plain.result(timeout=10)
+        assert outcome["length"] == 5
+        assert outcome["thread"] != "MainThread"  # plain functions run in the thread pool
+        assert plain.info.priority == "normal"
+
+        broken = submit(module.explode)
+        with pytest.raises(TaskFailed, match="boom"):
+            broken.result(timeout=10)
+        assert broken.info.status == "FAILED"
+        assert broken.info.attempt == 1
+    finally:
+        for h in handles:
+            h.client.close()
+
+    # Still a plain function when called directly.
+    assert module.checksum(text="abc")["length"] == 3
+
+
+async def test_asubmit_and_await_the_result(user_app: tuple[Standalone, ModuleType]) -> None:
+    _, module = user_app
+    handle = await module.resize.asubmit(path="b.png")
+    try:
+        assert handle.info.priority == "high"
+        assert handle.info.max_retries == 3
+        result = await handle.result()
+        assert result["resized"] == "b.png"
+        assert handle.info.status == "SUCCESS"
+    finally:
+        await handle.client.aclose()
+
+    second = await module.checksum.asubmit(text="four")
+    try:
+        assert (await second)["length"] == 4  # a handle is awaitable too
+    finally:
+        await second.client.aclose()
