@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Annotated, Any, NoReturn
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +17,9 @@ from rich.table import Table
 from conveyor.client import ApiError, Client, TaskInfo, WaitTimeout
 from conveyor.config import Settings, load_settings
 from conveyor.errors import ConveyorError
+from conveyor.store.sql import SqlStore
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     name="conveyor", help="Conveyor: a distributed asynchronous task service.",
@@ -166,8 +171,6 @@ def worker(
 @cli.command()
 def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Create or upgrade the database tables."""
-    from conveyor.store.sql import SqlStore
-
     settings = settings_from(config, database_url=db)
 
     async def go() -> None:
@@ -182,6 +185,68 @@ def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
     except Exception as exc:
         fail(f"migration failed: {exc}")
     err.print(f"database {settings.database_url} is up to date")
+
+
+apikey_cli = typer.Typer(help="Create, list and revoke API keys (talks to the database).")
+cli.add_typer(apikey_cli, name="apikey")
+
+
+def _with_store(settings: Settings, action: Callable[[SqlStore], Awaitable[T]]) -> T:
+    async def go() -> T:
+        store = SqlStore(settings.database_url)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(go())
+    except ConveyorError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(f"database {settings.database_url}: {exc}")
+
+
+@apikey_cli.command("create")
+def apikey_create(
+    scope: Annotated[str, typer.Option(help="read, submit or admin.")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    config: ConfigOpt = None, db: DbOpt = None,
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from conveyor.auth import Scope, new_key
+
+    try:
+        parsed = Scope.parse(scope)
+    except ConveyorError as exc:
+        fail(str(exc), 2)
+    key, token = new_key(parsed, name, time.time())
+    _with_store(settings_from(config, database_url=db), lambda store: store.put_key(key))
+    err.print(f"created key {key.key_id} with scope {parsed.label}; it is shown only once:")
+    out.print(token, highlight=False)
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(key_id: str, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Revoke a key (by its id, the part after cvk_); refused from the next call on."""
+    settings = settings_from(config, database_url=db)
+    if not _with_store(settings, lambda store: store.revoke_key(key_id, time.time())):
+        fail(f"no active key with id {key_id!r}")
+    err.print(f"revoked key {key_id}")
+
+
+@apikey_cli.command("list")
+def apikey_list(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Key ids, scopes and names (never the secrets)."""
+    keys = _with_store(settings_from(config, database_url=db), lambda store: store.list_keys())
+    table = Table("key_id", "scope", "name", "created", "revoked")
+    for k in keys:
+        table.add_row(k.key_id, k.scope.label, k.name, _when(k.created_at), _when(k.revoked_at))
+    out.print(table)
+
+
+def _when(ts: float | None) -> str:
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _client(url: str, api_key: str | None) -> Client:

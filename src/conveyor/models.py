@@ -120,6 +120,7 @@ class Task:
     finished_at: float | None = None
     version: int = 0
     callback_url: str | None = None
+    owner: str | None = None  # id of the API key that created it
 
     @property
     def retries_left(self) -> bool:

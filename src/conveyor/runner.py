@@ -27,6 +27,8 @@ from conveyor.worker import Worker
 
 log = logging.getLogger(__name__)
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: this process decides how to stop."""
@@ -86,9 +88,20 @@ class Runner:
             await scheduler.elector.run_once(time.time())
             await scheduler.orphans.sweep(time.time(), min_age=0.0)
 
+    def auth_required(self) -> bool:
+        """Keys are required unless asked otherwise, except for standalone on loopback."""
+        if self.settings.auth_required is not None:
+            return self.settings.auth_required
+        return not (self.standalone and self.settings.host in LOOPBACK)
+
     def _serve(self, parts: Components) -> _Server:
+        auth = self.auth_required()
+        if not auth:
+            log.warning("API keys are not required: anyone who can reach %s may act as admin",
+                        self.settings.host)
         config = uvicorn.Config(
-            create_app(parts.service), host=self.settings.host, port=self.settings.port,
+            create_app(parts.service, auth_required=auth), host=self.settings.host,
+            port=self.settings.port,
             log_level="warning", access_log=False, lifespan="off",
         )
         server = _Server(config)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
+from conveyor.auth import ANONYMOUS, Principal
 from conveyor.catalog import Catalog, TypeSpec
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination, QueueItem
-from conveyor.errors import Conflict, NotFound, ValidationError
+from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.ids import new_id
 from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus, check_task_type
 from conveyor.store.protocol import Created, Page, TaskFilter, TaskStore
@@ -80,7 +81,9 @@ class TaskService:
 
     # -- create ---------------------------------------------------------------------------
 
-    async def submit(self, specs: Sequence[TaskSpec]) -> list[Created]:
+    async def submit(
+        self, specs: Sequence[TaskSpec], principal: Principal = ANONYMOUS
+    ) -> list[Created]:
         if not specs:
             raise ValidationError("no tasks given")
         if len(specs) > MAX_BATCH:
@@ -88,7 +91,10 @@ class TaskService:
         now = self.clock()
         types = {s.task_type for s in specs}
         resolved = {t: await self._spec_for(t) for t in types}
-        tasks = [self._build(s, resolved[s.task_type], now, i) for i, s in enumerate(specs)]
+        tasks = [
+            replace(self._build(s, resolved[s.task_type], now, i), owner=principal.key_id)
+            for i, s in enumerate(specs)
+        ]
         created = await self.store.insert(tasks)
         await push(self.coordination, [c.task for c in created if c.created], now)
         return created
@@ -165,7 +171,14 @@ class TaskService:
 
     # -- change ---------------------------------------------------------------------------
 
-    async def cancel(self, task_id: str) -> CancelResult:
+    async def _owned(self, task_id: str, principal: Principal) -> Task:
+        found = await self.get(task_id)
+        if not principal.owns(found.owner):
+            raise Forbidden(f"task {task_id} was created by another API key")
+        return found
+
+    async def cancel(self, task_id: str, principal: Principal = ANONYMOUS) -> CancelResult:
+        await self._owned(task_id, principal)
         now = self.clock()
         cancelled = await self.store.cancel_pending(task_id, now, "cancelled by request")
         if cancelled is not None:
@@ -177,7 +190,8 @@ class TaskService:
             return CancelResult(current, True)
         raise Conflict(f"task {task_id} is {current.status} and cannot be cancelled")
 
-    async def retry(self, task_id: str) -> Task:
+    async def retry(self, task_id: str, principal: Principal = ANONYMOUS) -> Task:
+        await self._owned(task_id, principal)
         now = self.clock()
         reopened = await self.store.reopen(task_id, now, "manual retry")
         if reopened is None:
@@ -189,8 +203,10 @@ class TaskService:
         await push(self.coordination, [reopened], now)
         return reopened
 
-    async def set_priority(self, task_id: str, priority: Priority) -> Task:
-        before = await self.get(task_id)
+    async def set_priority(
+        self, task_id: str, priority: Priority, principal: Principal = ANONYMOUS
+    ) -> Task:
+        before = await self._owned(task_id, principal)
         changed = await self.store.set_priority(task_id, priority, self.clock())
         if changed is None:
             raise Conflict(f"task {task_id} is {before.status}; only PENDING tasks change priority")

@@ -14,13 +14,14 @@ from conveyor.operations import Operations
 from conveyor.service import TaskService
 
 
-def create_app(service: TaskService) -> FastAPI:
+def create_app(service: TaskService, *, auth_required: bool = False) -> FastAPI:
     app = FastAPI(
         title="Conveyor",
         version=version("conveyor"),
         description="Distributed asynchronous tasks: create, query, cancel, retry.",
     )
     app.state.service = service
+    app.state.auth_required = auth_required
     app.state.operations = Operations(service.store, service.coordination)
     app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
     errors.install(app)

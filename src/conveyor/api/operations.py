@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from conveyor.api.auth import Admin, Reader
 from conveyor.api.routes import ERRORS
 from conveyor.api.schemas import QueuesOut, SchedulerOut, WorkerList, WorkerOut, iso
 from conveyor.operations import Operations, QueueState
@@ -21,7 +22,7 @@ def _queues(state: QueueState) -> QueuesOut:
 
 
 @router.get("/workers", response_model=WorkerList)
-async def workers(request: Request) -> WorkerList:
+async def workers(request: Request, who: Reader) -> WorkerList:
     """Live workers with their load (queued + running) and capacity."""
     return WorkerList(workers=[
         WorkerOut(
@@ -35,12 +36,12 @@ async def workers(request: Request) -> WorkerList:
 
 
 @router.get("/queues", response_model=QueuesOut)
-async def queues(request: Request) -> QueuesOut:
+async def queues(request: Request, who: Reader) -> QueuesOut:
     return _queues(await ops(request).queues())
 
 
 @router.get("/scheduler", response_model=SchedulerOut)
-async def scheduler(request: Request) -> SchedulerOut:
+async def scheduler(request: Request, who: Reader) -> SchedulerOut:
     """The current leader and its fencing epoch, with the queues it serves."""
     state = await ops(request).scheduler()
     return SchedulerOut(
@@ -51,11 +52,11 @@ async def scheduler(request: Request) -> SchedulerOut:
 
 
 @router.post("/queues/{name}/pause", response_model=QueuesOut)
-async def pause(name: str, request: Request) -> QueuesOut:
+async def pause(name: str, request: Request, who: Admin) -> QueuesOut:
     """Stop dispatching a priority (high, normal, low) or a task type; queued tasks wait."""
     return _queues(await ops(request).set_paused(name, True))
 
 
 @router.post("/queues/{name}/resume", response_model=QueuesOut)
-async def resume(name: str, request: Request) -> QueuesOut:
+async def resume(name: str, request: Request, who: Admin) -> QueuesOut:
     return _queues(await ops(request).set_paused(name, False))

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from conveyor.api.auth import Admin, Reader, Submitter
 from conveyor.api.schemas import (
     BatchCreate,
     BatchOut,
@@ -41,24 +42,27 @@ def service(request: Request) -> TaskService:
 
 
 @router.post("/tasks", status_code=201, response_model=TaskOut, tags=["tasks"])
-async def create_task(body: TaskCreate, request: Request, response: Response) -> TaskOut:
+async def create_task(
+    body: TaskCreate, request: Request, response: Response, who: Submitter
+) -> TaskOut:
     """Create one task. The same idempotency key for the same type returns the existing task
     with 200 instead of 201."""
-    [created] = await service(request).submit([body.to_spec()])
+    [created] = await service(request).submit([body.to_spec()], who)
     response.status_code = 201 if created.created else 200
     return TaskOut.of(created.task, created=created.created)
 
 
 @router.post("/tasks/batch", status_code=201, response_model=BatchOut, tags=["tasks"])
-async def create_tasks(body: BatchCreate, request: Request) -> BatchOut:
+async def create_tasks(body: BatchCreate, request: Request, who: Submitter) -> BatchOut:
     """Create up to 1,000 tasks in one request and one transaction."""
-    created = await service(request).submit([t.to_spec() for t in body.tasks])
+    created = await service(request).submit([t.to_spec() for t in body.tasks], who)
     return BatchOut(tasks=[TaskOut.of(c.task, created=c.created) for c in created])
 
 
 @router.get("/tasks", response_model=TaskList, tags=["tasks"])
 async def list_tasks(
     request: Request,
+    who: Reader,
     status: Annotated[TaskStatus | None, Query()] = None,
     task_type: Annotated[str | None, Query(alias="type", max_length=128)] = None,
     created_from: Annotated[datetime | None, Query()] = None,
@@ -79,58 +83,64 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, tags=["tasks"])
-async def get_task(task_id: str, request: Request) -> TaskOut:
+async def get_task(task_id: str, request: Request, who: Reader) -> TaskOut:
     return TaskOut.of(await service(request).get(task_id))
 
 
 @router.patch("/tasks/{task_id}", response_model=TaskOut, tags=["tasks"])
-async def patch_task(task_id: str, body: PriorityPatch, request: Request) -> TaskOut:
+async def patch_task(
+    task_id: str, body: PriorityPatch, request: Request, who: Submitter
+) -> TaskOut:
     """Change the priority of a PENDING task."""
     priority = parse_priority(body.priority)
     if priority is None:
         raise ValidationError("priority is required")
-    return TaskOut.of(await service(request).set_priority(task_id, priority))
+    return TaskOut.of(await service(request).set_priority(task_id, priority, who))
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskOut, tags=["tasks"])
-async def cancel_task(task_id: str, request: Request, response: Response) -> TaskOut:
+async def cancel_task(
+    task_id: str, request: Request, response: Response, who: Submitter
+) -> TaskOut:
     """A PENDING task is cancelled at once (200); a running one is signalled (202) and its
     worker records CANCELLED within about a second."""
-    result = await service(request).cancel(task_id)
+    result = await service(request).cancel(task_id, who)
     response.status_code = 202 if result.requested else 200
     return TaskOut.of(result.task, cancel_requested=result.requested)
 
 
 @router.post("/tasks/{task_id}/retry", response_model=TaskOut, tags=["tasks"])
-async def retry_task(task_id: str, request: Request) -> TaskOut:
+async def retry_task(task_id: str, request: Request, who: Submitter) -> TaskOut:
     """Reopen a FAILED, TIMEOUT or CANCELLED task as a new attempt with its retries restored."""
-    return TaskOut.of(await service(request).retry(task_id))
+    return TaskOut.of(await service(request).retry(task_id, who))
 
 
 @router.get("/tasks/{task_id}/logs", response_model=LogList, tags=["tasks"])
-async def task_logs(task_id: str, request: Request) -> LogList:
+async def task_logs(task_id: str, request: Request, who: Reader) -> LogList:
     logs = await service(request).logs(task_id)
     return LogList(task_id=task_id, logs=[LogOut.of(x) for x in logs])
 
 
 @router.get("/task-configs", response_model=TaskConfigList, tags=["task configs"])
-async def list_configs(request: Request) -> TaskConfigList:
+async def list_configs(request: Request, who: Reader) -> TaskConfigList:
     configs = await service(request).list_configs()
     return TaskConfigList(configs=[TaskConfigOut.of(c) for c in configs])
 
 
 @router.get("/task-configs/{task_type}", response_model=TaskConfigOut, tags=["task configs"])
-async def get_config(task_type: str, request: Request) -> TaskConfigOut:
+async def get_config(task_type: str, request: Request, who: Reader) -> TaskConfigOut:
     return TaskConfigOut.of(await service(request).get_config(check_task_type(task_type)))
 
 
 @router.put("/task-configs/{task_type}", response_model=TaskConfigOut, tags=["task configs"])
-async def put_config(task_type: str, body: TaskConfigIn, request: Request) -> TaskConfigOut:
+async def put_config(
+    task_type: str, body: TaskConfigIn, request: Request, who: Admin
+) -> TaskConfigOut:
     config = body.to_config(check_task_type(task_type), time.time())
     return TaskConfigOut.of(await service(request).put_config(config))
 
 
 @router.delete("/task-configs/{task_type}", status_code=204, tags=["task configs"])
-async def delete_config(task_type: str, request: Request) -> Response:
+async def delete_config(task_type: str, request: Request, who: Admin) -> Response:
     await service(request).delete_config(check_task_type(task_type))
     return Response(status_code=204)

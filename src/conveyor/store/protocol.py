@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from conveyor.auth import ApiKey
 from conveyor.coordination.protocol import WorkerInfo
 from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus
 
@@ -118,6 +119,17 @@ class TaskStore(Protocol):
     async def put_config(self, config: TaskConfig) -> TaskConfig: ...
 
     async def delete_config(self, task_type: str) -> bool: ...
+
+    # -- API keys -------------------------------------------------------------------------
+
+    async def put_key(self, key: ApiKey) -> None: ...
+
+    async def get_key(self, key_id: str) -> ApiKey | None: ...
+
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str, now: float) -> bool:
+        """Mark the key revoked; False when there is no such (unrevoked) key."""
 
     # -- workers --------------------------------------------------------------------------
 

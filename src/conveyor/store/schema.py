@@ -42,6 +42,7 @@ task = sa.Table(
     sa.Column("finished_at", sa.Double),
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Column("owner", sa.String(32)),
     sa.Index("ix_task_status_run_at", "status", "run_at"),
     sa.Index("ix_task_type_created", "task_type", "created_at"),
     sa.Index("ix_task_created", "created_at"),
@@ -79,6 +80,17 @@ task_config = sa.Table(
     sa.Column("rate_limit", sa.Double),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("revoked_at", sa.Double),
 )
 
 worker_registry = sa.Table(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from conveyor.auth import ApiKey, Scope
 from conveyor.coordination.protocol import WorkerInfo
 from conveyor.errors import BackendUnavailable
 from conveyor.events import Event, EventBus, EventKind
@@ -30,7 +31,7 @@ from conveyor.models import (
     check_move,
 )
 from conveyor.store.protocol import Created, Outcome, Page, TaskFilter
-from conveyor.store.schema import task, task_config, task_logs, worker_registry
+from conveyor.store.schema import api_keys, task, task_config, task_logs, worker_registry
 from conveyor.store.urls import database_url
 
 S = TaskStatus
@@ -72,6 +73,7 @@ def task_from_row(row: sa.RowMapping) -> Task:
         finished_at=row["finished_at"],
         version=row["version"],
         callback_url=row["callback_url"],
+        owner=row["owner"],
     )
 
 
@@ -98,6 +100,7 @@ def task_to_row(t: Task, now: float) -> dict[str, Any]:
         "finished_at": t.finished_at,
         "updated_at": now,
         "version": t.version,
+        "owner": t.owner,
     }
 
 
@@ -493,6 +496,35 @@ class SqlStore:
             except IntegrityError:
                 continue
 
+    # -- API keys -------------------------------------------------------------------------
+
+    async def put_key(self, key: ApiKey) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(api_keys.insert().values(
+                key_id=key.key_id, secret_hash=key.secret_hash, scope=key.scope.label,
+                name=key.name, created_at=key.created_at, revoked_at=key.revoked_at,
+            ))
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        query = sa.select(api_keys).where(api_keys.c.key_id == key_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else _key_from_row(row)
+
+    async def list_keys(self) -> list[ApiKey]:
+        query = sa.select(api_keys).order_by(api_keys.c.created_at)
+        async with self.engine.connect() as conn:
+            return [_key_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def revoke_key(self, key_id: str, now: float) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                api_keys.update()
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return bool(result.rowcount)
+
     # -- workers --------------------------------------------------------------------------
 
     async def record_workers(self, workers: Sequence[WorkerInfo], state: str, now: float) -> None:
@@ -612,6 +644,14 @@ def _outcome_logs(o: Outcome, after: Task, now: float) -> list[dict[str, Any]]:
             note = f"attempt lost ({message}); rerun due at {o.retry_at:.3f}"
         logs.append(_log_row(after, o.status, S.PENDING, now, note, o.worker_id, o.epoch))
     return logs
+
+
+def _key_from_row(row: sa.RowMapping) -> ApiKey:
+    return ApiKey(
+        key_id=row["key_id"], scope=Scope.parse(row["scope"]), name=row["name"],
+        created_at=row["created_at"], secret_hash=row["secret_hash"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 def _key(t: Task) -> tuple[str, str] | None:
