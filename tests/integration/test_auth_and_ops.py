@@ -1,0 +1,117 @@
+"""API keys, scopes and ownership; the operations endpoints; over the real app and store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor.api.app import create_app
+from conveyor.auth import Scope, new_key
+from conveyor.bootstrap import Components, build
+from conveyor.config import load_settings
+
+
+@pytest.fixture
+async def parts(tmp_path: Path) -> AsyncIterator[Components]:
+    built = await build(load_settings(database_url=str(tmp_path / "c.db")), standalone=True)
+    await built.store.migrate()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+async def _key(parts: Components, scope: Scope) -> tuple[str, dict[str, str]]:
+    key, token = new_key(scope, scope.label, time.time())
+    await parts.store.put_key(key)
+    return key.key_id, {"Authorization": f"Bearer {token}"}
+
+
+def _client(parts: Components, auth: bool = True) -> httpx.AsyncClient:
+    app = create_app(parts.service, auth_required=auth)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t")
+
+
+ECHO = {"task_type": "echo", "payload": {"x": 1}}
+
+
+async def test_missing_bad_and_revoked_keys_get_401(parts: Components) -> None:
+    key_id, admin = await _key(parts, Scope.ADMIN)
+    async with _client(parts) as http:
+        missing = await http.post("/api/v1/tasks", json=ECHO)
+        assert missing.status_code == 401
+        assert "Authorization: Bearer" in missing.json()["error"]["message"]
+        assert missing.headers["www-authenticate"] == "Bearer"
+        garbage = await http.get("/api/v1/tasks", headers={"Authorization": "Bearer nope"})
+        assert garbage.status_code == 401 and "malformed" in garbage.json()["error"]["message"]
+        wrong = await http.get(
+            "/api/v1/tasks", headers={"Authorization": f"Bearer cvk_{key_id}_wrongsecret"}
+        )
+        assert wrong.status_code == 401
+        assert (await http.get("/api/v1/tasks", headers=admin)).status_code == 200
+        assert await parts.store.revoke_key(key_id, time.time())
+        revoked = await http.get("/api/v1/tasks", headers=admin)
+        assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_read_scope_can_only_query(parts: Components) -> None:
+    _, reader = await _key(parts, Scope.READ)
+    _, submitter = await _key(parts, Scope.SUBMIT)
+    async with _client(parts) as http:
+        created = await http.post("/api/v1/tasks", json=ECHO, headers=submitter)
+        assert created.status_code == 201
+        task_id = created.json()["task_id"]
+        assert (await http.get(f"/api/v1/tasks/{task_id}", headers=reader)).status_code == 200
+        denied = await http.post("/api/v1/tasks", json=ECHO, headers=reader)
+        assert denied.status_code == 403 and "submit" in denied.json()["error"]["message"]
+        cancel = await http.post(f"/api/v1/tasks/{task_id}/cancel", headers=reader)
+        assert cancel.status_code == 403
+        assert (await parts.store.get(task_id)).status == "PENDING"  # type: ignore[union-attr]
+
+
+async def test_submit_scope_owns_its_tasks(parts: Components) -> None:
+    mine_id, mine = await _key(parts, Scope.SUBMIT)
+    _, other = await _key(parts, Scope.SUBMIT)
+    _, admin = await _key(parts, Scope.ADMIN)
+    async with _client(parts) as http:
+        task_id = (await http.post("/api/v1/tasks", json=ECHO, headers=mine)).json()["task_id"]
+        assert (await parts.store.get(task_id)).owner == mine_id  # type: ignore[union-attr]
+        foreign = await http.post(f"/api/v1/tasks/{task_id}/cancel", headers=other)
+        assert foreign.status_code == 403
+        config = await http.put("/api/v1/task-configs/x", json={}, headers=mine)
+        assert config.status_code == 403
+        assert (await http.post(f"/api/v1/tasks/{task_id}/cancel", headers=mine)).status_code == 200
+        task_id = (await http.post("/api/v1/tasks", json=ECHO, headers=mine)).json()["task_id"]
+        assert (await http.post(f"/api/v1/tasks/{task_id}/cancel", headers=admin)).status_code == 200
+
+
+async def test_keys_are_stored_hashed(parts: Components) -> None:
+    key, token = new_key(Scope.READ, "k", time.time())
+    await parts.store.put_key(key)
+    stored = await parts.store.get_key(key.key_id)
+    assert stored is not None and token.split("_")[2] not in stored.secret_hash
+
+
+async def test_operations_endpoints(parts: Components) -> None:
+    worker = parts.worker()
+    await worker.register()
+    async with _client(parts, auth=False) as http:
+        workers = (await http.get("/api/v1/workers")).json()["workers"]
+        assert [w["worker_id"] for w in workers] == [worker.id]
+        assert (await http.get("/api/v1/queues")).json() == {
+            "lengths": {"low": 0, "normal": 0, "high": 0, "delayed": 0}, "paused": []}
+        paused = await http.post("/api/v1/queues/low/pause")
+        assert paused.json()["paused"] == ["low"]
+        assert (await http.post("/api/v1/queues/echo/pause")).json()["paused"] == ["echo", "low"]
+        bad = await http.post("/api/v1/queues/no%20such/pause")
+        assert bad.status_code == 422
+        assert (await http.post("/api/v1/queues/low/resume")).json()["paused"] == ["echo"]
+        await http.post("/api/v1/tasks", json=ECHO)
+        state = (await http.get("/api/v1/scheduler")).json()
+        assert state["leader"] is None and state["queues"]["lengths"]["normal"] == 1
+    await worker.shutdown()
