@@ -41,7 +41,10 @@ def service(request: Request) -> TaskService:
     return svc
 
 
-@router.post("/tasks", status_code=201, response_model=TaskOut, tags=["tasks"])
+@router.post(
+    "/tasks", status_code=201, response_model=TaskOut, tags=["tasks"],
+    responses={200: {"model": TaskOut, "description": "an idempotency key matched"}},
+)
 async def create_task(
     body: TaskCreate, request: Request, response: Response, who: Submitter
 ) -> TaskOut:
@@ -98,7 +101,10 @@ async def patch_task(
     return TaskOut.of(await service(request).set_priority(task_id, priority, who))
 
 
-@router.post("/tasks/{task_id}/cancel", response_model=TaskOut, tags=["tasks"])
+@router.post(
+    "/tasks/{task_id}/cancel", response_model=TaskOut, tags=["tasks"],
+    responses={202: {"model": TaskOut, "description": "running: its worker was signalled"}},
+)
 async def cancel_task(
     task_id: str, request: Request, response: Response, who: Submitter
 ) -> TaskOut:
