@@ -44,6 +44,7 @@ class Recoverer(Duty):
                 log.warning(
                     "worker %s is gone: %d queued ids re-queued, %d were running",
                     worker_id, len(reaped.queued), len(reaped.active),
+                    extra={"worker_id": worker_id, "epoch": epoch},
                 )
                 await self._store.mark_worker(worker_id, "dead", now)
         except StaleEpoch:

@@ -107,15 +107,21 @@ class Processor(Duty):
             await asyncio.wait(list(self.running.values()), timeout=5.0)
 
     async def _run(self, task: Task, item: QueueItem) -> None:
+        context = {"task_id": task.id, "attempt": task.attempt, "worker_id": self.worker_id,
+                   "task_type": task.task_type}
         try:
             outcome = await self._attempt(task)
         except Exception as exc:  # a bug in our own code: record it rather than lose the task
-            log.exception("task %s: unexpected error", task.id)
+            log.exception("unexpected error running task %s", task.id, extra=context)
             outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED, error=repr(exc),
                               worker_id=self.worker_id)
         finally:
             self.running.pop(task.id, None)
         self._stop_reasons.pop(task.id, None)
+        if outcome.status != TaskStatus.SUCCESS:
+            retry = "retry due" if outcome.retry_at is not None else "final"
+            log.info("task %s %s (%s): %s", task.id, outcome.status, retry, outcome.error,
+                     extra=context)
         self._completions.add(outcome, item)
 
     async def _attempt(self, task: Task) -> Outcome:

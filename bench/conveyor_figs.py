@@ -1,0 +1,403 @@
+"""Conveyor's figures, each against real processes: ``conveyor api`` / ``scheduler`` /
+``worker`` on MariaDB and Redis (one fresh database and Redis key prefix per cluster), or
+``conveyor standalone`` on a SQLite file. Timestamps are read from SQL after a run."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import (
+    REDIS_HOST,
+    REDIS_PORT,
+    VENV_BIN,
+    BenchError,
+    Proc,
+    Procs,
+    free_port,
+    http_ok,
+    percentile,
+    redis_delete_prefix,
+    sql,
+    wait_until,
+)
+
+CONVEYOR = VENV_BIN / "conveyor"
+
+
+class Cluster:
+    """One distributed Conveyor: a fresh MariaDB database and Redis prefix, and the processes
+    started on them. ``close`` kills them and drops both."""
+
+    def __init__(self, procs: Procs, settings: Mapping[str, str] | None = None) -> None:
+        tag = uuid.uuid4().hex[:10]
+        self.procs = procs
+        self.db = f"conveyor_bench_{tag}"
+        self.prefix = f"bench:{tag}:"
+        self.cwd = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))  # no stray conveyor.yaml
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+        self.env.update(
+            CONVEYOR_DATABASE_URL=f"mysql://root@127.0.0.1/{self.db}",
+            CONVEYOR_REDIS_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+            CONVEYOR_REDIS_PREFIX=self.prefix,
+            CONVEYOR_LOG_LEVEL="WARNING",
+            CONVEYOR_AUTH_REQUIRED="false",  # loopback only; keys are not what is measured
+            **(settings or {}),
+        )
+        self.members: list[Proc] = []
+        self.url = ""
+
+    async def __aenter__(self) -> Cluster:
+        await sql(f"CREATE DATABASE `{self.db}`")
+        proc = await asyncio.create_subprocess_exec(
+            str(CONVEYOR), "migrate", env=self.env, cwd=self.cwd,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        if proc.returncode != 0:
+            raise BenchError(f"conveyor migrate failed: {err.decode()[-1500:]}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.procs.stop(self.members)
+        try:
+            await sql(f"DROP DATABASE IF EXISTS `{self.db}`")
+            await redis_delete_prefix(self.prefix)
+        finally:
+            shutil.rmtree(self.cwd, ignore_errors=True)
+
+    def _start(self, name: str, args: list[str], extra: Mapping[str, str] | None) -> Proc:
+        env = {**self.env, **(extra or {})}
+        proc = self.procs.start(name, [CONVEYOR, *args], env, cwd=self.cwd)
+        self.members.append(proc)
+        return proc
+
+    async def api(self) -> Proc:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        proc = self._start("api", ["api", "--port", str(port)], None)
+
+        async def ready() -> bool:
+            return await http_ok(f"{self.url}/readyz")
+
+        await wait_until(ready, 30, "the API", procs=[proc])
+        return proc
+
+    def scheduler(self, extra: Mapping[str, str] | None = None) -> Proc:
+        return self._start("scheduler", ["scheduler"], extra)
+
+    def worker(self, capacity: int, extra: Mapping[str, str] | None = None) -> Proc:
+        return self._start("worker", ["worker", "--capacity", str(capacity)], extra)
+
+    async def get(self, path: str) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
+            response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+
+    async def post(self, path: str, body: Any = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, timeout=60) as client:
+            response = await client.post(path, json=body)
+            response.raise_for_status()
+            return response.json()
+
+    async def wait_ready(self, workers: int) -> None:
+        """A leader elected and ``workers`` workers registered."""
+
+        async def ready() -> bool:
+            leader = (await self.get("/api/v1/scheduler")).get("leader")
+            live = (await self.get("/api/v1/workers"))["workers"]
+            return bool(leader) and len(live) >= workers
+
+        await wait_until(ready, 60, "scheduler leader and workers", every=0.2,
+                         procs=self.members)
+
+    async def leader_pid(self) -> int:
+        leader = (await self.get("/api/v1/scheduler"))["leader"]
+        match = re.match(r"scheduler-.*-(\d+)-[0-9a-f]+$", leader or "")
+        if not match:
+            raise BenchError(f"cannot read a pid from leader id {leader!r}")
+        return int(match.group(1))
+
+    async def insert(self, task_type: str, payload: dict[str, Any], count: int) -> None:
+        """Create ``count`` tasks through the batch endpoint, 1,000 per request."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=120) as client:
+            for start in range(0, count, 1000):
+                size = min(1000, count - start)
+                body = {"tasks": [{"task_type": task_type, "payload": payload}] * size}
+                (await client.post("/api/v1/tasks/batch", json=body)).raise_for_status()
+
+    async def count(self, status: str) -> int:
+        rows = await sql("SELECT COUNT(*) FROM task WHERE status = %s", self.db, [status])
+        return int(rows[0][0])
+
+    async def wait_status(self, status: str, count: int, timeout: float) -> None:
+        async def reached() -> bool:
+            return await self.count(status) >= count
+
+        await wait_until(reached, timeout, f"{count} tasks {status}", every=0.25,
+                         procs=self.members)
+
+    async def span(self) -> tuple[float, float, int]:
+        """(first started_at, last finished_at, finished tasks) over the whole table."""
+        rows = await sql("SELECT MIN(started_at), MAX(finished_at), COUNT(finished_at) "
+                         "FROM task", self.db)
+        first, last, n = rows[0]
+        return float(first), float(last), int(n)
+
+
+# -- figure 1: creation rate ----------------------------------------------------------------
+
+
+async def _load(url: str, bodies: list[tuple[str, Any]], clients: int) -> tuple[float, float, int]:
+    """Send ``bodies`` (path, json) from ``clients`` concurrent coroutines sharing one pooled
+    ``httpx.AsyncClient``; return (wall seconds, load-generator CPU seconds, errors)."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    for item in bodies:
+        queue.put_nowait(item)
+    errors = 0
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            path, body = queue.get_nowait()
+            response = await client.post(path, json=body)
+            if response.status_code != 201:
+                errors += 1
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        cpu, began = time.process_time(), time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(client_loop(client) for _ in range(clients))), 300)
+        return time.perf_counter() - began, time.process_time() - cpu, errors
+
+
+async def creation(procs: Procs, runs: int, single: int, batched: int) -> dict[str, Any]:
+    """Tasks/s created through the API (store on MariaDB, API process alone)."""
+    out: dict[str, Any] = {"single": [], "batch100": []}
+    async with Cluster(procs) as cluster:
+        await cluster.api()
+        one = [("/api/v1/tasks", {"task_type": "noop", "payload": {}})] * single
+        batch = {"tasks": [{"task_type": "noop", "payload": {}}] * 100}
+        hundreds = [("/api/v1/tasks/batch", batch)] * (batched // 100)
+        await _load(cluster.url, one[:200], 50)  # warm-up: connections, caches
+        for _ in range(runs):
+            for key, bodies, n in (("single", one, single), ("batch100", hundreds, batched)):
+                wall, cpu, errors = await _load(cluster.url, bodies, 50)
+                if errors:
+                    raise BenchError(f"creation ({key}): {errors} requests failed")
+                out[key].append({"tasks_per_s": n / wall, "seconds": wall,
+                                 "client_cpu_share": cpu / wall})
+    return out
+
+
+# -- figure 2: submit → started -------------------------------------------------------------
+
+
+async def _submit_spaced(url: str, samples: int, gap: float) -> list[tuple[str, float]]:
+    """One echo task every ``gap`` seconds (each alone on an idle system): (id, sent at)."""
+    sent: list[tuple[str, float]] = []
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for _ in range(samples):
+            at = time.time()
+            response = await client.post("/api/v1/tasks", json={"task_type": "echo"})
+            response.raise_for_status()
+            sent.append((response.json()["task_id"], at))
+            await asyncio.sleep(max(0.0, at + gap - time.time()))
+    return sent
+
+
+async def latency_distributed(procs: Procs, samples: int, gap: float, warmup: int) -> list[float]:
+    async with Cluster(procs) as cluster:
+        await cluster.api()
+        cluster.scheduler()
+        cluster.worker(10)
+        await cluster.wait_ready(1)
+        sent = await _submit_spaced(cluster.url, samples + warmup, gap)
+        await cluster.wait_status("SUCCESS", len(sent), 60)
+        rows = await sql("SELECT id, started_at FROM task", cluster.db)
+        started = {r[0]: float(r[1]) for r in rows}
+        return [started[tid] - at for tid, at in sent[warmup:]]
+
+
+async def latency_standalone(procs: Procs, samples: int, gap: float, warmup: int) -> list[float]:
+    home = Path(tempfile.mkdtemp(prefix="conveyor-bench-sa-"))
+    db = home / "bench.db"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    env["CONVEYOR_LOG_LEVEL"] = "WARNING"
+    proc = procs.start("standalone", [CONVEYOR, "standalone", "--db", db, "--port", str(port)],
+                       env, cwd=home)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async def ready() -> bool:
+            return await http_ok(f"{url}/readyz")
+
+        await wait_until(ready, 30, "standalone", procs=[proc])
+        sent = await _submit_spaced(url, samples + warmup, gap)
+
+        async def done() -> dict[str, float] | None:
+            with sqlite3.connect(db, timeout=5) as conn:
+                rows = conn.execute("SELECT id, started_at FROM task WHERE status = 'SUCCESS'")
+                found = {r[0]: float(r[1]) for r in rows}
+            return found if len(found) >= len(sent) else None
+
+        started: dict[str, float] = await wait_until(done, 60, "standalone tasks", every=0.25,
+                                                     procs=[proc])
+        return [started[tid] - at for tid, at in sent[warmup:]]
+    finally:
+        procs.stop([proc])
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def latency_stats(seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95),
+            "p99_ms": percentile(ms, 99), "max_ms": max(ms), "samples": len(ms)}
+
+
+# -- figure 3: drain ------------------------------------------------------------------------
+
+
+async def drain(procs: Procs, count: int, workers: int, capacity: int) -> dict[str, float]:
+    """``count`` no-ops queued while the normal queue is paused, then resumed: tasks/s from the
+    first start to the last finish, with 1 scheduler and ``workers`` worker processes."""
+    async with Cluster(procs) as cluster:
+        await cluster.api()
+        cluster.scheduler()
+        for _ in range(workers):
+            cluster.worker(capacity)
+        await cluster.wait_ready(workers)
+        await cluster.post("/api/v1/queues/normal/pause")
+        began = time.perf_counter()
+        await cluster.insert("noop", {}, count)
+        insert_s = time.perf_counter() - began
+        await cluster.post("/api/v1/queues/normal/resume")
+        resumed = time.time()
+        await cluster.wait_status("SUCCESS", count, 300)
+        first, last, n = await cluster.span()
+        return {"tasks_per_s": n / (last - first), "seconds": last - first,
+                "resume_to_last_s": last - resumed, "insert_per_s": count / insert_s}
+
+
+# -- figure 4: 10,000 concurrent sleeping tasks ---------------------------------------------
+
+
+async def concurrency(procs: Procs, count: int, seconds: float) -> dict[str, float]:
+    """``count`` tasks sleeping ``seconds`` each on one worker process of capacity ``count``."""
+    async with Cluster(procs) as cluster:
+        await cluster.api()
+        cluster.scheduler()
+        cluster.worker(count)
+        await cluster.wait_ready(1)
+        await cluster.post("/api/v1/queues/normal/pause")
+        await cluster.insert("sleep", {"seconds": seconds}, count)
+        await cluster.post("/api/v1/queues/normal/resume")
+        resumed = time.time()
+        await cluster.wait_status("SUCCESS", count, 120 + count * seconds / 100)
+        first, last, _ = await cluster.span()
+        return {"wall_s": last - first, "resume_to_last_s": last - resumed,
+                "tasks_per_s": count / (last - first)}
+
+
+# -- figure 5: leader failover and worker-crash recovery ------------------------------------
+
+
+async def _steady_submit(url: str, stop: asyncio.Event, every: float) -> int:
+    sent = 0
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        while not stop.is_set():
+            at = time.monotonic()
+            (await client.post("/api/v1/tasks", json={"task_type": "echo"})).raise_for_status()
+            sent += 1
+            await asyncio.sleep(max(0.0, at + every - time.monotonic()))
+    return sent
+
+
+async def failover(procs: Procs, schedulers: int = 3, lease: float = 1.0) -> dict[str, float]:
+    """kill -9 the leader while ~100 tasks/s arrive: seconds until a task created after the kill
+    starts, and the longest pause between consecutive starts."""
+    lease_env = {"CONVEYOR_SCHEDULER__LEADER_LOCK_TTL": str(lease),
+                 "CONVEYOR_SCHEDULER__LEADER_RENEW_INTERVAL": str(round(lease / 3, 3))}
+    async with Cluster(procs, lease_env) as cluster:
+        await cluster.api()
+        candidates = [cluster.scheduler() for _ in range(schedulers)]
+        cluster.worker(50)
+        await cluster.wait_ready(1)
+        stop = asyncio.Event()
+        feeder = asyncio.create_task(_steady_submit(cluster.url, stop, 0.01))
+        try:
+            await asyncio.sleep(2.0)
+            pid = await cluster.leader_pid()
+            victim = next((p for p in candidates if p.pid == pid), None)
+            if victim is None:
+                raise BenchError(f"leader pid {pid} is not one of the bench's schedulers")
+            killed = time.time()
+            procs.kill(victim, signal.SIGKILL)
+            await asyncio.sleep(max(6.0, lease * 6))
+        finally:
+            stop.set()
+            sent = await asyncio.wait_for(feeder, 30)
+        await cluster.wait_status("SUCCESS", sent, 60)
+        new_pid = await cluster.leader_pid()
+        rows = await sql("SELECT created_at, started_at FROM task ORDER BY started_at",
+                         cluster.db)
+    starts = [float(r[1]) for r in rows]
+    after = [float(r[1]) for r in rows if float(r[0]) > killed]
+    window = [s for s in starts if killed - 1.0 <= s <= killed + 30]
+    gaps = [b - a for a, b in itertools.pairwise(window)]
+    if new_pid == pid or not after:
+        raise BenchError("no new leader took over")
+    return {"failover_s": min(after) - killed, "max_start_gap_s": max(gaps, default=0.0),
+            "tasks": float(len(starts))}
+
+
+async def worker_recovery(procs: Procs, ttl: float = 3.0, tasks: int = 8) -> dict[str, float]:
+    """kill -9 a worker running sleep tasks (heartbeat TTL ``ttl``): seconds until the last of
+    its tasks started again on the other worker; every task must still succeed."""
+    hb = {"CONVEYOR_WORKER__HEARTBEAT_INTERVAL": str(ttl / 3),
+          "CONVEYOR_WORKER__HEARTBEAT_TTL": str(ttl)}
+    async with Cluster(procs, hb) as cluster:
+        await cluster.api()
+        cluster.scheduler()
+        victim = cluster.worker(10)
+        cluster.worker(10)
+        await cluster.wait_ready(2)
+        await cluster.insert("sleep", {"seconds": 6}, tasks)
+        like = f"worker-%-{victim.pid}-%"
+
+        async def held() -> list[str]:
+            rows = await sql("SELECT id FROM task WHERE status = 'PROCESSING' AND worker_id "
+                             "LIKE %s", cluster.db, [like])
+            return [r[0] for r in rows]
+
+        ids: list[str] = await wait_until(held, 30, "the victim to run tasks", every=0.05)
+        await asyncio.sleep(0.2)  # let the rest of its share start too
+        ids = await held()
+        killed = time.time()
+        procs.kill(victim, signal.SIGKILL)
+
+        async def restarted() -> float | None:
+            marks = ", ".join(["%s"] * len(ids))
+            rows = await sql(f"SELECT started_at FROM task WHERE id IN ({marks}) AND started_at "
+                             "> %s AND worker_id NOT LIKE %s", cluster.db, [*ids, killed, like])
+            return max(float(r[0]) for r in rows) if len(rows) == len(ids) else None
+
+        back: float = await wait_until(restarted, 60, "the victim's tasks to restart", every=0.1)
+        await cluster.wait_status("SUCCESS", tasks, 60)
+        rows = await sql("SELECT MAX(attempt) FROM task", cluster.db)
+    return {"recovery_s": back - killed, "tasks_moved": float(len(ids)),
+            "max_attempt": float(rows[0][0])}

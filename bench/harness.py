@@ -1,0 +1,228 @@
+"""What every figure needs: started processes that always get killed, free ports, statistics,
+MariaDB and Redis helpers, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import asyncmy
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root"}
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+class BenchError(RuntimeError):
+    """A figure could not be measured (a process died, a bound ran out)."""
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Procs:
+    """Every process the bench starts, each in its own session (so its children go with it)."""
+
+    log_dir: Path
+    running: list[Proc] = field(default_factory=list)
+    _seq: int = 0
+
+    def __post_init__(self) -> None:
+        _EVERY_PROCS.append(self)
+
+    def start(
+        self, name: str, cmd: Sequence[str | Path], env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Proc:
+        self._seq += 1
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"{self._seq:03d}-{name}.log"
+        out: IO[bytes]
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                [str(c) for c in cmd], env=dict(env) if env is not None else None,
+                cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        proc = Proc(name, popen, log)
+        self.running.append(proc)
+        return proc
+
+    def kill(self, proc: Proc, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Signal the process group of one process we started."""
+        if proc.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+        if sig == signal.SIGKILL:
+            _reap(proc, 10)
+
+    def stop(self, procs: Sequence[Proc], grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL whatever is still there after ``grace`` seconds."""
+        for proc in procs:
+            self.kill(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            _reap(proc, max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            self.kill(proc, signal.SIGKILL)
+            # The group may outlive its leader (a forked child): kill it by the group id too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if proc in self.running:
+                self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        self.stop(list(self.running), grace=3.0)
+
+
+_EVERY_PROCS: list[Procs] = []
+
+
+def stop_everything() -> None:
+    """Last resort (``main``'s ``finally``): kill whatever any ``Procs`` still has running."""
+    for procs in _EVERY_PROCS:
+        procs.stop_all()
+
+
+def _reap(proc: Proc, timeout: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.popen.wait(timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def install_signal_exit() -> None:
+    """SIGTERM/SIGHUP end the bench through its ``finally`` blocks, like Ctrl-C does."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGHUP, _exit)
+
+
+# -- waiting --------------------------------------------------------------------------------
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[Any]], timeout: float, what: str, every: float = 0.1,
+    procs: Sequence[Proc] = (),
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds or as
+    soon as one of ``procs`` has died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        for proc in procs:
+            if not proc.alive():
+                raise BenchError(f"{proc.name} exited ({proc.popen.returncode}) while waiting "
+                                 f"for {what}:\n{proc.tail()}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+async def http_ok(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# -- statistics -----------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """Median and range of one figure's repeated runs."""
+    if not values:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+# -- MariaDB --------------------------------------------------------------------------------
+
+
+async def sql(query: str, db: str | None = None, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    conn = await asyncmy.connect(**MYSQL, db=db, autocommit=True)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(query, args or None)
+            return list(await cur.fetchall() or [])
+    finally:
+        conn.close()
+
+
+# -- Redis ----------------------------------------------------------------------------------
+
+
+async def redis_delete_prefix(prefix: str, db: int = 0) -> int:
+    """Delete the keys under one prefix (what a Conveyor cluster of the bench created)."""
+    import redis.asyncio as aredis
+
+    client = aredis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += await client.delete(*batch)
+                batch.clear()
+        if batch:
+            deleted += await client.delete(*batch)
+    finally:
+        await client.aclose()
+    return deleted
