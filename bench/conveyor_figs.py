@@ -85,6 +85,11 @@ class Cluster:
         self.members.append(proc)
         return proc
 
+    def kill(self, proc: Proc) -> None:
+        """kill -9 one member; the others are still watched."""
+        self.procs.kill(proc, signal.SIGKILL)
+        self.members.remove(proc)
+
     async def api(self) -> Proc:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -346,7 +351,7 @@ async def failover(procs: Procs, schedulers: int = 3, lease: float = 1.0) -> dic
             if victim is None:
                 raise BenchError(f"leader pid {pid} is not one of the bench's schedulers")
             killed = time.time()
-            procs.kill(victim, signal.SIGKILL)
+            cluster.kill(victim)
             await asyncio.sleep(max(6.0, lease * 6))
         finally:
             stop.set()
@@ -388,7 +393,7 @@ async def worker_recovery(procs: Procs, ttl: float = 3.0, tasks: int = 8) -> dic
         await asyncio.sleep(0.2)  # let the rest of its share start too
         ids = await held()
         killed = time.time()
-        procs.kill(victim, signal.SIGKILL)
+        cluster.kill(victim)
 
         async def restarted() -> float | None:
             marks = ", ".join(["%s"] * len(ids))

@@ -27,6 +27,7 @@ from conveyor.executors.http import HttpExecutor
 from conveyor.executors.protocol import Executor
 from conveyor.executors.python import PythonExecutor
 from conveyor.executors.registry import ExecutorRegistry
+from conveyor.observability.metrics import Metrics, MetricsListener
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
 from conveyor.scheduler import Scheduler
 from conveyor.service import TaskService
@@ -100,6 +101,7 @@ class Components:
     registrations: dict[str, Registration]
     listeners: list[Listener] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def scheduler(self) -> Scheduler:
         return Scheduler(
@@ -122,7 +124,8 @@ async def build(
     settings: Settings, *, standalone: bool = False, app: Conveyor | None = None
 ) -> Components:
     regs = registrations(settings, app)
-    events = EventBus()
+    metrics = Metrics()
+    events = EventBus([MetricsListener(metrics)])
     store = SqlStore(settings.database_url, events)
     coord = await coordination(settings, standalone=standalone)
     catalog = Catalog(store, regs, settings.tasks)
@@ -130,4 +133,6 @@ async def build(
     built = listeners(settings)
     for listener in built:
         events.add(listener)
-    return Components(settings, store, coord, catalog, service, events, regs, built)
+    return Components(
+        settings, store, coord, catalog, service, events, regs, built, metrics=metrics
+    )

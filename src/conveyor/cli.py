@@ -39,6 +39,10 @@ PortOpt = Annotated[int | None, typer.Option("--port", help="Port the API listen
 AppOpt = Annotated[
     str | None, typer.Option("--app", help="module:attribute of a conveyor.Conveyor with tasks.")
 ]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option("--metrics-port", help="Serve /metrics, /healthz and /readyz on this port."),
+]
 CapacityOpt = Annotated[int | None, typer.Option("--capacity", help="Tasks a worker runs at once.")]
 UrlOpt = Annotated[
     str, typer.Option("--url", envvar="CONVEYOR_URL", help="Where the Conveyor API answers.")
@@ -77,10 +81,11 @@ def _run(settings: Settings, **roles: bool) -> None:
 @cli.command()
 def standalone(
     config: ConfigOpt = None, db: DbOpt = None, host: HostOpt = None, port: PortOpt = None,
-    app: AppOpt = None, capacity: CapacityOpt = None,
+    app: AppOpt = None, capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
 ) -> None:
     """API, scheduler and worker in one process on a SQLite file: nothing else to install."""
-    settings = settings_from(config, capacity, database_url=db, host=host, port=port, app=app)
+    settings = settings_from(config, capacity, database_url=db, host=host, port=port, app=app,
+                             metrics_port=metrics_port)
     err.print(
         f"Conveyor standalone on http://{settings.host}:{settings.port} "
         f"(store: {settings.database_url}); API docs at /docs"
@@ -105,10 +110,12 @@ cli.add_typer(scheduler_cli, name="scheduler")
 @scheduler_cli.callback(invoke_without_command=True)
 def scheduler(
     ctx: typer.Context, config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+    metrics_port: MetricsPortOpt = None,
 ) -> None:
     """Run a scheduler; several may run, one is elected leader."""
     if ctx.invoked_subcommand is None:
-        _run(settings_from(config, database_url=db, redis_url=redis_url),
+        _run(settings_from(config, database_url=db, redis_url=redis_url,
+                           metrics_port=metrics_port),
              api=False, scheduler=True, worker=False)
 
 
@@ -161,10 +168,11 @@ def resume(
 @cli.command()
 def worker(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None, app: AppOpt = None,
-    capacity: CapacityOpt = None,
+    capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
 ) -> None:
     """Run a worker that takes tasks from its queue and executes them."""
-    _run(settings_from(config, capacity, database_url=db, redis_url=redis_url, app=app),
+    _run(settings_from(config, capacity, database_url=db, redis_url=redis_url, app=app,
+                       metrics_port=metrics_port),
          api=False, scheduler=False, worker=True)
 
 

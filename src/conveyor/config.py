@@ -118,6 +118,7 @@ class Settings(BaseModel):
     redis_prefix: str = Field("conveyor:", min_length=1, max_length=64)
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    metrics_port: int | None = Field(None, ge=0, le=65535)
     app: str | None = None
     max_payload_bytes: int = Field(1_048_576, ge=64, le=64 * 1_048_576)
     max_body_bytes: int = Field(16 * 1_048_576, ge=1024, le=512 * 1_048_576)

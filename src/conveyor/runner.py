@@ -21,6 +21,8 @@ import uvicorn
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
+from conveyor.observability.sampler import Sampler
+from conveyor.observability.server import MetricsServer, backends_ready
 from conveyor.runtime import Duty, Supervisor
 from conveyor.scheduler import Scheduler
 from conveyor.worker import Worker
@@ -48,6 +50,7 @@ class Runner:
         self.standalone = standalone
         self._stop = asyncio.Event()
         self._server_task: asyncio.Task[None] | None = None
+        self._metrics_server: MetricsServer | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -59,10 +62,16 @@ class Runner:
         parts = await build(self.settings, standalone=self.standalone)
         scheduler = parts.scheduler() if self.roles["scheduler"] else None
         worker = parts.worker() if self.roles["worker"] else None
+        parts.metrics.observe(Sampler(
+            parts.coordination if self.roles["api"] or self.roles["scheduler"] else None,
+            scheduler=scheduler, worker=worker,
+            store=parts.store if self.roles["api"] else None,
+        ))
         server: _Server | None = None
         supervisor = Supervisor([])
         try:
             await self._prepare(parts, scheduler, worker)
+            await self._serve_metrics(parts)
             supervisor = Supervisor(_duties(scheduler, worker))
             supervisor.start()
             server = self._serve(parts) if self.roles["api"] else None
@@ -94,13 +103,24 @@ class Runner:
             return self.settings.auth_required
         return not (self.standalone and self.settings.host in LOOPBACK)
 
+    async def _serve_metrics(self, parts: Components) -> None:
+        """The metrics port (``--metrics-port``): /metrics, /healthz, /readyz."""
+        if self.settings.metrics_port is None:
+            return
+        self._metrics_server = MetricsServer(
+            parts.metrics, self.settings.metrics_port,
+            backends_ready(parts.store, parts.coordination), host=self.settings.host,
+        )
+        await self._metrics_server.start()
+
     def _serve(self, parts: Components) -> _Server:
         auth = self.auth_required()
         if not auth:
             log.warning("API keys are not required: anyone who can reach %s may act as admin",
                         self.settings.host)
         config = uvicorn.Config(
-            create_app(parts.service, auth_required=auth), host=self.settings.host,
+            create_app(parts.service, auth_required=auth, metrics=parts.metrics),
+            host=self.settings.host,
             port=self.settings.port,
             log_level="warning", access_log=False, lifespan="off",
         )
@@ -146,6 +166,8 @@ class Runner:
             stop = getattr(listener, "stop", None)
             if stop is not None:
                 await stop()
+        if self._metrics_server is not None:  # last: scrapable while the worker drains
+            await self._metrics_server.stop()
         await parts.close()
         log.info("stopped")
 

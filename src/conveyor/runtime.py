@@ -43,6 +43,7 @@ class Duty:
         self.interval = interval
         self.clock = clock
         self.last_run: float | None = None
+        self.failed_passes = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -78,6 +79,7 @@ class Duty:
                 failures = 0
             except TRANSIENT as exc:
                 failures += 1
+                self.failed_passes += 1
                 delay = min(10.0, 0.1 * 2**failures) * (0.5 + random.random())
                 log.warning("%s: backend unavailable (%s); retry in %.1fs", self.name, exc, delay)
                 await sleep_unless(self._stopping, delay)

@@ -213,20 +213,23 @@ class Cluster:
         )
         assert done.returncode == 0, done.stderr.decode(errors="replace")
 
-    def api(self) -> Proc:
+    def api(self, wait: bool = True) -> Proc:
         port = free_port()
         proc = self.start("api", "api", "--port", str(port))
         self.url = f"http://127.0.0.1:{port}"
+        if wait:
+            self.wait_api()
+        return proc
 
+    def wait_api(self, timeout: float = 60) -> None:
         def healthy() -> bool:
-            assert proc.alive, f"the API exited:\n{proc.tail()}"
+            self.check_alive()
             try:
                 return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
 
-        wait_until(healthy, 30, 0.1, "the API /healthz")
-        return proc
+        wait_until(healthy, timeout, 0.1, "the API /healthz")
 
     def scheduler(self, **env: str) -> Proc:
         n = sum(p.name.startswith("scheduler") for p in self.procs)
@@ -259,8 +262,9 @@ class Cluster:
         pid = int(process_id.rsplit("-", 2)[-2])
         return next(p for p in self.procs if p.pid == pid)
 
-    def wait_workers(self, count: int, timeout: float = 30) -> list[str]:
+    def wait_workers(self, count: int, timeout: float = 60) -> list[str]:
         def registered() -> list[str]:
+            self.check_alive()
             with self.redis() as r:
                 ids = [str(w) for w in r.zrange(f"{self.prefix}workers", 0, -1)]
             return ids if len(ids) >= count else []

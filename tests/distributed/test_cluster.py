@@ -42,12 +42,13 @@ def submit_in_batches(client: Client, tasks: list[dict[str, Any]], size: int = 5
 
 def start_fleet(c: Cluster, *, schedulers: int, workers: int, capacity: int = 10,
                 **worker_env: str) -> None:
-    """API first (so the tables are served), then schedulers and workers in parallel."""
-    c.api()
+    """Start every process at once (imports dominate start-up), then wait for all of them."""
+    c.api(wait=False)
     for _ in range(schedulers):
         c.scheduler()
     for _ in range(workers):
         c.worker(capacity, **worker_env)
+    c.wait_api()
     c.wait_workers(workers)
     c.wait_leader()
 
@@ -200,45 +201,66 @@ def test_leader_kill_fails_over_quickly(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(150)
 def test_paused_leader_never_dispatches_with_its_old_epoch(tmp_path: Path) -> None:
+    """While the leader is stopped a worker dies too, so the new leader writes rows of its own
+    (TIMEOUT of the dead worker's attempts, with its epoch) before the old one wakes up."""
     with cluster(tmp_path) as c:
-        start_fleet(c, schedulers=3, workers=2)
+        c.api(wait=False)
+        for _ in range(3):
+            c.scheduler()
+        for _ in range(2):
+            c.worker(10, CONVEYOR_WORKER__SUPPORTED_TYPES="echo")
+        doomed = c.worker(2, CONVEYOR_WORKER__SUPPORTED_TYPES="sleep",
+                          CONVEYOR_WORKER__PREFETCH="0")
+        c.wait_api()
+        c.wait_workers(3)
         holder, epoch = c.wait_leader()
         paused = c.by_id(holder)
+        with c.client() as client:
+            sleepers = submit_in_batches(
+                client, [{"task_type": "sleep", "payload": {"seconds": 5}}] * 2)
+        wait_until(lambda: c.count("PROCESSING") == 2, 20, 0.05, "sleep tasks running")
         with flowing(c.url or "", every=0.03, batch=3) as ids:
             wait_until(lambda: len(ids) > 30, 10, 0.05, "tasks flowing")
+            c.kill(doomed)
+            c.worker(2, CONVEYOR_WORKER__SUPPORTED_TYPES="sleep")  # reruns the dead one's work
             c.kill(paused, signal.SIGSTOP)
-            time.sleep(3)  # three lease lengths
+            time.sleep(3)  # three lease lengths; the dead worker's heartbeat runs out meanwhile
             during = c.leader()
             c.kill(paused, signal.SIGCONT)
             time.sleep(2)
-        total = len(ids)
-        c.wait_status("SUCCESS", total, 30)
+        echoes = len(ids)
+        c.wait_status("SUCCESS", echoes + 2, 40)
         assert during is not None and during[0] != holder and during[1] > epoch, during
         assert paused.alive, f"the resumed ex-leader exited:\n{paused.tail()}"
         c.check_alive()
-        assert_one_success_each(c, total)
-        assert c.db.rows("SELECT id FROM task WHERE attempt <> 1") == []
+        assert_one_success_each(c, echoes + 2)
+        assert c.db.rows(
+            "SELECT id FROM task WHERE task_type = 'echo' AND attempt <> 1") == []
         twice = c.db.rows(
             "SELECT task_id, attempt FROM task_logs WHERE to_status = 'PROCESSING' "
             "GROUP BY task_id, attempt HAVING COUNT(*) <> 1"
         )
-        assert twice == [], "a task was dispatched and started twice"
-        assert c.db.scalar("SELECT COUNT(*) FROM task_logs WHERE to_status = 'PROCESSING'") \
-            == total
-        # Rows written by a scheduler (no worker id) carry an epoch, and once a higher epoch
-        # has acted no lower one appears again.
+        assert twice == [], "an attempt was dispatched and started twice"
+        # Rows written by a scheduler (no worker id) carry an epoch, the dead worker's
+        # attempts were expired by the new leader, and once a higher epoch has acted no lower
+        # one appears again.
         assert c.db.rows(
             "SELECT id FROM task_logs WHERE worker_id IS NULL AND epoch IS NULL "
             "AND from_status = 'PROCESSING'"
         ) == []
+        expired = c.db.rows(
+            "SELECT task_id, epoch FROM task_logs WHERE to_status = 'TIMEOUT' ORDER BY id")
+        assert {r.task_id for r in expired} == set(sleepers), expired
+        assert all(r.epoch > epoch for r in expired), expired
         epochs = [r.epoch for r in c.db.rows(
             "SELECT epoch FROM task_logs WHERE epoch IS NOT NULL ORDER BY id")]
         assert all(a <= b for a, b in pairwise(epochs)), epochs
         output = paused.output()
-        print(f"\nleader {holder} paused 3s (epoch {epoch}); {during[0]} took epoch {during[1]};"
-              f" {total} tasks each started once; ex-leader log: "
-              f"{'lost the lease' if 'lost the scheduler lease' in output else ''}"
-              f"{' stale epoch refused' if 'is stale' in output else ''}")
+        notes = [n for n, text in (("lost the lease", "lost the scheduler lease"),
+                                   ("stale epoch refused", "is stale")) if text in output]
+        print(f"\nleader {holder} paused 3s (epoch {epoch}); {during[0]} took epoch {during[1]}"
+              f" and expired the dead worker's attempts (epochs {[r.epoch for r in expired]});"
+              f" {echoes} echo tasks each started once; ex-leader log: {', '.join(notes)}")
         lead = c.leader()
         assert lead is not None and lead[0] != holder
 
@@ -320,6 +342,23 @@ def test_redis_restart_loses_nothing(tmp_path: Path) -> None:
         assert orphans >= 1, "the orphan sweep never re-queued anything"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="epoch floor is max(task_logs.epoch), which only holds epochs that wrote a log row: "
+    "after Redis loses its data a new leader gets an epoch already handed out",
+)
+def test_epoch_keeps_rising_after_redis_loses_its_data(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server, cluster(tmp_path, redis_url=server.url) as c:
+        c.scheduler()
+        before = c.wait_leader()
+        server.kill()
+        server.start()
+        after = c.wait_leader(20)
+        print(f"\nlease before the Redis loss {before}, after {after}")
+        c.check_alive()
+        assert after[1] > before[1]
+
+
 # -- 7. cancelling a running task -------------------------------------------------------------
 
 
@@ -350,11 +389,12 @@ BALANCED_TASKS = 150
 )
 def test_load_balancer_spread(tmp_path: Path, strategy: str) -> None:
     with cluster(tmp_path, CONVEYOR_SCHEDULER__LOAD_BALANCE_STRATEGY=strategy) as c:
-        c.api()
+        c.api(wait=False)
         c.scheduler()
         weights = ["1", "1", "3"] if strategy == "weighted" else ["1", "1", "1"]
         for weight in weights:
             c.worker(100, CONVEYOR_WORKER__WEIGHT=weight)
+        c.wait_api()
         worker_ids = c.wait_workers(3)
         c.wait_leader()
         with c.client() as client:

@@ -10,11 +10,14 @@ from conveyor.api import errors, operations, routes
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
 from conveyor.errors import BackendUnavailable
+from conveyor.observability.metrics import HttpMetrics, Metrics, add_metrics_route
 from conveyor.operations import Operations
 from conveyor.service import TaskService
 
 
-def create_app(service: TaskService, *, auth_required: bool = False) -> FastAPI:
+def create_app(
+    service: TaskService, *, auth_required: bool = False, metrics: Metrics | None = None
+) -> FastAPI:
     app = FastAPI(
         title="Conveyor",
         version=version("conveyor"),
@@ -24,6 +27,9 @@ def create_app(service: TaskService, *, auth_required: bool = False) -> FastAPI:
     app.state.auth_required = auth_required
     app.state.operations = Operations(service.store, service.coordination)
     app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
+    if metrics is not None:  # added last: outermost, so it also counts refused bodies
+        app.add_middleware(HttpMetrics, metrics=metrics)
+        add_metrics_route(app, metrics)
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(operations.router)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 
 from fastapi import FastAPI
 from prometheus_client import (
@@ -235,17 +235,32 @@ class HttpMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    """The path template of the first route of the application that fully matches."""
+    """The path template of the route that answered, e.g. ``/api/v1/tasks/{task_id}``.
+
+    FastAPI records the matched route in ``scope["route"]``, but that route's own path lacks
+    any prefix given to ``include_router``; so the template is rebuilt from the request path,
+    each segment that carries a path parameter replaced by the parameter's name. Should a
+    parameter span segments, the route's own path is used: possibly short of a prefix, but
+    bounded. Plain Starlette routes (``/docs``) are matched against the application's routes.
+    """
+    route = scope.get("route")
+    if route is not None:
+        template = _substitute(scope["path"], scope.get("path_params") or {})
+        return template or str(getattr(route, "path_format", getattr(route, "path", "")))
     app = scope.get("app")
-    routes: Iterable[object] = getattr(app, "routes", ()) or ()
-    for route in routes:
-        matches = getattr(route, "matches", None)
-        if matches is None:
-            continue
-        match, _ = matches(scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", UNMATCHED_ROUTE))
+    for candidate in getattr(app, "routes", None) or ():
+        matches = getattr(candidate, "matches", None)
+        if matches is not None and matches(scope)[0] is Match.FULL:
+            return str(getattr(candidate, "path", UNMATCHED_ROUTE))
     return UNMATCHED_ROUTE
+
+
+def _substitute(path: str, params: Mapping[str, object]) -> str | None:
+    """``path`` with each parameter's segment named; None unless every parameter was found."""
+    names = {str(value): name for name, value in params.items()}
+    segments = [f"{{{names[s]}}}" if s in names else s for s in path.split("/")]
+    found = {s[1:-1] for s in segments if s.startswith("{") and s[1:-1] in params}
+    return "/".join(segments) if found == set(params) else None
 
 
 async def metrics_response(metrics: Metrics) -> Response:

@@ -48,6 +48,7 @@ class Dispatcher(Duty):
         self._weights = weights  # (low, normal, high) for the weighted mode; None = strict
         self._again = False
         self.dispatched = 0
+        self.refused = 0  # passes whose epoch a script refused
 
     async def pause(self) -> None:
         if self._again:
@@ -75,6 +76,7 @@ class Dispatcher(Duty):
         try:
             moved = await self._coord.queues.assign(epoch, moves)
         except StaleEpoch:
+            self.refused += 1
             self._elector.demote()
             return
         self.dispatched += moved

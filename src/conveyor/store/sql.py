@@ -483,15 +483,19 @@ class SqlStore:
 
     async def _upsert(self, table: sa.Table, key: str, value: str, row: dict[str, Any]) -> None:
         """Update-then-insert: portable across the three databases; a lost insert race
-        retries as an update."""
-        for _ in range(2):
+        retries as an update. The two run in separate transactions: in one, two first inserts
+        deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
+        INSERT waits for the other's gap lock)."""
+        for _ in range(3):
             try:
                 async with self.engine.begin() as conn:
                     result = await conn.execute(
                         table.update().where(table.c[key] == value).values(**row)
                     )
-                    if result.rowcount == 0:
-                        await conn.execute(table.insert().values(**{key: value}, **row))
+                if result.rowcount:
+                    return
+                async with self.engine.begin() as conn:
+                    await conn.execute(table.insert().values(**{key: value}, **row))
                 return
             except IntegrityError:
                 continue
