@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -54,9 +55,9 @@ class Sizes:
 
 
 FULL = Sizes(runs=3, single=10_000, batched=50_000, samples=300, gap=0.02, drain=20_000,
-             drain_cap=90, sleepers=10_000)
+             drain_cap=45, sleepers=10_000)
 QUICK = Sizes(runs=3, single=3_000, batched=20_000, samples=100, gap=0.02, drain=5_000,
-              drain_cap=45, sleepers=2_000)
+              drain_cap=30, sleepers=2_000)
 
 Row = tuple[str, str, str, str, list[float]]  # figure, system, metric, unit, values per run
 
@@ -179,7 +180,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu, "cores": len([1 for line in Path("/proc/cpuinfo").read_text().splitlines()
                                   if line.startswith("processor")]),
         "memory_gib": round(mem_kb / 1024 / 1024, 1), "kernel": platform.release(),
-        "python": platform.python_version(),
+        "python": platform.python_version(), "loadavg_at_start": os.getloadavg(),
         "redis": cmd("redis-server", "--version"),
         "conveyor_commit": cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
     }
@@ -251,14 +252,16 @@ async def amain(args: argparse.Namespace) -> int:
         "started": stamp, "seconds": round(time.monotonic() - began, 1),
         "quick": args.quick, "sizes": sizes.__dict__, "machine": info,
         "peer_versions": versions, "figures": bench.results, "error": error,
+        "loadavg_at_end": os.getloadavg(),
     }
     results_dir.mkdir(exist_ok=True)
     path = results_dir / f"{stamp}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print()
     print(table(bench.rows))
-    print(f"\n{info['cores']} cores, {info['cpu']}; {report['seconds']:.0f} s; wrote "
-          f"{path.relative_to(ROOT)}")
+    load = info["loadavg_at_start"]
+    print(f"\n{info['cores']} cores, {info['cpu']}; load average at start {load[0]:.1f}; "
+          f"{report['seconds']:.0f} s; wrote {path.relative_to(ROOT)}")
     return 1 if error else 0
 
 

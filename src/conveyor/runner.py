@@ -23,7 +23,7 @@ from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer, backends_ready
-from conveyor.runtime import Duty, Supervisor
+from conveyor.runtime import Duty, Supervisor, retrying
 from conveyor.scheduler import Scheduler
 from conveyor.worker import Worker
 
@@ -85,13 +85,13 @@ class Runner:
     ) -> None:
         if self.standalone:
             await parts.store.migrate()
-        await parts.store.ping()
+        await retrying(parts.store.ping, "reaching the database")
         for listener in parts.listeners:
             start = getattr(listener, "start", None)
             if start is not None:
                 await start()
         if worker is not None:
-            await worker.register()
+            await retrying(worker.register, "registering the worker")
         if scheduler is not None and self.standalone:
             # The in-process queues start empty: rebuild them from the store before serving.
             await scheduler.elector.run_once(time.time())

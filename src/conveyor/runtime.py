@@ -14,13 +14,15 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conveyor.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 try:  # redis is a dependency, but keep the runtime importable without a Redis backend.
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -91,6 +93,24 @@ async def sleep_unless(event: asyncio.Event, delay: float) -> None:
     """Sleep ``delay`` seconds, or less if ``event`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), delay)
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]], what: str, deadline: float = 60.0
+) -> T:
+    """Run ``call`` until it gets past transient backend errors, for up to ``deadline``
+    seconds: a process starting while its database or Redis blips should wait, not exit."""
+    give_up = time.monotonic() + deadline
+    delay = 0.1
+    while True:
+        try:
+            return await call()
+        except TRANSIENT as exc:
+            if time.monotonic() + delay > give_up:
+                raise
+            log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(5.0, delay * 2)
 
 
 class Supervisor:

@@ -342,11 +342,6 @@ def test_redis_restart_loses_nothing(tmp_path: Path) -> None:
         assert orphans >= 1, "the orphan sweep never re-queued anything"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="epoch floor is max(task_logs.epoch), which only holds epochs that wrote a log row: "
-    "after Redis loses its data a new leader gets an epoch already handed out",
-)
 def test_epoch_keeps_rising_after_redis_loses_its_data(tmp_path: Path) -> None:
     with redis_server(tmp_path) as server, cluster(tmp_path, redis_url=server.url) as c:
         c.scheduler()

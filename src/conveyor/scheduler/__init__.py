@@ -31,7 +31,7 @@ class Scheduler:
         s = settings.scheduler
         self.id = scheduler_id
         self.elector = Elector(
-            coordination.lease, store.max_epoch, scheduler_id, s.leader_lock_ttl,
+            coordination.lease, store, scheduler_id, s.leader_lock_ttl,
             s.leader_renew_interval,
         )
         self.dispatcher = Dispatcher(

@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Protocol
 
 from conveyor.coordination.protocol import LeaderLease, Lease
+from conveyor.errors import Conflict
 from conveyor.runtime import Duty
 
 log = logging.getLogger(__name__)
+
+
+class EpochHistory(Protocol):
+    """The store's durable record of epochs (``TaskStore`` provides it)."""
+
+    async def max_epoch(self) -> int: ...
+
+    async def record_epoch(self, epoch: int, holder: str, now: float) -> None: ...
+
 
 TRUST = 0.8
 
@@ -28,7 +39,7 @@ class Elector(Duty):
     def __init__(
         self,
         lease: LeaderLease,
-        epoch_floor: Callable[[], Awaitable[int]],
+        history: EpochHistory,
         holder: str,
         ttl: float,
         renew_interval: float,
@@ -36,7 +47,7 @@ class Elector(Duty):
     ) -> None:
         super().__init__(renew_interval)
         self._lease = lease
-        self._epoch_floor = epoch_floor
+        self._history = history
         self.holder = holder
         self._ttl = ttl
         self._monotonic = monotonic
@@ -60,11 +71,23 @@ class Elector(Duty):
             self.current = None
         if await self._lease.current() is not None:
             return
-        acquired = await self._lease.acquire(self.holder, self._ttl, await self._epoch_floor())
-        if acquired is not None:
-            self.current = acquired
-            self._trusted_until = sent + self._ttl * TRUST
-            log.info("became leader with epoch %d", acquired.epoch)
+        acquired = await self._lease.acquire(
+            self.holder, self._ttl, await self._history.max_epoch()
+        )
+        if acquired is None:
+            return
+        try:  # durable before acting: the floor of every later epoch
+            await self._history.record_epoch(acquired.epoch, self.holder, time.time())
+        except Conflict as exc:  # the backend reused an epoch; the next try starts above it
+            log.warning("%s; giving the lease back", exc)
+            await self._lease.release(acquired)
+            return
+        except BaseException:
+            await self._lease.release(acquired)
+            raise
+        self.current = acquired
+        self._trusted_until = sent + self._ttl * TRUST
+        log.info("became leader with epoch %d", acquired.epoch)
 
     def demote(self) -> None:
         """Stop acting at once (a script said our epoch is stale)."""

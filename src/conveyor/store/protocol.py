@@ -105,7 +105,12 @@ class TaskStore(Protocol):
         """PENDING tasks in id order, for the orphan sweep."""
 
     async def max_epoch(self) -> int:
-        """The highest scheduler epoch recorded in ``task_logs`` (0 when none)."""
+        """The highest scheduler epoch ever recorded (leases taken, rows written; 0 when
+        none)."""
+
+    async def record_epoch(self, epoch: int, holder: str, now: float) -> None:
+        """Record a new lease before acting under it; raises ``Conflict`` if the epoch was
+        already handed out (the coordination backend lost its counter)."""
 
     async def count_by_status(self) -> dict[tuple[str, str], int]:
         """``{(task_type, status): count}``."""

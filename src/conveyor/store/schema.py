@@ -93,6 +93,14 @@ api_keys = sa.Table(
     sa.Column("revoked_at", sa.Double),
 )
 
+leader_history = sa.Table(
+    "leader_history",
+    metadata,
+    sa.Column("epoch", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("acquired_at", sa.Double, nullable=False),
+)
+
 worker_registry = sa.Table(
     "worker_registry",
     metadata,

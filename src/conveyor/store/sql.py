@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from conveyor.auth import ApiKey, Scope
 from conveyor.coordination.protocol import WorkerInfo
-from conveyor.errors import BackendUnavailable
+from conveyor.errors import BackendUnavailable, Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import (
     Backoff,
@@ -31,7 +31,14 @@ from conveyor.models import (
     check_move,
 )
 from conveyor.store.protocol import Created, Outcome, Page, TaskFilter
-from conveyor.store.schema import api_keys, task, task_config, task_logs, worker_registry
+from conveyor.store.schema import (
+    api_keys,
+    leader_history,
+    task,
+    task_config,
+    task_logs,
+    worker_registry,
+)
 from conveyor.store.urls import database_url
 
 S = TaskStatus
@@ -433,8 +440,18 @@ class SqlStore:
 
     async def max_epoch(self) -> int:
         async with self.engine.connect() as conn:
-            value = await conn.scalar(sa.select(sa.func.max(task_logs.c.epoch)))
-        return int(value or 0)
+            logged = await conn.scalar(sa.select(sa.func.max(task_logs.c.epoch)))
+            leased = await conn.scalar(sa.select(sa.func.max(leader_history.c.epoch)))
+        return max(int(logged or 0), int(leased or 0))
+
+    async def record_epoch(self, epoch: int, holder: str, now: float) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    leader_history.insert().values(epoch=epoch, holder=holder, acquired_at=now)
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"epoch {epoch} was handed out before") from exc
 
     async def count_by_status(self) -> dict[tuple[str, str], int]:
         query = sa.select(task.c.task_type, task.c.status, sa.func.count()).group_by(
