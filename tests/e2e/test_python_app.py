@@ -14,7 +14,7 @@ import pytest
 
 from conveyor.app import TaskFunction
 from conveyor.client import TaskFailed, TaskHandle
-from e2e.test_standalone import Standalone, free_port, standalone
+from e2e.test_standalone import Standalone, standalone
 
 pytestmark = pytest.mark.slow
 
@@ -22,22 +22,23 @@ MODULE = '''
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 from conveyor import Conveyor
 
-app = Conveyor(url="{url}")
+app = Conveyor(url=os.environ.get("MYAPP_URL", "http://127.0.0.1:8080"))
 
 
 @app.task("resize_image", timeout=30, max_retries=3, priority="high")
 async def resize(path: str) -> dict:
     await asyncio.sleep(0.01)
-    return {{"resized": path, "thread": threading.current_thread().name}}
+    return {"resized": path, "thread": threading.current_thread().name}
 
 
 @app.task("checksum")
 def checksum(text: str) -> dict:
-    return {{"length": len(text), "thread": threading.current_thread().name}}
+    return {"length": len(text), "thread": threading.current_thread().name}
 
 
 @app.task("explode", max_retries=0)
@@ -47,20 +48,20 @@ def explode() -> None:
 
 
 @pytest.fixture
-def user_app(tmp_path: Path) -> Iterator[tuple[Standalone, ModuleType]]:
+def user_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Standalone, ModuleType]]:
     name = f"myapp_{tmp_path.name.replace('-', '_')}"
-    port = free_port()
-    code = textwrap.dedent(MODULE.format(url=f"http://127.0.0.1:{port}"))
-    (tmp_path / f"{name}.py").write_text(code)
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(MODULE))
     env = {"PYTHONPATH": str(tmp_path)}
     with standalone(
-        tmp_path, tmp_path / "conveyor.db", port=port, env=env, args=("--app", f"{name}:app"),
+        tmp_path, tmp_path / "conveyor.db", env=env, args=("--app", f"{name}:app"),
     ) as server:
-        sys.path.insert(0, str(tmp_path))
+        monkeypatch.setenv("MYAPP_URL", server.url)  # read when the test imports the module
+        monkeypatch.syspath_prepend(str(tmp_path))
         try:
             yield server, importlib.import_module(name)
         finally:
-            sys.path.remove(str(tmp_path))
             sys.modules.pop(name, None)
 
 

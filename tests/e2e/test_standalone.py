@@ -80,19 +80,31 @@ class Standalone:
     """One ``conveyor standalone`` process; output goes to a file so it can never block."""
 
     def __init__(
-        self, workdir: Path, db: Path, *, port: int | None = None,
-        env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+        self, workdir: Path, db: Path, *, env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
         self.db = db
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0
+        self.url = ""
         self.env = clean_env(env)
         self.args = args
-        self.log = workdir / f"server-{self.port}-{time.monotonic_ns()}.log"
+        self.log = workdir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout: float = 45.0) -> Standalone:
+    def start(self, ready_timeout: float = 45.0, attempts: int = 3) -> Standalone:
+        """Start on a free port; another port if a concurrent process took this one first."""
+        for _ in range(attempts):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log = self.workdir / f"server-{self.port}-{time.monotonic_ns()}.log"
+            if self._launch(ready_timeout):
+                return self
+            self.kill()
+        raise AssertionError(f"no free port after {attempts} attempts:\n{self.output()}")
+
+    def _launch(self, ready_timeout: float) -> bool:
+        """True once healthy; False if the port turned out to be taken."""
         command = [conveyor_command(), "standalone", "--db", str(self.db),
                    "--port", str(self.port), *self.args]
         with self.log.open("wb") as out:
@@ -102,15 +114,25 @@ class Standalone:
         deadline = time.monotonic() + ready_timeout
         while True:
             if self.proc.poll() is not None:
+                if "address already in use" in self.output():
+                    return False
                 raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
+            if self._answers():
+                return True
             if time.monotonic() > deadline:
                 raise AssertionError(f"server not healthy in {ready_timeout}s:\n{self.output()}")
             time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        """Healthy, and it is this process that answers (its worker carries our pid)."""
+        assert self.proc is not None
+        try:
+            if httpx.get(f"{self.url}/healthz", timeout=1).status_code != 200:
+                return False
+            workers = httpx.get(f"{self.url}/api/v1/workers", timeout=2).json()["workers"]
+        except (httpx.TransportError, ValueError, KeyError):
+            return False
+        return any(w["pid"] == self.proc.pid for w in workers)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
