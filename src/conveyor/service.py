@@ -7,6 +7,8 @@ without a row.
 
 from __future__ import annotations
 
+import os
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,6 +18,7 @@ import orjson
 
 from conveyor.auth import ANONYMOUS, Principal
 from conveyor.catalog import Catalog, TypeSpec
+from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination, QueueItem
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -78,6 +81,7 @@ class TaskService:
         self.catalog = catalog
         self.settings = settings
         self.clock = clock
+        self._inserts: Coalescer[Task, Created] = Coalescer(self._insert_and_push, MAX_BATCH)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -95,8 +99,13 @@ class TaskService:
             replace(self._build(s, resolved[s.task_type], now, i), owner=principal.key_id)
             for i, s in enumerate(specs)
         ]
+        return await self._inserts.submit(tasks)
+
+    async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
         created = await self.store.insert(tasks)
-        await push(self.coordination, [c.task for c in created if c.created], now)
+        if random.random() < self.settings.fault_crash_after_insert:  # test-only, see config
+            os._exit(70)
+        await push(self.coordination, [c.task for c in created if c.created], self.clock())
         return created
 
     async def _spec_for(self, task_type: str) -> TypeSpec:
