@@ -14,8 +14,10 @@ and hands ``app.registrations`` to the worker; submitting talks HTTP to a runnin
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -74,6 +76,11 @@ class Conveyor:
         self.url = url
         self.api_key = api_key
         self.registrations: dict[str, Registration] = {}
+        self._client: Client | None = None
+        # One async client per event loop: an httpx pool cannot cross loops.
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncClient
+        ] = weakref.WeakKeyDictionary()
 
     def task(
         self,
@@ -105,14 +112,33 @@ class Conveyor:
             self.registrations.setdefault(name, registration)
 
     def client(self) -> Client:
-        from conveyor.client import Client
+        """The blocking client ``submit`` uses, made once and reused."""
+        if self._client is None:
+            from conveyor.client import Client
 
-        return Client(self.url, api_key=self.api_key)
+            self._client = Client(self.url, api_key=self.api_key)
+        return self._client
 
     def async_client(self) -> AsyncClient:
-        from conveyor.client import AsyncClient
+        """The async client ``asubmit`` uses on the running event loop, reused there."""
+        loop = asyncio.get_running_loop()
+        found = self._async_clients.get(loop)
+        if found is None:
+            from conveyor.client import AsyncClient
 
-        return AsyncClient(self.url, api_key=self.api_key)
+            found = self._async_clients[loop] = AsyncClient(self.url, api_key=self.api_key)
+        return found
+
+    def close(self) -> None:
+        """Close the blocking client (the async ones: ``await app.aclose()`` on their loop)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        found = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found.aclose()
 
 
 def load_app(spec: str) -> Conveyor:

@@ -27,6 +27,13 @@ from conveyor.models import Backoff
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
+def _comma_list(cls: type, value: Any) -> Any:
+    """A list setting given as one string (``echo,sleep`` in the environment or yaml)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 class SchedulerSettings(BaseModel):
     model_config = _FROZEN
 
@@ -41,6 +48,8 @@ class SchedulerSettings(BaseModel):
     priority_mode: Literal["strict", "weighted"] = "strict"
     priority_weights: tuple[int, int, int] = (1, 3, 6)  # low, normal, high
     timeout_grace: float = Field(5.0, ge=0, le=3600)
+
+    _split_weights = field_validator("priority_weights", mode="before")(_comma_list)
 
     @model_validator(mode="after")
     def _renew_inside_ttl(self) -> SchedulerSettings:
@@ -66,13 +75,7 @@ class WorkerSettings(BaseModel):
     thread_pool_size: int = Field(32, ge=1, le=1024)
     weight: float = Field(1.0, gt=0, le=1_000_000)
 
-    @field_validator("supported_types", mode="before")
-    @classmethod
-    def _split_types(cls, value: Any) -> Any:
-        """``echo`` or ``echo,sleep`` (one env value, or a yaml string) is a list of types."""
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+    _split_types = field_validator("supported_types", mode="before")(_comma_list)
 
     @model_validator(mode="after")
     def _ttl_above_interval(self) -> WorkerSettings:
@@ -106,6 +109,8 @@ class HttpExecutorSettings(BaseModel):
 
     allowed_hosts: tuple[str, ...] = ()
     max_connections: int = Field(100, ge=1, le=10_000)
+
+    _split_hosts = field_validator("allowed_hosts", mode="before")(_comma_list)
 
 
 class Settings(BaseModel):
@@ -212,9 +217,7 @@ def _parse_env_value(raw: str) -> Any:
             return yaml.safe_load(raw)
         except yaml.YAMLError:
             return raw
-    if "," in raw and not raw.startswith(("redis", "mysql", "postgres", "sqlite")):
-        return [item.strip() for item in raw.split(",") if item.strip()]
-    return raw
+    return raw  # list settings split commas themselves (``_comma_list``)
 
 
 def _describe(exc: ValidationError) -> str:

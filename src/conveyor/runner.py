@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ import uvicorn
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
+from conveyor.errors import ConfigError
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer, backends_ready
 from conveyor.runtime import Duty, Supervisor, retrying
@@ -59,6 +61,8 @@ class Runner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
+        # Bind first: a taken port must fail before this process registers or takes a lease.
+        listener = self._bind() if self.roles["api"] else None
         parts = await build(self.settings, standalone=self.standalone)
         scheduler = parts.scheduler() if self.roles["scheduler"] else None
         worker = parts.worker() if self.roles["worker"] else None
@@ -74,7 +78,7 @@ class Runner:
             await self._serve_metrics(parts)
             supervisor = Supervisor(_duties(scheduler, worker))
             supervisor.start()
-            server = self._serve(parts) if self.roles["api"] else None
+            server = self._serve(parts, listener) if listener is not None else None
             failure = await self._wait(supervisor, server)
         finally:
             await self._shutdown(parts, supervisor, server, scheduler, worker)
@@ -113,7 +117,15 @@ class Runner:
         )
         await self._metrics_server.start()
 
-    def _serve(self, parts: Components) -> _Server:
+    def _bind(self) -> socket.socket:
+        host, port = self.settings.host, self.settings.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            return socket.create_server((host, port), family=family, backlog=2048)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+    def _serve(self, parts: Components, listener: socket.socket) -> _Server:
         auth = self.auth_required()
         if not auth:
             log.warning("API keys are not required: anyone who can reach %s may act as admin",
@@ -126,7 +138,7 @@ class Runner:
         )
         server = _Server(config)
         log.info("API listening on http://%s:%d", self.settings.host, self.settings.port)
-        self._server_task = asyncio.create_task(server.serve(), name="api-server")
+        self._server_task = asyncio.create_task(server.serve([listener]), name="api-server")
         return server
 
     async def _wait(self, supervisor: Supervisor, server: _Server | None) -> bool:

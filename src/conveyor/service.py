@@ -93,12 +93,17 @@ class TaskService:
         if len(specs) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} tasks per batch, got {len(specs)}")
         now = self.clock()
-        types = {s.task_type for s in specs}
-        resolved = {t: await self._spec_for(t) for t in types}
-        tasks = [
-            replace(self._build(s, resolved[s.task_type], now, i), owner=principal.key_id)
-            for i, s in enumerate(specs)
-        ]
+        resolved: dict[str, TypeSpec] = {}
+        tasks = []
+        for i, spec in enumerate(specs):
+            where = f"tasks[{i}]: " if len(specs) > 1 else ""
+            if spec.task_type not in resolved:
+                try:
+                    resolved[spec.task_type] = await self._spec_for(spec.task_type)
+                except ValidationError as exc:
+                    raise ValidationError(f"{where}{exc}") from None
+            task = self._build(spec, resolved[spec.task_type], now, where)
+            tasks.append(replace(task, owner=principal.key_id))
         return await self._inserts.submit(tasks)
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
@@ -120,8 +125,7 @@ class TaskService:
             raise ValidationError(f"task_type {task_type!r} is disabled in its task config")
         return spec
 
-    def _build(self, spec: TaskSpec, type_spec: TypeSpec, now: float, index: int) -> Task:
-        where = f"tasks[{index}]: " if index else ""
+    def _build(self, spec: TaskSpec, type_spec: TypeSpec, now: float, where: str) -> Task:
         self._check_payload(spec, where)
         return Task(
             id=new_id(now),

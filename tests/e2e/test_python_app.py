@@ -71,7 +71,7 @@ def test_submit_and_wait_from_python(user_app: tuple[Standalone, ModuleType]) ->
 
     def submit(function: TaskFunction[..., object], **payload: object) -> TaskHandle:
         handle: TaskHandle = function.submit(**payload)
-        handles.append(handle)  # each submit opens its own client: close them all below
+        handles.append(handle)
         return handle
 
     try:
@@ -96,8 +96,8 @@ def test_submit_and_wait_from_python(user_app: tuple[Standalone, ModuleType]) ->
         assert broken.info.status == "FAILED"
         assert broken.info.attempt == 1
     finally:
-        for h in handles:
-            h.client.close()
+        module.app.close()  # the one client every submit shared
+    assert len({id(h.client) for h in handles}) == 1
 
     # Still a plain function when called directly.
     assert module.checksum(text="abc")["length"] == 3
@@ -112,11 +112,8 @@ async def test_asubmit_and_await_the_result(user_app: tuple[Standalone, ModuleTy
         result = await handle.result()
         assert result["resized"] == "b.png"
         assert handle.info.status == "SUCCESS"
-    finally:
-        await handle.client.aclose()
-
-    second = await module.checksum.asubmit(text="four")
-    try:
+        second = await module.checksum.asubmit(text="four")
         assert (await second)["length"] == 4  # a handle is awaitable too
+        assert second.client is handle.client  # one client per event loop, reused
     finally:
-        await second.client.aclose()
+        await module.app.aclose()

@@ -115,7 +115,7 @@ def _log_row(
     t: Task, source: TaskStatus | None, target: TaskStatus, now: float, message: str,
     worker_id: str | None = None, epoch: int | None = None,
 ) -> dict[str, Any]:
-    if source is not None and source != target:
+    if source is not None:
         check_move(source, target)
     return {
         "task_id": t.id, "attempt": t.attempt, "from_status": source and str(source),
@@ -362,7 +362,8 @@ class SqlStore:
         self, task_id: str, sources: Sequence[TaskStatus], target: TaskStatus, now: float,
         message: str, extra: dict[str, Any], kind: EventKind | None,
     ) -> Task | None:
-        """One conditional move of one task from any of ``sources``, logged."""
+        """One conditional write of one task from any of ``sources``; logged when the status
+        moves (a priority change in place is not a move of the state machine)."""
         async with self.engine.begin() as conn:
             by_id = sa.select(task).where(task.c.id == task_id)
             row = (await conn.execute(by_id)).mappings().first()
@@ -379,7 +380,9 @@ class SqlStore:
                 return None
             fresh = (await conn.execute(by_id)).mappings().one()
             moved = task_from_row(fresh)
-            await conn.execute(task_logs.insert(), [_log_row(moved, source, target, now, message)])
+            if source != target:
+                log = _log_row(moved, source, target, now, message)
+                await conn.execute(task_logs.insert(), [log])
         if kind is not None:
             self.events.emit([Event(kind, moved, now)])
         return moved
@@ -400,8 +403,7 @@ class SqlStore:
 
     async def set_priority(self, task_id: str, priority: Priority, now: float) -> Task | None:
         return await self._move_one(
-            task_id, [S.PENDING], S.PENDING, now, f"priority set to {priority.label}",
-            {"priority": int(priority)}, None,
+            task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None
         )
 
     # -- sweeps ---------------------------------------------------------------------------
