@@ -167,45 +167,54 @@ class Cluster:
 # -- figure 1: creation rate ----------------------------------------------------------------
 
 
-async def _load(url: str, bodies: list[tuple[str, Any]], clients: int) -> tuple[float, float, int]:
+async def _load(
+    url: str, bodies: list[tuple[str, Any]], clients: int, cap: float,
+) -> tuple[float, float, int, int]:
     """Send ``bodies`` (path, json) from ``clients`` concurrent coroutines sharing one pooled
-    ``httpx.AsyncClient``; return (wall seconds, load-generator CPU seconds, errors)."""
+    ``httpx.AsyncClient``, taking no new one after ``cap`` seconds; return (wall seconds,
+    load-generator CPU seconds, requests sent, errors)."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     for item in bodies:
         queue.put_nowait(item)
-    errors = 0
+    errors = sent = 0
+    deadline = time.monotonic() + cap
 
     async def client_loop(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while not queue.empty():
+        nonlocal errors, sent
+        while not queue.empty() and time.monotonic() < deadline:
             path, body = queue.get_nowait()
+            sent += 1
             response = await client.post(path, json=body)
             if response.status_code != 201:
                 errors += 1
 
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         cpu, began = time.process_time(), time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*(client_loop(client) for _ in range(clients))), 300)
-        return time.perf_counter() - began, time.process_time() - cpu, errors
+        await asyncio.wait_for(asyncio.gather(*(client_loop(client) for _ in range(clients))),
+                               cap + 60)
+        return time.perf_counter() - began, time.process_time() - cpu, sent, errors
 
 
-async def creation(procs: Procs, runs: int, single: int, batched: int) -> dict[str, Any]:
-    """Tasks/s created through the API (store on MariaDB, API process alone)."""
+async def creation(
+    procs: Procs, runs: int, single: int, batched: int, cap: float,
+) -> dict[str, Any]:
+    """Tasks/s created through the API (store on MariaDB, API process alone); each run sends
+    its ``single`` / ``batched`` tasks or stops taking new requests after ``cap`` seconds."""
     out: dict[str, Any] = {"single": [], "batch100": []}
     async with Cluster(procs) as cluster:
         await cluster.api()
         one = [("/api/v1/tasks", {"task_type": "noop", "payload": {}})] * single
         batch = {"tasks": [{"task_type": "noop", "payload": {}}] * 100}
         hundreds = [("/api/v1/tasks/batch", batch)] * (batched // 100)
-        await _load(cluster.url, one[:200], 50)  # warm-up: connections, caches
+        await _load(cluster.url, one[:200], 50, cap)  # warm-up: connections, caches
         for _ in range(runs):
-            for key, bodies, n in (("single", one, single), ("batch100", hundreds, batched)):
-                wall, cpu, errors = await _load(cluster.url, bodies, 50)
+            for key, bodies, per in (("single", one, 1), ("batch100", hundreds, 100)):
+                wall, cpu, sent, errors = await _load(cluster.url, bodies, 50, cap)
                 if errors:
                     raise BenchError(f"creation ({key}): {errors} requests failed")
-                out[key].append({"tasks_per_s": n / wall, "seconds": wall,
-                                 "client_cpu_share": cpu / wall})
+                out[key].append({"tasks_per_s": sent * per / wall, "seconds": wall,
+                                 "tasks": float(sent * per), "client_cpu_share": cpu / wall})
     return out
 
 

@@ -47,6 +47,7 @@ class Sizes:
     runs: int
     single: int  # figure 1: one-task requests per run
     batched: int  # figure 1: tasks per run in batches of 100
+    creation_cap: float  # figure 1: seconds a run may take at most
     samples: int  # figure 2: latency samples per run
     gap: float  # figure 2: seconds between submissions
     drain: int  # figure 3
@@ -54,10 +55,10 @@ class Sizes:
     sleepers: int  # figure 4
 
 
-FULL = Sizes(runs=3, single=10_000, batched=50_000, samples=300, gap=0.02, drain=20_000,
-             drain_cap=45, sleepers=10_000)
-QUICK = Sizes(runs=3, single=3_000, batched=20_000, samples=100, gap=0.02, drain=5_000,
-              drain_cap=30, sleepers=2_000)
+FULL = Sizes(runs=3, single=10_000, batched=50_000, creation_cap=15, samples=200, gap=0.02,
+             drain=20_000, drain_cap=30, sleepers=10_000)
+QUICK = Sizes(runs=3, single=3_000, batched=20_000, creation_cap=8, samples=100, gap=0.02,
+              drain=5_000, drain_cap=30, sleepers=2_000)
 
 Row = tuple[str, str, str, str, list[float]]  # figure, system, metric, unit, values per run
 
@@ -93,7 +94,7 @@ class Bench:
 
     async def creation(self) -> None:
         s = self.sizes
-        out = await cf.creation(self.procs, s.runs, s.single, s.batched)
+        out = await cf.creation(self.procs, s.runs, s.single, s.batched, s.creation_cap)
         for key, label in (("single", "one per request, 50 clients"),
                            ("batch100", "batches of 100, 50 clients")):
             print(f"  conveyor {label}: " + ", ".join(
@@ -183,6 +184,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(), "loadavg_at_start": os.getloadavg(),
         "redis": cmd("redis-server", "--version"),
         "conveyor_commit": cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
+        "conveyor_tree_dirty": bool(cmd("git", "-C", str(ROOT), "status", "--porcelain", "src")),
     }
 
 

@@ -120,10 +120,18 @@ class Runner:
     def _bind(self) -> socket.socket:
         host, port = self.settings.host, self.settings.port
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # proto says TCP, and without it every keep-alive request waits ~40 ms (Nagle plus
+        # delayed ACK).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
-            return socket.create_server((host, port), family=family, backlog=2048)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(2048)
         except OSError as exc:
+            sock.close()
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        return sock
 
     def _serve(self, parts: Components, listener: socket.socket) -> _Server:
         auth = self.auth_required()

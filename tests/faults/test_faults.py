@@ -525,6 +525,27 @@ def evidence(c: Cluster, task_ids: list[str], limit: int = 5) -> str:
     return "\n".join(out)
 
 
+def whereabouts(c: Cluster, task_ids: list[str]) -> str:
+    """Every Redis key of the run holding one of ``task_ids`` (a stuck task's last trace)."""
+    wanted = set(task_ids)
+    out: list[str] = []
+    live = set()
+    with c.redis() as r:
+        live = set(r.zrange(f"{c.prefix}workers", 0, -1))
+        for key in r.scan_iter(f"{c.prefix}*", count=1000):
+            kind = r.type(key)
+            if kind == "list":
+                members = r.lrange(key, 0, -1)
+            elif kind == "zset":
+                members = r.zrange(key, 0, -1)
+            else:
+                continue
+            for m in members:
+                if str(m).split("|")[0] in wanted:
+                    out.append(f"  {m} in {key} ({kind})")
+    return f"live workers {sorted(live)}\n" + "\n".join(out or ["  (in no Redis key)"])
+
+
 def report(run: FaultRun, found: Findings, settle: float, took: float) -> None:
     print(f"\n===== fault run: {found.counts['tasks']} tasks, seed {run.seed}, "
           f"{took:.0f}s =====")
@@ -634,7 +655,8 @@ def test_guarantees_hold_under_faults(tmp_path: Path, long_mode: bool) -> None:
 def check_outcome(c: Cluster, run: FaultRun, found: Findings, left: list[str]) -> None:
     """The §8 assertions, each with the rows that broke it."""
     assert not left, (f"{len(left)} tasks not final (or acknowledged but missing) after "
-                      f"{run.profile.settle:g}s:\n{evidence(c, left)}")
+                      f"{run.profile.settle:g}s:\n{evidence(c, left)}\n"
+                      f"where Redis holds them:\n{whereabouts(c, left)}")
     present = {r.id for r in c.db.rows("SELECT id FROM task")}
     assert set(run.ledger.crash_acked) <= present
     assert not run.problems, run.problems
