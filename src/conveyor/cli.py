@@ -146,6 +146,16 @@ def queues(url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> Non
 
 
 @cli.command()
+def stats(
+    window: Annotated[float, typer.Option(help="Seconds the rates cover.")] = 300,
+    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+) -> None:
+    """Tasks by state and by type, and creation / completion rates."""
+    with _client(url, api_key) as client:
+        _print(_call(lambda: client.stats(window)))
+
+
+@cli.command()
 def pause(
     name: Annotated[str, typer.Argument(help="high, normal, low, or a task type.")],
     url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,

@@ -229,6 +229,13 @@ class Client:
         state: dict[str, Any] = self.call(Request("GET", "/api/v1/scheduler"))
         return state
 
+    def stats(self, window: float = 300) -> dict[str, Any]:
+        """Counts by state and type, and rates over the last ``window`` seconds."""
+        found: dict[str, Any] = self.call(
+            Request("GET", "/api/v1/stats", params={"window": window})
+        )
+        return found
+
     def pause(self, name: str) -> dict[str, Any]:
         """Pause a priority (high, normal, low) or a task type."""
         state: dict[str, Any] = self.call(Request("POST", f"/api/v1/queues/{name}/pause"))

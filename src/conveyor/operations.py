@@ -24,6 +24,16 @@ class QueueState:
 class SchedulerState:
     leader: Lease | None
     queues: QueueState
+    duties: dict[str, float]  # duty name → when the leader last ran it
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    by_status: dict[str, int]
+    by_type: dict[str, dict[str, int]]
+    window: float
+    created: int  # in the window
+    finished: dict[str, int]  # in the window, by final status
 
 
 class Operations:
@@ -41,7 +51,18 @@ class Operations:
         return QueueState(await self._coord.queues.lengths(), await self._coord.queues.paused())
 
     async def scheduler(self) -> SchedulerState:
-        return SchedulerState(await self._coord.lease.current(), await self.queues())
+        lease = self._coord.lease
+        return SchedulerState(await lease.current(), await self.queues(), await lease.status())
+
+    async def stats(self, window: float, now: float) -> Stats:
+        counts = await self._store.count_by_status()
+        by_status: dict[str, int] = {}
+        by_type: dict[str, dict[str, int]] = {}
+        for (task_type, status), n in counts.items():
+            by_status[status] = by_status.get(status, 0) + n
+            by_type.setdefault(task_type, {})[status] = n
+        created, finished = await self._store.recent(now - window)
+        return Stats(by_status, by_type, window, created, finished)
 
     async def set_paused(self, name: str, paused: bool) -> QueueState:
         """``name`` is a priority (``high``, ``normal``, ``low``) or a task type."""

@@ -322,6 +322,41 @@ async def test_lease_acquire_renew_release_with_rising_epoch(coord: Coordination
     assert second == Lease("b", 2)
 
 
+async def test_acquire_starts_above_the_epoch_floor(coord: Coordination) -> None:
+    lease = await coord.lease.acquire("a", 5, min_epoch=41)
+    assert lease == Lease("a", 42)
+    await coord.lease.release(lease)
+    assert await coord.lease.acquire("b", 5) == Lease("b", 43)
+
+
+async def test_leader_status_is_published_and_expires(coord: Coordination) -> None:
+    assert await coord.lease.status() == {}
+    await coord.lease.publish_status({"dispatcher": 1.5, "promoter": 2.25}, 0.3)
+    assert await coord.lease.status() == {"dispatcher": 1.5, "promoter": 2.25}
+    await coord.lease.publish_status({"dispatcher": 3.0}, 0.3)
+    assert await coord.lease.status() == {"dispatcher": 3.0}
+    await asyncio.sleep(0.4)
+    assert await coord.lease.status() == {}
+
+
+async def test_inflight_counts_worker_queues_and_active_lists(coord: Coordination) -> None:
+    items = [QueueItem(f"t{i}", "a" if i % 2 else "b", Priority.NORMAL) for i in range(6)]
+    await coord.registry.heartbeat(WorkerInfo("w1", "h", 1, 10), 5)
+    await coord.queues.enqueue(items)
+    lease = await coord.lease.acquire("s", 5)
+    assert lease is not None
+    await coord.queues.assign(lease.epoch, [(i, "w1") for i in items[:4]])
+    await coord.worker_queues.fetch("w1", 2, 0.1)
+    assert await coord.queues.inflight() == {"a": 2, "b": 2}
+
+
+async def test_token_bucket(coord: Coordination) -> None:
+    assert await coord.queues.take_tokens("t", 3.0, 10, 1000.0) == 3
+    assert await coord.queues.take_tokens("t", 3.0, 10, 1000.0) == 0
+    assert await coord.queues.take_tokens("t", 3.0, 1, 1000.5) == 1
+    assert await coord.queues.take_tokens("t", 0.5, 5, 2000.0) == 1  # burst of at least one
+
+
 async def test_lease_expires_and_the_next_holder_gets_a_higher_epoch(coord: Coordination) -> None:
     first = await coord.lease.acquire("a", 0.2)
     assert first is not None

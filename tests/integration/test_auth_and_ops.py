@@ -115,4 +115,18 @@ async def test_operations_endpoints(parts: Components) -> None:
         await http.post("/api/v1/tasks", json=ECHO)
         state = (await http.get("/api/v1/scheduler")).json()
         assert state["leader"] is None and state["queues"]["lengths"]["normal"] == 1
+        stats = (await http.get("/api/v1/stats", params={"window": 60})).json()
+        assert stats["by_status"] == {"PENDING": 1}
+        assert stats["by_type"] == {"echo": {"PENDING": 1}}
+        assert stats["created_per_second"] == pytest.approx(1 / 60)
+        assert (await http.get("/api/v1/stats", params={"window": 1})).status_code == 422
+
+        scheduler = parts.scheduler()
+        await scheduler.elector.run_once(time.time())
+        await scheduler.dispatcher.run_once(time.time())
+        scheduler.dispatcher.last_run = time.time()
+        await scheduler.reporter.run_once(time.time())
+        state = (await http.get("/api/v1/scheduler")).json()
+        assert state["leader"] == scheduler.id and state["epoch"] == 1
+        assert list(state["duties"]) == ["dispatcher"]
     await worker.shutdown()

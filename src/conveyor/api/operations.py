@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 
 from conveyor.api.auth import Admin, Reader
 from conveyor.api.routes import ERRORS
-from conveyor.api.schemas import QueuesOut, SchedulerOut, WorkerList, WorkerOut, iso
+from conveyor.api.schemas import (
+    QueuesOut,
+    SchedulerOut,
+    StatsOut,
+    WorkerList,
+    WorkerOut,
+    iso,
+)
 from conveyor.operations import Operations, QueueState
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["operations"])
@@ -48,6 +58,21 @@ async def scheduler(request: Request, who: Reader) -> SchedulerOut:
         leader=state.leader.holder if state.leader else None,
         epoch=state.leader.epoch if state.leader else None,
         queues=_queues(state.queues),
+        duties={name: iso(ts) for name, ts in sorted(state.duties.items())},
+    )
+
+
+@router.get("/stats", response_model=StatsOut)
+async def stats(
+    request: Request, who: Reader,
+    window: Annotated[float, Query(ge=10, le=86_400, description="seconds")] = 300,
+) -> StatsOut:
+    """Tasks by state and by type, and creation / completion rates over the last ``window``."""
+    s = await ops(request).stats(window, time.time())
+    return StatsOut(
+        by_status=s.by_status, by_type=s.by_type, window_seconds=s.window,
+        created_per_second=s.created / s.window,
+        finished_per_second={k: v / s.window for k, v in sorted(s.finished.items())},
     )
 
 

@@ -241,7 +241,18 @@ class QueuesOut(BaseModel):
     paused: list[str]
 
 
+class StatsOut(BaseModel):
+    by_status: dict[str, int]
+    by_type: dict[str, dict[str, int]]
+    window_seconds: float
+    created_per_second: float = Field(description="over the window")
+    finished_per_second: dict[str, float] = Field(description="over the window, by status")
+
+
 class SchedulerOut(BaseModel):
     leader: str | None
     epoch: int | None
     queues: QueuesOut
+    duties: dict[str, str | None] = Field(
+        default_factory=dict, description="the leader's duties and when each last ran"
+    )

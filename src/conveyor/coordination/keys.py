@@ -16,6 +16,7 @@ key                        type         use
 ``worker:{id}:active``     list         items the worker took and runs (reliable fetch)
 ``scheduler:leader``       string + TTL ``holder|epoch`` of the current lease
 ``scheduler:epoch``        counter      fencing epoch, raised by every new lease
+``scheduler:status``       hash + TTL   the leader's duties and when each last ran
 ``task:cancel:{id}``       string + TTL cancel flag of a running task
 ``cancel``                 channel      pub/sub push of cancel requests (flags are the truth)
 ``wake``                   list         at most one token: "work was enqueued" for the dispatcher
@@ -78,6 +79,10 @@ class Keys:
     @property
     def leader(self) -> str:
         return f"{self.prefix}scheduler:leader"
+
+    @property
+    def leader_status(self) -> str:
+        return f"{self.prefix}scheduler:status"
 
     @property
     def epoch(self) -> str:

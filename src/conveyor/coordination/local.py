@@ -44,6 +44,7 @@ class LocalCoordination:
         self._paused: set[str] = set()
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lease: tuple[Lease, float] | None = None
+        self._status: tuple[dict[str, float], float] | None = None
         self._epoch = 0
         self._cancel_flags: dict[str, float] = {}
         self._listeners: set[asyncio.Queue[str]] = set()
@@ -221,6 +222,14 @@ class LocalCoordination:
         if self._lease is None or self._lease[1] <= self._clock():
             return None
         return self._lease[0]
+
+    async def publish_status(self, status: dict[str, float], ttl: float) -> None:
+        self._status = (dict(status), self._clock() + ttl)
+
+    async def status(self) -> dict[str, float]:
+        if self._status is None or self._status[1] <= self._clock():
+            return {}
+        return dict(self._status[0])
 
     def _check_epoch(self, epoch: int) -> None:
         if epoch != self._epoch:

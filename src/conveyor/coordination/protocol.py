@@ -178,6 +178,11 @@ class LeaderLease(Protocol):
 
     async def current(self) -> Lease | None: ...
 
+    async def publish_status(self, status: dict[str, float], ttl: float) -> None:
+        """The leader's duties and when each last ran, for operators (expires with ``ttl``)."""
+
+    async def status(self) -> dict[str, float]: ...
+
 
 class CancelSignals(Protocol):
     """Cancel flags for running tasks, with a push channel for speed."""

@@ -529,6 +529,21 @@ class RedisLeaderLease:
         holder, _, epoch = str(value).rpartition("|")
         return Lease(holder, int(epoch))
 
+    @unavailable_on_loss
+    async def publish_status(self, status: dict[str, float], ttl: float) -> None:
+        key = self._keys.leader_status
+        async with self._b.client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if status:
+                pipe.hset(key, mapping={name: repr(ts) for name, ts in status.items()})
+                pipe.pexpire(key, ms(ttl))
+            await pipe.execute()
+
+    @unavailable_on_loss
+    async def status(self) -> dict[str, float]:
+        found = await self._b.client.hgetall(self._keys.leader_status)
+        return {str(name): float(ts) for name, ts in found.items()}
+
 
 # -- CancelSignals ----------------------------------------------------------------------------
 

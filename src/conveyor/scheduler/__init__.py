@@ -12,6 +12,7 @@ from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.orphans import OrphanSweeper
 from conveyor.scheduler.promoter import Promoter
 from conveyor.scheduler.recoverer import Recoverer
+from conveyor.scheduler.reporter import Reporter
 from conveyor.scheduler.timeouts import TimeoutSweeper
 from conveyor.store.protocol import TaskStore
 
@@ -51,6 +52,9 @@ class Scheduler:
             interval=min(s.timeout_check_interval, settings.worker.heartbeat_interval),
             heartbeat_ttl=settings.worker.heartbeat_ttl,
         )
+        self.reporter = Reporter(
+            coordination.lease, self.elector, lambda: self.duties, s.leader_renew_interval
+        )
         self.orphans = OrphanSweeper(
             store, coordination, self.elector, interval=s.orphan_sweep_interval,
             min_age=s.orphan_min_age,
@@ -60,5 +64,5 @@ class Scheduler:
     def duties(self) -> list[Duty]:
         return [
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
-            self.orphans,
+            self.orphans, self.reporter,
         ]

@@ -115,6 +115,9 @@ class TaskStore(Protocol):
     async def count_by_status(self) -> dict[tuple[str, str], int]:
         """``{(task_type, status): count}``."""
 
+    async def recent(self, since: float) -> tuple[int, dict[str, int]]:
+        """Tasks created since ``since``, and tasks finished since then by final status."""
+
     # -- task types -----------------------------------------------------------------------
 
     async def get_config(self, task_type: str) -> TaskConfig | None: ...

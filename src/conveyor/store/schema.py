@@ -47,6 +47,7 @@ task = sa.Table(
     sa.Index("ix_task_type_created", "task_type", "created_at"),
     sa.Index("ix_task_created", "created_at"),
     sa.Index("ix_task_worker_status", "worker_id", "status"),
+    sa.Index("ix_task_finished", "finished_at"),
     sa.UniqueConstraint("task_type", "idempotency_key", name="uq_task_idempotency"),
 )
 

@@ -455,6 +455,18 @@ class SqlStore:
         except IntegrityError as exc:
             raise Conflict(f"epoch {epoch} was handed out before") from exc
 
+    async def recent(self, since: float) -> tuple[int, dict[str, int]]:
+        created = sa.select(sa.func.count()).where(task.c.created_at >= since)
+        finished = (
+            sa.select(task.c.status, sa.func.count())
+            .where(task.c.finished_at >= since)
+            .group_by(task.c.status)
+        )
+        async with self.engine.connect() as conn:
+            count = int(await conn.scalar(created) or 0)
+            by_status = {r[0]: int(r[1]) for r in await conn.execute(finished)}
+        return count, by_status
+
     async def count_by_status(self) -> dict[tuple[str, str], int]:
         query = sa.select(task.c.task_type, task.c.status, sa.func.count()).group_by(
             task.c.task_type, task.c.status
