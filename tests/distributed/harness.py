@@ -14,9 +14,7 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from conveyor.client import Client
 from databases import fresh_database
+from tests_support import conveyor_command, free_port
 
 T = TypeVar("T")
 
@@ -55,22 +54,6 @@ FAST_ENV = {
     # The API is on loopback and private to the test; keys have tests of their own.
     "CONVEYOR_AUTH_REQUIRED": "false",
 }
-
-
-def conveyor_command() -> str:
-    found = Path(sys.executable).parent / "conveyor"
-    if found.exists():
-        return str(found)
-    which = shutil.which("conveyor")
-    assert which, "the conveyor console script is not installed"
-    return which
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(

@@ -11,12 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -29,6 +26,7 @@ import pytest
 
 from conveyor.client import Client, TaskInfo
 from conveyor.models import TaskStatus, check_move
+from tests_support import conveyor_command, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -49,22 +47,6 @@ FAST_ENV = {
     "CONVEYOR_TASKS__BACKOFF_CAP": "1",
     "CONVEYOR_LOG_LEVEL": "INFO",
 }
-
-
-def conveyor_command() -> str:
-    found = Path(sys.executable).parent / "conveyor"
-    if found.exists():
-        return str(found)
-    which = shutil.which("conveyor")
-    assert which, "the conveyor console script is not installed"
-    return which
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,10 +14,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests_support import free_port
+from tests_support import conveyor_command, free_port
 
 EXAMPLES = int(os.environ.get("CONVEYOR_FUZZ_EXAMPLES", "60"))
-CONVEYOR = str(Path(sys.executable).with_name("conveyor"))
+CONVEYOR = conveyor_command()
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from conveyor.api.app import create_app
 from conveyor.auth import Scope, new_key
-from conveyor.bootstrap import Components, build
-from conveyor.config import load_settings
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[Components]:
-    built = await build(load_settings(database_url=str(tmp_path / "c.db")), standalone=True)
-    await built.store.migrate()
-    try:
-        yield built
-    finally:
-        await built.close()
+from conveyor.bootstrap import Components
 
 
 async def _key(parts: Components, scope: Scope) -> tuple[str, dict[str, str]]:

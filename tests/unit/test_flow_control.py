@@ -4,26 +4,11 @@ limits, strict and weighted priority. No sleeping: passes are driven with ``run_
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from conveyor.bootstrap import Components, build
-from conveyor.config import load_settings
+from conveyor.bootstrap import Components
 from conveyor.coordination.protocol import WorkerInfo
 from conveyor.models import Priority, TaskConfig
 from conveyor.service import TaskSpec
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[Components]:
-    built = await build(load_settings(database_url=str(tmp_path / "c.db")), standalone=True)
-    await built.store.migrate()
-    try:
-        yield built
-    finally:
-        await built.close()
 
 
 async def _fleet(parts: Components, capacity: int = 100) -> None:
