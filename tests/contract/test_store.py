@@ -194,3 +194,32 @@ async def test_task_config_crud(store: SqlStore) -> None:
     assert await store.delete_config("http_call")
     assert not await store.delete_config("http_call")
     assert await store.get_config("http_call") is None
+
+
+async def test_finish_a_mixed_batch_in_one_statement(store: SqlStore) -> None:
+    tasks = [make_task() for _ in range(6)]
+    await store.insert(tasks)
+    now = time.time()
+    await store.start([t.id for t in tasks], "w1", now)
+    # Another process moves task 5 meanwhile: its outcome must not apply.
+    assert await store.finish([Outcome(tasks[5].id, 1, S.CANCELLED)], now)
+    outcomes = [
+        Outcome(tasks[0].id, 1, S.SUCCESS, result={"n": [1, "two", None]}),
+        Outcome(tasks[1].id, 1, S.FAILED, error="boom", retry_at=now + 9),
+        Outcome(tasks[2].id, 1, S.TIMEOUT, error="slow"),
+        Outcome(tasks[3].id, 1, S.CANCELLED, error="asked"),
+        Outcome(tasks[4].id, 7, S.SUCCESS, result=1),  # a superseded attempt
+        Outcome(tasks[5].id, 1, S.SUCCESS, result=2),
+    ]
+    moved = await store.finish(outcomes, now + 1)
+    assert [t.id for t in moved] == [t.id for t in tasks[:4]]
+    got = {t.id: t for t in await store.get_many([t.id for t in tasks])}
+    assert got[tasks[0].id].result == {"n": [1, "two", None]}
+    assert got[tasks[0].id].finished_at == now + 1
+    retried = got[tasks[1].id]
+    assert (retried.status, retried.run_at, retried.finished_at) == (S.PENDING, now + 9, None)
+    assert retried.retry_count == 1 and retried.error == "boom"
+    assert got[tasks[2].id].status == S.TIMEOUT and got[tasks[3].id].status == S.CANCELLED
+    assert got[tasks[4].id].status == S.PROCESSING
+    assert got[tasks[5].id].status == S.CANCELLED and got[tasks[5].id].result is None
+    assert all(got[t.id].version == t.version + 2 for t in tasks[:4])

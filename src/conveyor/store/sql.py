@@ -30,6 +30,7 @@ from conveyor.models import (
     TaskStatus,
     check_move,
 )
+from conveyor.store.bulk import finish_update
 from conveyor.store.protocol import Created, Outcome, Page, TaskFilter
 from conveyor.store.schema import (
     api_keys,
@@ -320,7 +321,7 @@ class SqlStore:
         return started
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
-        """One SELECT, one executemany UPDATE and one log INSERT for the whole batch.
+        """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch.
 
         Each row's UPDATE is conditional on each row's version as read here, so a row changed
         meanwhile by another process is not overwritten; when the row count says some rows did
@@ -336,15 +337,26 @@ class SqlStore:
             planned = _plan_outcomes(outcomes, current, now)
             if not planned:
                 return []
-            params = [_finish_params(after, now) for _, after in planned]
-            result = await conn.execute(_FINISH, params)
-            if result.rowcount != len(planned) or not conn.dialect.supports_sane_multi_rowcount:
+            result = await self._write_outcomes(conn, planned, now)
+            if result != len(planned):
                 planned = await self._confirm(conn, planned, now)
             logs = [row for o, after in planned for row in _outcome_logs(o, after, now)]
             if logs:
                 await conn.execute(task_logs.insert(), logs)
         self.events.emit([Event(_outcome_event(o), after, now) for o, after in planned])
         return [after for _, after in planned]
+
+    @staticmethod
+    async def _write_outcomes(
+        conn: AsyncConnection, planned: list[tuple[Outcome, Task]], now: float
+    ) -> int:
+        """The conditional UPDATE of the batch; returns how many rows it changed."""
+        changed = 0
+        rows = [_finish_values(after) for _, after in planned]
+        for chunk in _chunks(rows, 200):  # a few thousand bind parameters a statement at most
+            sql, params = finish_update(conn.dialect.name, conn.dialect.paramstyle, chunk, now)
+            changed += (await conn.exec_driver_sql(sql, params)).rowcount
+        return changed
 
     async def _confirm(
         self, conn: AsyncConnection, planned: list[tuple[Outcome, Task]], now: float
@@ -608,25 +620,6 @@ class SqlStore:
         return [{**r, "types": orjson.loads(r["types"])} for r in rows]
 
 
-_FINISH = (
-    task.update()
-    .where(
-        task.c.id == sa.bindparam("b_id"),
-        task.c.version == sa.bindparam("b_version"),
-        task.c.status == str(S.PROCESSING),
-    )
-    .values(
-        status=sa.bindparam("b_status"), result=sa.bindparam("b_result"),
-        error=sa.bindparam("b_error"), finished_at=sa.bindparam("b_finished_at"),
-        run_at=sa.bindparam("b_run_at"), retry_count=sa.bindparam("b_retry_count"),
-        updated_at=sa.bindparam("b_updated_at"), version=sa.bindparam("b_new_version"),
-    )
-)
-"""One statement, compiled once, run with the driver's executemany: building a per-batch
-``CASE`` statement instead costs more CPU (about 0.2 ms a row in SQLAlchemy) than the round
-trips it saves."""
-
-
 def _plan_outcomes(
     outcomes: Sequence[Outcome], current: dict[str, Task], now: float
 ) -> list[tuple[Outcome, Task]]:
@@ -656,13 +649,12 @@ def _plan_outcomes(
     return planned
 
 
-def _finish_params(after: Task, now: float) -> dict[str, Any]:
+def _finish_values(after: Task) -> dict[str, Any]:
     return {
-        "b_id": after.id, "b_version": after.version - 1, "b_new_version": after.version,
-        "b_status": str(after.status),
-        "b_result": None if after.result is None else _dumps(after.result),
-        "b_error": after.error, "b_finished_at": after.finished_at, "b_run_at": after.run_at,
-        "b_retry_count": after.retry_count, "b_updated_at": now,
+        "id": after.id, "old_version": after.version - 1, "status": str(after.status),
+        "result": None if after.result is None else _dumps(after.result),
+        "error": after.error, "finished_at": after.finished_at, "run_at": after.run_at,
+        "retry_count": after.retry_count,
     }
 
 
