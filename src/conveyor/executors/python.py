@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -73,10 +74,16 @@ def _import_function(path: str) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    """Signatures are costly to build and never change: one per function."""
+    return inspect.signature(func)
+
+
 def _check_signature(func: Callable[..., Any], payload: Mapping[str, Any]) -> None:
     """A payload that does not fit the function will never fit: fail without retrying."""
     try:
-        inspect.signature(func).bind(**payload)
+        _signature(func).bind(**payload)
     except TypeError as exc:
         raise PermanentError(f"payload does not match the function's parameters: {exc}") from exc
     except ValueError:
