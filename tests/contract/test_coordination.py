@@ -472,3 +472,15 @@ def test_sentinel_url_parsing() -> None:
     with pytest.raises(ConfigError):
         parse_sentinel_url("redis+sentinel://s1:26379")
     assert redact("redis://u:pw@h:6379/0") == "redis://u:***@h:6379/0"
+
+
+async def test_active_lists_what_was_fetched(coord: Coordination) -> None:
+    items = [QueueItem(f"a{i}", "echo", Priority.NORMAL) for i in range(3)]
+    await coord.queues.enqueue(items)
+    lease = await coord.lease.acquire("s", 5)
+    assert lease is not None
+    await coord.queues.assign(lease.epoch, [(i, "w1") for i in items])
+    fetched = await coord.worker_queues.fetch("w1", 2, 0.1)
+    assert await coord.worker_queues.active("w1") == fetched
+    await coord.worker_queues.ack("w1", fetched[:1])
+    assert await coord.worker_queues.active("w1") == fetched[1:]

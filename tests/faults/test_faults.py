@@ -239,6 +239,20 @@ class FaultRun:
         except Exception:  # Redis down or frozen: nobody we can see
             return None
 
+    def replace_the_dead(self) -> None:
+        """A process that died on its own is a finding (asserted at the end); a replacement
+        keeps the run going so the §8 checks still run."""
+        for proc in list(self.c.procs):
+            if proc.alive or proc in self.c.killed:
+                continue
+            self.c.killed.append(proc)
+            self.problems.append(f"{proc.name} (pid {proc.pid}) exited with code "
+                                 f"{proc.popen.returncode}:\n{proc.tail(12)}")
+            if proc.name.startswith("scheduler"):
+                self.c.scheduler()
+            elif proc.name.startswith("worker"):
+                self.start_worker()
+
     def start_worker(self) -> Proc:
         return self.c.worker(40)
 
@@ -468,7 +482,9 @@ def fault_sequence(run: FaultRun) -> None:
     ]
     for step in steps:
         run.nap()
+        run.replace_the_dead()
         step()
+    run.replace_the_dead()
 
 
 def first_progress_after(c: Cluster, at: float) -> float | None:
@@ -659,7 +675,7 @@ def check_outcome(c: Cluster, run: FaultRun, found: Findings, left: list[str]) -
                       f"where Redis holds them:\n{whereabouts(c, left)}")
     present = {r.id for r in c.db.rows("SELECT id FROM task")}
     assert set(run.ledger.crash_acked) <= present
-    assert not run.problems, run.problems
+    assert not run.problems, "\n".join(run.problems)
     violations = found.violations()
     assert not violations, "\n".join(
         f"{name}: {items[:5]}\n{evidence(c, [tid for tid, _ in items])}"

@@ -164,6 +164,9 @@ class LocalCoordination:
         if items:
             self._work.set()  # capacity was freed: the dispatcher may have work to place
 
+    async def active(self, worker_id: str) -> list[QueueItem]:
+        return list(self._active.get(worker_id, {}))
+
     async def hand_back(self, worker_id: str) -> list[QueueItem]:
         items = list(self._worker_queues.pop(worker_id, {}))
         await self.enqueue(items)

@@ -142,6 +142,9 @@ class WorkerQueues(Protocol):
         """Drop finished items from the active list, and wake ``wait_for_work``: capacity was
         freed, so the dispatcher may have queued work to place."""
 
+    async def active(self, worker_id: str) -> list[QueueItem]:
+        """What the active list holds (the worker compares it with what it really runs)."""
+
     async def hand_back(self, worker_id: str) -> list[QueueItem]:
         """Move everything still in the worker queue back to the priority queues (graceful
         shutdown); return what moved."""

@@ -370,6 +370,10 @@ class RedisWorkerQueues:
             return []
 
     @unavailable_on_loss
+    async def active(self, worker_id: str) -> list[QueueItem]:
+        return decode_all(await self._b.client.lrange(self._keys.worker_active(worker_id), 0, -1))
+
+    @unavailable_on_loss
     async def ack(self, worker_id: str, items: Sequence[QueueItem]) -> None:
         if not items:
             return

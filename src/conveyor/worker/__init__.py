@@ -16,6 +16,7 @@ from conveyor.worker.completions import Completions
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.processor import Processor
+from conveyor.worker.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,14 @@ class Worker:
             ttl=w.heartbeat_ttl, load=lambda: self.processor.held,
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
+        self.reconciler = Reconciler(
+            worker_id, coordination, lambda: self.processor.holding, w.heartbeat_interval
+        )
 
     @property
     def duties(self) -> list[Duty]:
         """Start order: be known before taking work; results are written by the finisher."""
-        return [self.heartbeat, self.finisher, self.canceller, self.processor]
+        return [self.heartbeat, self.finisher, self.canceller, self.processor, self.reconciler]
 
     async def register(self) -> None:
         await self.heartbeat.run_once(time.time())
@@ -66,6 +70,7 @@ class Worker:
         grace = self._settings.worker.graceful_shutdown_timeout
         self.heartbeat.draining = True
         await self.processor.stop()
+        await self.reconciler.stop()
         handed = await self._coord.worker_queues.hand_back(self.id)
         if handed:
             log.info("handed back %d queued tasks", len(handed))

@@ -7,9 +7,9 @@ by the store because the task is already final.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.protocol import Coordination, QueueItem
 from conveyor.outcomes import apply
 from conveyor.runtime import Duty
 from conveyor.store.protocol import Outcome, TaskStore
@@ -25,7 +25,7 @@ class Finisher(Duty):
         store: TaskStore,
         coordination: Coordination,
         completions: Completions,
-        released: Callable[[int], None],
+        released: Callable[[Sequence[QueueItem]], None],
         batch: int = 500,
     ) -> None:
         super().__init__(interval=0.5)
@@ -54,4 +54,4 @@ class Finisher(Duty):
         except BaseException:
             self._completions.put_back(batch)
             raise
-        self._released(len(batch))
+        self._released([item for _, item in batch])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 
 import orjson
@@ -60,13 +60,15 @@ class Processor(Duty):
         self._completions = completions
         self.capacity = capacity
         self.held = 0
+        self.holding: set[str] = set()  # ids from fetch until their release
         self.running: dict[str, asyncio.Task[None]] = {}
         self._stop_reasons: dict[str, StopReason] = {}
         self._slot_freed = asyncio.Event()
 
-    def release(self, count: int) -> None:
+    def release(self, items: Sequence[QueueItem]) -> None:
         """Called by the finisher once outcomes are written and acked."""
-        self.held -= count
+        self.held -= len(items)
+        self.holding.difference_update(item.task_id for item in items)
         self._slot_freed.set()
 
     async def pause(self) -> None:
@@ -82,6 +84,7 @@ class Processor(Duty):
         if not items:
             return
         self.held += len(items)
+        self.holding.update(item.task_id for item in items)
         by_id = {i.task_id: i for i in items}
         started = await self._store.start(list(by_id), self.worker_id, self.clock())
         for t in started:

@@ -1,0 +1,30 @@
+"""A fetch whose reply was lost leaves ids in the active list; the reconciler hands them back
+after seeing them twice, and never touches what the processor holds."""
+
+from __future__ import annotations
+
+import time
+
+from conveyor.bootstrap import Components
+from conveyor.service import TaskSpec
+
+
+async def test_lost_fetch_is_handed_back(parts: Components) -> None:
+    worker = parts.worker()
+    await worker.register()
+    scheduler = parts.scheduler()
+    await scheduler.elector.run_once(time.time())
+    await parts.service.submit([TaskSpec("echo", {"i": i}) for i in range(3)])
+    await scheduler.dispatcher.run_once(time.time())
+    queues = parts.coordination.worker_queues
+    lost = await queues.fetch(worker.id, 2, 0.1)  # moved to active; the worker never saw them
+    kept = await queues.fetch(worker.id, 1, 0.1)
+    worker.processor.holding.update(i.task_id for i in kept)
+
+    await worker.reconciler.run_once(time.time())
+    assert len(await queues.active(worker.id)) == 3  # first sighting: maybe a reply in flight
+    await worker.reconciler.run_once(time.time())
+    assert await queues.active(worker.id) == kept
+    assert (await parts.coordination.queues.lengths())["normal"] == 2
+    assert worker.reconciler.returned == len(lost)
+    await worker.shutdown()
