@@ -1,10 +1,13 @@
-"""Deterministic reproductions of what the fault run found (issue 6), one bug each.
+"""Deterministic reproductions of what the fault run found (issue 6), one bug each; both fixed,
+kept as regression tests.
 
-1. The elector dies when it is demoted while a renewal is in flight.
+1. The elector died when it was demoted while a renewal was in flight (a scheduler process
+exited); it now renews the lease it read before the await.
 2. A worker talks to Redis through the fault proxy with 6 s of latency, more than the client's
 5 s socket timeout: its commands still run on the server, but only after the client gave up
 on their answers (the same thing a frozen or overloaded Redis does). Every other process goes
-straight to Redis.
+straight to Redis. The fetched ids used to stay in the worker's active list for as long as
+the worker lived; the worker's reconciler now hands them back.
 """
 
 from __future__ import annotations
@@ -49,12 +52,6 @@ class History:
         return None
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "BUG: Elector.run_once reads self.current.epoch after awaiting renew(); the dispatcher "
-    "or recoverer may call demote() (a script said 'stale epoch') during that await, so "
-    "current is None and the elector duty dies with AttributeError, which stops the whole "
-    "scheduler process (seen in the fault run: scheduler-3 exit 1 after 'epoch 7 is stale; "
-    "stepping down')"))
 async def test_a_demotion_during_a_renewal_does_not_kill_the_elector() -> None:
     lease = SlowLease()
     elector = Elector(lease, History(), "s1", ttl=1.0, renew_interval=0.3)  # type: ignore[arg-type]
@@ -69,11 +66,6 @@ async def test_a_demotion_during_a_renewal_does_not_kill_the_elector() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: RedisWorkerQueues._take treats a lost reply of the 'fetch' script as 'nothing "
-    "taken', but the script ran: the items sit in the worker's active list, the worker never "
-    "runs them, the orphan sweep counts them as held and the recoverer leaves a live worker "
-    "alone, so the task stays PENDING for as long as the worker lives (DESIGN.md §8.1)"))
 def test_a_lost_fetch_reply_strands_no_task(tmp_path: Path) -> None:
     with ProxyHub() as hub, cluster(tmp_path) as c:
         redis_url = c.redis_url.rsplit("/", 1)

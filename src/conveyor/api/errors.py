@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from conveyor import errors
+from conveyor.runtime import TRANSIENT
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A database or Redis connection dropped mid-request: nothing was acknowledged, so the
+    client may retry (creates are safe to retry with an idempotency key)."""
+    log.warning("backend unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(503, "unavailable", "the store or the coordination backend is "
+                          "unavailable; retry shortly")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.ConveyorError)
     async def _conveyor(request: Request, exc: errors.ConveyorError) -> JSONResponse:
@@ -50,6 +59,10 @@ def install(app: FastAPI) -> None:
                 return error_response(status, code, str(exc))
         log.error("unmapped error on %s: %r", request.url.path, exc)
         return error_response(500, "internal", str(exc))
+
+    for transient in TRANSIENT:
+        if issubclass(transient, Exception):
+            app.add_exception_handler(transient, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -63,11 +63,13 @@ class Elector(Duty):
 
     async def run_once(self, now: float) -> None:
         sent = self._monotonic()
-        if self.current is not None:
-            if await self._lease.renew(self.current, self._ttl):
-                self._trusted_until = sent + self._ttl * TRUST
+        held = self.current  # ``demote`` may clear ``current`` while we wait for Redis
+        if held is not None:
+            if await self._lease.renew(held, self._ttl):
+                if self.current == held:
+                    self._trusted_until = sent + self._ttl * TRUST
                 return
-            log.warning("lost the scheduler lease (epoch %d)", self.current.epoch)
+            log.warning("lost the scheduler lease (epoch %d)", held.epoch)
             self.current = None
         if await self._lease.current() is not None:
             return

@@ -86,7 +86,13 @@ class Processor(Duty):
         self.held += len(items)
         self.holding.update(item.task_id for item in items)
         by_id = {i.task_id: i for i in items}
-        started = await self._store.start(list(by_id), self.worker_id, self.clock())
+        try:
+            started = await self._store.start(list(by_id), self.worker_id, self.clock())
+        except BaseException:
+            # Let go of them: the reconciler returns ids left in the active list to the queue.
+            self.held -= len(items)
+            self.holding.difference_update(by_id)
+            raise
         for t in started:
             self.running[t.id] = asyncio.create_task(self._run(t, by_id.pop(t.id)))
         for item in by_id.values():  # cancelled, finished or taken by another worker meanwhile
