@@ -18,7 +18,7 @@ import asyncio
 import importlib
 import inspect
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -155,9 +155,3 @@ def load_app(spec: str) -> Conveyor:
         raise ConfigError(f"setting 'app': {spec!r} is not a conveyor.Conveyor instance")
     return app
 
-
-def registrations_of(apps: Mapping[str, Conveyor]) -> dict[str, Registration]:
-    merged: dict[str, Registration] = {}
-    for app in apps.values():
-        merged.update(app.registrations)
-    return merged

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -250,5 +250,3 @@ class TaskService:
     async def list_configs(self) -> list[TaskConfig]:
         return await self.store.list_configs()
 
-    def registered_types(self) -> Mapping[str, Any]:
-        return self.catalog.registrations

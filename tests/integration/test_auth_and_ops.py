@@ -91,6 +91,8 @@ async def test_operations_endpoints(parts: Components) -> None:
     async with _client(parts, auth=False) as http:
         workers = (await http.get("/api/v1/workers")).json()["workers"]
         assert [w["worker_id"] for w in workers] == [worker.id]
+        history = (await http.get("/api/v1/workers/history")).json()["workers"]
+        assert [(w["worker_id"], w["state"]) for w in history] == [(worker.id, "alive")]
         assert (await http.get("/api/v1/queues")).json() == {
             "lengths": {"low": 0, "normal": 0, "high": 0, "delayed": 0}, "paused": []}
         paused = await http.post("/api/v1/queues/low/pause")

@@ -13,8 +13,10 @@ from conveyor.api.schemas import (
     QueuesOut,
     SchedulerOut,
     StatsOut,
+    WorkerHistory,
     WorkerList,
     WorkerOut,
+    WorkerRecordOut,
     iso,
 )
 from conveyor.operations import Operations, QueueState
@@ -42,6 +44,19 @@ async def workers(request: Request, who: Reader) -> WorkerList:
             last_heartbeat=iso(w.last_heartbeat),
         )
         for w in await ops(request).live_workers()
+    ])
+
+
+@router.get("/workers/history", response_model=WorkerHistory)
+async def worker_history(request: Request, who: Reader) -> WorkerHistory:
+    """Every worker ever seen (the durable ``worker_registry``), live or not."""
+    return WorkerHistory(workers=[
+        WorkerRecordOut(
+            worker_id=r["worker_id"], host=r["host"], pid=r["pid"], capacity=r["capacity"],
+            types=r["types"], state=r["state"], first_seen=iso(r["first_seen"]),
+            last_heartbeat=iso(r["last_heartbeat"]),
+        )
+        for r in await ops(request).worker_records()
     ])
 
 

@@ -236,6 +236,21 @@ class WorkerList(BaseModel):
     workers: list[WorkerOut]
 
 
+class WorkerRecordOut(BaseModel):
+    worker_id: str
+    host: str
+    pid: int
+    capacity: int
+    types: list[str]
+    state: str = Field(description="alive, stopped (clean exit) or dead (reaped)")
+    first_seen: str | None
+    last_heartbeat: str | None
+
+
+class WorkerHistory(BaseModel):
+    workers: list[WorkerRecordOut]
+
+
 class QueuesOut(BaseModel):
     lengths: dict[str, int] = Field(description="high, normal, low and delayed")
     paused: list[str]
