@@ -68,13 +68,17 @@ async def expire(
     error: str,
     lost_to_crash: bool,
     epoch: int | None,
+    worker_id: str | None = None,
 ) -> list[Task]:
-    """Time out PROCESSING tasks that nobody will finish (deadline passed, worker gone)."""
+    """Time out PROCESSING tasks that nobody will finish (deadline passed, worker gone).
+
+    A scheduler passes its ``epoch``; a worker that lost track of its own attempt passes its
+    ``worker_id`` instead, so every such row in ``task_logs`` says who wrote it."""
     outcomes = [
         failure_outcome(
             t, TaskStatus.TIMEOUT, error, retryable=True,
             backoff=await backoff_for(catalog, t, defaults), now=now,
-            lost_to_crash=lost_to_crash, epoch=epoch,
+            lost_to_crash=lost_to_crash, worker_id=worker_id, epoch=epoch,
         )
         for t in tasks
     ]

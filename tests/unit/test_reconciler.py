@@ -28,3 +28,21 @@ async def test_lost_fetch_is_handed_back(parts: Components) -> None:
     assert (await parts.coordination.queues.lengths())["normal"] == 2
     assert worker.reconciler.returned == len(lost)
     await worker.shutdown()
+
+
+async def test_processing_row_the_worker_does_not_run_is_rerun(parts: Components) -> None:
+    worker = parts.worker()
+    await worker.register()
+    [created] = await parts.service.submit([TaskSpec("echo", {"x": 1})])
+    # The start committed, but its answer never reached the processor.
+    await parts.store.start([created.task.id], worker.id, time.time())
+
+    await worker.reconciler.run_once(time.time())
+    assert (await parts.store.get(created.task.id)).status == "PROCESSING"  # type: ignore[union-attr]
+    await worker.reconciler.run_once(time.time())
+    task = await parts.store.get(created.task.id)
+    assert task is not None and task.status == "PENDING" and task.retry_count == 0
+    logs = await parts.store.logs(task.id)
+    assert logs[-2].to_status == "TIMEOUT" and logs[-2].worker_id == worker.id
+    assert "lost track" in logs[-2].message
+    await worker.shutdown()

@@ -9,6 +9,7 @@ from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.executors.registry import ExecutorRegistry
+from conveyor.outcomes import expire
 from conveyor.runtime import Duty
 from conveyor.store.protocol import TaskStore
 from conveyor.worker.canceller import Canceller
@@ -53,7 +54,13 @@ class Worker:
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
         self.reconciler = Reconciler(
-            worker_id, coordination, lambda: self.processor.holding, w.heartbeat_interval
+            worker_id, store, coordination, lambda: self.processor.holding,
+            lambda tasks: expire(
+                store, coordination, catalog, settings.tasks, tasks, time.time(),
+                error="the worker lost track of this attempt", lost_to_crash=True, epoch=None,
+                worker_id=worker_id,
+            ),
+            w.heartbeat_interval,
         )
 
     @property

@@ -1,19 +1,27 @@
-"""Reconciler: give back ids that sit in this worker's active list but that it never received.
+"""Reconciler: make this worker's records agree with what it really holds.
 
-A fetch moves ids into the active list atomically, but if the reply is lost (a dropped
-connection, a client-side retry) the worker never learns of them: they stay PENDING in the
-store, "held" in Redis, and nobody runs them until this worker dies. An id seen in the active
-list on two passes in a row without the processor holding it is handed back to its queue (the
-two passes let a fetch whose reply is still on its way finish first).
+Two ways a worker can lose track of a task while staying alive, both seen in the fault suite:
+
+- a fetch whose reply is lost (a dropped connection, a client-side retry) leaves ids in the
+  active list that the worker never received: PENDING in the store, "held" in Redis, run by
+  nobody until the worker dies;
+- a start whose commit landed but whose answer did not leaves a row PROCESSING under this
+  worker that it does not run, until the task's own deadline (which may be an hour).
+
+An id seen on two passes in a row without the processor holding it is put right: a stray
+active entry goes back to its queue, a stray PROCESSING row is recorded as a lost attempt and
+rerun without spending a retry. Two passes let a fetch or a start still in flight finish first.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from conveyor.coordination.protocol import Coordination, QueueItem
+from conveyor.models import Task
 from conveyor.runtime import Duty
+from conveyor.store.protocol import TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +32,32 @@ class Reconciler(Duty):
     def __init__(
         self,
         worker_id: str,
+        store: TaskStore,
         coordination: Coordination,
         holding: Callable[[], set[str]],
+        lost: Callable[[Sequence[Task]], Awaitable[object]],
         interval: float,
     ) -> None:
         super().__init__(interval)
         self._worker_id = worker_id
+        self._store = store
         self._coord = coordination
         self._holding = holding
-        self._suspects: set[QueueItem] = set()
+        self._lost = lost
+        self._stray_items: set[QueueItem] = set()
+        self._stray_rows: set[str] = set()
         self.returned = 0
 
     async def run_once(self, now: float) -> None:
+        await self._return_stray_items()
+        await self._expire_stray_rows()
+
+    async def _return_stray_items(self) -> None:
         active = await self._coord.worker_queues.active(self._worker_id)
         holding = self._holding()
         strays = {item for item in active if item.task_id not in holding}
-        lost = sorted(strays & self._suspects, key=lambda item: item.task_id)
-        self._suspects = strays - set(lost)
+        lost = sorted(strays & self._stray_items, key=lambda item: item.task_id)
+        self._stray_items = strays - set(lost)
         if not lost:
             return
         log.warning("returning %d ids this worker never received", len(lost),
@@ -48,3 +65,15 @@ class Reconciler(Duty):
         await self._coord.worker_queues.ack(self._worker_id, lost)
         await self._coord.queues.enqueue(lost)
         self.returned += len(lost)
+
+    async def _expire_stray_rows(self) -> None:
+        rows = await self._store.processing_on(self._worker_id)
+        holding = self._holding()
+        strays = {t.id: t for t in rows if t.id not in holding}
+        lost = [t for task_id, t in strays.items() if task_id in self._stray_rows]
+        self._stray_rows = set(strays) - {t.id for t in lost}
+        if not lost:
+            return
+        log.warning("%d tasks are PROCESSING under this worker but not running here",
+                    len(lost), extra={"worker_id": self._worker_id})
+        await self._lost(lost)
