@@ -5,7 +5,11 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
+
+from conveyor.config import HttpExecutorSettings, Settings
+from conveyor.models import Priority, Task, TaskStatus
 
 
 def free_port() -> int:
@@ -23,3 +27,20 @@ def conveyor_command() -> str:
     which = shutil.which("conveyor")
     assert which, "the conveyor console script is not installed"
     return which
+
+
+def running_task(
+    task_id: str, task_type: str, *, attempt: int = 1, timeout: float = 5
+) -> Task:
+    """A task as an executor receives it: PROCESSING, attempt ``attempt``."""
+    now = time.time()
+    return Task(
+        id=task_id, task_type=task_type, priority=Priority.NORMAL, payload={"amount": 42},
+        status=TaskStatus.PROCESSING, max_retries=3, timeout=timeout, created_at=now,
+        run_at=now, attempt=attempt,
+    )
+
+
+def allowing(*hosts: str) -> Settings:
+    """Settings whose outbound allowlist holds ``hosts``."""
+    return Settings(http_executor=HttpExecutorSettings(allowed_hosts=hosts))

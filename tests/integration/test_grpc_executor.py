@@ -14,12 +14,13 @@ import grpc
 import grpc.aio
 import pytest
 
-from conveyor.config import HttpExecutorSettings, Settings
+from conveyor.config import Settings
 from conveyor.errors import PermanentError, RetryableError
 from conveyor.executors.grpc import GrpcExecutor, parse_target
 from conveyor.executors.grpc_pb import executor_pb2, executor_pb2_grpc
 from conveyor.executors.netguard import AddressNotAllowed
-from conveyor.models import Priority, Task, TaskStatus
+from conveyor.models import Task
+from tests_support import allowing, running_task
 
 Response = executor_pb2.ExecuteResponse
 
@@ -90,23 +91,11 @@ async def service() -> AsyncIterator[Service]:
 
 
 def make_task(task_type: str, attempt: int = 1, timeout: float = 5) -> Task:
-    now = time.time()
-    return Task(
-        id="01TASKGRPC",
-        task_type=task_type,
-        priority=Priority.NORMAL,
-        payload={"amount": 42},
-        status=TaskStatus.PROCESSING,
-        max_retries=3,
-        timeout=timeout,
-        created_at=now,
-        run_at=now,
-        attempt=attempt,
-    )
+    return running_task("01TASKGRPC", task_type, attempt=attempt, timeout=timeout)
 
 
 def settings(*allowed: str) -> Settings:
-    return Settings(http_executor=HttpExecutorSettings(allowed_hosts=allowed))
+    return allowing(*allowed)
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ import httpx
 import pytest
 import uvicorn
 
-from conveyor.config import HttpExecutorSettings, Settings
+from conveyor.config import Settings
 from conveyor.errors import PermanentError, RetryableError
 from conveyor.executors.http import HttpExecutor
 from conveyor.executors.netguard import AddressNotAllowed
-from conveyor.models import Priority, Task, TaskStatus
+from conveyor.models import Task
+from tests_support import allowing, running_task
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -129,23 +130,11 @@ async def service() -> AsyncIterator[Service]:
 
 
 def make_task(attempt: int = 1, timeout: float = 5) -> Task:
-    now = time.time()
-    return Task(
-        id="01TASKHTTP",
-        task_type="charge",
-        priority=Priority.NORMAL,
-        payload={"amount": 42},
-        status=TaskStatus.PROCESSING,
-        max_retries=3,
-        timeout=timeout,
-        created_at=now,
-        run_at=now,
-        attempt=attempt,
-    )
+    return running_task("01TASKHTTP", "charge", attempt=attempt, timeout=timeout)
 
 
 def settings(*allowed: str) -> Settings:
-    return Settings(http_executor=HttpExecutorSettings(allowed_hosts=allowed))
+    return allowing(*allowed)
 
 
 @pytest.fixture
