@@ -97,10 +97,14 @@ def standalone(
 def api(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
     host: HostOpt = None, port: PortOpt = None, app: AppOpt = None,
+    reuse_port: Annotated[
+        bool | None,
+        typer.Option("--reuse-port", help="Share the port with other API processes."),
+    ] = None,
 ) -> None:
-    """Serve the REST API (distributed mode)."""
+    """Serve the REST API (distributed mode); with --reuse-port, start one per core."""
     _run(settings_from(config, database_url=db, redis_url=redis_url, host=host, port=port,
-                       app=app), api=True, scheduler=False, worker=False)
+                       app=app, reuse_port=reuse_port), api=True, scheduler=False, worker=False)
 
 
 scheduler_cli = typer.Typer(help="Run a scheduler, or (status) show the elected one.")

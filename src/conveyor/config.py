@@ -124,6 +124,10 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     metrics_port: int | None = Field(None, ge=0, le=65535)
+    # Several `conveyor api` processes may share one port (SO_REUSEPORT; the kernel spreads
+    # connections), so the API can use every core. Off by default: a second process on a taken
+    # port should fail, not silently share it.
+    reuse_port: bool = False
     app: str | None = None
     max_payload_bytes: int = Field(1_048_576, ge=64, le=64 * 1_048_576)
     max_body_bytes: int = Field(16 * 1_048_576, ge=1024, le=512 * 1_048_576)
