@@ -100,7 +100,7 @@ class Bench:
             print(f"  conveyor {label}: " + ", ".join(
                 f"{r['tasks_per_s']:.0f}/s (client CPU {r['client_cpu_share']:.0%})"
                 for r in out[key]), flush=True)
-            self.record("1 creation", f"conveyor API, {label}", out[key],
+            self.record("1 creation", f"conveyor API (2 processes), {label}", out[key],
                         [("tasks_per_s", "tasks/s")])
 
     async def latency(self) -> None:
