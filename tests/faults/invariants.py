@@ -15,8 +15,10 @@ from conveyor.models import ALLOWED_MOVES, FINAL_STATUSES, TaskStatus
 S = TaskStatus
 MANUAL_RETRY = "manual retry"
 # Messages of the rows that record an attempt lost to a crash or a vanished worker; such
-# attempts do not spend a retry (retry.py), so §8.5 counts them apart.
+# attempts do not spend a retry (retry.py), so §8.5 counts them apart. The store's own marker
+# is the rerun row (TIMEOUT → PENDING) it writes for every such attempt: "attempt lost (why)".
 LOST_MARKERS = ("stopped answering", "worker shut down", "attempt lost")
+RERUN_MARKER = "attempt lost ("
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,16 @@ class Findings:
 
 def is_lost(log: Log) -> bool:
     return any(marker in log.message for marker in LOST_MARKERS)
+
+
+def lost_attempts(logs: list[Log]) -> set[int]:
+    """Attempts recorded as lost: by the row ending the attempt, or by the store's rerun row
+    (which every lost attempt gets, whatever noticed the loss)."""
+    return {
+        lg.attempt for lg in logs
+        if (lg.from_status == S.PROCESSING and is_lost(lg))
+        or (lg.to_status == S.PENDING and lg.message.startswith(RERUN_MARKER))
+    }
 
 
 def _automatic_retry(log: Log, after: Log | None) -> bool:
@@ -116,7 +128,7 @@ def _check_move(tid: str, lg: Log, previous: str | None, index: int, found: Find
 
 def _check_attempts(row: Row, logs: list[Log], found: Findings) -> None:
     manual = sum(1 for lg in logs if lg.message == MANUAL_RETRY)
-    lost = len({lg.attempt for lg in logs if lg.from_status == S.PROCESSING and is_lost(lg)})
+    lost = len(lost_attempts(logs))
     allowed = (row.max_retries + 1) * (1 + manual) + lost
     if row.attempt > allowed:
         found.too_many_attempts.append(

@@ -52,6 +52,16 @@ def test_lost_attempts_do_not_count_against_retries() -> None:
     assert check_all([Row("x", "SUCCESS", 3, 0)], logs, 1.0).violations() == {}
 
 
+def test_an_attempt_a_live_worker_lost_track_of_is_counted_as_lost() -> None:
+    logs = [log("y", 0, None, "PENDING", worker=None),
+            log("y", 1, "PENDING", "PROCESSING"),
+            log("y", 1, "PROCESSING", "TIMEOUT", message="the worker lost track of this attempt"),
+            log("y", 1, "TIMEOUT", "PENDING",
+                message="attempt lost (the worker lost track of this attempt); rerun due at 1"),
+            log("y", 2, "PENDING", "PROCESSING"), log("y", 2, "PROCESSING", "SUCCESS")]
+    assert check_all([Row("y", "SUCCESS", 2, 0)], logs, 1.0).violations() == {}
+
+
 def test_an_old_epoch_acting_after_a_newer_one_is_caught() -> None:
     logs = [*happy("a"), *happy("b")]
     logs += [log("a", 1, "PROCESSING", "TIMEOUT", at=10.0, worker=None, epoch=2),
