@@ -507,6 +507,13 @@ def worker_recovery(c: Cluster, run: FaultRun) -> None:
         if len(back) == len(running):
             run.measure("worker kill -9: its running tasks restarted after (s)",
                         max(back.values()) - killed_at)
+            slowest = max(back, key=lambda tid: back[tid])
+            rows = c.db.rows("SELECT attempt, from_status, to_status, at, worker_id, epoch, "
+                             "message FROM task_logs WHERE task_id = :t ORDER BY id", t=slowest)
+            run.notes.append(f"slowest restart after the kill at {killed_at:.3f}: {slowest} "
+                             + "; ".join(f"{r.at:.3f} {r.from_status}->{r.to_status} "
+                                         f"a{r.attempt} e{r.epoch} {r.message[:60]}"
+                                         for r in rows))
 
 
 def wait_all_final(c: Cluster, ledger: Ledger, bound: float) -> tuple[float, list[str]]:
