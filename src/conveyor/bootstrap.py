@@ -11,7 +11,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 from conveyor import builtin
 from conveyor.app import Conveyor, Registration, load_app
@@ -100,7 +100,6 @@ class Components:
     events: EventBus
     registrations: dict[str, Registration]
     listeners: list[Listener] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
 
     def scheduler(self) -> Scheduler:

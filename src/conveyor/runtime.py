@@ -17,23 +17,19 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 
 from conveyor.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-try:  # redis is a dependency, but keep the runtime importable without a Redis backend.
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    TRANSIENT: tuple[type[BaseException], ...] = (
-        BackendUnavailable, OperationalError, DBAPIError, OSError,
-        RedisConnectionError, RedisTimeoutError,
-    )
-except ImportError:  # pragma: no cover
-    TRANSIENT = (BackendUnavailable, OperationalError, DBAPIError, OSError)
+#: "A backend is unreachable right now": retried with backoff, never fatal to a duty.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    BackendUnavailable, DBAPIError, OSError, RedisConnectionError, RedisTimeoutError,
+)
 
 
 class Duty:

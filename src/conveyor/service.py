@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -102,8 +102,7 @@ class TaskService:
                     resolved[spec.task_type] = await self._spec_for(spec.task_type)
                 except ValidationError as exc:
                     raise ValidationError(f"{where}{exc}") from None
-            task = self._build(spec, resolved[spec.task_type], now, where)
-            tasks.append(replace(task, owner=principal.key_id))
+            tasks.append(self._build(spec, resolved[spec.task_type], now, where, principal))
         return await self._inserts.submit(tasks)
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
@@ -125,7 +124,9 @@ class TaskService:
             raise ValidationError(f"task_type {task_type!r} is disabled in its task config")
         return spec
 
-    def _build(self, spec: TaskSpec, type_spec: TypeSpec, now: float, where: str) -> Task:
+    def _build(
+        self, spec: TaskSpec, type_spec: TypeSpec, now: float, where: str, principal: Principal
+    ) -> Task:
         self._check_payload(spec, where)
         return Task(
             id=new_id(now),
@@ -140,6 +141,7 @@ class TaskService:
             metadata=spec.metadata,
             idempotency_key=spec.idempotency_key,
             callback_url=spec.callback_url,
+            owner=principal.key_id,
         )
 
     def _check_payload(self, spec: TaskSpec, where: str) -> None:
