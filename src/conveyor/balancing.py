@@ -14,8 +14,8 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from conveyor.coordination.protocol import QueueItem, WorkerInfo
 from conveyor.errors import ConfigError
+from conveyor.models import QueueItem, WorkerInfo
 
 
 class Balancer(Protocol):

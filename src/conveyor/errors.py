@@ -9,6 +9,7 @@ one type; the API maps each branch to an HTTP status in one table (``api/errors.
     ├── NotFound                    no such task / config                      → 404
     ├── Conflict                    the move is not allowed now                → 409
     │   └── IllegalTransition       a state move outside DESIGN.md §2
+    ├── StaleEpoch                  a scheduler acted under a superseded epoch
     ├── Unauthorized / Forbidden    authentication / scope                     → 401 / 403
     ├── BackendUnavailable          store or coordination backend unreachable  → 503
     └── TaskError                   raised *inside* a task by business code
@@ -44,6 +45,10 @@ class Conflict(ConveyorError):
 
 class IllegalTransition(Conflict):
     """A state move that DESIGN.md §2 does not allow."""
+
+
+class StaleEpoch(ConveyorError):
+    """A scheduler acted with an epoch older than the current leader's; the act was refused."""
 
 
 class Unauthorized(ConveyorError):

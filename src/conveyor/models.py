@@ -1,4 +1,5 @@
-"""The task model and its state machine (DESIGN.md §2). Pure: no I/O, no clock.
+"""The task model, its state machine (DESIGN.md §2) and the values the scheduler places: queue
+items, worker descriptions and the leader lease. Pure: no I/O, no clock.
 
 Allowed moves::
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor.errors import IllegalTransition, ValidationError
 
@@ -167,3 +168,60 @@ class TaskConfig:
     rate_limit: float | None = None
     enabled: bool = True
     updated_at: float = 0.0
+
+
+# -- what the scheduler places and on whom ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """A queue entry: the task id plus the two facts the scheduler needs to place it without a
+    database read (its type, to find a worker that runs it; its priority, to hand it back to
+    the right queue)."""
+
+    task_id: str
+    task_type: str
+    priority: Priority
+
+    def encode(self) -> str:
+        return f"{self.task_id}|{self.task_type}|{int(self.priority)}"
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> QueueItem:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        task_id, task_type, priority = text.split("|")
+        return cls(task_id, task_type, Priority(int(priority)))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """What a worker advertises; ``load`` is filled in by ``Registry.live_workers``."""
+
+    worker_id: str
+    host: str
+    pid: int
+    capacity: int
+    types: tuple[str, ...] = ()
+    weight: float = 1.0
+    started_at: float = 0.0
+    last_heartbeat: float = 0.0
+    load: int = 0
+    draining: bool = False
+    prefetch: int = 0
+
+    def supports(self, task_type: str) -> bool:
+        """A worker with no declared types runs every type it has an executor for."""
+        return not self.types or task_type in self.types
+
+    @property
+    def free(self) -> int:
+        """Slots the dispatcher may still fill: running capacity plus a prefetch buffer, so
+        the next tasks already wait in the worker's queue when a slot frees up."""
+        return 0 if self.draining else max(0, self.capacity + self.prefetch - self.load)
+
+
+class Lease(NamedTuple):
+    """The scheduler lease: who holds it, under which fencing epoch."""
+
+    holder: str
+    epoch: int

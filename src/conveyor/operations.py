@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.coordination.protocol import Coordination, Lease, WorkerInfo
+from conveyor.coordination.protocol import Coordination
 from conveyor.errors import ValidationError
-from conveyor.models import Priority, check_task_type
+from conveyor.models import Lease, Priority, WorkerInfo, check_task_type
 from conveyor.store.protocol import TaskStore
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)

@@ -20,10 +20,18 @@ from conveyor.auth import ANONYMOUS, Principal
 from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
-from conveyor.coordination.protocol import Coordination, QueueItem
+from conveyor.coordination.protocol import Coordination
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.ids import new_id
-from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus, check_task_type
+from conveyor.models import (
+    Priority,
+    QueueItem,
+    Task,
+    TaskConfig,
+    TaskLog,
+    TaskStatus,
+    check_task_type,
+)
 from conveyor.store.protocol import Created, Page, TaskFilter, TaskStore
 
 MAX_BATCH = 1000

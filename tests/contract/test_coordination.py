@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conveyor.coordination.protocol import Coordination, Lease, QueueItem, StaleEpoch, WorkerInfo
+from conveyor.coordination.protocol import Coordination
 from conveyor.coordination.redis import connect_redis, parse_sentinel_url, redact
-from conveyor.errors import BackendUnavailable, ConfigError
-from conveyor.models import Priority
+from conveyor.errors import BackendUnavailable, ConfigError, StaleEpoch
+from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
 if TYPE_CHECKING:
     from .conftest import RedisSession

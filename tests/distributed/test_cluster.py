@@ -24,8 +24,7 @@ import pytest
 
 from conveyor.balancing import ConsistentHash
 from conveyor.client import Client
-from conveyor.coordination.protocol import QueueItem, WorkerInfo
-from conveyor.models import Priority
+from conveyor.models import Priority, QueueItem, WorkerInfo
 from distributed.harness import Cluster, cluster, redis_server, wait_until
 
 pytestmark = pytest.mark.slow

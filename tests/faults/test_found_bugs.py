@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.coordination.protocol import Lease
+from conveyor.models import Lease
 from conveyor.scheduler.elector import Elector
 from distributed.harness import cluster, wait_until
 from faults.proxy import ProxyHub

@@ -17,9 +17,8 @@ from conveyor.balancing import (
     Weighted,
     make_balancer,
 )
-from conveyor.coordination.protocol import QueueItem, WorkerInfo
 from conveyor.errors import ConfigError
-from conveyor.models import Priority
+from conveyor.models import Priority, QueueItem, WorkerInfo
 from conveyor.scheduler.dispatcher import plan
 
 

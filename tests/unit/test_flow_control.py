@@ -9,8 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from conveyor.bootstrap import Components
-from conveyor.coordination.protocol import WorkerInfo
-from conveyor.models import Priority, TaskConfig
+from conveyor.models import Priority, TaskConfig, WorkerInfo
 from conveyor.scheduler import Scheduler
 from conveyor.service import TaskSpec
 

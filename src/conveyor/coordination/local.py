@@ -15,15 +15,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
-from conveyor.coordination.protocol import (
-    Coordination,
-    Lease,
-    QueueItem,
-    Reaped,
-    StaleEpoch,
-    WorkerInfo,
-)
-from conveyor.models import Priority
+from conveyor.coordination.protocol import Coordination, Reaped
+from conveyor.errors import StaleEpoch
+from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
 
 class LocalCoordination:

@@ -4,72 +4,17 @@ Five small protocols instead of one broker, so each duty depends only on what it
 implementations sit behind them: ``local`` (in-process, standalone mode) and ``redis``
 (distributed). Both hold *ids only*; the SQL store is the truth and can rebuild everything here.
 
-A queue entry is a ``QueueItem``: the task id plus the two facts the scheduler needs to place it
-without a database read (its type, to find a worker that runs it; its priority, to hand it back
-to the right queue).
+The values they pass (``QueueItem``, ``WorkerInfo``, ``Lease``) are domain values and live in
+``models``; the store and the pure balancers use them without importing this layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
-from conveyor.errors import ConveyorError
-from conveyor.models import Priority
-
-
-class StaleEpoch(ConveyorError):
-    """A scheduler acted with an epoch older than the current leader's; the act was refused."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueueItem:
-    task_id: str
-    task_type: str
-    priority: Priority
-
-    def encode(self) -> str:
-        return f"{self.task_id}|{self.task_type}|{int(self.priority)}"
-
-    @classmethod
-    def decode(cls, raw: str | bytes) -> QueueItem:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        task_id, task_type, priority = text.split("|")
-        return cls(task_id, task_type, Priority(int(priority)))
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """What a worker advertises; ``load`` is filled in by ``Registry.live_workers``."""
-
-    worker_id: str
-    host: str
-    pid: int
-    capacity: int
-    types: tuple[str, ...] = ()
-    weight: float = 1.0
-    started_at: float = 0.0
-    last_heartbeat: float = 0.0
-    load: int = 0
-    draining: bool = False
-    prefetch: int = 0
-
-
-    def supports(self, task_type: str) -> bool:
-        """A worker with no declared types runs every type it has an executor for."""
-        return not self.types or task_type in self.types
-
-    @property
-    def free(self) -> int:
-        """Slots the dispatcher may still fill: running capacity plus a prefetch buffer, so
-        the next tasks already wait in the worker's queue when a slot frees up."""
-        return 0 if self.draining else max(0, self.capacity + self.prefetch - self.load)
-
-
-class Lease(NamedTuple):
-    holder: str
-    epoch: int
+from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
 
 @dataclass(frozen=True, slots=True)

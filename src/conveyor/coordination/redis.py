@@ -46,16 +46,9 @@ from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
 from conveyor.coordination.keys import DEFAULT_PREFIX, Keys
-from conveyor.coordination.protocol import (
-    Coordination,
-    Lease,
-    QueueItem,
-    Reaped,
-    StaleEpoch,
-    WorkerInfo,
-)
-from conveyor.errors import BackendUnavailable, ConfigError
-from conveyor.models import Priority
+from conveyor.coordination.protocol import Coordination, Reaped
+from conveyor.errors import BackendUnavailable, ConfigError, StaleEpoch
+from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
 log = logging.getLogger(__name__)
 

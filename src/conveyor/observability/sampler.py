@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from conveyor.coordination.protocol import Coordination, WorkerInfo
+from conveyor.coordination.protocol import Coordination
+from conveyor.models import WorkerInfo
 from conveyor.observability.metrics import RefreshingCollector
 from conveyor.runtime import Duty
 

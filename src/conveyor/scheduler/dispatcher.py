@@ -15,8 +15,9 @@ from dataclasses import replace
 
 from conveyor.balancing import Balancer
 from conveyor.catalog import Catalog, TypeSpec
-from conveyor.coordination.protocol import Coordination, QueueItem, StaleEpoch, WorkerInfo
-from conveyor.models import Priority
+from conveyor.coordination.protocol import Coordination
+from conveyor.errors import StaleEpoch
+from conveyor.models import Priority, QueueItem, WorkerInfo
 from conveyor.runtime import Duty
 from conveyor.scheduler.elector import Elector
 

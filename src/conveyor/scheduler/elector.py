@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from conveyor.coordination.protocol import LeaderLease, Lease
+from conveyor.coordination.protocol import LeaderLease
 from conveyor.errors import Conflict
+from conveyor.models import Lease
 from conveyor.runtime import Duty
 
 log = logging.getLogger(__name__)

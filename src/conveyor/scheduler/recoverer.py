@@ -12,7 +12,8 @@ import logging
 
 from conveyor.catalog import Catalog
 from conveyor.config import TaskDefaults
-from conveyor.coordination.protocol import Coordination, StaleEpoch
+from conveyor.coordination.protocol import Coordination
+from conveyor.errors import StaleEpoch
 from conveyor.outcomes import expire
 from conveyor.runtime import Duty
 from conveyor.scheduler.elector import Elector

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.auth import ApiKey
-from conveyor.coordination.protocol import WorkerInfo
-from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus
+from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus, WorkerInfo
 
 
 @dataclass(frozen=True, slots=True)

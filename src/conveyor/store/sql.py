@@ -18,7 +18,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from conveyor.auth import ApiKey, Scope
-from conveyor.coordination.protocol import WorkerInfo
 from conveyor.errors import BackendUnavailable, Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import (
@@ -28,6 +27,7 @@ from conveyor.models import (
     TaskConfig,
     TaskLog,
     TaskStatus,
+    WorkerInfo,
     check_move,
 )
 from conveyor.store.bulk import finish_update

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from conveyor.coordination.protocol import QueueItem
+from conveyor.models import QueueItem
 from conveyor.store.protocol import Outcome
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from conveyor.coordination.protocol import Coordination, QueueItem
+from conveyor.coordination.protocol import Coordination
+from conveyor.models import QueueItem
 from conveyor.outcomes import apply
 from conveyor.runtime import Duty
 from conveyor.store.protocol import Outcome, TaskStore

@@ -12,7 +12,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import replace
 
-from conveyor.coordination.protocol import Registry, WorkerInfo
+from conveyor.coordination.protocol import Registry
+from conveyor.models import WorkerInfo
 from conveyor.runtime import Duty
 from conveyor.store.protocol import TaskStore
 

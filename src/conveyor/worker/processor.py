@@ -16,10 +16,10 @@ import orjson
 
 from conveyor.catalog import Catalog
 from conveyor.config import TaskDefaults
-from conveyor.coordination.protocol import Coordination, QueueItem
+from conveyor.coordination.protocol import Coordination
 from conveyor.errors import PermanentError
 from conveyor.executors.registry import ExecutorRegistry
-from conveyor.models import Backoff, Task, TaskStatus
+from conveyor.models import Backoff, QueueItem, Task, TaskStatus
 from conveyor.outcomes import failure_outcome
 from conveyor.runtime import Duty
 from conveyor.store.protocol import Outcome, TaskStore

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from conveyor.coordination.protocol import Coordination, QueueItem
-from conveyor.models import Task
+from conveyor.coordination.protocol import Coordination
+from conveyor.models import QueueItem, Task
 from conveyor.runtime import Duty
 from conveyor.store.protocol import TaskStore
 
