@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conveyor.app import Conveyor
 from conveyor.errors import PermanentError, RetryableError, TaskError
 from conveyor.executors.python import current_task
+from conveyor.registrations import Conveyor
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from conveyor import builtin
-from conveyor.app import Conveyor, Registration, load_app
 from conveyor.balancing import Balancer, make_balancer
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
@@ -29,6 +28,7 @@ from conveyor.executors.python import PythonExecutor
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.observability.metrics import Metrics, MetricsListener
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
+from conveyor.registrations import Conveyor, Registration, load_app
 from conveyor.scheduler import Scheduler
 from conveyor.service import TaskService
 from conveyor.store.sql import SqlStore

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conveyor.app import Conveyor
 from conveyor.errors import PermanentError, RetryableError
 from conveyor.executors.python import current_task
+from conveyor.registrations import Conveyor
 
 app = Conveyor()
 

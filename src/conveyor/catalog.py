@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.app import Registration
 from conveyor.config import TaskDefaults
 from conveyor.models import Backoff, Priority, TaskConfig
+from conveyor.registrations import Registration
 from conveyor.store.protocol import TaskStore
 
 

@@ -68,7 +68,7 @@ def settings_from(config: str | None, capacity: int | None = None, **flags: Any)
 
 def _run(settings: Settings, **roles: bool) -> None:
     from conveyor.observability.logs import configure
-    from conveyor.runner import Runner
+    from conveyor.process import Runner
 
     configure(settings.log_level, settings.log_format)
     try:
@@ -236,7 +236,7 @@ def apikey_create(
     config: ConfigOpt = None, db: DbOpt = None,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
-    from conveyor.auth import Scope, new_key
+    from conveyor.apikeys import Scope, new_key
 
     try:
         parsed = Scope.parse(scope)

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from conveyor.auth import ANONYMOUS, Principal
+from conveyor.apikeys import ANONYMOUS, Principal
 from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
@@ -40,7 +40,7 @@ MAX_METADATA_ITEMS = 64
 
 
 @dataclass(frozen=True, slots=True)
-class TaskSpec:
+class TaskRequest:
     """A request for one task; ``None`` fields take the type's defaults."""
 
     task_type: str
@@ -94,7 +94,7 @@ class TaskService:
     # -- create ---------------------------------------------------------------------------
 
     async def submit(
-        self, specs: Sequence[TaskSpec], principal: Principal = ANONYMOUS
+        self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS
     ) -> list[Created]:
         if not specs:
             raise ValidationError("no tasks given")
@@ -133,7 +133,7 @@ class TaskService:
         return spec
 
     def _build(
-        self, spec: TaskSpec, type_spec: TypeSpec, now: float, where: str, principal: Principal
+        self, spec: TaskRequest, type_spec: TypeSpec, now: float, where: str, principal: Principal
     ) -> Task:
         self._check_payload(spec, where)
         return Task(
@@ -152,7 +152,7 @@ class TaskService:
             owner=principal.key_id,
         )
 
-    def _check_payload(self, spec: TaskSpec, where: str) -> None:
+    def _check_payload(self, spec: TaskRequest, where: str) -> None:
         if not isinstance(spec.payload, dict):
             raise ValidationError(f"{where}payload must be a JSON object")
         size = len(orjson.dumps(spec.payload))
@@ -164,7 +164,7 @@ class TaskService:
             raise ValidationError(f"{where}metadata holds at most {MAX_METADATA_ITEMS} entries")
 
     @staticmethod
-    def _run_at(spec: TaskSpec, now: float, where: str) -> float:
+    def _run_at(spec: TaskRequest, now: float, where: str) -> float:
         if spec.delay is not None and spec.run_at is not None:
             raise ValidationError(f"{where}give delay_seconds or run_at, not both")
         if spec.delay is not None:

@@ -152,8 +152,8 @@ async def test_held_finds_ids_wherever_they_sit(coord: Coordination) -> None:
     assert await coord.worker_queues.fetch("w1", 1, 0.05) == [item("taken")]
     await coord.queues.assign(epoch, [(item("assigned", L), "w1")])
     asked = ["queued", "delayed", "assigned", "taken", "unknown"]
-    assert await coord.queues.held(asked) == {"queued", "delayed", "assigned", "taken"}
-    assert await coord.queues.held([]) == set()
+    assert await coord.queues.tracked(asked) == {"queued", "delayed", "assigned", "taken"}
+    assert await coord.queues.tracked([]) == set()
 
 
 async def test_wait_for_work_wakes_on_enqueue(coord: Coordination) -> None:
@@ -227,7 +227,7 @@ async def test_ack_drops_from_active(coord: Coordination) -> None:
     await coord.queues.assign(epoch, [(item("a"), "w1"), (item("b"), "w1")])
     await coord.worker_queues.fetch("w1", 2, 0.05)
     await coord.worker_queues.ack("w1", [item("a")])
-    assert await coord.queues.held(["a", "b"]) == {"b"}
+    assert await coord.queues.tracked(["a", "b"]) == {"b"}
     [live] = await coord.registry.live_workers()
     assert live.load == 1
 
@@ -293,7 +293,7 @@ async def test_lapsed_heartbeat_expires_and_reap_recovers_items(coord: Coordinat
     assert reaped.active == [item("a")]
     assert await coord.queues.peek(H, 10) == [item("b", H)]
     assert await coord.registry.expired_workers(time.time()) == []
-    assert await coord.queues.held(["a", "b"]) == {"b"}
+    assert await coord.queues.tracked(["a", "b"]) == {"b"}
 
 
 async def test_deregister_forgets_the_worker(coord: Coordination) -> None:

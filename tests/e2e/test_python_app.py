@@ -12,8 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from conveyor.app import TaskFunction
 from conveyor.client import TaskFailed, TaskHandle
+from conveyor.registrations import TaskFunction
 from e2e.test_standalone import Standalone, standalone
 
 pytestmark = pytest.mark.slow

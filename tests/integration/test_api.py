@@ -24,7 +24,7 @@ import pytest
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
-from conveyor.runtime import Supervisor
+from conveyor.duty import Supervisor
 from databases import BACKENDS, fresh_database
 
 FAST = {

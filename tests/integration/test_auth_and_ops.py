@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from conveyor.api.app import create_app
-from conveyor.auth import Scope, new_key
+from conveyor.apikeys import Scope, new_key
 from conveyor.bootstrap import Components
 
 

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
+from conveyor.duty import Supervisor
 from conveyor.events import Event, EventKind
 from conveyor.models import FINAL_STATUSES, Priority, Task, TaskStatus
 from conveyor.observability.metrics import (
@@ -34,9 +35,8 @@ from conveyor.observability.metrics import (
 )
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer, backends_ready
-from conveyor.runtime import Supervisor
 from conveyor.scheduler import Scheduler
-from conveyor.service import TaskSpec
+from conveyor.service import TaskRequest
 from conveyor.worker import Worker
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -116,12 +116,12 @@ async def wait_final(parts: Components, ids: Sequence[str], timeout: float = 20.
 async def test_counters_agree_with_the_store(running: Running) -> None:
     parts = running.parts
     created = await parts.service.submit([
-        *(TaskSpec("echo", {"n": i}) for i in range(6)),
-        TaskSpec("echo", {"urgent": True}, priority=Priority.HIGH),
-        *(TaskSpec("fail", {"permanent": True}) for _ in range(2)),
-        *(TaskSpec("fail", {"times": 1}) for _ in range(2)),  # one retry each, then success
-        TaskSpec("sleep", {"seconds": 5}, timeout=0.2, max_retries=0),  # worker timeout
-        TaskSpec("echo", {"later": True}, delay=600),  # cancelled while PENDING
+        *(TaskRequest("echo", {"n": i}) for i in range(6)),
+        TaskRequest("echo", {"urgent": True}, priority=Priority.HIGH),
+        *(TaskRequest("fail", {"permanent": True}) for _ in range(2)),
+        *(TaskRequest("fail", {"times": 1}) for _ in range(2)),  # one retry each, then success
+        TaskRequest("sleep", {"seconds": 5}, timeout=0.2, max_retries=0),  # worker timeout
+        TaskRequest("echo", {"later": True}, delay=600),  # cancelled while PENDING
     ])
     ids = [c.task.id for c in created]
     await parts.service.cancel(ids[-1])
@@ -154,7 +154,9 @@ async def test_counters_agree_with_the_store(running: Running) -> None:
 
 async def test_sampled_gauges_describe_the_fleet(running: Running) -> None:
     parts = running.parts
-    created = await parts.service.submit([TaskSpec("echo", {}), TaskSpec("echo", {}, delay=600)])
+    created = await parts.service.submit(
+        [TaskRequest("echo", {}), TaskRequest("echo", {}, delay=600)]
+    )
     await wait_final(parts, [created[0].task.id])
     running.worker.heartbeat.last_run = None  # the sample must not rely on our own duty
 

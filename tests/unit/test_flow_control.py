@@ -11,7 +11,7 @@ import pytest
 from conveyor.bootstrap import Components
 from conveyor.models import Priority, TaskConfig, WorkerInfo
 from conveyor.scheduler import Scheduler
-from conveyor.service import TaskSpec
+from conveyor.service import TaskRequest
 
 
 async def _fleet(parts: Components, capacity: int = 100) -> None:
@@ -40,7 +40,7 @@ async def _dispatch(parts: Components, scheduler: Scheduler) -> dict[str, int]:
 
 async def test_paused_type_and_priority_wait(parts: Components, dispatch: Dispatch) -> None:
     await _fleet(parts)
-    await parts.service.submit([TaskSpec("echo"), TaskSpec("noop", priority=Priority.LOW)])
+    await parts.service.submit([TaskRequest("echo"), TaskRequest("noop", priority=Priority.LOW)])
     await parts.coordination.queues.set_paused("echo", True)
     await parts.coordination.queues.set_paused("low", True)
     assert await dispatch() == {}
@@ -51,7 +51,7 @@ async def test_paused_type_and_priority_wait(parts: Components, dispatch: Dispat
 async def test_concurrency_limit_is_fleet_wide(parts: Components, dispatch: Dispatch) -> None:
     await _fleet(parts)
     await parts.service.put_config(TaskConfig("limited", concurrency_limit=3, updated_at=1.0))
-    await parts.service.submit([TaskSpec("limited") for _ in range(10)] + [TaskSpec("echo")])
+    await parts.service.submit([TaskRequest("limited") for _ in range(10)] + [TaskRequest("echo")])
     assert await dispatch() == {"limited": 3, "echo": 1}
     assert await dispatch() == {}  # the three are still in flight
 
@@ -60,7 +60,7 @@ async def test_rate_limit_spends_tokens_only_on_placed_tasks(
     parts: Components, dispatch: Dispatch
 ) -> None:
     await parts.service.put_config(TaskConfig("rated", rate_limit=5.0, updated_at=1.0))
-    await parts.service.submit([TaskSpec("rated") for _ in range(20)])
+    await parts.service.submit([TaskRequest("rated") for _ in range(20)])
     assert await dispatch() == {}  # no worker: no token spent
     await _fleet(parts)
     assert await dispatch() == {"rated": 5}
@@ -75,7 +75,7 @@ async def test_token_bucket_refills_with_time(parts: Components) -> None:
 
 async def test_strict_priority_fills_high_first(parts: Components, dispatch: Dispatch) -> None:
     await _fleet(parts, capacity=2)
-    specs = [TaskSpec("echo", {"p": p.label}, priority=p) for p in Priority for _ in range(2)]
+    specs = [TaskRequest("echo", {"p": p.label}, priority=p) for p in Priority for _ in range(2)]
     await parts.service.submit(specs)
     assert await dispatch() == {"echo": 2}
     lengths = await parts.coordination.queues.lengths()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from conveyor.bootstrap import Components
-from conveyor.service import TaskSpec
+from conveyor.service import TaskRequest
 
 
 async def test_lost_fetch_is_handed_back(parts: Components) -> None:
@@ -14,12 +14,12 @@ async def test_lost_fetch_is_handed_back(parts: Components) -> None:
     await worker.register()
     scheduler = parts.scheduler()
     await scheduler.elector.run_once(time.time())
-    await parts.service.submit([TaskSpec("echo", {"i": i}) for i in range(3)])
+    await parts.service.submit([TaskRequest("echo", {"i": i}) for i in range(3)])
     await scheduler.dispatcher.run_once(time.time())
     queues = parts.coordination.worker_queues
     lost = await queues.fetch(worker.id, 2, 0.1)  # moved to active; the worker never saw them
     kept = await queues.fetch(worker.id, 1, 0.1)
-    worker.processor.holding.update(i.task_id for i in kept)
+    worker.processor.claimed.update(i.task_id for i in kept)
 
     await worker.reconciler.run_once(time.time())
     assert len(await queues.active(worker.id)) == 3  # first sighting: maybe a reply in flight
@@ -33,7 +33,7 @@ async def test_lost_fetch_is_handed_back(parts: Components) -> None:
 async def test_processing_row_the_worker_does_not_run_is_rerun(parts: Components) -> None:
     worker = parts.worker()
     await worker.register()
-    [created] = await parts.service.submit([TaskSpec("echo", {"x": 1})])
+    [created] = await parts.service.submit([TaskRequest("echo", {"x": 1})])
     # The start committed, but its answer never reached the processor.
     await parts.store.start([created.task.id], worker.id, time.time())
 

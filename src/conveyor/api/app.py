@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI, Request
 
-from conveyor.api import errors, operations, routes
+from conveyor.api import errors, operation_routes, task_routes
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
 from conveyor.errors import BackendUnavailable
@@ -31,8 +31,8 @@ def create_app(
         app.add_middleware(HttpMetrics, metrics=metrics)
         add_metrics_route(app, metrics)
     errors.install(app)
-    app.include_router(routes.router)
-    app.include_router(operations.router)
+    app.include_router(task_routes.router)
+    app.include_router(operation_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

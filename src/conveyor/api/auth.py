@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from conveyor.auth import ANONYMOUS, Principal, Scope, split_token, verify
+from conveyor.apikeys import ANONYMOUS, Principal, Scope, split_token, verify
 from conveyor.errors import Forbidden, Unauthorized
 from conveyor.service import TaskService
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from conveyor import errors
-from conveyor.runtime import TRANSIENT
+from conveyor.duty import TRANSIENT
 
 log = logging.getLogger(__name__)
 

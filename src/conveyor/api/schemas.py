@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
-from conveyor.service import MAX_BATCH, MAX_DELAY, TaskSpec
+from conveyor.service import MAX_BATCH, MAX_DELAY, TaskRequest
 
 PriorityIn = Annotated[
     StrictStr | StrictInt | None,  # strict: JSON true must not slip in as priority 1
@@ -45,12 +45,12 @@ class TaskCreate(BaseModel):
         parse_priority(value)
         return value
 
-    def to_spec(self) -> TaskSpec:
+    def to_spec(self) -> TaskRequest:
         run_at = None
         if self.run_at is not None:
             when = self.run_at if self.run_at.tzinfo else self.run_at.replace(tzinfo=UTC)
             run_at = when.timestamp()
-        return TaskSpec(
+        return TaskRequest(
             task_type=self.task_type, payload=self.payload,
             priority=parse_priority(self.priority), timeout=self.timeout_seconds,
             max_retries=self.max_retries, delay=self.delay_seconds, run_at=run_at,

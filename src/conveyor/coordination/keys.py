@@ -2,7 +2,7 @@
 
 All names sit under one prefix (default ``conveyor:``) so several deployments, or one test per
 prefix, can share a Redis. Lua scripts never invent key names of their own: they receive them in
-``KEYS`` or, where a script must discover workers at run time (``held``), the prefix and suffixes
+``KEYS`` or, where a script must discover workers at run time (``tracked``), the prefix and suffixes
 built here in ``ARGV``.
 
 =========================  ===========  ===================================================
@@ -61,7 +61,7 @@ class Keys:
 
     @property
     def worker_prefix(self) -> str:
-        """``worker:`` under the prefix; ``held`` appends ids and suffixes to it in Lua."""
+        """``worker:`` under the prefix; ``tracked`` appends ids and suffixes to it in Lua."""
         return f"{self.prefix}worker:"
 
     QUEUE_SUFFIX = ":queue"

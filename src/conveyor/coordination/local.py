@@ -96,7 +96,7 @@ class LocalCoordination:
         sizes["delayed"] = len(self._delayed_live)
         return sizes
 
-    async def held(self, task_ids: Sequence[str]) -> set[str]:
+    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
         wanted = set(task_ids)
         places: list[dict[QueueItem, None]] = [*self._queues.values()]
         places += [*self._worker_queues.values(), *self._active.values()]

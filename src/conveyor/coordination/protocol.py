@@ -55,7 +55,7 @@ class TaskQueues(Protocol):
     async def lengths(self) -> dict[str, int]:
         """``{"high": n, "normal": n, "low": n, "delayed": n}``."""
 
-    async def held(self, task_ids: Sequence[str]) -> set[str]:
+    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
         """Which of these ids sit anywhere: priority queues, delayed, worker queues, active."""
 
     async def wait_for_work(self, timeout: float) -> None:

@@ -3,7 +3,7 @@ client, with every multi-key move in a Lua script (``lua/``) so it is atomic.
 
 The in-process backend (``local``) is the reference semantics; this module matches it, with the
 differences written next to the code that has them (see ``RedisTaskQueues.enqueue`` and
-``RedisTaskQueues.held``).
+``RedisTaskQueues.tracked``).
 
 URLs accepted by ``connect_redis``::
 
@@ -74,7 +74,7 @@ SCRIPTS = (
     "fetch",
     "hand_back",
     "reap",
-    "held",
+    "tracked",
     "lease_acquire",
     "lease_renew",
     "lease_release",
@@ -262,19 +262,19 @@ class RedisTaskQueues:
         return dict(zip(names, map(int, sizes), strict=True))
 
     @unavailable_on_loss
-    async def held(self, task_ids: Sequence[str]) -> set[str]:
+    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
         """One atomic script over every place an id can sit.
 
         Worker queues are read for every worker in the registry index. The in-process backend
         also counts a queue left behind for a worker that is no longer registered; here such an
-        item is *not* held, so the orphan sweep puts it back in a queue instead of leaving it
+        item is *not* tracked, so the orphan sweep puts it back in a queue instead of leaving it
         stranded.
         """
         if not task_ids:
             return set()
         keys = [*self._keys.queues, self._keys.delayed, self._keys.workers]
         args = [self._keys.worker_prefix, Keys.QUEUE_SUFFIX, Keys.ACTIVE_SUFFIX, *task_ids]
-        return set(await self._b.run("held", keys, args))
+        return set(await self._b.run("tracked", keys, args))
 
     async def wait_for_work(self, timeout: float) -> None:
         """BLPOP the wake token; every enqueue path pushes one (trimmed to a single token)."""

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from conveyor.app import Registration
 from conveyor.errors import PermanentError
 from conveyor.models import Task
+from conveyor.registrations import Registration
 
 _current: contextvars.ContextVar[Task] = contextvars.ContextVar("conveyor_current_task")
 

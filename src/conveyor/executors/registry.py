@@ -23,12 +23,6 @@ class ExecutorRegistry:
                 f"no executor named {name!r}; known: {', '.join(sorted(self._executors))}"
             ) from None
 
-    def names(self) -> list[str]:
-        return sorted(self._executors)
-
-    def add(self, name: str, executor: Executor) -> None:
-        self._executors[name] = executor
-
     async def close(self) -> None:
         for name, executor in self._executors.items():
             try:

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from conveyor.coordination.protocol import Coordination
+from conveyor.duty import Duty
 from conveyor.models import WorkerInfo
 from conveyor.observability.metrics import RefreshingCollector
-from conveyor.runtime import Duty
 
 if TYPE_CHECKING:
     from conveyor.scheduler import Scheduler
@@ -150,7 +150,7 @@ class Sampler(RefreshingCollector):
         )
         if self._worker is not None:
             processor = self._worker.processor
-            running.add_metric([self._worker.id], processor.held)
+            running.add_metric([self._worker.id], processor.load)
             capacity[self._worker.id] = processor.capacity
         slots = GaugeMetricFamily(
             "conveyor_worker_capacity", "Tasks a worker runs at once.", labels=["worker"]

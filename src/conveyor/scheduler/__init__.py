@@ -6,7 +6,7 @@ from conveyor.balancing import Balancer
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
-from conveyor.runtime import Duty
+from conveyor.duty import Duty
 from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.orphans import OrphanSweeper

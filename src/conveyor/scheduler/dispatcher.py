@@ -16,9 +16,9 @@ from dataclasses import replace
 from conveyor.balancing import Balancer
 from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coordination.protocol import Coordination
+from conveyor.duty import Duty
 from conveyor.errors import StaleEpoch
 from conveyor.models import Priority, QueueItem, WorkerInfo
-from conveyor.runtime import Duty
 from conveyor.scheduler.elector import Elector
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Dispatcher(Duty):
         self.dispatched = 0
         self.refused = 0  # passes whose epoch a script refused
 
-    async def pause(self) -> None:
+    async def wait_for_next_pass(self) -> None:
         if self._again:
             self._again = False
             return

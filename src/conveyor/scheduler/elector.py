@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from conveyor.coordination.protocol import LeaderLease
+from conveyor.duty import Duty
 from conveyor.errors import Conflict
 from conveyor.models import Lease
-from conveyor.runtime import Duty
 
 log = logging.getLogger(__name__)
 

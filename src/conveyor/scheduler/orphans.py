@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from conveyor.coordination.protocol import Coordination
-from conveyor.runtime import Duty
+from conveyor.duty import Duty
 from conveyor.scheduler.elector import Elector
 from conveyor.service import push
 from conveyor.store.protocol import TaskStore
@@ -43,8 +43,8 @@ class OrphanSweeper(Duty):
             page = await self._store.pending_page(after, now - min_age, self._batch)
             if not page:
                 break
-            held = await self._coord.queues.held([t.id for t in page])
-            lost = [t for t in page if t.id not in held]
+            tracked = await self._coord.queues.tracked([t.id for t in page])
+            lost = [t for t in page if t.id not in tracked]
             await push(self._coord, lost, now)
             found += len(lost)
             after = page[-1].id

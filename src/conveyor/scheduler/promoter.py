@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conveyor.coordination.protocol import TaskQueues
-from conveyor.runtime import Duty
+from conveyor.duty import Duty
 from conveyor.scheduler.elector import Elector
 
 

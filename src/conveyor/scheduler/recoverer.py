@@ -13,9 +13,9 @@ import logging
 from conveyor.catalog import Catalog
 from conveyor.config import TaskDefaults
 from conveyor.coordination.protocol import Coordination
+from conveyor.duty import Duty
 from conveyor.errors import StaleEpoch
 from conveyor.outcomes import expire
-from conveyor.runtime import Duty
 from conveyor.scheduler.elector import Elector
 from conveyor.store.protocol import TaskStore
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from conveyor.coordination.protocol import LeaderLease
-from conveyor.runtime import Duty
+from conveyor.duty import Duty
 from conveyor.scheduler.elector import Elector
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from conveyor.auth import ApiKey
+from conveyor.apikeys import ApiKey
 from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus, WorkerInfo
 
 

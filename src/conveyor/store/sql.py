@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from conveyor.auth import ApiKey, Scope
+from conveyor.apikeys import ApiKey, Scope
 from conveyor.errors import BackendUnavailable, Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import (

@@ -8,9 +8,9 @@ import time
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
+from conveyor.duty import Duty
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.outcomes import expire
-from conveyor.runtime import Duty
 from conveyor.store.protocol import TaskStore
 from conveyor.worker.canceller import Canceller
 from conveyor.worker.completions import Completions
@@ -50,11 +50,11 @@ class Worker:
             worker_id, coordination.registry, store, capacity=w.capacity,
             prefetch=w.capacity if w.prefetch is None else w.prefetch,
             types=w.supported_types, weight=w.weight, interval=w.heartbeat_interval,
-            ttl=w.heartbeat_ttl, load=lambda: self.processor.held,
+            ttl=w.heartbeat_ttl, load=lambda: self.processor.load,
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
         self.reconciler = Reconciler(
-            worker_id, store, coordination, lambda: self.processor.holding,
+            worker_id, store, coordination, lambda: self.processor.claimed,
             lambda tasks: expire(
                 store, coordination, catalog, settings.tasks, tasks, time.time(),
                 error="the worker lost track of this attempt", lost_to_crash=True, epoch=None,

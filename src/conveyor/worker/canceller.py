@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from conveyor.coordination.protocol import CancelSignals
-from conveyor.runtime import TRANSIENT, Duty, sleep_unless
+from conveyor.duty import TRANSIENT, Duty, sleep_unless
 from conveyor.worker.processor import Processor, StopReason
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from conveyor.coordination.protocol import Coordination
+from conveyor.duty import Duty
 from conveyor.models import QueueItem
 from conveyor.outcomes import apply
-from conveyor.runtime import Duty
 from conveyor.store.protocol import Outcome, TaskStore
 from conveyor.worker.completions import Completions
 
@@ -37,7 +37,7 @@ class Finisher(Duty):
         self._released = released
         self._batch = batch
 
-    async def pause(self) -> None:
+    async def wait_for_next_pass(self) -> None:
         if not len(self._completions):
             await self._completions.wait(self.interval)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from conveyor.coordination.protocol import Registry
+from conveyor.duty import Duty
 from conveyor.models import WorkerInfo
-from conveyor.runtime import Duty
 from conveyor.store.protocol import TaskStore
 
 

@@ -17,11 +17,11 @@ import orjson
 from conveyor.catalog import Catalog
 from conveyor.config import TaskDefaults
 from conveyor.coordination.protocol import Coordination
+from conveyor.duty import Duty
 from conveyor.errors import PermanentError
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.models import Backoff, QueueItem, Task, TaskStatus
 from conveyor.outcomes import failure_outcome
-from conveyor.runtime import Duty
 from conveyor.store.protocol import Outcome, TaskStore
 from conveyor.worker.completions import Completions
 
@@ -59,39 +59,40 @@ class Processor(Duty):
         self._defaults = defaults
         self._completions = completions
         self.capacity = capacity
-        self.held = 0
-        self.holding: set[str] = set()  # ids from fetch until their release
+        self.claimed: set[str] = set()  # ids from fetch until the finisher releases them
         self.running: dict[str, asyncio.Task[None]] = {}
         self._stop_reasons: dict[str, StopReason] = {}
         self._slot_freed = asyncio.Event()
 
     def release(self, items: Sequence[QueueItem]) -> None:
         """Called by the finisher once outcomes are written and acked."""
-        self.held -= len(items)
-        self.holding.difference_update(item.task_id for item in items)
+        self.claimed.difference_update(item.task_id for item in items)
         self._slot_freed.set()
 
-    async def pause(self) -> None:
-        if self.held >= self.capacity:
+    @property
+    def load(self) -> int:
+        """Slots in use: attempts running plus outcomes not yet written."""
+        return len(self.claimed)
+
+    async def wait_for_next_pass(self) -> None:
+        if self.load >= self.capacity:
             self._slot_freed.clear()
             await self._slot_freed.wait()
 
     async def run_once(self, now: float) -> None:
-        free = self.capacity - self.held
+        free = self.capacity - self.load
         if free <= 0:
             return
         items = await self._coord.worker_queues.fetch(self.worker_id, free, self.interval)
         if not items:
             return
-        self.held += len(items)
-        self.holding.update(item.task_id for item in items)
+        self.claimed.update(item.task_id for item in items)
         by_id = {i.task_id: i for i in items}
         try:
             started = await self._store.start(list(by_id), self.worker_id, self.clock())
         except BaseException:
             # Let go of them: the reconciler returns ids left in the active list to the queue.
-            self.held -= len(items)
-            self.holding.difference_update(by_id)
+            self.claimed.difference_update(by_id)
             raise
         for t in started:
             self.running[t.id] = asyncio.create_task(self._run(t, by_id.pop(t.id)))

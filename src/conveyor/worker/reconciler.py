@@ -3,12 +3,12 @@
 Two ways a worker can lose track of a task while staying alive, both seen in the fault suite:
 
 - a fetch whose reply is lost (a dropped connection, a client-side retry) leaves ids in the
-  active list that the worker never received: PENDING in the store, "held" in Redis, run by
+  active list that the worker never received: PENDING in the store, "tracked" in Redis, run by
   nobody until the worker dies;
 - a start whose commit landed but whose answer did not leaves a row PROCESSING under this
   worker that it does not run, until the task's own deadline (which may be an hour).
 
-An id seen on two passes in a row without the processor holding it is put right: a stray
+An id seen on two passes in a row without the processor claiming it is put right: a stray
 active entry goes back to its queue, a stray PROCESSING row is recorded as a lost attempt and
 rerun without spending a retry. Two passes let a fetch or a start still in flight finish first.
 """
@@ -19,8 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from conveyor.coordination.protocol import Coordination
+from conveyor.duty import Duty
 from conveyor.models import QueueItem, Task
-from conveyor.runtime import Duty
 from conveyor.store.protocol import TaskStore
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Reconciler(Duty):
         worker_id: str,
         store: TaskStore,
         coordination: Coordination,
-        holding: Callable[[], set[str]],
+        claimed: Callable[[], set[str]],
         lost: Callable[[Sequence[Task]], Awaitable[object]],
         interval: float,
     ) -> None:
@@ -42,7 +42,7 @@ class Reconciler(Duty):
         self._worker_id = worker_id
         self._store = store
         self._coord = coordination
-        self._holding = holding
+        self._claimed = claimed
         self._lost = lost
         self._stray_items: set[QueueItem] = set()
         self._stray_rows: set[str] = set()
@@ -54,8 +54,8 @@ class Reconciler(Duty):
 
     async def _return_stray_items(self) -> None:
         active = await self._coord.worker_queues.active(self._worker_id)
-        holding = self._holding()
-        strays = {item for item in active if item.task_id not in holding}
+        claimed = self._claimed()
+        strays = {item for item in active if item.task_id not in claimed}
         lost = sorted(strays & self._stray_items, key=lambda item: item.task_id)
         self._stray_items = strays - set(lost)
         if not lost:
@@ -68,8 +68,8 @@ class Reconciler(Duty):
 
     async def _expire_stray_rows(self) -> None:
         rows = await self._store.processing_on(self._worker_id)
-        holding = self._holding()
-        strays = {t.id: t for t in rows if t.id not in holding}
+        claimed = self._claimed()
+        strays = {t.id: t for t in rows if t.id not in claimed}
         lost = [t for task_id, t in strays.items() if task_id in self._stray_rows]
         self._stray_rows = set(strays) - {t.id for t in lost}
         if not lost:

@@ -22,10 +22,10 @@ import uvicorn
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
+from conveyor.duty import Duty, Supervisor, retrying
 from conveyor.errors import ConfigError
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer, backends_ready
-from conveyor.runtime import Duty, Supervisor, retrying
 from conveyor.scheduler import Scheduler
 from conveyor.worker import Worker
 

@@ -48,7 +48,7 @@ class Duty:
     async def run_once(self, now: float) -> None:
         raise NotImplementedError
 
-    async def pause(self) -> None:
+    async def wait_for_next_pass(self) -> None:
         """Wait before the next pass; the dispatcher overrides this to wake on new work."""
         await sleep_unless(self._stopping, self.interval * (1 + 0.1 * random.random()))
 
@@ -82,7 +82,7 @@ class Duty:
                 log.warning("%s: backend unavailable (%s); retry in %.1fs", self.name, exc, delay)
                 await sleep_unless(self._stopping, delay)
                 continue
-            await self.pause()
+            await self.wait_for_next_pass()
 
 
 async def sleep_unless(event: asyncio.Event, delay: float) -> None:

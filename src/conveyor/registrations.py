@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,10 +41,6 @@ class Registration:
     max_retries: int | None = None
     priority: Priority | None = None
     backoff: Backoff | None = None
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.func)
 
 
 class TaskFunction(Generic[P, R]):

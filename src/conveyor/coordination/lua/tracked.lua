@@ -1,5 +1,5 @@
--- held: which task ids sit anywhere in Redis, read in one atomic pass so that an item moving
--- between two places cannot be missed (the orphan sweep re-enqueues what is not held).
+-- tracked: which task ids sit anywhere in Redis, read in one atomic pass so that an item moving
+-- between two places cannot be missed (the orphan sweep re-enqueues what is not tracked).
 --
 -- KEYS[1..3]  queue:low, queue:normal, queue:high
 -- KEYS[4]     delayed

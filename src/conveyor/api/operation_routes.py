@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from conveyor.api.auth import Admin, Reader
-from conveyor.api.routes import ERRORS
 from conveyor.api.schemas import (
     QueuesOut,
     SchedulerOut,
@@ -19,6 +18,7 @@ from conveyor.api.schemas import (
     WorkerRecordOut,
     iso,
 )
+from conveyor.api.task_routes import ERRORS
 from conveyor.operations import Operations, QueueState
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["operations"])
