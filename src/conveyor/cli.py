@@ -66,13 +66,18 @@ def settings_from(config: str | None, capacity: int | None = None, **flags: Any)
         fail(str(exc), 2)
 
 
-def _run(settings: Settings, **roles: bool) -> None:
+def _run(
+    settings: Settings, *, api: bool, scheduler: bool, worker: bool, standalone: bool = False
+) -> None:
     from conveyor.observability.logs import configure
-    from conveyor.process import Runner
+    from conveyor.process import Process
 
     configure(settings.log_level, settings.log_format)
     try:
-        code = asyncio.run(Runner(settings, **roles).run())
+        process = Process(
+            settings, api=api, scheduler=scheduler, worker=worker, standalone=standalone
+        )
+        code = asyncio.run(process.run())
     except ConveyorError as exc:
         fail(str(exc), 2)
     raise typer.Exit(code)

@@ -24,7 +24,7 @@ import pytest
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
-from conveyor.duty import Supervisor
+from conveyor.process import Process
 from databases import BACKENDS, fresh_database
 
 FAST = {
@@ -98,20 +98,16 @@ async def serve(database_url: str, **flags: Any) -> AsyncIterator[Api]:
 
 @asynccontextmanager
 async def running(api: Api) -> AsyncIterator[None]:
-    """Worker and scheduler duties in this event loop, stopped in runner.py's order."""
-    scheduler = api.parts.scheduler()
-    worker = api.parts.worker()
-    await worker.register()
-    await scheduler.elector.run_once(time.time())
-    supervisor = Supervisor([*worker.duties, *scheduler.duties])
-    supervisor.start()
+    """Worker and scheduler in this event loop, started and stopped as a process does."""
+    process = Process(
+        api.parts.settings, api=False, scheduler=True, worker=True, standalone=True,
+        parts=api.parts,
+    )
+    await process.start()
     try:
         yield
     finally:
-        for duty in reversed(scheduler.duties):
-            await duty.stop()
-        await worker.shutdown()
-        await supervisor.stop()
+        await process.stop()
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ async def test_keys_are_stored_hashed(parts: Components) -> None:
 
 async def test_operations_endpoints(parts: Components) -> None:
     worker = parts.worker()
-    await worker.register()
+    await worker.heartbeat.run_once(time.time())
     async with _client(parts, auth=False) as http:
         workers = (await http.get("/api/v1/workers")).json()["workers"]
         assert [w["worker_id"] for w in workers] == [worker.id]
@@ -118,4 +118,4 @@ async def test_operations_endpoints(parts: Components) -> None:
         state = (await http.get("/api/v1/scheduler")).json()
         assert state["leader"] == scheduler.id and state["epoch"] == 1
         assert list(state["duties"]) == ["dispatcher"]
-    await worker.shutdown()
+    await worker.stop()

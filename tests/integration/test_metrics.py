@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
-from conveyor.duty import Supervisor
+from conveyor.errors import BackendUnavailable, ConfigError
 from conveyor.events import Event, EventKind
 from conveyor.models import FINAL_STATUSES, Priority, Task, TaskStatus
 from conveyor.observability.metrics import (
@@ -34,9 +34,11 @@ from conveyor.observability.metrics import (
     add_metrics_route,
 )
 from conveyor.observability.sampler import Sampler
-from conveyor.observability.server import MetricsServer, backends_ready
+from conveyor.observability.server import MetricsServer
+from conveyor.process import Process
 from conveyor.scheduler import Scheduler
 from conveyor.service import TaskRequest
+from conveyor.serving import check_backends
 from conveyor.worker import Worker
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -85,21 +87,18 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     await parts.store.migrate()
     metrics = Metrics()
     parts.events.add(MetricsListener(metrics))
-    scheduler, worker = parts.scheduler(), parts.worker()
-    metrics.observe(
-        Sampler(parts.coordination, scheduler=scheduler, worker=worker, store=parts.store,
-                store_every=0.0)
-    )
-    await worker.register()
-    supervisor = Supervisor([*worker.duties, *scheduler.duties])
-    supervisor.start()
+    process = Process(settings, api=False, scheduler=True, worker=True, parts=parts)
+    await process.start()
     try:
+        scheduler, worker = process.scheduler, process.worker
+        assert scheduler is not None and worker is not None
+        metrics.observe(
+            Sampler(parts.coordination, scheduler=scheduler, worker=worker, store=parts.store,
+                    store_every=0.0)
+        )
         yield Running(parts, metrics, scheduler, worker)
     finally:
-        for duty in reversed(scheduler.duties):
-            await duty.stop()
-        await worker.shutdown()
-        await supervisor.stop()
+        await process.stop()
         await parts.close()
 
 
@@ -200,9 +199,8 @@ async def test_an_unreachable_backend_is_reported_not_raised(tmp_path: Path) -> 
         assert value(samples, "conveyor_coordination_up") == 0
         assert not any(name == "conveyor_queue_length" for name, _ in samples)
 
-        check = backends_ready(parts.store, broken)
-        with pytest.raises(RuntimeError, match="coordination backend unreachable"):
-            await check()
+        with pytest.raises(BackendUnavailable, match="coordination backend unreachable"):
+            await check_backends(parts.store, broken)
     finally:
         await parts.close()
 
@@ -248,7 +246,7 @@ async def test_metrics_server_serves_probes_over_http(tmp_path: Path) -> None:
     parts = await build(load_settings(database_url=str(tmp_path / "c.db")), standalone=True)
     metrics = Metrics()
     MetricsListener(metrics).notify(Event(EventKind.CREATED, _task(), 100.0))
-    server = MetricsServer(metrics, 0, backends_ready(parts.store, parts.coordination),
+    server = MetricsServer(metrics, 0, lambda: check_backends(parts.store, parts.coordination),
                            host="127.0.0.1")
     unready = MetricsServer(metrics, 0, _never_ready, host="127.0.0.1")
     await server.start()
@@ -278,7 +276,7 @@ async def test_metrics_server_refuses_a_taken_port() -> None:
     first = MetricsServer(metrics, 0, _never_ready, host="127.0.0.1")
     await first.start()
     try:
-        with pytest.raises(OSError):
+        with pytest.raises(ConfigError, match="cannot listen on"):
             await MetricsServer(metrics, first.port, _never_ready, host="127.0.0.1").start()
     finally:
         await first.stop()

@@ -11,7 +11,7 @@ from conveyor.service import TaskRequest
 
 async def test_lost_fetch_is_handed_back(parts: Components) -> None:
     worker = parts.worker()
-    await worker.register()
+    await worker.heartbeat.run_once(time.time())
     scheduler = parts.scheduler()
     await scheduler.elector.run_once(time.time())
     await parts.service.submit([TaskRequest("echo", {"i": i}) for i in range(3)])
@@ -27,12 +27,12 @@ async def test_lost_fetch_is_handed_back(parts: Components) -> None:
     assert await queues.active(worker.id) == kept
     assert (await parts.coordination.queues.lengths())["normal"] == 2
     assert worker.reconciler.returned == len(lost)
-    await worker.shutdown()
+    await worker.stop()
 
 
 async def test_processing_row_the_worker_does_not_run_is_rerun(parts: Components) -> None:
     worker = parts.worker()
-    await worker.register()
+    await worker.heartbeat.run_once(time.time())
     [created] = await parts.service.submit([TaskRequest("echo", {"x": 1})])
     # The start committed, but its answer never reached the processor.
     await parts.store.start([created.task.id], worker.id, time.time())
@@ -45,4 +45,4 @@ async def test_processing_row_the_worker_does_not_run_is_rerun(parts: Components
     logs = await parts.store.logs(task.id)
     assert logs[-2].to_status == "TIMEOUT" and logs[-2].worker_id == worker.id
     assert "lost track" in logs[-2].message
-    await worker.shutdown()
+    await worker.stop()

@@ -9,10 +9,10 @@ from fastapi import FastAPI, Request
 from conveyor.api import errors, operation_routes, task_routes
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
-from conveyor.errors import BackendUnavailable
 from conveyor.observability.metrics import HttpMetrics, Metrics, add_metrics_route
 from conveyor.operations import Operations
 from conveyor.service import TaskService
+from conveyor.serving import check_backends
 
 
 def create_app(
@@ -43,11 +43,7 @@ def create_app(
     async def readyz(request: Request) -> dict[str, str]:
         """The store and the coordination backend answer."""
         svc: TaskService = request.app.state.service
-        await svc.store.ping()
-        try:
-            await svc.coordination.queues.lengths()
-        except Exception as exc:
-            raise BackendUnavailable(f"coordination backend unreachable: {exc}") from exc
+        await check_backends(svc.store, svc.coordination)
         return {"status": "ready"}
 
     return app

@@ -6,7 +6,7 @@ from conveyor.balancing import Balancer
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
-from conveyor.duty import Duty
+from conveyor.duty import Duty, Supervisor
 from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.orphans import OrphanSweeper
@@ -18,7 +18,12 @@ from conveyor.store.protocol import TaskStore
 
 
 class Scheduler:
-    """The scheduler's duties, built together; ``duties`` is also their start order."""
+    """The scheduler's duties, built together, started and stopped together.
+
+    ``duties`` is the start order: the elector first, so the others find the lease decided.
+    ``stop`` goes in reverse, so nothing acts under the lease once the elector has released it
+    (releasing at once lets a standby take over without waiting for the lease to expire).
+    """
 
     def __init__(
         self,
@@ -59,6 +64,7 @@ class Scheduler:
             store, coordination, self.elector, interval=s.orphan_sweep_interval,
             min_age=s.orphan_min_age,
         )
+        self._supervisor = Supervisor(self.duties)
 
     @property
     def duties(self) -> list[Duty]:
@@ -66,3 +72,19 @@ class Scheduler:
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
             self.orphans, self.reporter,
         ]
+
+    async def start(self, now: float, *, rebuild_queues: bool = False) -> None:
+        """Start every duty. ``rebuild_queues`` first takes the lease and re-queues every
+        PENDING row at once: in-process queues start empty, and a standalone restart must not
+        wait for the orphan sweep's first pass."""
+        if rebuild_queues:
+            await self.elector.run_once(now)
+            await self.orphans.sweep(now, min_age=0.0)
+        self._supervisor.start()
+
+    async def wait(self) -> BaseException | None:
+        """Return when a duty ends on its own (a bug); its exception says why."""
+        return await self._supervisor.wait()
+
+    async def stop(self) -> None:
+        await self._supervisor.stop()

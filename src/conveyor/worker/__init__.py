@@ -1,4 +1,4 @@
-"""The worker: heartbeat, processor, finisher and canceller around one capacity."""
+"""The worker: heartbeat, processor, finisher, canceller and reconciler around one capacity."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
-from conveyor.duty import Duty
+from conveyor.duty import Duty, Supervisor, retrying
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.outcomes import expire
 from conveyor.store.protocol import TaskStore
@@ -62,18 +62,32 @@ class Worker:
             ),
             w.heartbeat_interval,
         )
+        self._supervisor = Supervisor(self.duties)
 
     @property
     def duties(self) -> list[Duty]:
         """Start order: be known before taking work; results are written by the finisher."""
         return [self.heartbeat, self.finisher, self.canceller, self.processor, self.reconciler]
 
-    async def register(self) -> None:
-        await self.heartbeat.run_once(time.time())
+    async def start(self) -> None:
+        """Register (waiting out a backend blip), then start the duties in order."""
+        await retrying(lambda: self.heartbeat.run_once(time.time()), "registering the worker")
+        self._supervisor.start()
 
-    async def shutdown(self) -> None:
+    async def wait(self) -> BaseException | None:
+        """Return when a duty ends on its own (a bug); its exception says why."""
+        return await self._supervisor.wait()
+
+    async def stop(self) -> None:
         """Stop taking work, hand back what was not started, let running tasks finish within
-        the grace period, write every outcome, then leave the registry."""
+        the grace period, write every outcome, then leave the registry.
+
+        Taking no new work comes first (processor, then the reconciler that could re-queue
+        what it fetched), so the hand-back sees a queue that no longer grows; the finisher
+        stops only after the drain so every outcome of a running task is written; the
+        heartbeat stops last, so the scheduler keeps seeing a live (draining) worker and
+        does not reap the tasks it is still finishing.
+        """
         grace = self._settings.worker.graceful_shutdown_timeout
         self.heartbeat.draining = True
         await self.processor.stop()
