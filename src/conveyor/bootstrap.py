@@ -27,6 +27,7 @@ from conveyor.executors.protocol import Executor
 from conveyor.executors.python import PythonExecutor
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.observability.metrics import Metrics, MetricsListener
+from conveyor.outcomes import Outcomes
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
 from conveyor.registrations import Conveyor, Registration, load_app
 from conveyor.scheduler import Scheduler
@@ -96,6 +97,7 @@ class Components:
     store: SqlStore
     coordination: Coordination
     catalog: Catalog
+    outcomes: Outcomes
     service: TaskService
     events: EventBus
     registrations: dict[str, Registration]
@@ -105,13 +107,13 @@ class Components:
     def scheduler(self) -> Scheduler:
         return Scheduler(
             process_id("scheduler"), self.settings, self.store, self.coordination, self.catalog,
-            balancer(self.settings),
+            balancer(self.settings), self.outcomes,
         )
 
     def worker(self) -> Worker:
         return Worker(
             process_id("worker"), self.settings, self.store, self.coordination, self.catalog,
-            executors(self.settings, self.registrations),
+            executors(self.settings, self.registrations), self.outcomes,
         )
 
     async def close(self) -> None:
@@ -128,10 +130,12 @@ async def build(
     store = SqlStore(settings.database_url, events)
     coord = await coordination(settings, standalone=standalone)
     catalog = Catalog(store, regs, settings.tasks)
+    outcomes = Outcomes(store, coord.queues, catalog, settings.tasks)
     service = TaskService(store, coord, catalog, settings)
     built = listeners(settings)
     for listener in built:
         events.add(listener)
     return Components(
-        settings, store, coord, catalog, service, events, regs, built, metrics=metrics
+        settings, store, coord, catalog, outcomes, service, events, regs, built,
+        metrics=metrics,
     )

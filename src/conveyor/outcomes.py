@@ -1,8 +1,10 @@
-"""Turn "this attempt failed" into a store ``Outcome`` and apply a batch of them.
+"""``Outcomes``: how attempts end, for the worker and the scheduler alike.
 
-Shared by the worker (a task raised or timed out) and the scheduler (a worker died, a task
-overran its deadline), so both follow the same retry policy and put retried tasks back in the
-delayed set the same way.
+The worker reports a task that raised, timed out or was interrupted; the scheduler times out
+attempts nobody will finish (a deadline passed, a worker died); a worker's reconciler gives up
+attempts it lost track of. All of them go through this one object, built once in ``bootstrap``,
+so they follow the same retry policy and put retried tasks back where the scheduler finds them
+(``placement``) the same way.
 """
 
 from __future__ import annotations
@@ -10,76 +12,82 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from conveyor.catalog import Catalog
+from conveyor.catalog import Catalog, TypeSpec
 from conveyor.config import TaskDefaults
-from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.protocol import TaskQueues
 from conveyor.models import Backoff, Task, TaskStatus
+from conveyor.placement import place
 from conveyor.retry import decide_retry
-from conveyor.service import push
 from conveyor.store.protocol import Outcome, TaskStore
 
 
-def failure_outcome(
-    task: Task,
-    status: TaskStatus,
-    error: str,
-    *,
-    retryable: bool,
-    backoff: Backoff,
-    now: float,
-    lost_to_crash: bool = False,
-    worker_id: str | None = None,
-    epoch: int | None = None,
-) -> Outcome:
-    decision = decide_retry(
-        task, status, retryable=retryable, policy=backoff, now=now, draw=random.random(),
-        lost_to_crash=lost_to_crash,
-    )
-    return Outcome(
-        task.id, task.attempt, status, error=error,
-        retry_at=decision.run_at if decision.retry else None,
-        spend_retry=decision.counts_against_retries,
-        worker_id=worker_id, epoch=epoch,
-    )
+class Outcomes:
+    def __init__(
+        self, store: TaskStore, queues: TaskQueues, catalog: Catalog, defaults: TaskDefaults
+    ) -> None:
+        self._store = store
+        self._queues = queues
+        self._catalog = catalog
+        self._defaults = defaults
 
+    def policy(self, spec: TypeSpec | None) -> Backoff:
+        """The retry backoff of a type: its config or registration, else the defaults."""
+        return spec.backoff if spec is not None else self._defaults.backoff
 
-async def backoff_for(catalog: Catalog, task: Task, defaults: TaskDefaults) -> Backoff:
-    spec = await catalog.spec(task.task_type)
-    return spec.backoff if spec is not None else defaults.backoff
+    async def backoff(self, task_type: str) -> Backoff:
+        return self.policy(await self._catalog.spec(task_type))
 
-
-async def apply(
-    store: TaskStore, coordination: Coordination, outcomes: Sequence[Outcome], now: float
-) -> list[Task]:
-    """Record outcomes, then queue the tasks that went back to PENDING for a retry."""
-    moved = await store.finish(outcomes, now)
-    await push(coordination, [t for t in moved if t.status == TaskStatus.PENDING], now)
-    return moved
-
-
-async def expire(
-    store: TaskStore,
-    coordination: Coordination,
-    catalog: Catalog,
-    defaults: TaskDefaults,
-    tasks: Sequence[Task],
-    now: float,
-    *,
-    error: str,
-    lost_to_crash: bool,
-    epoch: int | None,
-    worker_id: str | None = None,
-) -> list[Task]:
-    """Time out PROCESSING tasks that nobody will finish (deadline passed, worker gone).
-
-    A scheduler passes its ``epoch``; a worker that lost track of its own attempt passes its
-    ``worker_id`` instead, so every such row in ``task_logs`` says who wrote it."""
-    outcomes = [
-        failure_outcome(
-            t, TaskStatus.TIMEOUT, error, retryable=True,
-            backoff=await backoff_for(catalog, t, defaults), now=now,
-            lost_to_crash=lost_to_crash, worker_id=worker_id, epoch=epoch,
+    @staticmethod
+    def failure(
+        task: Task,
+        status: TaskStatus,
+        error: str,
+        *,
+        retryable: bool,
+        backoff: Backoff,
+        now: float,
+        lost_to_crash: bool = False,
+        worker_id: str | None = None,
+        epoch: int | None = None,
+    ) -> Outcome:
+        """The outcome of a failed attempt, with its retry decided (and due time drawn)."""
+        decision = decide_retry(
+            task, status, retryable=retryable, policy=backoff, now=now, draw=random.random(),
+            lost_to_crash=lost_to_crash,
         )
-        for t in tasks
-    ]
-    return await apply(store, coordination, outcomes, now)
+        return Outcome(
+            task.id, task.attempt, status, error=error,
+            retry_at=decision.run_at if decision.retry else None,
+            spend_retry=decision.counts_against_retries,
+            worker_id=worker_id, epoch=epoch,
+        )
+
+    async def record(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
+        """Record outcomes, then queue the tasks that went back to PENDING for a retry."""
+        moved = await self._store.finish(outcomes, now)
+        await place(self._queues, [t for t in moved if t.status == TaskStatus.PENDING], now)
+        return moved
+
+    async def expire(
+        self,
+        tasks: Sequence[Task],
+        now: float,
+        *,
+        error: str,
+        lost_to_crash: bool,
+        epoch: int | None = None,
+        worker_id: str | None = None,
+    ) -> list[Task]:
+        """Time out PROCESSING tasks that nobody will finish (deadline passed, worker gone).
+
+        A scheduler passes its ``epoch``; a worker that lost track of its own attempt passes
+        its ``worker_id`` instead, so every such row in ``task_logs`` says who wrote it."""
+        outcomes = [
+            self.failure(
+                t, TaskStatus.TIMEOUT, error, retryable=True,
+                backoff=await self.backoff(t.task_type), now=now,
+                lost_to_crash=lost_to_crash, worker_id=worker_id, epoch=epoch,
+            )
+            for t in tasks
+        ]
+        return await self.record(outcomes, now)

@@ -25,13 +25,13 @@ from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.ids import new_id
 from conveyor.models import (
     Priority,
-    QueueItem,
     Task,
     TaskConfig,
     TaskLog,
     TaskStatus,
     check_task_type,
 )
+from conveyor.placement import place, queue_item
 from conveyor.store.protocol import Created, Page, TaskFilter, TaskStore
 
 MAX_BATCH = 1000
@@ -59,20 +59,6 @@ class TaskRequest:
 class CancelResult:
     task: Task
     requested: bool  # True when the task was running: a signal went to its worker
-
-
-def queue_item(task: Task) -> QueueItem:
-    return QueueItem(task.id, task.task_type, task.priority)
-
-
-async def push(coordination: Coordination, tasks: Sequence[Task], now: float) -> None:
-    """Put PENDING tasks where the scheduler finds them: a queue, or the delayed set."""
-    due = [queue_item(t) for t in tasks if t.run_at <= now]
-    later = [(queue_item(t), t.run_at) for t in tasks if t.run_at > now]
-    if due:
-        await coordination.queues.enqueue(due)
-    if later:
-        await coordination.queues.schedule(later)
 
 
 class TaskService:
@@ -117,7 +103,9 @@ class TaskService:
         created = await self.store.insert(tasks)
         if random.random() < self.settings.fault_crash_after_insert:  # test-only, see config
             os._exit(70)
-        await push(self.coordination, [c.task for c in created if c.created], self.clock())
+        await place(
+            self.coordination.queues, [c.task for c in created if c.created], self.clock()
+        )
         return created
 
     async def _spec_for(self, task_type: str) -> TypeSpec:
@@ -223,7 +211,7 @@ class TaskService:
                 f"task {task_id} is {current.status}; only FAILED, TIMEOUT or CANCELLED tasks "
                 "can be retried"
             )
-        await push(self.coordination, [reopened], now)
+        await place(self.coordination.queues, [reopened], now)
         return reopened
 
     async def set_priority(
@@ -235,7 +223,7 @@ class TaskService:
             raise Conflict(f"task {task_id} is {before.status}; only PENDING tasks change priority")
         if changed.priority != before.priority:
             await self.coordination.queues.remove([queue_item(before)])
-            await push(self.coordination, [changed], self.clock())
+            await place(self.coordination.queues, [changed], self.clock())
         return changed
 
     # -- task types -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor
+from conveyor.outcomes import Outcomes
 from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.orphans import OrphanSweeper
@@ -33,6 +34,7 @@ class Scheduler:
         coordination: Coordination,
         catalog: Catalog,
         balancer: Balancer,
+        outcomes: Outcomes,
     ) -> None:
         s = settings.scheduler
         self.id = scheduler_id
@@ -49,11 +51,11 @@ class Scheduler:
             coordination.queues, self.elector, min(0.2, s.scan_interval), s.batch_size
         )
         self.timeouts = TimeoutSweeper(
-            store, coordination, catalog, settings.tasks, self.elector,
-            interval=s.timeout_check_interval, grace=s.timeout_grace, batch=s.batch_size,
+            store, outcomes, self.elector, interval=s.timeout_check_interval,
+            grace=s.timeout_grace, batch=s.batch_size,
         )
         self.recoverer = Recoverer(
-            store, coordination, catalog, settings.tasks, self.elector,
+            store, coordination, outcomes, self.elector,
             interval=min(s.timeout_check_interval, settings.worker.heartbeat_interval),
             heartbeat_ttl=settings.worker.heartbeat_ttl,
         )

@@ -12,8 +12,8 @@ import logging
 
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
+from conveyor.placement import place
 from conveyor.scheduler.elector import Elector
-from conveyor.service import push
 from conveyor.store.protocol import TaskStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class OrphanSweeper(Duty):
                 break
             tracked = await self._coord.queues.tracked([t.id for t in page])
             lost = [t for t in page if t.id not in tracked]
-            await push(self._coord, lost, now)
+            await place(self._coord.queues, lost, now)
             found += len(lost)
             after = page[-1].id
         if found:

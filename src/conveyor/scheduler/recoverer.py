@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from conveyor.catalog import Catalog
-from conveyor.config import TaskDefaults
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.errors import StaleEpoch
-from conveyor.outcomes import expire
+from conveyor.outcomes import Outcomes
 from conveyor.scheduler.elector import Elector
 from conveyor.store.protocol import TaskStore
 
@@ -26,12 +24,12 @@ class Recoverer(Duty):
     name = "recoverer"
 
     def __init__(
-        self, store: TaskStore, coordination: Coordination, catalog: Catalog,
-        defaults: TaskDefaults, elector: Elector, *, interval: float, heartbeat_ttl: float,
+        self, store: TaskStore, coordination: Coordination, outcomes: Outcomes,
+        elector: Elector, *, interval: float, heartbeat_ttl: float,
     ) -> None:
         super().__init__(interval)
-        self._store, self._coord, self._catalog = store, coordination, catalog
-        self._defaults, self._elector = defaults, elector
+        self._store, self._coord, self._outcomes = store, coordination, outcomes
+        self._elector = elector
         self._ttl = heartbeat_ttl
         self.recovered = 0
 
@@ -56,8 +54,8 @@ class Recoverer(Duty):
             if worker_id in live:
                 continue
             running = await self._store.processing_on(worker_id)
-            moved = await expire(
-                self._store, self._coord, self._catalog, self._defaults, running, now,
-                error=f"worker {worker_id} stopped answering", lost_to_crash=True, epoch=epoch,
+            moved = await self._outcomes.expire(
+                running, now, error=f"worker {worker_id} stopped answering",
+                lost_to_crash=True, epoch=epoch,
             )
             self.recovered += len(moved)

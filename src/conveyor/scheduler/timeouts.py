@@ -7,11 +7,8 @@ refused by the store because the attempt no longer matches.
 
 from __future__ import annotations
 
-from conveyor.catalog import Catalog
-from conveyor.config import TaskDefaults
-from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
-from conveyor.outcomes import expire
+from conveyor.outcomes import Outcomes
 from conveyor.scheduler.elector import Elector
 from conveyor.store.protocol import TaskStore
 
@@ -20,13 +17,11 @@ class TimeoutSweeper(Duty):
     name = "timeout-sweeper"
 
     def __init__(
-        self, store: TaskStore, coordination: Coordination, catalog: Catalog,
-        defaults: TaskDefaults, elector: Elector, *, interval: float, grace: float,
-        batch: int,
+        self, store: TaskStore, outcomes: Outcomes, elector: Elector, *, interval: float,
+        grace: float, batch: int,
     ) -> None:
         super().__init__(interval)
-        self._store, self._coord, self._catalog = store, coordination, catalog
-        self._defaults, self._elector = defaults, elector
+        self._store, self._outcomes, self._elector = store, outcomes, elector
         self._grace, self._batch = grace, batch
 
     async def run_once(self, now: float) -> None:
@@ -34,8 +29,7 @@ class TimeoutSweeper(Duty):
         if epoch is None:
             return
         overdue = await self._store.overdue(now, self._grace, self._batch)
-        await expire(
-            self._store, self._coord, self._catalog, self._defaults, overdue, now,
-            error="deadline passed without an answer from the worker", lost_to_crash=False,
-            epoch=epoch,
+        await self._outcomes.expire(
+            overdue, now, error="deadline passed without an answer from the worker",
+            lost_to_crash=False, epoch=epoch,
         )

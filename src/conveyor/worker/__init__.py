@@ -10,7 +10,7 @@ from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor, retrying
 from conveyor.executors.registry import ExecutorRegistry
-from conveyor.outcomes import expire
+from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import TaskStore
 from conveyor.worker.canceller import Canceller
 from conveyor.worker.completions import Completions
@@ -31,6 +31,7 @@ class Worker:
         coordination: Coordination,
         catalog: Catalog,
         executors: ExecutorRegistry,
+        outcomes: Outcomes,
     ) -> None:
         w = settings.worker
         self.id = worker_id
@@ -40,11 +41,12 @@ class Worker:
         self.executors = executors
         completions = Completions()
         self.processor = Processor(
-            worker_id, store, coordination, catalog, executors, settings.tasks, completions,
-            capacity=w.capacity, poll_interval=w.queue_poll_interval,
+            worker_id, store, coordination.worker_queues, catalog, executors, outcomes,
+            completions, capacity=w.capacity, poll_interval=w.queue_poll_interval,
         )
         self.finisher = Finisher(
-            worker_id, store, coordination, completions, self.processor.release
+            worker_id, outcomes, coordination.worker_queues, completions,
+            self.processor.release,
         )
         self.heartbeat = Heartbeat(
             worker_id, coordination.registry, store, capacity=w.capacity,
@@ -54,12 +56,7 @@ class Worker:
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
         self.reconciler = Reconciler(
-            worker_id, store, coordination, lambda: self.processor.claimed,
-            lambda tasks: expire(
-                store, coordination, catalog, settings.tasks, tasks, time.time(),
-                error="the worker lost track of this attempt", lost_to_crash=True, epoch=None,
-                worker_id=worker_id,
-            ),
+            worker_id, store, coordination, lambda: self.processor.claimed, outcomes,
             w.heartbeat_interval,
         )
         self._supervisor = Supervisor(self.duties)

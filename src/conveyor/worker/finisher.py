@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.protocol import WorkerQueues
 from conveyor.duty import Duty
 from conveyor.models import QueueItem
-from conveyor.outcomes import apply
-from conveyor.store.protocol import Outcome, TaskStore
+from conveyor.outcomes import Outcomes
+from conveyor.store.protocol import Outcome
 from conveyor.worker.completions import Completions
 
 
@@ -23,16 +23,16 @@ class Finisher(Duty):
     def __init__(
         self,
         worker_id: str,
-        store: TaskStore,
-        coordination: Coordination,
+        outcomes: Outcomes,
+        worker_queues: WorkerQueues,
         completions: Completions,
         released: Callable[[Sequence[QueueItem]], None],
         batch: int = 500,
     ) -> None:
         super().__init__(interval=0.5)
         self._worker_id = worker_id
-        self._store = store
-        self._coord = coordination
+        self._outcomes = outcomes
+        self._worker_queues = worker_queues
         self._completions = completions
         self._released = released
         self._batch = batch
@@ -50,8 +50,8 @@ class Finisher(Duty):
         outcomes: list[Outcome] = [o for o, _ in batch if o is not None]
         try:
             if outcomes:
-                await apply(self._store, self._coord, outcomes, self.clock())
-            await self._coord.worker_queues.ack(self._worker_id, [item for _, item in batch])
+                await self._outcomes.record(outcomes, self.clock())
+            await self._worker_queues.ack(self._worker_id, [item for _, item in batch])
         except BaseException:
             self._completions.put_back(batch)
             raise

@@ -15,13 +15,12 @@ from enum import Enum
 import orjson
 
 from conveyor.catalog import Catalog
-from conveyor.config import TaskDefaults
-from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.protocol import WorkerQueues
 from conveyor.duty import Duty
 from conveyor.errors import PermanentError
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.models import Backoff, QueueItem, Task, TaskStatus
-from conveyor.outcomes import failure_outcome
+from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import Outcome, TaskStore
 from conveyor.worker.completions import Completions
 
@@ -40,10 +39,10 @@ class Processor(Duty):
         self,
         worker_id: str,
         store: TaskStore,
-        coordination: Coordination,
+        worker_queues: WorkerQueues,
         catalog: Catalog,
         executors: ExecutorRegistry,
-        defaults: TaskDefaults,
+        outcomes: Outcomes,
         completions: Completions,
         *,
         capacity: int,
@@ -53,10 +52,10 @@ class Processor(Duty):
         super().__init__(poll_interval, *(() if clock is None else (clock,)))
         self.worker_id = worker_id
         self._store = store
-        self._coord = coordination
+        self._worker_queues = worker_queues
         self._catalog = catalog
         self._executors = executors
-        self._defaults = defaults
+        self._outcomes = outcomes
         self._completions = completions
         self.capacity = capacity
         self.claimed: set[str] = set()  # ids from fetch until the finisher releases them
@@ -83,7 +82,7 @@ class Processor(Duty):
         free = self.capacity - self.load
         if free <= 0:
             return
-        items = await self._coord.worker_queues.fetch(self.worker_id, free, self.interval)
+        items = await self._worker_queues.fetch(self.worker_id, free, self.interval)
         if not items:
             return
         self.claimed.update(item.task_id for item in items)
@@ -136,7 +135,7 @@ class Processor(Duty):
 
     async def _attempt(self, task: Task) -> Outcome:
         spec = await self._catalog.spec(task.task_type)
-        backoff = spec.backoff if spec is not None else self._defaults.backoff
+        backoff = self._outcomes.policy(spec)
         inner = asyncio.create_task(self._execute(task, spec.executor if spec else "python",
                                                   dict(spec.executor_config) if spec else {}))
         try:
@@ -175,7 +174,7 @@ class Processor(Duty):
 
     def _failed(self, task: Task, status: TaskStatus, error: str, retryable: bool,
                 backoff: Backoff, *, lost_to_crash: bool = False) -> Outcome:
-        return failure_outcome(
+        return self._outcomes.failure(
             task, status, error, retryable=retryable, backoff=backoff, now=self.clock(),
             lost_to_crash=lost_to_crash, worker_id=self.worker_id,
         )

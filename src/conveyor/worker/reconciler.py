@@ -16,11 +16,12 @@ rerun without spending a retry. Two passes let a fetch or a start still in fligh
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
-from conveyor.models import QueueItem, Task
+from conveyor.models import QueueItem
+from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import TaskStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Reconciler(Duty):
         store: TaskStore,
         coordination: Coordination,
         claimed: Callable[[], set[str]],
-        lost: Callable[[Sequence[Task]], Awaitable[object]],
+        outcomes: Outcomes,
         interval: float,
     ) -> None:
         super().__init__(interval)
@@ -43,14 +44,14 @@ class Reconciler(Duty):
         self._store = store
         self._coord = coordination
         self._claimed = claimed
-        self._lost = lost
+        self._outcomes = outcomes
         self._stray_items: set[QueueItem] = set()
         self._stray_rows: set[str] = set()
         self.returned = 0
 
     async def run_once(self, now: float) -> None:
         await self._return_stray_items()
-        await self._expire_stray_rows()
+        await self._expire_stray_rows(now)
 
     async def _return_stray_items(self) -> None:
         active = await self._coord.worker_queues.active(self._worker_id)
@@ -66,7 +67,7 @@ class Reconciler(Duty):
         await self._coord.queues.enqueue(lost)
         self.returned += len(lost)
 
-    async def _expire_stray_rows(self) -> None:
+    async def _expire_stray_rows(self, now: float) -> None:
         rows = await self._store.processing_on(self._worker_id)
         claimed = self._claimed()
         strays = {t.id: t for t in rows if t.id not in claimed}
@@ -76,4 +77,7 @@ class Reconciler(Duty):
             return
         log.warning("%d tasks are PROCESSING under this worker but not running here",
                     len(lost), extra={"worker_id": self._worker_id})
-        await self._lost(lost)
+        await self._outcomes.expire(
+            lost, now, error="the worker lost track of this attempt", lost_to_crash=True,
+            worker_id=self._worker_id,
+        )
