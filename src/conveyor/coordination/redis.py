@@ -29,7 +29,6 @@ import asyncio
 import functools
 import json
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from conveyor.coordination.keys import DEFAULT_PREFIX, Keys
 from conveyor.coordination.protocol import Coordination, Reaped
 from conveyor.errors import BackendUnavailable, ConfigError, StaleEpoch
 from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
+from conveyor.retry import RetryDelays
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +96,9 @@ def unavailable_on_loss(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[
     return wrapper
 
 
-@dataclass(slots=True)
-class Backoff:
-    """Exponential backoff with jitter for the loops that reconnect on their own."""
-
-    base: float = 0.05
-    cap: float = 1.0
-    attempt: int = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.base * 2.0**self.attempt)
-        self.attempt += 1
-        return delay * random.uniform(0.5, 1.0)
-
-    def reset(self) -> None:
-        self.attempt = 0
+def reconnect_delays() -> RetryDelays:
+    """Waits between reconnects: 50 ms doubling, never more than 1 s (jitter only shortens)."""
+    return RetryDelays(base=0.05, cap=1.0, spread=(0.5, 1.0))
 
 
 @dataclass(slots=True)
@@ -137,7 +125,7 @@ class Backend:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        backoff = Backoff()
+        delays = reconnect_delays()
         while not self.closing.is_set() and (remaining := deadline - loop.time()) > 0:
             wait = max(MIN_BLOCK, min(remaining, BLOCK_SLICE))
             try:
@@ -145,7 +133,7 @@ class Backend:
                     result = await call(wait)
             except LOST as exc:
                 log.warning("redis blocking call failed, retrying: %s", exc)
-                await asyncio.sleep(min(backoff.next(), max(0.0, deadline - loop.time())))
+                await asyncio.sleep(min(delays.next(), max(0.0, deadline - loop.time())))
                 continue
             if result is not None:
                 return result
@@ -572,19 +560,19 @@ class RedisCancelSignals:
     async def listen(self) -> AsyncIterator[str]:
         """Yield cancelled ids for as long as the caller iterates, resubscribing after a lost
         connection. Messages published while disconnected are missed; the flags cover them."""
-        backoff = Backoff()
+        delays = reconnect_delays()
         while not self._b.closing.is_set():
             pubsub = self._b.client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._keys.cancel_channel)
-                backoff.reset()
+                delays.reset()
                 while not self._b.closing.is_set():
                     message = await pubsub.get_message(timeout=self.POLL)
                     if message is not None and message["type"] == "message":
                         yield str(message["data"])
             except LOST as exc:
                 log.warning("redis cancel subscription lost, resubscribing: %s", exc)
-                await asyncio.sleep(backoff.next())
+                await asyncio.sleep(delays.next())
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
