@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conveyor.coordination.protocol import Coordination
-from conveyor.coordination.redis import connect_redis, parse_sentinel_url, redact
+from conveyor.coordination.redis import connect_redis
+from conveyor.coordination.redis.connection import parse_sentinel_url, redact
 from conveyor.errors import BackendUnavailable, ConfigError, StaleEpoch
 from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
