@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
 from conveyor.errors import BackendUnavailable
+from conveyor.retry import RetryDelays
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,16 +70,15 @@ class Duty:
         return self._stopping.is_set()
 
     async def _loop(self) -> None:
-        failures = 0
+        delays = RetryDelays(base=0.2, cap=10.0, spread=(0.5, 1.5))
         while not self._stopping.is_set():
             try:
                 await self.run_once(self.clock())
                 self.last_run = self.clock()
-                failures = 0
+                delays.reset()
             except TRANSIENT as exc:
-                failures += 1
                 self.failed_passes += 1
-                delay = min(10.0, 0.1 * 2**failures) * (0.5 + random.random())
+                delay = delays.next()
                 log.warning("%s: backend unavailable (%s); retry in %.1fs", self.name, exc, delay)
                 await sleep_unless(self._stopping, delay)
                 continue
@@ -97,16 +97,16 @@ async def retrying(
     """Run ``call`` until it gets past transient backend errors, for up to ``deadline``
     seconds: a process starting while its database or Redis blips should wait, not exit."""
     give_up = time.monotonic() + deadline
-    delay = 0.1
+    delays = RetryDelays(base=0.1, cap=5.0)
     while True:
         try:
             return await call()
         except TRANSIENT as exc:
+            delay = delays.next()
             if time.monotonic() + delay > give_up:
                 raise
             log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
             await asyncio.sleep(delay)
-            delay = min(5.0, delay * 2)
 
 
 class Supervisor:

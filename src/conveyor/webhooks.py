@@ -39,6 +39,7 @@ from conveyor.errors import PermanentError, RetryableError
 from conveyor.events import Event, EventKind
 from conveyor.executors.http import Outbound, build_client, send_checked
 from conveyor.executors.netguard import Allowlist
+from conveyor.retry import exponential_delay
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +199,10 @@ class WebhookListener:
         return False
 
     def _delay(self, attempt: int) -> float:
-        delay: float = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
-        return delay * random.uniform(0.8, 1.2)  # jitter, not a secret
+        return exponential_delay(
+            attempt, base=self._backoff_base, cap=self._backoff_cap, spread=(0.8, 1.2),
+            draw=random.random(),  # jitter, not a secret
+        )
 
     async def _send(self, delivery: Delivery) -> None:
         if self._client is None:

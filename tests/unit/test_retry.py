@@ -7,7 +7,13 @@ from dataclasses import replace
 import pytest
 
 from conveyor.models import Backoff, Priority, Task, TaskStatus
-from conveyor.retry import MAX_LOST_ATTEMPTS, backoff_delay, decide_retry
+from conveyor.retry import (
+    MAX_LOST_ATTEMPTS,
+    RetryDelays,
+    backoff_delay,
+    decide_retry,
+    exponential_delay,
+)
 
 NO_JITTER = Backoff(base=1.0, factor=2.0, cap=300.0, jitter=0.0)
 NOW = 1_000_000.0
@@ -72,6 +78,67 @@ def test_delay_is_never_negative() -> None:
     policy = Backoff(base=1.0, factor=2.0, cap=10.0, jitter=1.0)
     assert backoff_delay(policy, 1, 0.0) == 0.0
     assert backoff_delay(Backoff(base=0.0, factor=2.0, cap=10.0, jitter=0.2), 5, 0.3) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("attempt", "expected"), [(1, 0.1), (2, 0.2), (3, 0.4), (6, 3.2), (7, 5.0)]
+)
+def test_exponential_delay_doubles_from_base_up_to_the_cap(attempt: int, expected: float) -> None:
+    assert exponential_delay(attempt, base=0.1, cap=5.0) == pytest.approx(expected)
+
+
+def test_exponential_delay_with_another_factor() -> None:
+    delays = [exponential_delay(n, base=1.0, cap=100.0, factor=3.0) for n in (1, 2, 3, 4)]
+    assert delays == pytest.approx([1.0, 3.0, 9.0, 27.0])
+
+
+def test_exponential_delay_below_the_first_attempt_is_the_base() -> None:
+    assert exponential_delay(0, base=0.5, cap=10.0) == pytest.approx(0.5)
+    assert exponential_delay(-2, base=0.5, cap=10.0) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("draw", "scale"), [(0.0, 0.5), (0.5, 0.75), (0.999, 0.9995)])
+def test_exponential_delay_spread_scales_between_its_ends(draw: float, scale: float) -> None:
+    delay = exponential_delay(3, base=0.05, cap=1.0, spread=(0.5, 1.0), draw=draw)
+    assert delay == pytest.approx(0.2 * scale)
+
+
+def test_exponential_delay_spread_applies_after_the_cap() -> None:
+    assert exponential_delay(20, base=1.0, cap=10.0, spread=(0.8, 1.2), draw=0.0) == 8.0
+    assert exponential_delay(20, base=1.0, cap=10.0, spread=(0.8, 1.2), draw=0.999) == (
+        pytest.approx(11.996)
+    )
+
+
+def test_exponential_delay_without_spread_ignores_the_draw() -> None:
+    assert exponential_delay(2, base=1.0, cap=10.0, draw=0.0) == 2.0
+    assert exponential_delay(2, base=1.0, cap=10.0, draw=0.999) == 2.0
+
+
+def test_exponential_delay_is_never_negative() -> None:
+    assert exponential_delay(1, base=1.0, cap=10.0, spread=(-1.0, 1.0), draw=0.0) == 0.0
+
+
+def test_exponential_delay_far_past_the_cap_is_the_cap_not_an_overflow() -> None:
+    # Thousands of failures in a row (a long outage) must still give a delay.
+    assert exponential_delay(5000, base=0.05, cap=1.0) == 1.0
+    assert exponential_delay(5000, base=0.1, cap=5.0, factor=2) == 5.0
+    assert backoff_delay(NO_JITTER, 5000, 0.5) == pytest.approx(300.0)
+
+
+def test_retry_delays_grow_per_failure_and_reset() -> None:
+    delays = RetryDelays(base=0.1, cap=0.5, draw=lambda: 0.5)
+    assert [delays.next() for _ in range(4)] == pytest.approx([0.1, 0.2, 0.4, 0.5])
+    assert delays.failures == 4
+    delays.reset()
+    assert delays.failures == 0
+    assert delays.next() == pytest.approx(0.1)
+
+
+def test_retry_delays_draw_once_per_failure() -> None:
+    draws = iter([0.0, 0.5, 0.999])
+    delays = RetryDelays(base=1.0, cap=60.0, spread=(0.5, 1.5), draw=lambda: next(draws))
+    assert [delays.next() for _ in range(3)] == pytest.approx([0.5, 2.0, 5.996])
 
 
 def test_retry_when_retries_left() -> None:

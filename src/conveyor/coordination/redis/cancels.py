@@ -1,0 +1,61 @@
+"""``CancelSignals`` over Redis: a flag per cancelled task, announced on a pub/sub channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from conveyor.coordination.redis.backend import (
+    LOST,
+    Backend,
+    ms,
+    reconnect_delays,
+    unavailable_on_loss,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RedisCancelSignals:
+    """A flag per task (``task:cancel:{id}`` with TTL) plus a pub/sub message for speed."""
+
+    #: How long ``listen`` waits for one message before checking the connection again.
+    POLL = 1.0
+
+    def __init__(self, backend: Backend) -> None:
+        self._b = backend
+        self._keys = backend.keys
+
+    @unavailable_on_loss
+    async def request(self, task_id: str, ttl: float) -> None:
+        async with self._b.client.pipeline(transaction=False) as pipe:
+            pipe.set(self._keys.cancel(task_id), "1", px=ms(ttl))
+            pipe.publish(self._keys.cancel_channel, task_id)
+            await pipe.execute()
+
+    @unavailable_on_loss
+    async def requested(self, task_ids: Sequence[str]) -> set[str]:
+        if not task_ids:
+            return set()
+        flags = await self._b.client.mget([self._keys.cancel(t) for t in task_ids])
+        return {t for t, flag in zip(task_ids, flags, strict=True) if flag is not None}
+
+    async def listen(self) -> AsyncIterator[str]:
+        """Yield cancelled ids for as long as the caller iterates, resubscribing after a lost
+        connection. Messages published while disconnected are missed; the flags cover them."""
+        delays = reconnect_delays()
+        while not self._b.closing.is_set():
+            pubsub = self._b.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._keys.cancel_channel)
+                delays.reset()
+                while not self._b.closing.is_set():
+                    message = await pubsub.get_message(timeout=self.POLL)
+                    if message is not None and message["type"] == "message":
+                        yield str(message["data"])
+            except LOST as exc:
+                log.warning("redis cancel subscription lost, resubscribing: %s", exc)
+                await asyncio.sleep(delays.next())
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]

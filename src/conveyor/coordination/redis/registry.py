@@ -1,0 +1,126 @@
+"""``Registry`` over Redis: worker hashes indexed by heartbeat expiry, and the reaping of the
+dead.
+
+Clocks: heartbeat expiry is the caller's wall clock, as is ``expired_workers(now)``, so workers
+and schedulers need roughly synchronised clocks (NTP), as with any TTL-based registry.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis.exceptions as redis_errors
+from redis.typing import EncodableT, FieldT
+
+from conveyor.coordination.protocol import Reaped
+from conveyor.coordination.redis.backend import (
+    Backend,
+    decode_all,
+    ms,
+    stale_epoch,
+    unavailable_on_loss,
+)
+from conveyor.models import WorkerInfo
+
+
+def info_to_hash(info: WorkerInfo) -> dict[FieldT, EncodableT]:
+    return {
+        "worker_id": info.worker_id,
+        "host": info.host,
+        "pid": info.pid,
+        "capacity": info.capacity,
+        "types": json.dumps(list(info.types)),
+        "weight": repr(info.weight),
+        "started_at": repr(info.started_at),
+        "last_heartbeat": repr(info.last_heartbeat),
+        "draining": int(info.draining),
+        "prefetch": info.prefetch,
+    }
+
+
+def info_from_hash(fields: dict[str, str], load: int) -> WorkerInfo:
+    return WorkerInfo(
+        worker_id=fields["worker_id"],
+        host=fields["host"],
+        pid=int(fields["pid"]),
+        capacity=int(fields["capacity"]),
+        types=tuple(json.loads(fields["types"])),
+        weight=float(fields["weight"]),
+        started_at=float(fields["started_at"]),
+        last_heartbeat=float(fields["last_heartbeat"]),
+        load=load,
+        draining=fields["draining"] == "1",
+        prefetch=int(fields.get("prefetch", 0)),
+    )
+
+
+class RedisRegistry:
+    """Workers: a hash each, indexed in a sorted set scored by heartbeat expiry.
+
+    The index decides liveness (``score > now``); the hash lives twice as long so the listing
+    never loses a worker that is still indexed as live to a TTL that fired a moment early.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self._b = backend
+        self._keys = backend.keys
+
+    @unavailable_on_loss
+    async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
+        key = self._keys.worker(info.worker_id)
+        async with self._b.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=info_to_hash(info))
+            pipe.pexpire(key, ms(2 * ttl))
+            pipe.zadd(self._keys.workers, {info.worker_id: self._b.clock() + ttl})
+            await pipe.execute()
+
+    @unavailable_on_loss
+    async def live_workers(self) -> list[WorkerInfo]:
+        now = self._b.clock()
+        index = await self._b.client.zrangebyscore(self._keys.workers, f"({now!r}", "+inf")
+        ids = [str(worker_id) for worker_id in index]
+        if not ids:
+            return []
+        async with self._b.client.pipeline(transaction=False) as pipe:
+            for worker_id in ids:
+                pipe.hgetall(self._keys.worker(worker_id))
+                pipe.llen(self._keys.worker_queue(worker_id))
+                pipe.llen(self._keys.worker_active(worker_id))
+            replies = await pipe.execute()
+        live = []
+        for i in range(0, len(replies), 3):
+            fields, queued, active = replies[i : i + 3]
+            if fields:
+                live.append(info_from_hash(fields, int(queued) + int(active)))
+        return live
+
+    @unavailable_on_loss
+    async def expired_workers(self, now: float) -> list[str]:
+        index = await self._b.client.zrangebyscore(self._keys.workers, "-inf", repr(now))
+        return [str(worker_id) for worker_id in index]
+
+    @unavailable_on_loss
+    async def reap(self, epoch: int, worker_id: str) -> Reaped:
+        k = self._keys
+        keys = [
+            k.epoch,
+            k.workers,
+            k.worker(worker_id),
+            k.worker_queue(worker_id),
+            k.worker_active(worker_id),
+            *k.queues,
+            k.wake,
+        ]
+        try:
+            queued, active = await self._b.run("reap", keys, [str(epoch), worker_id])
+        except redis_errors.ResponseError as exc:
+            raise stale_epoch(exc, epoch) or exc from exc
+        return Reaped(worker_id, decode_all(queued), decode_all(active))
+
+    @unavailable_on_loss
+    async def deregister(self, worker_id: str) -> None:
+        k = self._keys
+        async with self._b.client.pipeline(transaction=True) as pipe:
+            pipe.zrem(k.workers, worker_id)
+            pipe.delete(k.worker(worker_id), k.worker_queue(worker_id), k.worker_active(worker_id))
+            await pipe.execute()

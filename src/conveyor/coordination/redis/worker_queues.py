@@ -1,0 +1,82 @@
+"""``WorkerQueues`` over Redis: each worker's queue and active list."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from conveyor.coordination.redis.backend import (
+    LOST,
+    Backend,
+    decode_all,
+    unavailable_on_loss,
+    wake,
+)
+from conveyor.models import QueueItem
+
+log = logging.getLogger(__name__)
+
+
+class RedisWorkerQueues:
+    """A worker's queue and active list; fetching is a script, waiting is a no-op BLMOVE."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._b = backend
+        self._keys = backend.keys
+
+    async def fetch(self, worker_id: str, count: int, timeout: float) -> list[QueueItem]:
+        """Take up to ``count`` items, waiting up to ``timeout`` for the first.
+
+        The wait is ``BLMOVE queue queue LEFT LEFT``: it returns as soon as the queue has an
+        item but leaves the item where it is, so a connection lost mid-reply loses nothing.
+        The move itself is the ``fetch`` script, one round trip for the whole batch.
+        """
+        if count <= 0:
+            return []
+        queue = self._keys.worker_queue(worker_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            taken = await self._take(worker_id, count)
+            remaining = deadline - loop.time()
+            if taken or remaining <= 0 or self._b.closing.is_set():
+                return taken
+            await self._b.block(lambda wait: self._peek_blocking(queue, wait), remaining)
+
+    async def _peek_blocking(self, queue: str, wait: float) -> str | None:
+        """Wait for the queue's head without moving it (a BLMOVE onto the same end)."""
+        # redis-py types the timeout as int; Redis >= 6 takes fractions of a second.
+        command = self._b.client.execute_command
+        head: str | None = await command(  # type: ignore[no-untyped-call]
+            "BLMOVE", queue, queue, "LEFT", "LEFT", wait
+        )
+        return head
+
+    async def _take(self, worker_id: str, count: int) -> list[QueueItem]:
+        keys = [self._keys.worker_queue(worker_id), self._keys.worker_active(worker_id)]
+        try:
+            return decode_all(await self._b.run("fetch", keys, [count]))
+        except LOST as exc:
+            log.warning("redis fetch failed for worker %s: %s", worker_id, exc)
+            return []
+
+    @unavailable_on_loss
+    async def active(self, worker_id: str) -> list[QueueItem]:
+        return decode_all(await self._b.client.lrange(self._keys.worker_active(worker_id), 0, -1))
+
+    @unavailable_on_loss
+    async def ack(self, worker_id: str, items: Sequence[QueueItem]) -> None:
+        if not items:
+            return
+        active = self._keys.worker_active(worker_id)
+        async with self._b.client.pipeline(transaction=False) as pipe:
+            for item in items:
+                pipe.lrem(active, 1, item.encode())
+            wake(pipe, self._keys)  # capacity was freed: the dispatcher may place more work
+            await pipe.execute()
+
+    @unavailable_on_loss
+    async def hand_back(self, worker_id: str) -> list[QueueItem]:
+        keys = [self._keys.worker_queue(worker_id), *self._keys.queues, self._keys.wake]
+        return decode_all(await self._b.run("hand_back", keys, []))

@@ -1,0 +1,61 @@
+"""``Registry``: heartbeats, liveness, reaping and deregistration.
+
+See ``coordination_support`` for how the contract runs over both backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from conveyor.coordination.protocol import Coordination
+from conveyor.errors import StaleEpoch
+
+from .coordination_support import H, item, leader_epoch, worker
+
+
+async def test_heartbeat_lists_live_workers_with_load(coord: Coordination) -> None:
+    epoch = await leader_epoch(coord)
+    info = worker("w1", draining=True)
+    await coord.registry.heartbeat(info, 30)
+    await coord.registry.heartbeat(worker("w2", types=()), 30)
+    await coord.queues.enqueue([item("a"), item("b"), item("c")])
+    await coord.queues.assign(epoch, [(item("a"), "w1"), (item("b"), "w1"), (item("c"), "w2")])
+    await coord.worker_queues.fetch("w1", 1, 0.05)
+    live = {w.worker_id: w for w in await coord.registry.live_workers()}
+    assert live["w1"] == worker("w1", draining=True, load=2)
+    assert live["w2"] == worker("w2", types=(), load=1)
+    assert await coord.registry.expired_workers(time.time()) == []
+
+
+async def test_lapsed_heartbeat_expires_and_reap_recovers_items(coord: Coordination) -> None:
+    epoch = await leader_epoch(coord)
+    await coord.registry.heartbeat(worker("alive"), 30)
+    await coord.registry.heartbeat(worker("dead"), 0.2)
+    await coord.queues.enqueue([item("a"), item("b", H), item("c")])
+    await coord.queues.assign(epoch, [(item("a"), "dead"), (item("b", H), "dead")])
+    await coord.worker_queues.fetch("dead", 1, 0.05)
+    await asyncio.sleep(0.3)
+    assert [w.worker_id for w in await coord.registry.live_workers()] == ["alive"]
+    assert await coord.registry.expired_workers(time.time()) == ["dead"]
+
+    with pytest.raises(StaleEpoch):
+        await coord.registry.reap(epoch - 1, "dead")
+    assert await coord.registry.expired_workers(time.time()) == ["dead"]
+
+    reaped = await coord.registry.reap(epoch, "dead")
+    assert reaped.worker_id == "dead"
+    assert reaped.queued == [item("b", H)]
+    assert reaped.active == [item("a")]
+    assert await coord.queues.peek(H, 10) == [item("b", H)]
+    assert await coord.registry.expired_workers(time.time()) == []
+    assert await coord.queues.tracked(["a", "b"]) == {"b"}
+
+
+async def test_deregister_forgets_the_worker(coord: Coordination) -> None:
+    await coord.registry.heartbeat(worker("w1"), 30)
+    await coord.registry.deregister("w1")
+    assert await coord.registry.live_workers() == []
+    assert await coord.registry.expired_workers(time.time() + 60) == []
