@@ -37,8 +37,8 @@ import httpx
 from conveyor.config import Settings
 from conveyor.errors import PermanentError, RetryableError
 from conveyor.events import Event, EventKind
-from conveyor.executors.http import Outbound, build_client, send_checked
 from conveyor.executors.netguard import Allowlist
+from conveyor.executors.outbound import Outbound, build_client, send_checked
 from conveyor.retry import exponential_delay
 
 log = logging.getLogger(__name__)

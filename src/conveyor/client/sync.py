@@ -1,0 +1,136 @@
+"""``Client``: the blocking client of the REST API, and the handle of a task it submitted."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from conveyor.client.wire import (
+    ApiError,
+    Request,
+    TaskInfo,
+    _headers,
+    _Poll,
+    _settled,
+    create,
+    create_many,
+    listing,
+    read,
+)
+
+
+class Client:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8080",
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._http = httpx.Client(base_url=url, headers=_headers(api_key), timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(self, request: Request) -> Any:
+        try:
+            response = self._http.request(
+                request.method, request.path, json=request.json, params=request.params
+            )
+        except httpx.TransportError as exc:
+            raise ApiError(0, "unreachable", f"cannot reach {self._http.base_url}: {exc}") from exc
+        return read(response)
+
+    def submit(
+        self, task_type: str, payload: Mapping[str, Any] | None = None, **options: Any
+    ) -> TaskHandle:
+        return TaskHandle(
+            self, TaskInfo.from_json(self.call(create(task_type, payload, **options)))
+        )
+
+    def submit_many(self, tasks: Sequence[Mapping[str, Any]]) -> builtins.list[TaskInfo]:
+        return [TaskInfo.from_json(t) for t in self.call(create_many(tasks))["tasks"]]
+
+    def get(self, task_id: str) -> TaskInfo:
+        return TaskInfo.from_json(self.call(Request("GET", f"/api/v1/tasks/{task_id}")))
+
+    def wait(self, task_id: str, timeout: float | None = 60.0) -> TaskInfo:
+        poll = _Poll(timeout)
+        while not (info := self.get(task_id)).is_final:
+            time.sleep(poll.next_delay(task_id))
+        return info
+
+    def list(
+        self, status: str | None = None, task_type: str | None = None, page_size: int = 100
+    ) -> Iterator[TaskInfo]:
+        cursor = None
+        while True:
+            page = self.call(listing(status, task_type, page_size, cursor))
+            yield from (TaskInfo.from_json(t) for t in page["tasks"])
+            if not (cursor := page["next_cursor"]):
+                return
+
+    def cancel(self, task_id: str) -> TaskInfo:
+        return TaskInfo.from_json(self.call(Request("POST", f"/api/v1/tasks/{task_id}/cancel")))
+
+    def retry(self, task_id: str) -> TaskInfo:
+        return TaskInfo.from_json(self.call(Request("POST", f"/api/v1/tasks/{task_id}/retry")))
+
+    def logs(self, task_id: str) -> builtins.list[dict[str, Any]]:
+        logs: builtins.list[dict[str, Any]] = self.call(
+            Request("GET", f"/api/v1/tasks/{task_id}/logs")
+        )["logs"]
+        return logs
+
+    def workers(self) -> builtins.list[dict[str, Any]]:
+        found: builtins.list[dict[str, Any]] = self.call(Request("GET", "/api/v1/workers"))[
+            "workers"
+        ]
+        return found
+
+    def queues(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.call(Request("GET", "/api/v1/queues"))
+        return state
+
+    def scheduler_status(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.call(Request("GET", "/api/v1/scheduler"))
+        return state
+
+    def stats(self, window: float = 300) -> dict[str, Any]:
+        """Counts by state and type, and rates over the last ``window`` seconds."""
+        found: dict[str, Any] = self.call(
+            Request("GET", "/api/v1/stats", params={"window": window})
+        )
+        return found
+
+    def pause(self, name: str) -> dict[str, Any]:
+        """Pause a priority (high, normal, low) or a task type."""
+        state: dict[str, Any] = self.call(Request("POST", f"/api/v1/queues/{name}/pause"))
+        return state
+
+    def resume(self, name: str) -> dict[str, Any]:
+        state: dict[str, Any] = self.call(Request("POST", f"/api/v1/queues/{name}/resume"))
+        return state
+
+
+class TaskHandle:
+    """A submitted task; ``result()`` waits for it and returns its result or raises."""
+
+    def __init__(self, client: Client, info: TaskInfo) -> None:
+        self.client = client
+        self.info = info
+        self.id = info.task_id
+
+    def result(self, timeout: float | None = 60.0) -> Any:
+        self.info = self.client.wait(self.id, timeout)
+        return _settled(self.info)

@@ -1,0 +1,140 @@
+"""What both clients share: the requests they build, the answers they read, their errors.
+
+Pure apart from the clock ``_Poll`` reads: the transports (``sync``, ``aio``) only send a
+``Request`` and hand the response to ``read``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import httpx
+
+from conveyor.errors import ConveyorError
+
+FINAL = frozenset({"SUCCESS", "FAILED", "TIMEOUT", "CANCELLED"})
+
+
+class ApiError(ConveyorError):
+    """The server answered with an error; ``status`` and ``code`` say which."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class TaskFailed(ConveyorError):
+    """Waited for a result, but the task ended FAILED, TIMEOUT or CANCELLED."""
+
+    def __init__(self, task: TaskInfo) -> None:
+        super().__init__(f"task {task.task_id} ended {task.status}: {task.error or ''}".strip())
+        self.task = task
+
+
+class WaitTimeout(ConveyorError):
+    """The task did not reach a final state within the wait."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    task_id: str
+    task_type: str
+    status: str
+    priority: str
+    payload: dict[str, Any]
+    metadata: dict[str, str]
+    attempt: int
+    retry_count: int
+    max_retries: int
+    timeout_seconds: float
+    result: Any = None
+    error: str | None = None
+    worker_id: str | None = None
+    idempotency_key: str | None = None
+    created_at: str | None = None
+    run_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    created: bool | None = None
+    cancel_requested: bool | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskInfo:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    json: Any = None
+    params: Mapping[str, Any] | None = None
+
+
+def _task_body(
+    task_type: str, payload: Mapping[str, Any] | None, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    body = {"task_type": task_type, "payload": dict(payload or {})}
+    body.update({k: v for k, v in options.items() if v is not None})
+    return body
+
+
+def create(task_type: str, payload: Mapping[str, Any] | None, **options: Any) -> Request:
+    return Request("POST", "/api/v1/tasks", _task_body(task_type, payload, options))
+
+
+def create_many(tasks: Sequence[Mapping[str, Any]]) -> Request:
+    return Request("POST", "/api/v1/tasks/batch", {"tasks": list(tasks)})
+
+
+def listing(status: str | None, task_type: str | None, limit: int, cursor: str | None) -> Request:
+    params = {"status": status, "type": task_type, "limit": limit, "cursor": cursor}
+    return Request(
+        "GET", "/api/v1/tasks", params={k: v for k, v in params.items() if v is not None}
+    )
+
+
+def read(response: httpx.Response) -> Any:
+    """The JSON body, or ``ApiError`` carrying the server's own message."""
+    if response.status_code >= 400:
+        try:
+            error = response.json()["error"]
+            raise ApiError(response.status_code, error["code"], error["message"])
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(response.status_code, "http_error", response.text[:500]) from None
+    return None if response.status_code == 204 else response.json()
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _settled(info: TaskInfo) -> Any:
+    if info.status == "SUCCESS":
+        return info.result
+    raise TaskFailed(info)
+
+
+class _Poll:
+    """Polling schedule for ``wait``: starts fast (most tasks finish in milliseconds) and
+    backs off to half a second."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.delay = 0.01
+
+    def next_delay(self, task_id: str) -> float:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise WaitTimeout(f"task {task_id} is not finished yet")
+        delay, self.delay = self.delay, min(0.5, self.delay * 1.5)
+        return delay
