@@ -127,7 +127,7 @@ async def build(
     events = EventBus([MetricsListener(metrics)])
     store = SqlStore(settings.database_url, events)
     coord = await coordination(settings, standalone=standalone)
-    catalog = Catalog(store, regs, settings.tasks)
+    catalog = Catalog(store.configs, regs, settings.tasks)
     service = TaskService(store, coord, catalog, settings)
     built = listeners(settings)
     for listener in built:

@@ -16,7 +16,7 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.models import Backoff, Task, TaskStatus
 from conveyor.retry import decide_retry
 from conveyor.service import push
-from conveyor.store.protocol import Outcome, TaskStore
+from conveyor.store.protocol import Outcome, TaskMoves
 
 
 def failure_outcome(
@@ -49,16 +49,16 @@ async def backoff_for(catalog: Catalog, task: Task, defaults: TaskDefaults) -> B
 
 
 async def apply(
-    store: TaskStore, coordination: Coordination, outcomes: Sequence[Outcome], now: float
+    moves: TaskMoves, coordination: Coordination, outcomes: Sequence[Outcome], now: float
 ) -> list[Task]:
     """Record outcomes, then queue the tasks that went back to PENDING for a retry."""
-    moved = await store.finish(outcomes, now)
+    moved = await moves.finish(outcomes, now)
     await push(coordination, [t for t in moved if t.status == TaskStatus.PENDING], now)
     return moved
 
 
 async def expire(
-    store: TaskStore,
+    moves: TaskMoves,
     coordination: Coordination,
     catalog: Catalog,
     defaults: TaskDefaults,
@@ -82,4 +82,4 @@ async def expire(
         )
         for t in tasks
     ]
-    return await apply(store, coordination, outcomes, now)
+    return await apply(moves, coordination, outcomes, now)

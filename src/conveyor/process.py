@@ -69,7 +69,7 @@ class Runner:
         parts.metrics.observe(Sampler(
             parts.coordination if self.roles["api"] or self.roles["scheduler"] else None,
             scheduler=scheduler, worker=worker,
-            store=parts.store if self.roles["api"] else None,
+            stats=parts.store.stats if self.roles["api"] else None,
         ))
         server: _Server | None = None
         supervisor = Supervisor([])

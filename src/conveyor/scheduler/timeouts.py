@@ -13,19 +13,20 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.outcomes import expire
 from conveyor.scheduler.elector import Elector
-from conveyor.store.protocol import TaskStore
+from conveyor.store.protocol import Sweeps, TaskMoves
 
 
 class TimeoutSweeper(Duty):
     name = "timeout-sweeper"
 
     def __init__(
-        self, store: TaskStore, coordination: Coordination, catalog: Catalog,
+        self, sweeps: Sweeps, moves: TaskMoves, coordination: Coordination, catalog: Catalog,
         defaults: TaskDefaults, elector: Elector, *, interval: float, grace: float,
         batch: int,
     ) -> None:
         super().__init__(interval)
-        self._store, self._coord, self._catalog = store, coordination, catalog
+        self._sweeps, self._moves = sweeps, moves
+        self._coord, self._catalog = coordination, catalog
         self._defaults, self._elector = defaults, elector
         self._grace, self._batch = grace, batch
 
@@ -33,9 +34,9 @@ class TimeoutSweeper(Duty):
         epoch = self._elector.epoch
         if epoch is None:
             return
-        overdue = await self._store.overdue(now, self._grace, self._batch)
+        overdue = await self._sweeps.overdue(now, self._grace, self._batch)
         await expire(
-            self._store, self._coord, self._catalog, self._defaults, overdue, now,
+            self._moves, self._coord, self._catalog, self._defaults, overdue, now,
             error="deadline passed without an answer from the worker", lost_to_crash=False,
             epoch=epoch,
         )

@@ -40,23 +40,23 @@ class Worker:
         self.executors = executors
         completions = Completions()
         self.processor = Processor(
-            worker_id, store, coordination, catalog, executors, settings.tasks, completions,
+            worker_id, store.moves, coordination, catalog, executors, settings.tasks, completions,
             capacity=w.capacity, poll_interval=w.queue_poll_interval,
         )
         self.finisher = Finisher(
-            worker_id, store, coordination, completions, self.processor.release
+            worker_id, store.moves, coordination, completions, self.processor.release
         )
         self.heartbeat = Heartbeat(
-            worker_id, coordination.registry, store, capacity=w.capacity,
+            worker_id, coordination.registry, store.workers, capacity=w.capacity,
             prefetch=w.capacity if w.prefetch is None else w.prefetch,
             types=w.supported_types, weight=w.weight, interval=w.heartbeat_interval,
             ttl=w.heartbeat_ttl, load=lambda: self.processor.load,
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
         self.reconciler = Reconciler(
-            worker_id, store, coordination, lambda: self.processor.claimed,
+            worker_id, store.sweeps, coordination, lambda: self.processor.claimed,
             lambda tasks: expire(
-                store, coordination, catalog, settings.tasks, tasks, time.time(),
+                store.moves, coordination, catalog, settings.tasks, tasks, time.time(),
                 error="the worker lost track of this attempt", lost_to_crash=True, epoch=None,
                 worker_id=worker_id,
             ),
@@ -87,5 +87,5 @@ class Worker:
         await self.finisher.run_once(time.time())
         await self.heartbeat.stop()
         await self._coord.registry.deregister(self.id)
-        await self._store.mark_worker(self.id, "stopped", time.time())
+        await self._store.workers.mark_worker(self.id, "stopped", time.time())
         await self.executors.close()

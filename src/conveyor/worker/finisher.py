@@ -13,7 +13,7 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.models import QueueItem
 from conveyor.outcomes import apply
-from conveyor.store.protocol import Outcome, TaskStore
+from conveyor.store.protocol import Outcome, TaskMoves
 from conveyor.worker.completions import Completions
 
 
@@ -23,7 +23,7 @@ class Finisher(Duty):
     def __init__(
         self,
         worker_id: str,
-        store: TaskStore,
+        moves: TaskMoves,
         coordination: Coordination,
         completions: Completions,
         released: Callable[[Sequence[QueueItem]], None],
@@ -31,7 +31,7 @@ class Finisher(Duty):
     ) -> None:
         super().__init__(interval=0.5)
         self._worker_id = worker_id
-        self._store = store
+        self._moves = moves
         self._coord = coordination
         self._completions = completions
         self._released = released
@@ -50,7 +50,7 @@ class Finisher(Duty):
         outcomes: list[Outcome] = [o for o, _ in batch if o is not None]
         try:
             if outcomes:
-                await apply(self._store, self._coord, outcomes, self.clock())
+                await apply(self._moves, self._coord, outcomes, self.clock())
             await self._coord.worker_queues.ack(self._worker_id, [item for _, item in batch])
         except BaseException:
             self._completions.put_back(batch)

@@ -1,0 +1,49 @@
+"""API keys (``api_keys``): only hashes are stored; every API call reads one by primary key."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from conveyor.apikeys import ApiKey, Scope
+from conveyor.store.database import Database
+from conveyor.store.schema import api_keys
+
+
+class SqlApiKeys:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def put_key(self, key: ApiKey) -> None:
+        async with self._db.begin() as conn:
+            await conn.execute(api_keys.insert().values(
+                key_id=key.key_id, secret_hash=key.secret_hash, scope=key.scope.label,
+                name=key.name, created_at=key.created_at, revoked_at=key.revoked_at,
+            ))
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        query = sa.select(api_keys).where(api_keys.c.key_id == key_id)
+        async with self._db.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else _key_from_row(row)
+
+    async def list_keys(self) -> list[ApiKey]:
+        query = sa.select(api_keys).order_by(api_keys.c.created_at)
+        async with self._db.connect() as conn:
+            return [_key_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def revoke_key(self, key_id: str, now: float) -> bool:
+        async with self._db.begin() as conn:
+            result = await conn.execute(
+                api_keys.update()
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return bool(result.rowcount)
+
+
+def _key_from_row(row: sa.RowMapping) -> ApiKey:
+    return ApiKey(
+        key_id=row["key_id"], scope=Scope.parse(row["scope"]), name=row["name"],
+        created_at=row["created_at"], secret_hash=row["secret_hash"],
+        revoked_at=row["revoked_at"],
+    )

@@ -1,0 +1,71 @@
+"""The engine every part of the store shares, and the one portable upsert.
+
+Parts open their connections here rather than on the engine, so what a connection does on
+every database (the SQLite pragmas) and around every statement is decided in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+class Database:
+    def __init__(self, url: sa.URL, echo: bool = False) -> None:
+        self.engine: AsyncEngine = _make_engine(url, echo)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that commits when the block ends."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    async def upsert(self, table: sa.Table, key: str, value: str, row: dict[str, Any]) -> None:
+        """Update-then-insert: portable across the three databases; a lost insert race
+        retries as an update. The two run in separate transactions: in one, two first inserts
+        deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
+        INSERT waits for the other's gap lock)."""
+        for _ in range(3):
+            try:
+                async with self.begin() as conn:
+                    result = await conn.execute(
+                        table.update().where(table.c[key] == value).values(**row)
+                    )
+                if result.rowcount:
+                    return
+                async with self.begin() as conn:
+                    await conn.execute(table.insert().values(**{key: value}, **row))
+                return
+            except IntegrityError:
+                continue
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _make_engine(url: sa.URL, echo: bool) -> AsyncEngine:
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets readers run beside the single writer; NORMAL sync is durable across
+            # process crashes, which is what standalone mode promises.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)

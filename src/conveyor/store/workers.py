@@ -1,0 +1,69 @@
+"""The durable worker record (``worker_registry``) and the query that declares workers dead.
+
+Apart from the live registry in the coordination backend on purpose: the recoverer reclaims a
+worker's tasks only when both say it is gone, so a Redis that lost its data cannot make every
+running task look orphaned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from conveyor.models import TaskStatus, WorkerInfo
+from conveyor.store.database import Database
+from conveyor.store.rows import dumps
+from conveyor.store.schema import task, worker_registry
+
+
+class SqlWorkers:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record_workers(self, workers: Sequence[WorkerInfo], state: str, now: float) -> None:
+        for w in workers:
+            row = {
+                "host": w.host, "pid": w.pid, "capacity": w.capacity,
+                "types": dumps(list(w.types)), "last_heartbeat": now, "state": state,
+            }
+            async with self._db.begin() as conn:
+                updated = await conn.execute(
+                    worker_registry.update()
+                    .where(worker_registry.c.worker_id == w.worker_id).values(**row)
+                )
+            if updated.rowcount == 0:
+                await self._db.upsert(
+                    worker_registry, "worker_id", w.worker_id, {**row, "first_seen": now}
+                )
+
+    async def mark_worker(self, worker_id: str, state: str, now: float) -> None:
+        async with self._db.begin() as conn:
+            await conn.execute(
+                worker_registry.update()
+                .where(worker_registry.c.worker_id == worker_id)
+                .values(state=state)
+            )
+
+    async def stale_processing_workers(self, cutoff: float) -> list[str]:
+        w = worker_registry
+        query = (
+            sa.select(task.c.worker_id)
+            .distinct()
+            .select_from(task.outerjoin(w, w.c.worker_id == task.c.worker_id))
+            .where(
+                task.c.status == str(TaskStatus.PROCESSING),
+                sa.or_(w.c.worker_id.is_(None), w.c.last_heartbeat < cutoff,
+                       w.c.state != "alive"),
+            )
+        )
+        async with self._db.connect() as conn:
+            return [r[0] for r in await conn.execute(query) if r[0] is not None]
+
+    async def list_worker_records(self) -> list[dict[str, Any]]:
+        query = sa.select(worker_registry).order_by(worker_registry.c.worker_id)
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [{**r, "types": orjson.loads(r["types"])} for r in rows]
