@@ -1,0 +1,57 @@
+"""The store contract for the durable worker record, on SQLite, MariaDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+from conveyor.models import TaskStatus, WorkerInfo
+from conveyor.store.protocol import Outcome
+from conveyor.store.sql import SqlStore
+from stores import make_task
+
+
+def worker(worker_id: str, capacity: int = 4, types: tuple[str, ...] = ("echo",)) -> WorkerInfo:
+    return WorkerInfo(worker_id, "host-a", 1234, capacity, types)
+
+
+async def processing_on(store: SqlStore, worker_id: str) -> None:
+    t = make_task()
+    await store.tasks.insert([t])
+    assert await store.moves.start([t.id], worker_id, time.time())
+
+
+async def test_record_workers_inserts_new_and_updates_existing(store: SqlStore) -> None:
+    await store.workers.record_workers([worker("w1"), worker("w2")], "alive", 10.0)
+    await store.workers.record_workers([worker("w1", capacity=8, types=())], "alive", 20.0)
+    records = {r["worker_id"]: r for r in await store.workers.list_worker_records()}
+    assert set(records) == {"w1", "w2"}
+    w1, w2 = records["w1"], records["w2"]
+    assert (w1["first_seen"], w1["last_heartbeat"]) == (10.0, 20.0)
+    assert (w1["capacity"], w1["types"], w1["state"]) == (8, [], "alive")
+    assert (w2["first_seen"], w2["last_heartbeat"], w2["types"]) == (10.0, 10.0, ["echo"])
+    assert (w2["host"], w2["pid"]) == ("host-a", 1234)
+
+
+async def test_stale_processing_workers_names_only_workers_that_look_dead(
+    store: SqlStore,
+) -> None:
+    now = 1_000.0
+    await store.workers.record_workers([worker("fresh"), worker("stopped")], "alive", now)
+    await store.workers.record_workers([worker("silent")], "alive", now - 60)
+    await store.workers.record_workers([worker("reaped")], "alive", now)
+    await store.workers.mark_worker("stopped", "stopped", now)
+    await store.workers.mark_worker("reaped", "dead", now)
+    await store.workers.record_workers([worker("idle")], "alive", now - 60)  # holds nothing
+    for worker_id in ("fresh", "silent", "stopped", "reaped", "never-recorded"):
+        await processing_on(store, worker_id)
+    stale = await store.workers.stale_processing_workers(cutoff=now - 30)
+    assert sorted(stale) == ["never-recorded", "reaped", "silent", "stopped"]
+
+
+async def test_a_worker_holding_nothing_is_not_stale(store: SqlStore) -> None:
+    await processing_on(store, "gone")
+    assert await store.workers.stale_processing_workers(cutoff=0.0) == ["gone"]
+    [running] = await store.sweeps.processing_on("gone")
+    done = Outcome(running.id, running.attempt, TaskStatus.SUCCESS)
+    assert await store.moves.finish([done], time.time())
+    assert await store.workers.stale_processing_workers(cutoff=0.0) == []
