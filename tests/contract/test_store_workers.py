@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
 
 from conveyor.models import TaskStatus, WorkerInfo
 from conveyor.store.protocol import Outcome
@@ -30,6 +35,33 @@ async def test_record_workers_inserts_new_and_updates_existing(store: SqlStore) 
     assert (w1["capacity"], w1["types"], w1["state"]) == (8, [], "alive")
     assert (w2["first_seen"], w2["last_heartbeat"], w2["types"]) == (10.0, 10.0, ["echo"])
     assert (w2["host"], w2["pid"]) == ("host-a", 1234)
+
+
+@contextmanager
+def statements(store: SqlStore) -> Iterator[list[str]]:
+    """The SQL the store sends while the block runs (SQLAlchemy's own engine events)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()[:2]).upper())
+
+    engine = store.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_record_workers_is_one_update_then_at_most_one_insert(store: SqlStore) -> None:
+    with statements(store) as first:
+        await store.workers.record_workers([worker("w1")], "alive", 10.0)
+    assert [s for s in first if s.startswith(("UPDATE", "INSERT"))] == [
+        "UPDATE WORKER_REGISTRY", "INSERT INTO",
+    ]
+    with statements(store) as again:
+        await store.workers.record_workers([worker("w1")], "alive", 20.0)
+    assert [s for s in again if s.startswith(("UPDATE", "INSERT"))] == ["UPDATE WORKER_REGISTRY"]
 
 
 async def test_stale_processing_workers_names_only_workers_that_look_dead(

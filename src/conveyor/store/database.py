@@ -31,11 +31,15 @@ class Database:
         async with self.engine.begin() as conn:
             yield conn
 
-    async def upsert(self, table: sa.Table, key: str, value: str, row: dict[str, Any]) -> None:
+    async def upsert(
+        self, table: sa.Table, key: str, value: str, row: dict[str, Any],
+        created: dict[str, Any] | None = None,
+    ) -> None:
         """Update-then-insert: portable across the three databases; a lost insert race
         retries as an update. The two run in separate transactions: in one, two first inserts
         deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
-        INSERT waits for the other's gap lock)."""
+        INSERT waits for the other's gap lock). ``created`` holds what only a new row gets
+        (a first-seen time), so a retried update never overwrites it."""
         for _ in range(3):
             try:
                 async with self.begin() as conn:
@@ -45,7 +49,9 @@ class Database:
                 if result.rowcount:
                     return
                 async with self.begin() as conn:
-                    await conn.execute(table.insert().values(**{key: value}, **row))
+                    await conn.execute(
+                        table.insert().values(**{key: value}, **row, **(created or {}))
+                    )
                 return
             except IntegrityError:
                 continue

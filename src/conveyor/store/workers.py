@@ -29,15 +29,9 @@ class SqlWorkers:
                 "host": w.host, "pid": w.pid, "capacity": w.capacity,
                 "types": dumps(list(w.types)), "last_heartbeat": now, "state": state,
             }
-            async with self._db.begin() as conn:
-                updated = await conn.execute(
-                    worker_registry.update()
-                    .where(worker_registry.c.worker_id == w.worker_id).values(**row)
-                )
-            if updated.rowcount == 0:
-                await self._db.upsert(
-                    worker_registry, "worker_id", w.worker_id, {**row, "first_seen": now}
-                )
+            await self._db.upsert(
+                worker_registry, "worker_id", w.worker_id, row, created={"first_seen": now}
+            )
 
     async def mark_worker(self, worker_id: str, state: str, now: float) -> None:
         async with self._db.begin() as conn:
