@@ -14,6 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from conveyor.errors import Conflict
+
+_UPSERT_TRIES = 3
+
 
 class Database:
     def __init__(self, url: sa.URL, echo: bool = False) -> None:
@@ -39,8 +43,11 @@ class Database:
         retries as an update. The two run in separate transactions: in one, two first inserts
         deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
         INSERT waits for the other's gap lock). ``created`` holds what only a new row gets
-        (a first-seen time), so a retried update never overwrites it."""
-        for _ in range(3):
+        (a first-seen time), so a retried update never overwrites it.
+
+        Three lost races in a row mean the row keeps appearing and vanishing under us (or the
+        database refuses the row itself): ``Conflict``, never a silent no-op."""
+        for attempt in range(1, _UPSERT_TRIES + 1):
             try:
                 async with self.begin() as conn:
                     result = await conn.execute(
@@ -53,8 +60,11 @@ class Database:
                         table.insert().values(**{key: value}, **row, **(created or {}))
                     )
                 return
-            except IntegrityError:
-                continue
+            except IntegrityError as exc:
+                if attempt == _UPSERT_TRIES:
+                    raise Conflict(
+                        f"{table.name} {value!r} not written after {attempt} tries"
+                    ) from exc
 
     async def close(self) -> None:
         await self.engine.dispose()
