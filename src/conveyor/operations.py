@@ -4,11 +4,10 @@ pause / resume of a priority queue or a task type."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from conveyor.coordination.protocol import Coordination
 from conveyor.errors import ValidationError
-from conveyor.models import Lease, Priority, WorkerInfo, check_task_type
+from conveyor.models import Lease, Priority, WorkerInfo, WorkerRecord, check_task_type
 from conveyor.store.protocol import TaskStats, WorkerRecords
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)
@@ -47,7 +46,7 @@ class Operations:
     async def live_workers(self) -> list[WorkerInfo]:
         return sorted(await self._coord.registry.live_workers(), key=lambda w: w.worker_id)
 
-    async def worker_records(self) -> list[dict[str, Any]]:
+    async def worker_records(self) -> list[WorkerRecord]:
         return await self._workers.list_worker_records()
 
     async def queues(self) -> QueueState:

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from conveyor.models import TaskStatus, WorkerInfo
+from conveyor.models import TaskStatus, WorkerInfo, WorkerRecord
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
 from stores import make_task
@@ -28,13 +28,22 @@ async def processing_on(store: SqlStore, worker_id: str) -> None:
 async def test_record_workers_inserts_new_and_updates_existing(store: SqlStore) -> None:
     await store.workers.record_workers([worker("w1"), worker("w2")], "alive", 10.0)
     await store.workers.record_workers([worker("w1", capacity=8, types=())], "alive", 20.0)
-    records = {r["worker_id"]: r for r in await store.workers.list_worker_records()}
+    records = {r.worker_id: r for r in await store.workers.list_worker_records()}
     assert set(records) == {"w1", "w2"}
     w1, w2 = records["w1"], records["w2"]
-    assert (w1["first_seen"], w1["last_heartbeat"]) == (10.0, 20.0)
-    assert (w1["capacity"], w1["types"], w1["state"]) == (8, [], "alive")
-    assert (w2["first_seen"], w2["last_heartbeat"], w2["types"]) == (10.0, 10.0, ["echo"])
-    assert (w2["host"], w2["pid"]) == ("host-a", 1234)
+    assert (w1.first_seen, w1.last_heartbeat) == (10.0, 20.0)
+    assert (w1.capacity, w1.types, w1.state) == (8, (), "alive")
+    assert (w2.first_seen, w2.last_heartbeat, w2.types) == (10.0, 10.0, ("echo",))
+    assert (w2.host, w2.pid) == ("host-a", 1234)
+
+
+async def test_worker_records_are_typed_and_ordered_by_id(store: SqlStore) -> None:
+    await store.workers.record_workers([worker("w2"), worker("w1", types=("a", "b"))], "alive", 5.0)
+    await store.workers.mark_worker("w2", "stopped", 6.0)
+    assert await store.workers.list_worker_records() == [
+        WorkerRecord("w1", "host-a", 1234, 4, ("a", "b"), "alive", 5.0, 5.0),
+        WorkerRecord("w2", "host-a", 1234, 4, ("echo",), "stopped", 5.0, 5.0),
+    ]
 
 
 @contextmanager

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.apikeys import ApiKey
-from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus, WorkerInfo
+from conveyor.models import (
+    Priority,
+    Task,
+    TaskConfig,
+    TaskLog,
+    TaskStatus,
+    WorkerInfo,
+    WorkerRecord,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +165,8 @@ class WorkerRecords(Protocol):
         """Workers holding PROCESSING tasks whose last recorded heartbeat is older than
         ``cutoff``, or that were marked stopped or dead, or were never recorded."""
 
-    async def list_worker_records(self) -> list[dict[str, Any]]: ...
+    async def list_worker_records(self) -> list[WorkerRecord]:
+        """Every worker ever recorded, by id."""
 
 
 class Epochs(Protocol):

@@ -8,12 +8,11 @@ running task look orphaned.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from conveyor.models import TaskStatus, WorkerInfo
+from conveyor.models import TaskStatus, WorkerInfo, WorkerRecord
 from conveyor.store.database import Database
 from conveyor.store.rows import dumps
 from conveyor.store.schema import task, worker_registry
@@ -56,8 +55,15 @@ class SqlWorkers:
         async with self._db.connect() as conn:
             return [r[0] for r in await conn.execute(query) if r[0] is not None]
 
-    async def list_worker_records(self) -> list[dict[str, Any]]:
+    async def list_worker_records(self) -> list[WorkerRecord]:
         query = sa.select(worker_registry).order_by(worker_registry.c.worker_id)
         async with self._db.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [{**r, "types": orjson.loads(r["types"])} for r in rows]
+        return [
+            WorkerRecord(
+                worker_id=r["worker_id"], host=r["host"], pid=r["pid"], capacity=r["capacity"],
+                types=tuple(orjson.loads(r["types"])), state=r["state"],
+                first_seen=r["first_seen"], last_heartbeat=r["last_heartbeat"],
+            )
+            for r in rows
+        ]
