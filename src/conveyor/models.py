@@ -233,6 +233,7 @@ class WorkerRecord:
     state: str  # alive, stopped (clean exit) or dead (reaped)
     first_seen: float
     last_heartbeat: float
+    state_changed_at: float | None  # None for a worker last changed before this was recorded
 
 
 class Lease(NamedTuple):

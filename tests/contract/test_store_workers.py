@@ -41,9 +41,27 @@ async def test_worker_records_are_typed_and_ordered_by_id(store: SqlStore) -> No
     await store.workers.record_workers([worker("w2"), worker("w1", types=("a", "b"))], "alive", 5.0)
     await store.workers.mark_worker("w2", "stopped", 6.0)
     assert await store.workers.list_worker_records() == [
-        WorkerRecord("w1", "host-a", 1234, 4, ("a", "b"), "alive", 5.0, 5.0),
-        WorkerRecord("w2", "host-a", 1234, 4, ("echo",), "stopped", 5.0, 5.0),
+        WorkerRecord("w1", "host-a", 1234, 4, ("a", "b"), "alive", 5.0, 5.0, 5.0),
+        WorkerRecord("w2", "host-a", 1234, 4, ("echo",), "stopped", 5.0, 5.0, 6.0),
     ]
+
+
+async def test_mark_worker_records_when_the_state_changed(store: SqlStore) -> None:
+    async def changed_at() -> float | None:
+        [record] = await store.workers.list_worker_records()
+        return record.state_changed_at
+
+    await store.workers.record_workers([worker("w1")], "alive", 10.0)
+    assert await changed_at() == 10.0
+    await store.workers.record_workers([worker("w1")], "alive", 20.0)
+    assert await changed_at() == 10.0  # a heartbeat is not a change of state
+    await store.workers.mark_worker("w1", "dead", 30.0)
+    assert await changed_at() == 30.0
+    await store.workers.mark_worker("w1", "dead", 40.0)
+    assert await changed_at() == 30.0
+    await store.workers.record_workers([worker("w1")], "alive", 50.0)  # it came back
+    [record] = await store.workers.list_worker_records()
+    assert (record.state, record.state_changed_at, record.last_heartbeat) == ("alive", 50.0, 50.0)
 
 
 @contextmanager

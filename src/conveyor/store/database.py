@@ -43,7 +43,11 @@ class Database:
         retries as an update. The two run in separate transactions: in one, two first inserts
         deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
         INSERT waits for the other's gap lock). ``created`` holds what only a new row gets
-        (a first-seen time), so a retried update never overwrites it.
+        (a first-seen time), so a retried update never overwrites it, and what a new row gets
+        instead of an update's expression.
+
+        The UPDATE sets the columns in the order of ``row``: MySQL evaluates SET assignments
+        left to right, so an expression that reads a column must come before that column.
 
         Three lost races in a row mean the row keeps appearing and vanishing under us (or the
         database refuses the row itself): ``Conflict``, never a silent no-op."""
@@ -51,13 +55,13 @@ class Database:
             try:
                 async with self.begin() as conn:
                     result = await conn.execute(
-                        table.update().where(table.c[key] == value).values(**row)
+                        table.update().where(table.c[key] == value).ordered_values(*row.items())
                     )
                 if result.rowcount:
                     return
                 async with self.begin() as conn:
                     await conn.execute(
-                        table.insert().values(**{key: value}, **row, **(created or {}))
+                        table.insert().values({key: value, **row, **(created or {})})
                     )
                 return
             except IntegrityError as exc:

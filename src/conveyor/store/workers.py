@@ -8,6 +8,7 @@ running task look orphaned.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -25,19 +26,18 @@ class SqlWorkers:
     async def record_workers(self, workers: Sequence[WorkerInfo], state: str, now: float) -> None:
         for w in workers:
             row = {
-                "host": w.host, "pid": w.pid, "capacity": w.capacity,
-                "types": dumps(list(w.types)), "last_heartbeat": now, "state": state,
+                **_state(state, now), "host": w.host, "pid": w.pid, "capacity": w.capacity,
+                "types": dumps(list(w.types)), "last_heartbeat": now,
             }
-            await self._db.upsert(
-                worker_registry, "worker_id", w.worker_id, row, created={"first_seen": now}
-            )
+            created = {"first_seen": now, "state_changed_at": now}
+            await self._db.upsert(worker_registry, "worker_id", w.worker_id, row, created)
 
     async def mark_worker(self, worker_id: str, state: str, now: float) -> None:
         async with self._db.begin() as conn:
             await conn.execute(
                 worker_registry.update()
                 .where(worker_registry.c.worker_id == worker_id)
-                .values(state=state)
+                .ordered_values(*_state(state, now).items())
             )
 
     async def stale_processing_workers(self, cutoff: float) -> list[str]:
@@ -64,6 +64,16 @@ class SqlWorkers:
                 worker_id=r["worker_id"], host=r["host"], pid=r["pid"], capacity=r["capacity"],
                 types=tuple(orjson.loads(r["types"])), state=r["state"],
                 first_seen=r["first_seen"], last_heartbeat=r["last_heartbeat"],
+                state_changed_at=r["state_changed_at"],
             )
             for r in rows
         ]
+
+
+def _state(state: str, now: float) -> dict[str, Any]:
+    """SET values for a recorded state: ``state_changed_at`` moves to ``now`` only when the
+    state differs (a heartbeat is not a change). It comes first because MySQL evaluates SET
+    left to right: it must compare against the old state, before ``state`` is assigned."""
+    w = worker_registry
+    changed_at = sa.case((w.c.state == state, w.c.state_changed_at), else_=now)
+    return {"state_changed_at": changed_at, "state": state}
