@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
+import pytest
+
+from conveyor.errors import Conflict
 from conveyor.models import TaskStatus
 from conveyor.store.protocol import TaskFilter
 from conveyor.store.sql import SqlStore
@@ -64,3 +68,11 @@ async def test_list_filters_and_cursor(store: SqlStore) -> None:
     assert none.tasks == []
     counts = await store.stats.count_by_status()
     assert counts[("a", "PENDING")] == 3
+
+
+async def test_a_taken_task_id_is_a_conflict(store: SqlStore) -> None:
+    t = make_task()
+    await store.tasks.insert([t])
+    with pytest.raises(Conflict):
+        await store.tasks.insert([replace(make_task(), id=t.id)])
+    assert await store.tasks.get(t.id) == t

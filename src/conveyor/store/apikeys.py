@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from conveyor.apikeys import ApiKey, Scope
+from conveyor.errors import Conflict
 from conveyor.store.database import Database
 from conveyor.store.schema import api_keys
 
@@ -14,11 +16,14 @@ class SqlApiKeys:
         self._db = db
 
     async def put_key(self, key: ApiKey) -> None:
-        async with self._db.begin() as conn:
-            await conn.execute(api_keys.insert().values(
-                key_id=key.key_id, secret_hash=key.secret_hash, scope=key.scope.label,
-                name=key.name, created_at=key.created_at, revoked_at=key.revoked_at,
-            ))
+        try:
+            async with self._db.begin() as conn:
+                await conn.execute(api_keys.insert().values(
+                    key_id=key.key_id, secret_hash=key.secret_hash, scope=key.scope.label,
+                    name=key.name, created_at=key.created_at, revoked_at=key.revoked_at,
+                ))
+        except IntegrityError as exc:
+            raise Conflict(f"API key {key.key_id} exists") from exc
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         query = sa.select(api_keys).where(api_keys.c.key_id == key_id)

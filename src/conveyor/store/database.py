@@ -1,20 +1,24 @@
 """The engine every part of the store shares, and the one portable upsert.
 
 Parts open their connections here rather than on the engine, so what a connection does on
-every database (the SQLite pragmas) and around every statement is decided in one place.
+every database (the SQLite pragmas) and what a failure means above the store are decided in one
+place: a connection that cannot be made or is lost (any driver error but an integrity one, or an
+``OSError`` from a driver's socket) leaves as ``BackendUnavailable``, which callers retry. An
+``IntegrityError`` passes through: it is an answer from a working database (an idempotency race,
+an epoch handed out twice) that the part which caused it turns into its own result.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from conveyor.errors import Conflict
+from conveyor.errors import BackendUnavailable, Conflict
 
 _UPSERT_TRIES = 3
 
@@ -26,14 +30,22 @@ class Database:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads."""
-        async with self.engine.connect() as conn:
-            yield conn
+        with backend_errors():
+            async with self.engine.connect() as conn:
+                yield conn
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction that commits when the block ends."""
-        async with self.engine.begin() as conn:
-            yield conn
+        with backend_errors():
+            async with self.engine.begin() as conn:
+                yield conn
+
+    async def migrate(self) -> None:
+        from conveyor.store.migrate import upgrade
+
+        with backend_errors():
+            await upgrade(self.engine)
 
     async def upsert(
         self, table: sa.Table, key: str, value: str, row: dict[str, Any],
@@ -72,6 +84,16 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@contextmanager
+def backend_errors() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except (DBAPIError, OSError) as exc:
+        raise BackendUnavailable(f"database unreachable: {exc}") from exc
 
 
 def _make_engine(url: sa.URL, echo: bool) -> AsyncEngine:

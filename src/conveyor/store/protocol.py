@@ -10,6 +10,9 @@ hot path (``TaskRecords`` to create and read, ``TaskMoves`` to change state) is 
 scheduler's scans (``Sweeps``), the operator's aggregates (``TaskStats``) and the small tables
 that have nothing to do with a task's life (configs, API keys, workers, epochs). ``TaskStore``
 is the whole: one attribute per part, plus what belongs to the database itself.
+
+No driver exception leaves the store: a database that cannot be reached is
+``BackendUnavailable`` (callers retry), a write the data refuses is ``Conflict``.
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ class TaskRecords(Protocol):
 
     async def insert(self, tasks: Sequence[Task]) -> list[Created]:
         """Insert new PENDING tasks; a task whose (type, idempotency key) exists yields the
-        existing one instead. Order of the result follows the input."""
+        existing one instead. Order of the result follows the input; a task whose id is
+        taken raises ``Conflict``."""
 
     async def get(self, task_id: str) -> Task | None: ...
 
@@ -143,7 +147,8 @@ class TaskConfigs(Protocol):
 
 
 class ApiKeys(Protocol):
-    async def put_key(self, key: ApiKey) -> None: ...
+    async def put_key(self, key: ApiKey) -> None:
+        """Store a new key; ``Conflict`` when its id is taken."""
 
     async def get_key(self, key_id: str) -> ApiKey | None: ...
 

@@ -11,9 +11,7 @@ take just that part.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 
-from conveyor.errors import BackendUnavailable
 from conveyor.events import EventBus
 from conveyor.store.apikeys import SqlApiKeys
 from conveyor.store.configs import SqlConfigs
@@ -44,16 +42,11 @@ class SqlStore:
         self.epochs = SqlEpochs(self.db)
 
     async def migrate(self) -> None:
-        from conveyor.store.migrate import upgrade
-
-        await upgrade(self.db.engine)
+        await self.db.migrate()
 
     async def close(self) -> None:
         await self.db.close()
 
     async def ping(self) -> None:
-        try:
-            async with self.db.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        except (DBAPIError, OSError) as exc:
-            raise BackendUnavailable(f"database unreachable: {exc}") from exc
+        async with self.db.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.errors import Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task, TaskLog, TaskStatus
 from conveyor.store.database import Database
@@ -55,12 +56,12 @@ class SqlTasks:
         try:
             async with self._db.begin() as conn:
                 await _insert_rows(conn, [t], now)
-        except IntegrityError:
+        except IntegrityError as exc:
             async with self._db.connect() as conn:
                 found = await _existing_by_key(conn, [t])
             if _key(t) in found:
                 return Created(found[_key(t)], False)
-            raise
+            raise Conflict(f"task {t.id} exists") from exc
         self._events.emit([Event(EventKind.CREATED, t, now)])
         return Created(t, True)
 
