@@ -26,15 +26,12 @@ class SqlApiKeys:
             raise Conflict(f"API key {key.key_id} exists") from exc
 
     async def get_key(self, key_id: str) -> ApiKey | None:
-        query = sa.select(api_keys).where(api_keys.c.key_id == key_id)
-        async with self._db.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        row = await self._db.first(sa.select(api_keys).where(api_keys.c.key_id == key_id))
         return None if row is None else _key_from_row(row)
 
     async def list_keys(self) -> list[ApiKey]:
         query = sa.select(api_keys).order_by(api_keys.c.created_at)
-        async with self._db.connect() as conn:
-            return [_key_from_row(r) for r in (await conn.execute(query)).mappings()]
+        return [_key_from_row(r) for r in await self._db.rows(query)]
 
     async def revoke_key(self, key_id: str, now: float) -> bool:
         async with self._db.begin() as conn:

@@ -17,14 +17,12 @@ class SqlConfigs:
 
     async def get_config(self, task_type: str) -> TaskConfig | None:
         query = sa.select(task_config).where(task_config.c.task_type == task_type)
-        async with self._db.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        row = await self._db.first(query)
         return None if row is None else _config_from_row(row)
 
     async def list_configs(self) -> list[TaskConfig]:
         query = sa.select(task_config).order_by(task_config.c.task_type)
-        async with self._db.connect() as conn:
-            return [_config_from_row(r) for r in (await conn.execute(query)).mappings()]
+        return [_config_from_row(r) for r in await self._db.rows(query)]
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         row = {

@@ -1,4 +1,5 @@
-"""The engine every part of the store shares, and the one portable upsert.
+"""The engine every part of the store shares, and the ways they use it: reads, transactions,
+the one portable upsert.
 
 Parts open their connections here rather than on the engine, so what a connection does on
 every database (the SQLite pragmas) and what a failure means above the store are decided in one
@@ -10,7 +11,7 @@ an epoch handed out twice) that the part which caused it turns into its own resu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -40,6 +41,16 @@ class Database:
         with backend_errors():
             async with self.engine.begin() as conn:
                 yield conn
+
+    async def rows(self, query: sa.Select[Any]) -> Sequence[sa.RowMapping]:
+        """Every row of one read, on a connection of its own."""
+        async with self.connect() as conn:
+            found: Sequence[sa.RowMapping] = (await conn.execute(query)).mappings().all()
+        return found
+
+    async def first(self, query: sa.Select[Any]) -> sa.RowMapping | None:
+        found = await self.rows(query.limit(1))
+        return found[0] if found else None
 
     async def migrate(self) -> None:
         from conveyor.store.migrate import upgrade

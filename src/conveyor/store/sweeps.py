@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from conveyor.models import Task, TaskStatus
 from conveyor.store.database import Database
-from conveyor.store.rows import select_tasks
+from conveyor.store.rows import task_from_row
 from conveyor.store.schema import task
 
 S = TaskStatus
@@ -51,5 +51,4 @@ class SqlSweeps:
         return await self._select(query)
 
     async def _select(self, query: sa.Select[Any]) -> list[Task]:
-        async with self._db.connect() as conn:
-            return await select_tasks(conn, query)
+        return [task_from_row(r) for r in await self._db.rows(query)]

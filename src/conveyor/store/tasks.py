@@ -96,8 +96,6 @@ class SqlTasks:
 
     async def logs(self, task_id: str) -> list[TaskLog]:
         query = sa.select(task_logs).where(task_logs.c.task_id == task_id).order_by(task_logs.c.id)
-        async with self._db.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
         return [
             TaskLog(
                 task_id=r["task_id"], attempt=r["attempt"],
@@ -105,7 +103,7 @@ class SqlTasks:
                 to_status=TaskStatus(r["to_status"]), at=r["at"], message=r["message"],
                 worker_id=r["worker_id"], epoch=r["epoch"], id=r["id"],
             )
-            for r in rows
+            for r in await self._db.rows(query)
         ]
 
 

@@ -57,8 +57,6 @@ class SqlWorkers:
 
     async def list_worker_records(self) -> list[WorkerRecord]:
         query = sa.select(worker_registry).order_by(worker_registry.c.worker_id)
-        async with self._db.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
         return [
             WorkerRecord(
                 worker_id=r["worker_id"], host=r["host"], pid=r["pid"], capacity=r["capacity"],
@@ -66,7 +64,7 @@ class SqlWorkers:
                 first_seen=r["first_seen"], last_heartbeat=r["last_heartbeat"],
                 state_changed_at=r["state_changed_at"],
             )
-            for r in rows
+            for r in await self._db.rows(query)
         ]
 
 
