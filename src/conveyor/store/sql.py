@@ -2,8 +2,8 @@
 and PostgreSQL.
 
 A thin composition: it owns the engine and the event bus and hands both to one object per
-part of the contract (``store.tasks``, ``store.moves``, ...), each in its own module, the way
-river's driver keeps its queries by table. Callers name the part they use, so what a component
+part of the contract (``store.tasks``, ``store.moves``, ...), each in its own module with the
+queries of its tables. Callers name the part they use, so what a component
 depends on shows in the call (``store.moves.finish``) and a component that needs one part can
 take just that part.
 """

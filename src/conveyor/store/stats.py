@@ -1,7 +1,7 @@
 """Aggregates over the task table for the stats endpoint and the metrics sampler.
 
-Kept apart from the hot path the way asynq keeps its inspector apart from its broker: these
-are GROUP BY scans an operator asks for, and nothing that moves a task depends on them.
+Kept apart from the hot path: these are GROUP BY scans an operator asks for, and nothing that
+moves a task depends on them.
 """
 
 from __future__ import annotations
