@@ -129,8 +129,8 @@ async def build(
     events = EventBus([MetricsListener(metrics)])
     store = SqlStore(settings.database_url, events)
     coord = await coordination(settings, standalone=standalone)
-    catalog = Catalog(store, regs, settings.tasks)
-    outcomes = Outcomes(store, coord.queues, catalog, settings.tasks)
+    catalog = Catalog(store.configs, regs, settings.tasks)
+    outcomes = Outcomes(store.moves, coord.queues, catalog, settings.tasks)
     service = TaskService(store, coord, catalog, settings)
     built = listeners(settings)
     for listener in built:

@@ -16,7 +16,7 @@ from typing import Any
 from conveyor.config import TaskDefaults
 from conveyor.models import Backoff, Priority, TaskConfig
 from conveyor.registrations import Registration
-from conveyor.store.protocol import TaskStore
+from conveyor.store.protocol import TaskConfigs
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +71,13 @@ def resolve(
 class Catalog:
     def __init__(
         self,
-        store: TaskStore,
+        configs: TaskConfigs,
         registrations: Mapping[str, Registration],
         defaults: TaskDefaults,
         ttl: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store
+        self._configs = configs
         self.registrations = registrations
         self._defaults = defaults
         self._ttl = ttl
@@ -94,7 +94,7 @@ class Catalog:
         cached = self._cache.get(task_type)
         if cached is not None and cached[0] > now:
             return await asyncio.shield(cached[1])
-        future = asyncio.ensure_future(self._store.get_config(task_type))
+        future = asyncio.ensure_future(self._configs.get_config(task_type))
         self._cache[task_type] = (now + self._ttl, future)
         try:
             return await asyncio.shield(future)

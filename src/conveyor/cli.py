@@ -248,7 +248,7 @@ def apikey_create(
     except ConveyorError as exc:
         fail(str(exc), 2)
     key, token = new_key(parsed, name, time.time())
-    _with_store(settings_from(config, database_url=db), lambda store: store.put_key(key))
+    _with_store(settings_from(config, database_url=db), lambda store: store.keys.put_key(key))
     err.print(f"created key {key.key_id} with scope {parsed.label}; it is shown only once:")
     out.print(token, highlight=False)
 
@@ -257,7 +257,7 @@ def apikey_create(
 def apikey_revoke(key_id: str, config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Revoke a key (by its id, the part after cvk_); refused from the next call on."""
     settings = settings_from(config, database_url=db)
-    if not _with_store(settings, lambda store: store.revoke_key(key_id, time.time())):
+    if not _with_store(settings, lambda store: store.keys.revoke_key(key_id, time.time())):
         fail(f"no active key with id {key_id!r}")
     err.print(f"revoked key {key_id}")
 
@@ -265,7 +265,7 @@ def apikey_revoke(key_id: str, config: ConfigOpt = None, db: DbOpt = None) -> No
 @apikey_cli.command("list")
 def apikey_list(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Key ids, scopes and names (never the secrets)."""
-    keys = _with_store(settings_from(config, database_url=db), lambda store: store.list_keys())
+    keys = _with_store(settings_from(config, database_url=db), lambda store: store.keys.list_keys())
     table = Table("key_id", "scope", "name", "created", "revoked")
     for k in keys:
         table.add_row(k.key_id, k.scope.label, k.name, _when(k.created_at), _when(k.revoked_at))

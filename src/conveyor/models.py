@@ -220,6 +220,22 @@ class WorkerInfo:
         return 0 if self.draining else max(0, self.capacity + self.prefetch - self.load)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A worker as the durable ``worker_registry`` remembers it, live or long gone: what the
+    live registry forgets when a heartbeat key expires."""
+
+    worker_id: str
+    host: str
+    pid: int
+    capacity: int
+    types: tuple[str, ...]
+    state: str  # alive, stopped (clean exit) or dead (reaped)
+    first_seen: float
+    last_heartbeat: float
+    state_changed_at: float | None  # None for a worker last changed before this was recorded
+
+
 class Lease(NamedTuple):
     """The scheduler lease: who holds it, under which fencing epoch."""
 

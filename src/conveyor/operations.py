@@ -4,12 +4,11 @@ pause / resume of a priority queue or a task type."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from conveyor.coordination.protocol import Coordination
 from conveyor.errors import ValidationError
-from conveyor.models import Lease, Priority, WorkerInfo, check_task_type
-from conveyor.store.protocol import TaskStore
+from conveyor.models import Lease, Priority, WorkerInfo, WorkerRecord, check_task_type
+from conveyor.store.protocol import TaskStats, WorkerRecords
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)
 
@@ -37,15 +36,18 @@ class Stats:
 
 
 class Operations:
-    def __init__(self, store: TaskStore, coordination: Coordination) -> None:
-        self._store = store
+    def __init__(
+        self, workers: WorkerRecords, stats: TaskStats, coordination: Coordination
+    ) -> None:
+        self._workers = workers
+        self._stats = stats
         self._coord = coordination
 
     async def live_workers(self) -> list[WorkerInfo]:
         return sorted(await self._coord.registry.live_workers(), key=lambda w: w.worker_id)
 
-    async def worker_records(self) -> list[dict[str, Any]]:
-        return await self._store.list_worker_records()
+    async def worker_records(self) -> list[WorkerRecord]:
+        return await self._workers.list_worker_records()
 
     async def queues(self) -> QueueState:
         return QueueState(await self._coord.queues.lengths(), await self._coord.queues.paused())
@@ -55,13 +57,13 @@ class Operations:
         return SchedulerState(await lease.current(), await self.queues(), await lease.status())
 
     async def stats(self, window: float, now: float) -> Stats:
-        counts = await self._store.count_by_status()
+        counts = await self._stats.count_by_status()
         by_status: dict[str, int] = {}
         by_type: dict[str, dict[str, int]] = {}
         for (task_type, status), n in counts.items():
             by_status[status] = by_status.get(status, 0) + n
             by_type.setdefault(task_type, {})[status] = n
-        created, finished = await self._store.recent(now - window)
+        created, finished = await self._stats.recent(now - window)
         return Stats(by_status, by_type, window, created, finished)
 
     async def set_paused(self, name: str, paused: bool) -> QueueState:

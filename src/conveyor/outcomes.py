@@ -18,14 +18,14 @@ from conveyor.coordination.protocol import TaskQueues
 from conveyor.models import Backoff, Task, TaskStatus
 from conveyor.placement import place
 from conveyor.retry import decide_retry
-from conveyor.store.protocol import Outcome, TaskStore
+from conveyor.store.protocol import Outcome, TaskMoves
 
 
 class Outcomes:
     def __init__(
-        self, store: TaskStore, queues: TaskQueues, catalog: Catalog, defaults: TaskDefaults
+        self, moves: TaskMoves, queues: TaskQueues, catalog: Catalog, defaults: TaskDefaults
     ) -> None:
-        self._store = store
+        self._moves = moves
         self._queues = queues
         self._catalog = catalog
         self._defaults = defaults
@@ -64,7 +64,7 @@ class Outcomes:
 
     async def record(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
         """Record outcomes, then queue the tasks that went back to PENDING for a retry."""
-        moved = await self._store.finish(outcomes, now)
+        moved = await self._moves.finish(outcomes, now)
         await place(self._queues, [t for t in moved if t.status == TaskStatus.PENDING], now)
         return moved
 

@@ -92,7 +92,7 @@ class Process:
         parts.metrics.observe(Sampler(
             parts.coordination if self.roles["api"] or self.roles["scheduler"] else None,
             scheduler=self.scheduler, worker=self.worker,
-            store=parts.store if self.roles["api"] else None,
+            stats=parts.store.stats if self.roles["api"] else None,
         ))
         if self.standalone:
             await parts.store.migrate()

@@ -100,7 +100,7 @@ class TaskService:
         return await self._inserts.submit(tasks)
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
-        created = await self.store.insert(tasks)
+        created = await self.store.tasks.insert(tasks)
         if random.random() < self.settings.fault_crash_after_insert:  # test-only, see config
             os._exit(70)
         await place(
@@ -168,17 +168,17 @@ class TaskService:
     # -- read -----------------------------------------------------------------------------
 
     async def get(self, task_id: str) -> Task:
-        found = await self.store.get(task_id)
+        found = await self.store.tasks.get(task_id)
         if found is None:
             raise NotFound(f"no task with id {task_id!r}")
         return found
 
     async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page:
-        return await self.store.list_tasks(where, cursor, limit)
+        return await self.store.tasks.list_tasks(where, cursor, limit)
 
     async def logs(self, task_id: str) -> list[TaskLog]:
         await self.get(task_id)
-        return await self.store.logs(task_id)
+        return await self.store.tasks.logs(task_id)
 
     # -- change ---------------------------------------------------------------------------
 
@@ -191,7 +191,7 @@ class TaskService:
     async def cancel(self, task_id: str, principal: Principal = ANONYMOUS) -> CancelResult:
         await self._owned(task_id, principal)
         now = self.clock()
-        cancelled = await self.store.cancel_pending(task_id, now, "cancelled by request")
+        cancelled = await self.store.moves.cancel_pending(task_id, now, "cancelled by request")
         if cancelled is not None:
             await self.coordination.queues.remove([queue_item(cancelled)])
             return CancelResult(cancelled, False)
@@ -204,7 +204,7 @@ class TaskService:
     async def retry(self, task_id: str, principal: Principal = ANONYMOUS) -> Task:
         await self._owned(task_id, principal)
         now = self.clock()
-        reopened = await self.store.reopen(task_id, now, "manual retry")
+        reopened = await self.store.moves.reopen(task_id, now, "manual retry")
         if reopened is None:
             current = await self.get(task_id)
             raise Conflict(
@@ -218,7 +218,7 @@ class TaskService:
         self, task_id: str, priority: Priority, principal: Principal = ANONYMOUS
     ) -> Task:
         before = await self._owned(task_id, principal)
-        changed = await self.store.set_priority(task_id, priority, self.clock())
+        changed = await self.store.moves.set_priority(task_id, priority, self.clock())
         if changed is None:
             raise Conflict(f"task {task_id} is {before.status}; only PENDING tasks change priority")
         if changed.priority != before.priority:
@@ -230,21 +230,21 @@ class TaskService:
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         check_task_type(config.task_type)
-        saved = await self.store.put_config(config)
+        saved = await self.store.configs.put_config(config)
         self.catalog.invalidate(config.task_type)
         return saved
 
     async def get_config(self, task_type: str) -> TaskConfig:
-        found = await self.store.get_config(task_type)
+        found = await self.store.configs.get_config(task_type)
         if found is None:
             raise NotFound(f"no task config for type {task_type!r}")
         return found
 
     async def delete_config(self, task_type: str) -> None:
-        if not await self.store.delete_config(task_type):
+        if not await self.store.configs.delete_config(task_type):
             raise NotFound(f"no task config for type {task_type!r}")
         self.catalog.invalidate(task_type)
 
     async def list_configs(self) -> list[TaskConfig]:
-        return await self.store.list_configs()
+        return await self.store.configs.list_configs()
 

@@ -1,4 +1,5 @@
-"""Fixtures for the coordination contract: one backend per parameter, Redis isolated by prefix.
+"""Fixtures for the contracts: the store on each database (``store``), and coordination on
+each backend (``coord``), Redis isolated by prefix.
 
 Redis is real (``CONVEYOR_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/0``). When it is
 unreachable the Redis half is skipped on a laptop but *fails* under ``CI=true``, so a broken
@@ -11,6 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -20,6 +22,11 @@ import redis.exceptions as redis_errors
 from conveyor.coordination.local import LocalCoordination
 from conveyor.coordination.protocol import Coordination
 from conveyor.coordination.redis import connect_redis
+from conveyor.events import EventBus
+from conveyor.store.sql import SqlStore
+from databases import BACKENDS as DATABASES
+from databases import fresh_database
+from stores import Recorder
 
 REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ["local", "redis"]
@@ -84,3 +91,15 @@ async def coord(request: pytest.FixtureRequest) -> AsyncIterator[Coordination]:
             yield backend
         finally:
             await backend.close()
+
+
+@pytest.fixture(params=DATABASES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """A migrated store on a fresh database of each kind, recording the events it emits."""
+    async with fresh_database(request.param, tmp_path) as url:
+        s = SqlStore(url, EventBus([Recorder()]))
+        await s.migrate()
+        try:
+            yield s
+        finally:
+            await s.close()

@@ -71,7 +71,7 @@ class Api:
 
     async def stored(self) -> int:
         """Rows in the task table, straight from the store."""
-        return sum((await self.parts.store.count_by_status()).values())
+        return sum((await self.parts.store.stats.count_by_status()).values())
 
     async def wait_final(self, task_id: str, timeout: float = 10.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

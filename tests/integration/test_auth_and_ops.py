@@ -14,7 +14,7 @@ from conveyor.bootstrap import Components
 
 async def _key(parts: Components, scope: Scope) -> tuple[str, dict[str, str]]:
     key, token = new_key(scope, scope.label, time.time())
-    await parts.store.put_key(key)
+    await parts.store.keys.put_key(key)
     return key.key_id, {"Authorization": f"Bearer {token}"}
 
 
@@ -40,7 +40,7 @@ async def test_missing_bad_and_revoked_keys_get_401(parts: Components) -> None:
         )
         assert wrong.status_code == 401
         assert (await http.get("/api/v1/tasks", headers=admin)).status_code == 200
-        assert await parts.store.revoke_key(key_id, time.time())
+        assert await parts.store.keys.revoke_key(key_id, time.time())
         revoked = await http.get("/api/v1/tasks", headers=admin)
         assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
         assert (await http.get("/healthz")).status_code == 200
@@ -58,7 +58,7 @@ async def test_read_scope_can_only_query(parts: Components) -> None:
         assert denied.status_code == 403 and "submit" in denied.json()["error"]["message"]
         cancel = await http.post(f"/api/v1/tasks/{task_id}/cancel", headers=reader)
         assert cancel.status_code == 403
-        assert (await parts.store.get(task_id)).status == "PENDING"  # type: ignore[union-attr]
+        assert (await parts.store.tasks.get(task_id)).status == "PENDING"  # type: ignore[union-attr]
 
 
 async def test_submit_scope_owns_its_tasks(parts: Components) -> None:
@@ -67,7 +67,7 @@ async def test_submit_scope_owns_its_tasks(parts: Components) -> None:
     _, admin = await _key(parts, Scope.ADMIN)
     async with _client(parts) as http:
         task_id = (await http.post("/api/v1/tasks", json=ECHO, headers=mine)).json()["task_id"]
-        assert (await parts.store.get(task_id)).owner == mine_id  # type: ignore[union-attr]
+        assert (await parts.store.tasks.get(task_id)).owner == mine_id  # type: ignore[union-attr]
         foreign = await http.post(f"/api/v1/tasks/{task_id}/cancel", headers=other)
         assert foreign.status_code == 403
         config = await http.put("/api/v1/task-configs/x", json={}, headers=mine)
@@ -80,8 +80,8 @@ async def test_submit_scope_owns_its_tasks(parts: Components) -> None:
 
 async def test_keys_are_stored_hashed(parts: Components) -> None:
     key, token = new_key(Scope.READ, "k", time.time())
-    await parts.store.put_key(key)
-    stored = await parts.store.get_key(key.key_id)
+    await parts.store.keys.put_key(key)
+    stored = await parts.store.keys.get_key(key.key_id)
     assert stored is not None and token.split("_")[2] not in stored.secret_hash
 
 

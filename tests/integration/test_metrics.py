@@ -93,7 +93,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         scheduler, worker = process.scheduler, process.worker
         assert scheduler is not None and worker is not None
         metrics.observe(
-            Sampler(parts.coordination, scheduler=scheduler, worker=worker, store=parts.store,
+            Sampler(parts.coordination, scheduler=scheduler, worker=worker, stats=parts.store.stats,
                     store_every=0.0)
         )
         yield Running(parts, metrics, scheduler, worker)
@@ -105,7 +105,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 async def wait_final(parts: Components, ids: Sequence[str], timeout: float = 20.0) -> list[Task]:
     deadline = time.monotonic() + timeout
     while True:
-        tasks = await parts.store.get_many(ids)
+        tasks = await parts.store.tasks.get_many(ids)
         if all(t.status.is_final for t in tasks):
             return tasks
         assert time.monotonic() < deadline, [(t.task_type, t.status) for t in tasks]
@@ -127,7 +127,7 @@ async def test_counters_agree_with_the_store(running: Running) -> None:
     tasks = await wait_final(parts, ids)
 
     samples = parse(await running.metrics.scrape())
-    counts = await parts.store.count_by_status()
+    counts = await parts.store.stats.count_by_status()
     for (task_type, status), count in counts.items():
         assert TaskStatus(status) in FINAL_STATUSES
         assert value(samples, "conveyor_tasks_finished_total", type=task_type,

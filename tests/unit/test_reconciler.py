@@ -35,14 +35,14 @@ async def test_processing_row_the_worker_does_not_run_is_rerun(parts: Components
     await worker.heartbeat.run_once(time.time())
     [created] = await parts.service.submit([TaskRequest("echo", {"x": 1})])
     # The start committed, but its answer never reached the processor.
-    await parts.store.start([created.task.id], worker.id, time.time())
+    await parts.store.moves.start([created.task.id], worker.id, time.time())
 
     await worker.reconciler.run_once(time.time())
-    assert (await parts.store.get(created.task.id)).status == "PROCESSING"  # type: ignore[union-attr]
+    assert (await parts.store.tasks.get(created.task.id)).status == "PROCESSING"  # type: ignore[union-attr]
     await worker.reconciler.run_once(time.time())
-    task = await parts.store.get(created.task.id)
+    task = await parts.store.tasks.get(created.task.id)
     assert task is not None and task.status == "PENDING" and task.retry_count == 0
-    logs = await parts.store.logs(task.id)
+    logs = await parts.store.tasks.logs(task.id)
     assert logs[-2].to_status == "TIMEOUT" and logs[-2].worker_id == worker.id
     assert "lost track" in logs[-2].message
     await worker.stop()

@@ -25,7 +25,8 @@ def create_app(
     )
     app.state.service = service
     app.state.auth_required = auth_required
-    app.state.operations = Operations(service.store, service.coordination)
+    store = service.store
+    app.state.operations = Operations(store.workers, store.stats, service.coordination)
     app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
     if metrics is not None:  # added last: outermost, so it also counts refused bodies
         app.add_middleware(HttpMetrics, metrics=metrics)

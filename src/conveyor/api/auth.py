@@ -28,7 +28,7 @@ async def authenticate(request: Request, credentials: Credentials) -> Principal:
         raise Unauthorized("missing API key: send Authorization: Bearer cvk_<id>_<secret>")
     key_id, secret = split_token(credentials.credentials.strip())
     service: TaskService = request.app.state.service
-    return verify(await service.store.get_key(key_id), secret)
+    return verify(await service.store.keys.get_key(key_id), secret)
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:

@@ -52,9 +52,9 @@ async def worker_history(request: Request, who: Reader) -> WorkerHistory:
     """Every worker ever seen (the durable ``worker_registry``), live or not."""
     return WorkerHistory(workers=[
         WorkerRecordOut(
-            worker_id=r["worker_id"], host=r["host"], pid=r["pid"], capacity=r["capacity"],
-            types=r["types"], state=r["state"], first_seen=iso(r["first_seen"]),
-            last_heartbeat=iso(r["last_heartbeat"]),
+            worker_id=r.worker_id, host=r.host, pid=r.pid, capacity=r.capacity,
+            types=list(r.types), state=r.state, first_seen=iso(r.first_seen),
+            last_heartbeat=iso(r.last_heartbeat), state_changed_at=iso(r.state_changed_at),
         )
         for r in await ops(request).worker_records()
     ])

@@ -245,6 +245,9 @@ class WorkerRecordOut(BaseModel):
     state: str = Field(description="alive, stopped (clean exit) or dead (reaped)")
     first_seen: str | None
     last_heartbeat: str | None
+    state_changed_at: str | None = Field(
+        description="when the state last changed; null for workers last changed before it was kept"
+    )
 
 
 class WorkerHistory(BaseModel):

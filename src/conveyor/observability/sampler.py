@@ -8,7 +8,8 @@ then reports that snapshot together with attributes the local scheduler and work
 
 Which parts a process samples is its runner's choice: ``coordination`` for the fleet-wide view
 (API and scheduler processes; a worker need not list the whole fleet on every scrape), the
-local ``scheduler`` and ``worker`` when it runs them, ``store`` for tasks by status (the API).
+local ``scheduler`` and ``worker`` when it runs them, the store's ``stats`` for tasks by status
+(the API).
 Fleet-wide gauges are the same in every process that reports them: aggregate them with
 ``max``, never ``sum``.
 """
@@ -29,7 +30,7 @@ from conveyor.observability.metrics import RefreshingCollector
 
 if TYPE_CHECKING:
     from conveyor.scheduler import Scheduler
-    from conveyor.store.protocol import TaskStore
+    from conveyor.store.protocol import TaskStats
     from conveyor.worker import Worker
 
 PRIORITIES = ("high", "normal", "low")
@@ -55,14 +56,14 @@ class Sampler(RefreshingCollector):
         *,
         scheduler: Scheduler | None = None,
         worker: Worker | None = None,
-        store: TaskStore | None = None,
+        stats: TaskStats | None = None,
         store_every: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._coord = coordination
         self._scheduler = scheduler
         self._worker = worker
-        self._store = store
+        self._stats = stats
         self._store_every = store_every
         self._clock = clock
         self.fleet: FleetSnapshot | None = None
@@ -72,10 +73,10 @@ class Sampler(RefreshingCollector):
 
     async def refresh(self) -> None:
         now = self._clock()
-        if self._store is not None and now - self._by_status_at >= self._store_every:
+        if self._stats is not None and now - self._by_status_at >= self._store_every:
             self.by_status = None  # a failed query shows no stale numbers
             self._by_status_at = now
-            self.by_status = await self._store.count_by_status()
+            self.by_status = await self._stats.count_by_status()
         if self._coord is not None:
             self.coordination_up = False
             queues = self._coord.queues
@@ -91,7 +92,7 @@ class Sampler(RefreshingCollector):
         if self._scheduler is not None:
             yield from self._leadership(self._scheduler)
         yield _duty_runs([*self._scheduler_duties(), *self._worker_duties()])
-        if self._store is not None:
+        if self._stats is not None:
             yield self._tasks_by_status()
 
     def describe(self) -> Iterator[Metric]:

@@ -39,7 +39,7 @@ class Scheduler:
         s = settings.scheduler
         self.id = scheduler_id
         self.elector = Elector(
-            coordination.lease, store, scheduler_id, s.leader_lock_ttl,
+            coordination.lease, store.epochs, scheduler_id, s.leader_lock_ttl,
             s.leader_renew_interval,
         )
         self.dispatcher = Dispatcher(
@@ -51,7 +51,7 @@ class Scheduler:
             coordination.queues, self.elector, min(0.2, s.scan_interval), s.batch_size
         )
         self.timeouts = TimeoutSweeper(
-            store, outcomes, self.elector, interval=s.timeout_check_interval,
+            store.sweeps, outcomes, self.elector, interval=s.timeout_check_interval,
             grace=s.timeout_grace, batch=s.batch_size,
         )
         self.recoverer = Recoverer(
@@ -63,7 +63,7 @@ class Scheduler:
             coordination.lease, self.elector, lambda: self.duties, s.leader_renew_interval
         )
         self.orphans = OrphanSweeper(
-            store, coordination, self.elector, interval=s.orphan_sweep_interval,
+            store.sweeps, coordination, self.elector, interval=s.orphan_sweep_interval,
             min_age=s.orphan_min_age,
         )
         self._supervisor = Supervisor(self.duties)

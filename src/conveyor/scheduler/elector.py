@@ -13,22 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from conveyor.coordination.protocol import LeaderLease
 from conveyor.duty import Duty
 from conveyor.errors import Conflict
 from conveyor.models import Lease
+from conveyor.store.protocol import Epochs
 
 log = logging.getLogger(__name__)
-
-
-class EpochHistory(Protocol):
-    """The store's durable record of epochs (``TaskStore`` provides it)."""
-
-    async def max_epoch(self) -> int: ...
-
-    async def record_epoch(self, epoch: int, holder: str, now: float) -> None: ...
 
 
 TRUST = 0.8
@@ -40,7 +32,7 @@ class Elector(Duty):
     def __init__(
         self,
         lease: LeaderLease,
-        history: EpochHistory,
+        history: Epochs,
         holder: str,
         ttl: float,
         renew_interval: float,

@@ -14,7 +14,7 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.placement import place
 from conveyor.scheduler.elector import Elector
-from conveyor.store.protocol import TaskStore
+from conveyor.store.protocol import Sweeps
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,11 @@ class OrphanSweeper(Duty):
     name = "orphan-sweeper"
 
     def __init__(
-        self, store: TaskStore, coordination: Coordination, elector: Elector, *,
+        self, sweeps: Sweeps, coordination: Coordination, elector: Elector, *,
         interval: float, min_age: float, batch: int = 500,
     ) -> None:
         super().__init__(interval)
-        self._store, self._coord, self._elector = store, coordination, elector
+        self._sweeps, self._coord, self._elector = sweeps, coordination, elector
         self._min_age, self._batch = min_age, batch
         self.requeued = 0
 
@@ -40,7 +40,7 @@ class OrphanSweeper(Duty):
         after: str | None = None
         found = 0
         while True:
-            page = await self._store.pending_page(after, now - min_age, self._batch)
+            page = await self._sweeps.pending_page(after, now - min_age, self._batch)
             if not page:
                 break
             tracked = await self._coord.queues.tracked([t.id for t in page])

@@ -45,15 +45,15 @@ class Recoverer(Duty):
                     worker_id, len(reaped.queued), len(reaped.active),
                     extra={"worker_id": worker_id, "epoch": epoch},
                 )
-                await self._store.mark_worker(worker_id, "dead", now)
+                await self._store.workers.mark_worker(worker_id, "dead", now)
         except StaleEpoch:
             self._elector.demote()
             return
         live = {w.worker_id for w in await self._coord.registry.live_workers()}
-        for worker_id in await self._store.stale_processing_workers(now - self._ttl):
+        for worker_id in await self._store.workers.stale_processing_workers(now - self._ttl):
             if worker_id in live:
                 continue
-            running = await self._store.processing_on(worker_id)
+            running = await self._store.sweeps.processing_on(worker_id)
             moved = await self._outcomes.expire(
                 running, now, error=f"worker {worker_id} stopped answering",
                 lost_to_crash=True, epoch=epoch,

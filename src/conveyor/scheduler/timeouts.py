@@ -10,25 +10,25 @@ from __future__ import annotations
 from conveyor.duty import Duty
 from conveyor.outcomes import Outcomes
 from conveyor.scheduler.elector import Elector
-from conveyor.store.protocol import TaskStore
+from conveyor.store.protocol import Sweeps
 
 
 class TimeoutSweeper(Duty):
     name = "timeout-sweeper"
 
     def __init__(
-        self, store: TaskStore, outcomes: Outcomes, elector: Elector, *, interval: float,
+        self, sweeps: Sweeps, outcomes: Outcomes, elector: Elector, *, interval: float,
         grace: float, batch: int,
     ) -> None:
         super().__init__(interval)
-        self._store, self._outcomes, self._elector = store, outcomes, elector
+        self._sweeps, self._outcomes, self._elector = sweeps, outcomes, elector
         self._grace, self._batch = grace, batch
 
     async def run_once(self, now: float) -> None:
         epoch = self._elector.epoch
         if epoch is None:
             return
-        overdue = await self._store.overdue(now, self._grace, self._batch)
+        overdue = await self._sweeps.overdue(now, self._grace, self._batch)
         await self._outcomes.expire(
             overdue, now, error="deadline passed without an answer from the worker",
             lost_to_crash=False, epoch=epoch,

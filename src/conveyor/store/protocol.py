@@ -4,6 +4,15 @@ Batch-first: the hot path (create, start, finish) takes many tasks per call so o
 covers a batch. Every state move is a conditional write (``WHERE id = ? AND status = ? AND
 attempt = ?``) plus a ``task_logs`` row in the same transaction; a move whose condition no
 longer holds is skipped, never forced.
+
+The contract is cut by who needs what, so a component can ask for the one part it uses: the
+hot path (``TaskRecords`` to create and read, ``TaskMoves`` to change state) is apart from the
+scheduler's scans (``Sweeps``), the operator's aggregates (``TaskStats``) and the small tables
+that have nothing to do with a task's life (configs, API keys, workers, epochs). ``TaskStore``
+is the whole: one attribute per part, plus what belongs to the database itself.
+
+No driver exception leaves the store: a database that cannot be reached is
+``BackendUnavailable`` (callers retry), a write the data refuses is ``Conflict``.
 """
 
 from __future__ import annotations
@@ -13,7 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.apikeys import ApiKey
-from conveyor.models import Priority, Task, TaskConfig, TaskLog, TaskStatus, WorkerInfo
+from conveyor.models import (
+    Priority,
+    Task,
+    TaskConfig,
+    TaskLog,
+    TaskStatus,
+    WorkerInfo,
+    WorkerRecord,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +73,13 @@ class Created:
     created: bool  # False when an idempotency key matched an existing task
 
 
-class TaskStore(Protocol):
-    async def migrate(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None: ...
-
-    # -- tasks ----------------------------------------------------------------------------
+class TaskRecords(Protocol):
+    """Create tasks and read them back (the API's path)."""
 
     async def insert(self, tasks: Sequence[Task]) -> list[Created]:
         """Insert new PENDING tasks; a task whose (type, idempotency key) exists yields the
-        existing one instead. Order of the result follows the input."""
+        existing one instead. Order of the result follows the input; a task whose id is
+        taken raises ``Conflict``."""
 
     async def get(self, task_id: str) -> Task | None: ...
 
@@ -76,6 +88,10 @@ class TaskStore(Protocol):
     async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page: ...
 
     async def logs(self, task_id: str) -> list[TaskLog]: ...
+
+
+class TaskMoves(Protocol):
+    """Every change of a task's state after its creation, each one logged."""
 
     async def start(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[Task]:
         """PENDING → PROCESSING with ``attempt + 1``; returns only the tasks that moved."""
@@ -93,6 +109,10 @@ class TaskStore(Protocol):
     async def set_priority(self, task_id: str, priority: Priority, now: float) -> Task | None:
         """Change the priority of a PENDING task; None when it is not PENDING."""
 
+
+class Sweeps(Protocol):
+    """The scans that find tasks nobody is looking after (timeouts, dead workers, orphans)."""
+
     async def overdue(self, now: float, grace: float, limit: int) -> list[Task]:
         """PROCESSING tasks whose deadline (started_at + timeout + grace) has passed."""
 
@@ -103,13 +123,9 @@ class TaskStore(Protocol):
     ) -> list[Task]:
         """PENDING tasks in id order, for the orphan sweep."""
 
-    async def max_epoch(self) -> int:
-        """The highest scheduler epoch ever recorded (leases taken, rows written; 0 when
-        none)."""
 
-    async def record_epoch(self, epoch: int, holder: str, now: float) -> None:
-        """Record a new lease before acting under it; raises ``Conflict`` if the epoch was
-        already handed out (the coordination backend lost its counter)."""
+class TaskStats(Protocol):
+    """Aggregates over the task table, for the stats endpoint and the metrics."""
 
     async def count_by_status(self) -> dict[tuple[str, str], int]:
         """``{(task_type, status): count}``."""
@@ -117,7 +133,9 @@ class TaskStore(Protocol):
     async def recent(self, since: float) -> tuple[int, dict[str, int]]:
         """Tasks created since ``since``, and tasks finished since then by final status."""
 
-    # -- task types -----------------------------------------------------------------------
+
+class TaskConfigs(Protocol):
+    """Per-type defaults (``task_config``)."""
 
     async def get_config(self, task_type: str) -> TaskConfig | None: ...
 
@@ -127,9 +145,10 @@ class TaskStore(Protocol):
 
     async def delete_config(self, task_type: str) -> bool: ...
 
-    # -- API keys -------------------------------------------------------------------------
 
-    async def put_key(self, key: ApiKey) -> None: ...
+class ApiKeys(Protocol):
+    async def put_key(self, key: ApiKey) -> None:
+        """Store a new key; ``Conflict`` when its id is taken."""
 
     async def get_key(self, key_id: str) -> ApiKey | None: ...
 
@@ -138,7 +157,9 @@ class TaskStore(Protocol):
     async def revoke_key(self, key_id: str, now: float) -> bool:
         """Mark the key revoked; False when there is no such (unrevoked) key."""
 
-    # -- workers --------------------------------------------------------------------------
+
+class WorkerRecords(Protocol):
+    """The durable record of workers (``worker_registry``), beside the live registry."""
 
     async def record_workers(self, workers: Sequence[WorkerInfo], state: str, now: float) -> None:
         """Upsert the durable record of workers seen (first seen kept, last heartbeat moved)."""
@@ -149,4 +170,52 @@ class TaskStore(Protocol):
         """Workers holding PROCESSING tasks whose last recorded heartbeat is older than
         ``cutoff``, or that were marked stopped or dead, or were never recorded."""
 
-    async def list_worker_records(self) -> list[dict[str, Any]]: ...
+    async def list_worker_records(self) -> list[WorkerRecord]:
+        """Every worker ever recorded, by id."""
+
+
+class Epochs(Protocol):
+    """The store's durable record of scheduler epochs (the floor for new leases)."""
+
+    async def max_epoch(self) -> int:
+        """The highest scheduler epoch ever recorded (leases taken, rows written; 0 when
+        none)."""
+
+    async def record_epoch(self, epoch: int, holder: str, now: float) -> None:
+        """Record a new lease before acting under it; raises ``Conflict`` if the epoch was
+        already handed out (the coordination backend lost its counter)."""
+
+
+class TaskStore(Protocol):
+    """The whole store. The parts are read-only properties so an implementation may hold
+    more specific types than the protocols name."""
+
+    @property
+    def tasks(self) -> TaskRecords: ...
+
+    @property
+    def moves(self) -> TaskMoves: ...
+
+    @property
+    def sweeps(self) -> Sweeps: ...
+
+    @property
+    def stats(self) -> TaskStats: ...
+
+    @property
+    def configs(self) -> TaskConfigs: ...
+
+    @property
+    def keys(self) -> ApiKeys: ...
+
+    @property
+    def workers(self) -> WorkerRecords: ...
+
+    @property
+    def epochs(self) -> Epochs: ...
+
+    async def migrate(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...

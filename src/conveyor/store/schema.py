@@ -113,4 +113,5 @@ worker_registry = sa.Table(
     sa.Column("first_seen", sa.Double, nullable=False),
     sa.Column("last_heartbeat", sa.Double, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state_changed_at", sa.Double),  # NULL: recorded before revision 0006
 )

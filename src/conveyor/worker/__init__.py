@@ -41,7 +41,7 @@ class Worker:
         self.executors = executors
         completions = Completions()
         self.processor = Processor(
-            worker_id, store, coordination.worker_queues, catalog, executors, outcomes,
+            worker_id, store.moves, coordination.worker_queues, catalog, executors, outcomes,
             completions, capacity=w.capacity, poll_interval=w.queue_poll_interval,
         )
         self.finisher = Finisher(
@@ -49,14 +49,14 @@ class Worker:
             self.processor.release,
         )
         self.heartbeat = Heartbeat(
-            worker_id, coordination.registry, store, capacity=w.capacity,
+            worker_id, coordination.registry, store.workers, capacity=w.capacity,
             prefetch=w.capacity if w.prefetch is None else w.prefetch,
             types=w.supported_types, weight=w.weight, interval=w.heartbeat_interval,
             ttl=w.heartbeat_ttl, load=lambda: self.processor.load,
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
         self.reconciler = Reconciler(
-            worker_id, store, coordination, lambda: self.processor.claimed, outcomes,
+            worker_id, store.sweeps, coordination, lambda: self.processor.claimed, outcomes,
             w.heartbeat_interval,
         )
         self._supervisor = Supervisor(self.duties)
@@ -98,5 +98,5 @@ class Worker:
         await self.finisher.run_once(time.time())
         await self.heartbeat.stop()
         await self._coord.registry.deregister(self.id)
-        await self._store.mark_worker(self.id, "stopped", time.time())
+        await self._store.workers.mark_worker(self.id, "stopped", time.time())
         await self.executors.close()

@@ -15,7 +15,7 @@ from dataclasses import replace
 from conveyor.coordination.protocol import Registry
 from conveyor.duty import Duty
 from conveyor.models import WorkerInfo
-from conveyor.store.protocol import TaskStore
+from conveyor.store.protocol import WorkerRecords
 
 
 class Heartbeat(Duty):
@@ -25,7 +25,7 @@ class Heartbeat(Duty):
         self,
         worker_id: str,
         registry: Registry,
-        store: TaskStore,
+        workers: WorkerRecords,
         *,
         capacity: int,
         prefetch: int,
@@ -37,7 +37,7 @@ class Heartbeat(Duty):
     ) -> None:
         super().__init__(interval)
         self._registry = registry
-        self._store = store
+        self._workers = workers
         self._ttl = ttl
         self._load = load
         self.draining = False
@@ -49,4 +49,4 @@ class Heartbeat(Duty):
     async def run_once(self, now: float) -> None:
         info = replace(self.info, last_heartbeat=now, load=self._load(), draining=self.draining)
         await self._registry.heartbeat(info, self._ttl)
-        await self._store.record_workers([info], "alive", now)
+        await self._workers.record_workers([info], "alive", now)

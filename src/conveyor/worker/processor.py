@@ -21,7 +21,7 @@ from conveyor.errors import PermanentError
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.models import Backoff, QueueItem, Task, TaskStatus
 from conveyor.outcomes import Outcomes
-from conveyor.store.protocol import Outcome, TaskStore
+from conveyor.store.protocol import Outcome, TaskMoves
 from conveyor.worker.completions import Completions
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Processor(Duty):
     def __init__(
         self,
         worker_id: str,
-        store: TaskStore,
+        moves: TaskMoves,
         worker_queues: WorkerQueues,
         catalog: Catalog,
         executors: ExecutorRegistry,
@@ -51,7 +51,7 @@ class Processor(Duty):
     ) -> None:
         super().__init__(poll_interval, *(() if clock is None else (clock,)))
         self.worker_id = worker_id
-        self._store = store
+        self._moves = moves
         self._worker_queues = worker_queues
         self._catalog = catalog
         self._executors = executors
@@ -88,7 +88,7 @@ class Processor(Duty):
         self.claimed.update(item.task_id for item in items)
         by_id = {i.task_id: i for i in items}
         try:
-            started = await self._store.start(list(by_id), self.worker_id, self.clock())
+            started = await self._moves.start(list(by_id), self.worker_id, self.clock())
         except BaseException:
             # Let go of them: the reconciler returns ids left in the active list to the queue.
             self.claimed.difference_update(by_id)

@@ -22,7 +22,7 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.models import QueueItem
 from conveyor.outcomes import Outcomes
-from conveyor.store.protocol import TaskStore
+from conveyor.store.protocol import Sweeps
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Reconciler(Duty):
     def __init__(
         self,
         worker_id: str,
-        store: TaskStore,
+        sweeps: Sweeps,
         coordination: Coordination,
         claimed: Callable[[], set[str]],
         outcomes: Outcomes,
@@ -41,7 +41,7 @@ class Reconciler(Duty):
     ) -> None:
         super().__init__(interval)
         self._worker_id = worker_id
-        self._store = store
+        self._sweeps = sweeps
         self._coord = coordination
         self._claimed = claimed
         self._outcomes = outcomes
@@ -68,7 +68,7 @@ class Reconciler(Duty):
         self.returned += len(lost)
 
     async def _expire_stray_rows(self, now: float) -> None:
-        rows = await self._store.processing_on(self._worker_id)
+        rows = await self._sweeps.processing_on(self._worker_id)
         claimed = self._claimed()
         strays = {t.id: t for t in rows if t.id not in claimed}
         lost = [t for task_id, t in strays.items() if task_id in self._stray_rows]

@@ -1,0 +1,67 @@
+"""Per-type defaults (``task_config``): read through the catalog's cache, written by admins."""
+
+from __future__ import annotations
+
+import orjson
+import sqlalchemy as sa
+
+from conveyor.models import Backoff, Priority, TaskConfig
+from conveyor.store.database import Database
+from conveyor.store.rows import dumps, loads
+from conveyor.store.schema import task_config
+
+
+class SqlConfigs:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get_config(self, task_type: str) -> TaskConfig | None:
+        query = sa.select(task_config).where(task_config.c.task_type == task_type)
+        row = await self._db.first(query)
+        return None if row is None else _config_from_row(row)
+
+    async def list_configs(self) -> list[TaskConfig]:
+        query = sa.select(task_config).order_by(task_config.c.task_type)
+        return [_config_from_row(r) for r in await self._db.rows(query)]
+
+    async def put_config(self, config: TaskConfig) -> TaskConfig:
+        row = {
+            "executor": config.executor,
+            "executor_config": dumps(config.executor_config),
+            "timeout": config.timeout,
+            "max_retries": config.max_retries,
+            "priority": None if config.priority is None else int(config.priority),
+            "backoff": None if config.backoff is None else dumps(
+                {"base": config.backoff.base, "factor": config.backoff.factor,
+                 "cap": config.backoff.cap, "jitter": config.backoff.jitter}),
+            "concurrency_limit": config.concurrency_limit,
+            "rate_limit": config.rate_limit,
+            "enabled": config.enabled,
+            "updated_at": config.updated_at,
+        }
+        await self._db.upsert(task_config, "task_type", config.task_type, row)
+        return config
+
+    async def delete_config(self, task_type: str) -> bool:
+        async with self._db.begin() as conn:
+            result = await conn.execute(
+                task_config.delete().where(task_config.c.task_type == task_type)
+            )
+        return bool(result.rowcount)
+
+
+def _config_from_row(row: sa.RowMapping) -> TaskConfig:
+    backoff = loads(row["backoff"])
+    return TaskConfig(
+        task_type=row["task_type"],
+        executor=row["executor"],
+        executor_config=orjson.loads(row["executor_config"]),
+        timeout=row["timeout"],
+        max_retries=row["max_retries"],
+        priority=None if row["priority"] is None else Priority(row["priority"]),
+        backoff=None if backoff is None else Backoff(**backoff),
+        concurrency_limit=row["concurrency_limit"],
+        rate_limit=row["rate_limit"],
+        enabled=bool(row["enabled"]),
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,124 @@
+"""The engine every part of the store shares, and the ways they use it: reads, transactions,
+the one portable upsert.
+
+Parts open their connections here rather than on the engine, so what a connection does on
+every database (the SQLite pragmas) and what a failure means above the store are decided in one
+place: a connection that cannot be made or is lost (any driver error but an integrity one, or an
+``OSError`` from a driver's socket) leaves as ``BackendUnavailable``, which callers retry. An
+``IntegrityError`` passes through: it is an answer from a working database (an idempotency race,
+an epoch handed out twice) that the part which caused it turns into its own result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from conveyor.errors import BackendUnavailable, Conflict
+
+_UPSERT_TRIES = 3
+
+
+class Database:
+    def __init__(self, url: sa.URL, echo: bool = False) -> None:
+        self.engine: AsyncEngine = _make_engine(url, echo)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads."""
+        with backend_errors():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that commits when the block ends."""
+        with backend_errors():
+            async with self.engine.begin() as conn:
+                yield conn
+
+    async def rows(self, query: sa.Select[Any]) -> Sequence[sa.RowMapping]:
+        """Every row of one read, on a connection of its own."""
+        async with self.connect() as conn:
+            found: Sequence[sa.RowMapping] = (await conn.execute(query)).mappings().all()
+        return found
+
+    async def first(self, query: sa.Select[Any]) -> sa.RowMapping | None:
+        found = await self.rows(query.limit(1))
+        return found[0] if found else None
+
+    async def migrate(self) -> None:
+        from conveyor.store.migrate import upgrade
+
+        with backend_errors():
+            await upgrade(self.engine)
+
+    async def upsert(
+        self, table: sa.Table, key: str, value: str, row: dict[str, Any],
+        created: dict[str, Any] | None = None,
+    ) -> None:
+        """Update-then-insert: portable across the three databases; a lost insert race
+        retries as an update. The two run in separate transactions: in one, two first inserts
+        deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
+        INSERT waits for the other's gap lock). ``created`` holds what only a new row gets
+        (a first-seen time), so a retried update never overwrites it, and what a new row gets
+        instead of an update's expression.
+
+        The UPDATE sets the columns in the order of ``row``: MySQL evaluates SET assignments
+        left to right, so an expression that reads a column must come before that column.
+
+        Three lost races in a row mean the row keeps appearing and vanishing under us (or the
+        database refuses the row itself): ``Conflict``, never a silent no-op."""
+        for attempt in range(1, _UPSERT_TRIES + 1):
+            try:
+                async with self.begin() as conn:
+                    result = await conn.execute(
+                        table.update().where(table.c[key] == value).ordered_values(*row.items())
+                    )
+                if result.rowcount:
+                    return
+                async with self.begin() as conn:
+                    await conn.execute(
+                        table.insert().values({key: value, **row, **(created or {})})
+                    )
+                return
+            except IntegrityError as exc:
+                if attempt == _UPSERT_TRIES:
+                    raise Conflict(
+                        f"{table.name} {value!r} not written after {attempt} tries"
+                    ) from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+@contextmanager
+def backend_errors() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except (DBAPIError, OSError) as exc:
+        raise BackendUnavailable(f"database unreachable: {exc}") from exc
+
+
+def _make_engine(url: sa.URL, echo: bool) -> AsyncEngine:
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets readers run beside the single writer; NORMAL sync is durable across
+            # process crashes, which is what standalone mode promises.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)

@@ -1,0 +1,107 @@
+"""Rows ↔ models for the task tables, shared by every part that reads or writes tasks.
+
+JSON columns hold text serialised by orjson (see ``schema``); ids go into ``IN (...)`` lists
+in chunks so no statement passes a driver's parameter limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.models import Priority, Task, TaskStatus, check_move
+from conveyor.store.schema import task
+
+CHUNK = 500  # ids per IN (...) list: well inside every driver's parameter limit
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def task_from_row(row: sa.RowMapping) -> Task:
+    return Task(
+        id=row["id"],
+        task_type=row["task_type"],
+        priority=Priority(row["priority"]),
+        payload=orjson.loads(row["payload"]),
+        status=TaskStatus(row["status"]),
+        max_retries=row["max_retries"],
+        timeout=row["timeout"],
+        created_at=row["created_at"],
+        run_at=row["run_at"],
+        metadata=orjson.loads(row["metadata"]),
+        result=loads(row["result"]),
+        error=row["error"],
+        retry_count=row["retry_count"],
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        idempotency_key=row["idempotency_key"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        version=row["version"],
+        callback_url=row["callback_url"],
+        owner=row["owner"],
+    )
+
+
+def task_to_row(t: Task, now: float) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "task_type": t.task_type,
+        "priority": int(t.priority),
+        "status": str(t.status),
+        "payload": dumps(t.payload),
+        "metadata": dumps(t.metadata),
+        "result": None if t.result is None else dumps(t.result),
+        "error": t.error,
+        "retry_count": t.retry_count,
+        "max_retries": t.max_retries,
+        "timeout": t.timeout,
+        "attempt": t.attempt,
+        "worker_id": t.worker_id,
+        "idempotency_key": t.idempotency_key,
+        "callback_url": t.callback_url,
+        "created_at": t.created_at,
+        "run_at": t.run_at,
+        "started_at": t.started_at,
+        "finished_at": t.finished_at,
+        "updated_at": now,
+        "version": t.version,
+        "owner": t.owner,
+    }
+
+
+def log_row(
+    t: Task, source: TaskStatus | None, target: TaskStatus, now: float, message: str,
+    worker_id: str | None = None, epoch: int | None = None,
+) -> dict[str, Any]:
+    """A ``task_logs`` row for one move, refusing a move the state machine does not allow."""
+    if source is not None:
+        check_move(source, target)
+    return {
+        "task_id": t.id, "attempt": t.attempt, "from_status": source and str(source),
+        "to_status": str(target), "at": now, "message": message,
+        "worker_id": worker_id, "epoch": epoch,
+    }
+
+
+async def select_tasks(conn: AsyncConnection, query: sa.Select[Any]) -> list[Task]:
+    return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+
+def by_ids(ids: Sequence[str]) -> sa.Select[Any]:
+    return sa.select(task).where(task.c.id.in_(ids))

@@ -1,0 +1,133 @@
+"""Creating tasks and reading them back: the API's side of the task table.
+
+Creation lives here rather than with the moves because it is the only write that must cope
+with idempotency keys (a read of existing keys, then a race on the unique constraint); every
+later change is a conditional update and lives in ``moves``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.errors import Conflict
+from conveyor.events import Event, EventBus, EventKind
+from conveyor.models import Task, TaskLog, TaskStatus
+from conveyor.store.database import Database
+from conveyor.store.protocol import Created, Page, TaskFilter
+from conveyor.store.rows import by_ids, chunks, log_row, select_tasks, task_to_row
+from conveyor.store.schema import task, task_logs
+
+Key = tuple[str, str] | None
+
+
+class SqlTasks:
+    def __init__(self, db: Database, events: EventBus) -> None:
+        self._db = db
+        self._events = events
+
+    async def insert(self, tasks: Sequence[Task]) -> list[Created]:
+        if not tasks:
+            return []
+        now = max(t.created_at for t in tasks)
+        try:
+            async with self._db.begin() as conn:
+                existing = await _existing_by_key(conn, tasks)
+                fresh = [t for t in tasks if _key(t) not in existing]
+                fresh = list({_key(t) or t.id: t for t in fresh}.values())
+                await _insert_rows(conn, fresh, now)
+        except IntegrityError:
+            # A concurrent submit took one of the keys between our read and our write.
+            return [await self._insert_one(t, now) for t in tasks]
+        created_ids = {t.id for t in fresh}
+        by_key = {_key(t): t for t in fresh if _key(t)}
+        result = [
+            Created(t, True) if t.id in created_ids
+            else Created(existing.get(_key(t)) or by_key[_key(t)], False)
+            for t in tasks
+        ]
+        self._events.emit([Event(EventKind.CREATED, t, now) for t in fresh])
+        return result
+
+    async def _insert_one(self, t: Task, now: float) -> Created:
+        try:
+            async with self._db.begin() as conn:
+                await _insert_rows(conn, [t], now)
+        except IntegrityError as exc:
+            async with self._db.connect() as conn:
+                found = await _existing_by_key(conn, [t])
+            if _key(t) in found:
+                return Created(found[_key(t)], False)
+            raise Conflict(f"task {t.id} exists") from exc
+        self._events.emit([Event(EventKind.CREATED, t, now)])
+        return Created(t, True)
+
+    async def get(self, task_id: str) -> Task | None:
+        found = await self.get_many([task_id])
+        return found[0] if found else None
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+        out: list[Task] = []
+        async with self._db.connect() as conn:
+            for chunk in chunks(list(task_ids)):
+                out.extend(await select_tasks(conn, by_ids(chunk)))
+        return out
+
+    async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page:
+        query = sa.select(task).order_by(task.c.id.desc()).limit(limit + 1)
+        if where.status is not None:
+            query = query.where(task.c.status == str(where.status))
+        if where.task_type is not None:
+            query = query.where(task.c.task_type == where.task_type)
+        if where.created_from is not None:
+            query = query.where(task.c.created_at >= where.created_from)
+        if where.created_to is not None:
+            query = query.where(task.c.created_at < where.created_to)
+        if cursor is not None:
+            query = query.where(task.c.id < cursor)
+        async with self._db.connect() as conn:
+            rows = await select_tasks(conn, query)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, rows[-1].id if more and rows else None)
+
+    async def logs(self, task_id: str) -> list[TaskLog]:
+        query = sa.select(task_logs).where(task_logs.c.task_id == task_id).order_by(task_logs.c.id)
+        return [
+            TaskLog(
+                task_id=r["task_id"], attempt=r["attempt"],
+                from_status=None if r["from_status"] is None else TaskStatus(r["from_status"]),
+                to_status=TaskStatus(r["to_status"]), at=r["at"], message=r["message"],
+                worker_id=r["worker_id"], epoch=r["epoch"], id=r["id"],
+            )
+            for r in await self._db.rows(query)
+        ]
+
+
+async def _insert_rows(conn: AsyncConnection, fresh: Sequence[Task], now: float) -> None:
+    for chunk in chunks(fresh):
+        await conn.execute(task.insert(), [task_to_row(t, now) for t in chunk])
+        logs = [log_row(t, None, TaskStatus.PENDING, now, "created") for t in chunk]
+        await conn.execute(task_logs.insert(), logs)
+
+
+async def _existing_by_key(conn: AsyncConnection, tasks: Sequence[Task]) -> dict[Key, Task]:
+    keyed = [t for t in tasks if t.idempotency_key]
+    if not keyed:
+        return {}
+    found: dict[Key, Task] = {}
+    for chunk in chunks(keyed):
+        conds = [
+            sa.and_(task.c.task_type == t.task_type, task.c.idempotency_key == t.idempotency_key)
+            for t in chunk
+        ]
+        for existing in await select_tasks(conn, sa.select(task).where(sa.or_(*conds))):
+            found[_key(existing)] = existing
+    return found
+
+
+def _key(t: Task) -> Key:
+    return (t.task_type, t.idempotency_key) if t.idempotency_key else None
