@@ -17,20 +17,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError
-
 from conveyor.errors import BackendUnavailable
 from conveyor.retry import RetryDelays
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: "A backend is unreachable right now": retried with backoff, never fatal to a duty.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    BackendUnavailable, DBAPIError, OSError, RedisConnectionError, RedisTimeoutError,
-)
 
 
 class Duty:
@@ -76,7 +68,7 @@ class Duty:
                 await self.run_once(self.clock())
                 self.last_run = self.clock()
                 delays.reset()
-            except TRANSIENT as exc:
+            except BackendUnavailable as exc:
                 self.failed_passes += 1
                 delay = delays.next()
                 log.warning("%s: backend unavailable (%s); retry in %.1fs", self.name, exc, delay)
@@ -101,7 +93,7 @@ async def retrying(
     while True:
         try:
             return await call()
-        except TRANSIENT as exc:
+        except BackendUnavailable as exc:
             delay = delays.next()
             if time.monotonic() + delay > give_up:
                 raise

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from conveyor import errors
-from conveyor.duty import TRANSIENT
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +20,6 @@ STATUS: list[tuple[type[errors.ConveyorError], int, str]] = [
     (errors.Conflict, 409, "conflict"),
     (errors.Unauthorized, 401, "unauthorized"),
     (errors.Forbidden, 403, "forbidden"),
-    (errors.BackendUnavailable, 503, "unavailable"),
     (errors.ConfigError, 422, "invalid"),
 ]
 
@@ -44,7 +42,8 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """A database or Redis connection dropped mid-request: nothing was acknowledged, so the
+    """A database or Redis connection dropped mid-request (each backend converts its driver's
+    errors into ``BackendUnavailable`` at its boundary): nothing was acknowledged, so the
     client may retry (creates are safe to retry with an idempotency key)."""
     log.warning("backend unavailable on %s %s: %s", request.method, request.url.path, exc)
     return error_response(503, "unavailable", "the store or the coordination backend is "
@@ -60,9 +59,8 @@ def install(app: FastAPI) -> None:
         log.error("unmapped error on %s: %r", request.url.path, exc)
         return error_response(500, "internal", str(exc))
 
-    for transient in TRANSIENT:
-        if issubclass(transient, Exception):
-            app.add_exception_handler(transient, _unavailable)
+    # More specific than ConveyorError, so Starlette picks it for BackendUnavailable.
+    app.add_exception_handler(errors.BackendUnavailable, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,8 @@ import asyncio
 import logging
 
 from conveyor.coordination.protocol import CancelSignals
-from conveyor.duty import TRANSIENT, Duty, sleep_unless
+from conveyor.duty import Duty, sleep_unless
+from conveyor.errors import BackendUnavailable
 from conveyor.worker.processor import Processor, StopReason
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Canceller(Duty):
             try:
                 async for task_id in self._signals.listen():
                     self._processor.interrupt(task_id, StopReason.CANCELLED)
-            except TRANSIENT as exc:
+            except BackendUnavailable as exc:
                 log.warning("cancel channel lost (%s); reconnecting", exc)
                 await sleep_unless(asyncio.Event(), 0.5)
 

@@ -1,0 +1,54 @@
+"""The duty loop: a backend that is down is waited out; anything else is a bug that stops it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conveyor.duty import Duty, Supervisor
+from conveyor.errors import BackendUnavailable
+
+
+class Flaky(Duty):
+    """Fails its first passes with ``error``, then counts successful passes."""
+
+    name = "flaky"
+
+    def __init__(self, error: BaseException, failures: int) -> None:
+        super().__init__(interval=0.001)
+        self.error, self.failures, self.passes = error, failures, 0
+
+    async def run_once(self, now: float) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        self.passes += 1
+
+
+async def test_an_unavailable_backend_is_retried() -> None:
+    duty = Flaky(BackendUnavailable("redis is unreachable"), failures=1)
+    supervisor = Supervisor([duty])
+    supervisor.start()
+    try:
+        async with asyncio.timeout(5):
+            while not duty.passes:
+                await asyncio.sleep(0.01)
+        assert duty.failed_passes == 1
+    finally:
+        await supervisor.stop()
+
+
+@pytest.mark.parametrize("error", [PermissionError("no access"), OSError("disk full")])
+async def test_an_os_error_is_a_bug_not_a_blip(error: OSError) -> None:
+    """Only ``BackendUnavailable`` means "try again": each backend converts its driver's
+    connection errors into it, so a bare OSError (a permissions error) must not retry forever."""
+    duty = Flaky(error, failures=1)
+    supervisor = Supervisor([duty])
+    supervisor.start()
+    try:
+        async with asyncio.timeout(5):
+            died = await supervisor.wait()
+        assert died is error and duty.passes == 0
+    finally:
+        await supervisor.stop()
