@@ -139,10 +139,6 @@ class Settings(BaseModel):
     scheduler: SchedulerSettings = SchedulerSettings()
     worker: WorkerSettings = WorkerSettings()
     http_executor: HttpExecutorSettings = HttpExecutorSettings()
-    # Test-only fault injection (tests/faults): the probability that a create exits the
-    # process (os._exit(70)) right after its SQL commit and before its queue push, to prove
-    # the orphan sweep re-enqueues such rows. Never set it outside the fault suite.
-    fault_crash_after_insert: float = Field(0.0, ge=0, le=1)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -7,8 +7,6 @@ without a row.
 
 from __future__ import annotations
 
-import os
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,8 +99,6 @@ class TaskService:
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
         created = await self.store.tasks.insert(tasks)
-        if random.random() < self.settings.fault_crash_after_insert:  # test-only, see config
-            os._exit(70)
         await place(
             self.coordination.queues, [c.task for c in created if c.created], self.clock()
         )

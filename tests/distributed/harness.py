@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -177,11 +177,14 @@ class Cluster:
         env.update(extra)
         return env
 
-    def start(self, name: str, *args: str, **env: str) -> Proc:
+    def start(
+        self, name: str, *args: str, command: Sequence[str] | None = None, **env: str
+    ) -> Proc:
+        """Start ``conveyor ARGS`` (or ``command`` + ARGS) with this cluster's environment."""
         log = self.tmp_path / f"{name}.log"
         with log.open("ab") as out:
             popen = subprocess.Popen(
-                [conveyor_command(), *args], env=self.env(**env), stdout=out,
+                [*(command or [conveyor_command()]), *args], env=self.env(**env), stdout=out,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 cwd=self.tmp_path,
             )

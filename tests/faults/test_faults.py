@@ -14,6 +14,7 @@ import contextlib
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -37,6 +38,8 @@ pytestmark = pytest.mark.slow
 
 LEASE_TTL = float(FAST_ENV["CONVEYOR_SCHEDULER__LEADER_LOCK_TTL"])
 BATCH = 50
+#: An API whose creates may die between their SQL commit and their queue push.
+CRASHING_API = (sys.executable, str(Path(__file__).with_name("crashing_api.py")))
 
 
 @dataclass(frozen=True)
@@ -323,8 +326,10 @@ class FaultRun:
         death; only 201 answers are counted as acknowledged."""
         for round_ in range(self.profile.crashes):
             port = free_port()
-            proc = self.c.start(f"crashy-api-{round_}", "api", "--port", str(port),
-                                CONVEYOR_FAULT_CRASH_AFTER_INSERT="0.25")
+            proc = self.c.start(
+                f"crashy-api-{round_}", "--port", str(port), "--probability", "0.25",
+                command=CRASHING_API,
+            )
             url = f"http://127.0.0.1:{port}"
             harness_wait(lambda u=url: _healthy(u), 60, 0.1, "the crash-hook API")
             with httpx.Client(timeout=10) as http:

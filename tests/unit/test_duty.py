@@ -18,12 +18,14 @@ class Flaky(Duty):
     def __init__(self, error: BaseException, failures: int) -> None:
         super().__init__(interval=0.001)
         self.error, self.failures, self.passes = error, failures, 0
+        self.passed = asyncio.Event()
 
     async def run_once(self, now: float) -> None:
         if self.failures:
             self.failures -= 1
             raise self.error
         self.passes += 1
+        self.passed.set()
 
 
 async def test_an_unavailable_backend_is_retried() -> None:
@@ -32,8 +34,7 @@ async def test_an_unavailable_backend_is_retried() -> None:
     supervisor.start()
     try:
         async with asyncio.timeout(5):
-            while not duty.passes:
-                await asyncio.sleep(0.01)
+            await duty.passed.wait()
         assert duty.failed_passes == 1
     finally:
         await supervisor.stop()
