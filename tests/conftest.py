@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings

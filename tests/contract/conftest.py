@@ -24,9 +24,9 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.coordination.redis import connect_redis
 from conveyor.events import EventBus
 from conveyor.store.sql import SqlStore
-from databases import BACKENDS as DATABASES
-from databases import fresh_database
-from stores import Recorder
+from tests.contract.store_support import Recorder
+from tests.support.databases import BACKENDS as DATABASES
+from tests.support.databases import fresh_database
 
 REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ["local", "redis"]

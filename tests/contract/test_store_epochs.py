@@ -10,7 +10,7 @@ from conveyor.errors import Conflict
 from conveyor.models import TaskStatus
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
-from stores import make_task
+from tests.contract.store_support import make_task
 
 
 async def test_max_epoch_covers_leases_and_logged_moves(store: SqlStore) -> None:

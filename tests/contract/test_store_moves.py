@@ -9,7 +9,7 @@ from conveyor.events import EventKind
 from conveyor.models import Priority, TaskStatus
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
-from stores import Recorder, make_task
+from tests.contract.store_support import Recorder, make_task
 
 S = TaskStatus
 

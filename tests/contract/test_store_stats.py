@@ -7,7 +7,7 @@ import time
 from conveyor.models import TaskStatus
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
-from stores import make_task
+from tests.contract.store_support import make_task
 
 
 async def test_counts_and_recent_rates(store: SqlStore) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from conveyor.store.sql import SqlStore
-from stores import make_task
+from tests.contract.store_support import make_task
 
 
 async def test_overdue_processing_and_pending_page(store: SqlStore) -> None:

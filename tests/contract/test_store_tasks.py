@@ -11,7 +11,7 @@ from conveyor.errors import Conflict
 from conveyor.models import TaskStatus
 from conveyor.store.protocol import TaskFilter
 from conveyor.store.sql import SqlStore
-from stores import make_task
+from tests.contract.store_support import make_task
 
 S = TaskStatus
 

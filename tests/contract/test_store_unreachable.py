@@ -21,8 +21,8 @@ from conveyor.errors import BackendUnavailable
 from conveyor.models import TaskConfig, TaskStatus, WorkerInfo
 from conveyor.store.protocol import Outcome, TaskFilter
 from conveyor.store.sql import SqlStore
-from databases import BACKENDS, MYSQL_URL, POSTGRES_URL
-from stores import make_task
+from tests.contract.store_support import make_task
+from tests.support.databases import BACKENDS, MYSQL_URL, POSTGRES_URL
 
 Call = Callable[[SqlStore], Awaitable[object]]
 

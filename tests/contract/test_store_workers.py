@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from conveyor.models import TaskStatus, WorkerInfo, WorkerRecord
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
-from stores import make_task
+from tests.contract.store_support import make_task
 
 
 def worker(worker_id: str, capacity: int = 4, types: tuple[str, ...] = ("echo",)) -> WorkerInfo:

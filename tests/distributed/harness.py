@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from conveyor.client import Client
-from databases import fresh_database
-from tests_support import conveyor_command, free_port
+from tests.support.databases import fresh_database
+from tests.support.processes import conveyor_command, free_port
 
 T = TypeVar("T")
 

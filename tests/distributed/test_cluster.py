@@ -25,7 +25,7 @@ import pytest
 from conveyor.balancing import ConsistentHash
 from conveyor.client import Client
 from conveyor.models import Priority, QueueItem, WorkerInfo
-from distributed.harness import Cluster, cluster, redis_server, wait_until
+from tests.distributed.harness import Cluster, cluster, redis_server, wait_until
 
 pytestmark = pytest.mark.slow
 

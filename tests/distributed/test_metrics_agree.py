@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from distributed.harness import cluster, free_port, wait_until
+from tests.distributed.harness import cluster, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 
 from conveyor.client import TaskFailed, TaskHandle
 from conveyor.registrations import TaskFunction
-from e2e.test_standalone import Standalone, standalone
+from tests.e2e.test_standalone import Standalone, standalone
 
 pytestmark = pytest.mark.slow
 

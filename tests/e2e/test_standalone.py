@@ -26,7 +26,7 @@ import pytest
 
 from conveyor.client import Client, TaskInfo
 from conveyor.models import TaskStatus, check_move
-from tests_support import conveyor_command, free_port
+from tests.support.processes import conveyor_command, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from faults.proxy import abort_with_rst
+from tests.faults.proxy import abort_with_rst
 
 MAX_BODY = 1 << 20
 

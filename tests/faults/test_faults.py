@@ -28,11 +28,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from distributed.harness import FAST_ENV, Cluster, Proc, cluster, free_port, redis_server
-from distributed.harness import wait_until as harness_wait
-from faults.business import BusinessService
-from faults.invariants import Findings, as_log, as_row, check_all
-from faults.proxy import ProxyHub
+from tests.distributed.harness import FAST_ENV, Cluster, Proc, cluster, free_port, redis_server
+from tests.distributed.harness import wait_until as harness_wait
+from tests.faults.business import BusinessService
+from tests.faults.invariants import Findings, as_log, as_row, check_all
+from tests.faults.proxy import ProxyHub
 
 pytestmark = pytest.mark.slow
 

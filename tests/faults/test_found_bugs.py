@@ -20,8 +20,8 @@ import pytest
 
 from conveyor.models import Lease
 from conveyor.scheduler.elector import Elector
-from distributed.harness import cluster, wait_until
-from faults.proxy import ProxyHub
+from tests.distributed.harness import cluster, wait_until
+from tests.faults.proxy import ProxyHub
 
 
 class SlowLease:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faults.invariants import Log, Row, check_all
+from tests.faults.invariants import Log, Row, check_all
 
 _ids = iter(range(1, 10_000))
 

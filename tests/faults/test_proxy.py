@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from faults.business import BusinessService
-from faults.proxy import Proxy, ProxyHub
+from tests.faults.business import BusinessService
+from tests.faults.proxy import Proxy, ProxyHub
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
 from conveyor.process import Process
-from databases import BACKENDS, fresh_database
+from tests.support.databases import BACKENDS, fresh_database
 
 FAST = {
     "worker": {"queue_poll_interval": 0.05, "heartbeat_interval": 1, "heartbeat_ttl": 3,

@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests_support import conveyor_command, free_port
+from tests.support.processes import conveyor_command, free_port
 
 EXAMPLES = int(os.environ.get("CONVEYOR_FUZZ_EXAMPLES", "60"))
 CONVEYOR = conveyor_command()

@@ -20,7 +20,7 @@ from conveyor.executors.grpc import GrpcExecutor, parse_target
 from conveyor.executors.grpc_pb import executor_pb2, executor_pb2_grpc
 from conveyor.executors.netguard import AddressNotAllowed
 from conveyor.models import Task
-from tests_support import allowing, running_task
+from tests.support.executors import allowing, running_task
 
 Response = executor_pb2.ExecuteResponse
 

@@ -19,7 +19,7 @@ from conveyor.errors import PermanentError, RetryableError
 from conveyor.executors.http import HttpExecutor
 from conveyor.executors.netguard import AddressNotAllowed
 from conveyor.models import Task
-from tests_support import allowing, running_task
+from tests.support.executors import allowing, running_task
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
