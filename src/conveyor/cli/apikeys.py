@@ -1,0 +1,83 @@
+"""``conveyor apikey``: create, list and revoke API keys, straight in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from conveyor.cli.common import (
+    ConfigOpt,
+    DbOpt,
+    T,
+    cli,
+    err,
+    fail,
+    out,
+    settings_from,
+    when,
+)
+from conveyor.config import Settings
+from conveyor.errors import ConveyorError
+from conveyor.store.sql import SqlStore
+
+apikey_cli = typer.Typer(help="Create, list and revoke API keys (talks to the database).")
+cli.add_typer(apikey_cli, name="apikey")
+
+
+def _with_store(settings: Settings, action: Callable[[SqlStore], Awaitable[T]]) -> T:
+    async def go() -> T:
+        store = SqlStore(settings.database_url)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(go())
+    except ConveyorError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(f"database {settings.database_url}: {exc}")
+
+
+@apikey_cli.command("create")
+def apikey_create(
+    scope: Annotated[str, typer.Option(help="read, submit or admin.")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    config: ConfigOpt = None, db: DbOpt = None,
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from conveyor.apikeys import Scope, new_key
+
+    try:
+        parsed = Scope.parse(scope)
+    except ConveyorError as exc:
+        fail(str(exc), 2)
+    key, token = new_key(parsed, name, time.time())
+    _with_store(settings_from(config, database_url=db), lambda store: store.keys.put_key(key))
+    err.print(f"created key {key.key_id} with scope {parsed.label}; it is shown only once:")
+    out.print(token, highlight=False)
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(key_id: str, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Revoke a key (by its id, the part after cvk_); refused from the next call on."""
+    settings = settings_from(config, database_url=db)
+    if not _with_store(settings, lambda store: store.keys.revoke_key(key_id, time.time())):
+        fail(f"no active key with id {key_id!r}")
+    err.print(f"revoked key {key_id}")
+
+
+@apikey_cli.command("list")
+def apikey_list(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Key ids, scopes and names (never the secrets)."""
+    keys = _with_store(settings_from(config, database_url=db), lambda store: store.keys.list_keys())
+    table = Table("key_id", "scope", "name", "created", "revoked")
+    for k in keys:
+        table.add_row(k.key_id, k.scope.label, k.name, when(k.created_at), when(k.revoked_at))
+    out.print(table)

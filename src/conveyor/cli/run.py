@@ -1,0 +1,118 @@
+"""Commands that run Conveyor: standalone, api, scheduler, worker, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from conveyor.cli.common import (
+    AppOpt,
+    CapacityOpt,
+    ConfigOpt,
+    DbOpt,
+    HostOpt,
+    MetricsPortOpt,
+    PortOpt,
+    RedisOpt,
+    cli,
+    err,
+    fail,
+    settings_from,
+)
+from conveyor.config import Settings
+from conveyor.errors import ConveyorError
+from conveyor.store.sql import SqlStore
+
+
+def _run(
+    settings: Settings, *, api: bool, scheduler: bool, worker: bool, standalone: bool = False
+) -> None:
+    from conveyor.observability.logs import configure
+    from conveyor.process import Process
+
+    configure(settings.log_level, settings.log_format)
+    try:
+        process = Process(
+            settings, api=api, scheduler=scheduler, worker=worker, standalone=standalone
+        )
+        code = asyncio.run(process.run())
+    except ConveyorError as exc:
+        fail(str(exc), 2)
+    raise typer.Exit(code)
+
+
+@cli.command()
+def standalone(
+    config: ConfigOpt = None, db: DbOpt = None, host: HostOpt = None, port: PortOpt = None,
+    app: AppOpt = None, capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
+) -> None:
+    """API, scheduler and worker in one process on a SQLite file: nothing else to install."""
+    settings = settings_from(config, capacity, database_url=db, host=host, port=port, app=app,
+                             metrics_port=metrics_port)
+    err.print(
+        f"Conveyor standalone on http://{settings.host}:{settings.port} "
+        f"(store: {settings.database_url}); API docs at /docs"
+    )
+    _run(settings, api=True, scheduler=True, worker=True, standalone=True)
+
+
+@cli.command()
+def api(
+    config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+    host: HostOpt = None, port: PortOpt = None, app: AppOpt = None,
+    reuse_port: Annotated[
+        bool | None,
+        typer.Option("--reuse-port", help="Share the port with other API processes."),
+    ] = None,
+) -> None:
+    """Serve the REST API (distributed mode); with --reuse-port, start one per core."""
+    _run(settings_from(config, database_url=db, redis_url=redis_url, host=host, port=port,
+                       app=app, reuse_port=reuse_port), api=True, scheduler=False, worker=False)
+
+
+scheduler_cli = typer.Typer(help="Run a scheduler, or (status) show the elected one.")
+cli.add_typer(scheduler_cli, name="scheduler")
+
+
+@scheduler_cli.callback(invoke_without_command=True)
+def scheduler(
+    ctx: typer.Context, config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+    metrics_port: MetricsPortOpt = None,
+) -> None:
+    """Run a scheduler; several may run, one is elected leader."""
+    if ctx.invoked_subcommand is None:
+        _run(settings_from(config, database_url=db, redis_url=redis_url,
+                           metrics_port=metrics_port),
+             api=False, scheduler=True, worker=False)
+
+
+@cli.command()
+def worker(
+    config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None, app: AppOpt = None,
+    capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
+) -> None:
+    """Run a worker that takes tasks from its queue and executes them."""
+    _run(settings_from(config, capacity, database_url=db, redis_url=redis_url, app=app,
+                       metrics_port=metrics_port),
+         api=False, scheduler=False, worker=True)
+
+
+@cli.command()
+def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Create or upgrade the database tables."""
+    settings = settings_from(config, database_url=db)
+
+    async def go() -> None:
+        store = SqlStore(settings.database_url)
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(go())
+    except Exception as exc:
+        fail(f"migration failed: {exc}")
+    err.print(f"database {settings.database_url} is up to date")
