@@ -1,4 +1,4 @@
-"""Conveyor's benchmark against the peers (DESIGN.md §5, issue 6).
+"""Conveyor's benchmark against the peers (docs/design.md §5, issue 6).
 
     .venv/bin/python bench/run.py                  # every figure, 3 runs each, with peers
     .venv/bin/python bench/run.py --quick          # smaller sizes, same shape (~4 min)

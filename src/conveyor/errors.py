@@ -8,7 +8,7 @@ one type; the API maps each branch to an HTTP status in one table (``api/errors.
     ├── ValidationError             caller input is wrong                      → 422
     ├── NotFound                    no such task / config                      → 404
     ├── Conflict                    the move is not allowed now                → 409
-    │   └── IllegalTransition       a state move outside DESIGN.md §2
+    │   └── IllegalTransition       a state move outside docs/design.md §2
     ├── StaleEpoch                  a scheduler acted under a superseded epoch
     ├── Unauthorized / Forbidden    authentication / scope                     → 401 / 403
     ├── BackendUnavailable          store or coordination backend unreachable  → 503
@@ -44,7 +44,7 @@ class Conflict(ConveyorError):
 
 
 class IllegalTransition(Conflict):
-    """A state move that DESIGN.md §2 does not allow."""
+    """A state move that docs/design.md §2 does not allow."""
 
 
 class StaleEpoch(ConveyorError):

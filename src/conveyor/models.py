@@ -1,4 +1,4 @@
-"""The task model, its state machine (DESIGN.md §2) and the values the scheduler places: queue
+"""The task model, its state machine (docs/design.md §2) and the values the scheduler places: queue
 items, worker descriptions and the leader lease. Pure: no I/O, no clock.
 
 Allowed moves::

@@ -1,4 +1,4 @@
-"""Third-party plug-ins discovered through Python entry points (DESIGN.md §6).
+"""Third-party plug-ins discovered through Python entry points (docs/design.md §6).
 
 A distribution registers an object under one of the groups below in its ``pyproject.toml``::
 

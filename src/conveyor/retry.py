@@ -105,7 +105,7 @@ def decide_retry(
     """Decide whether a failed attempt is retried and when.
 
     An attempt lost to a crashed worker is always retried without spending a retry: the task
-    never got a fair run (DESIGN.md §8.5 counts such attempts apart).
+    never got a fair run (docs/design.md §8.5 counts such attempts apart).
     """
     if failure not in (TaskStatus.FAILED, TaskStatus.TIMEOUT):
         raise ValueError(f"retry decisions are for FAILED or TIMEOUT, not {failure}")

@@ -1,4 +1,4 @@
-"""DESIGN.md §8 checked on the ``task`` and ``task_logs`` rows a fault run left behind.
+"""docs/design.md §8 checked on the ``task`` and ``task_logs`` rows a fault run left behind.
 
 Pure: rows in, a ``Findings`` out, so the checks themselves are unit-tested on hand-made rows
 (``test_invariants.py``) and the fault run only has to fetch the rows.

@@ -1,5 +1,5 @@
 """The fault-injection run of issue 6: thousands of mixed tasks on 2 schedulers and 3 workers
-while processes, Redis, the database and the business service fail in turn; then DESIGN.md §8
+while processes, Redis, the database and the business service fail in turn; then docs/design.md §8
 is checked on what the SQL store recorded, and the figures are printed (run with ``-s``).
 
 Conveyor reaches Redis, MariaDB and the business service through ``faults.proxy``; the test's

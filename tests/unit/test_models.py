@@ -1,4 +1,4 @@
-"""The pure task model: the state machine of DESIGN.md §2, priorities and task-type rules."""
+"""The pure task model: the state machine of docs/design.md §2, priorities and task-type rules."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from conveyor.models import (
 
 S = TaskStatus
 
-# DESIGN.md §2, written out by hand so a change to ALLOWED_MOVES cannot pass unnoticed.
+# docs/design.md §2, written out by hand so a change to ALLOWED_MOVES cannot pass unnoticed.
 DESIGN_EDGES = {
     (S.PENDING, S.PROCESSING),
     (S.PENDING, S.CANCELLED),

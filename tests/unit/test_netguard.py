@@ -1,4 +1,4 @@
-"""The outbound address guard: which addresses a task may reach (DESIGN.md §8.10)."""
+"""The outbound address guard: which addresses a task may reach (docs/design.md §8.10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every Redis key Conveyor uses, in one place (DESIGN.md §3).
+"""Every Redis key Conveyor uses, in one place (docs/design.md §3).
 
 All names sit under one prefix (default ``conveyor:``) so several deployments, or one test per
 prefix, can share a Redis. Lua scripts never invent key names of their own: they receive them in

@@ -1,4 +1,4 @@
-"""The coordination contracts (DESIGN.md §3): queues, worker queues, registry, lease, cancels.
+"""The coordination contracts (docs/design.md §3): queues, worker queues, registry, lease, cancels.
 
 Five small protocols instead of one broker, so each duty depends only on what it uses. Two
 implementations sit behind them: ``local`` (in-process, standalone mode) and ``redis``

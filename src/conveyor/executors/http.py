@@ -3,7 +3,7 @@
 Request: ``executor_config`` names ``url`` (required), ``method`` (default ``POST``),
 ``headers`` and ``timeout_seconds``; the body is JSON ``{"task_id", "attempt", "task_type",
 "payload"}`` and the ``Idempotency-Key: {task_id}:{attempt}`` header lets the service drop a
-repeated delivery (delivery is at least once, DESIGN.md §4).
+repeated delivery (delivery is at least once, docs/design.md §4).
 
 Response contract, in the order it is applied:
 

@@ -1,4 +1,4 @@
-"""Outbound address guard: a task must never be a way into internal services (DESIGN.md §8.10).
+"""Outbound address guard: a task must never be a way into internal services (docs/design.md §8.10).
 
 Every outbound call Conveyor makes on behalf of a task or a caller (the HTTP and gRPC executors,
 webhook callbacks) resolves its target first and checks *every* address the name resolves to.

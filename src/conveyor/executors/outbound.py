@@ -1,7 +1,7 @@
 """HTTP calls made on behalf of tasks: one checked client for the ``http`` executor and the
 webhook listener.
 
-Address safety (DESIGN.md §8.10): every hop is checked by ``netguard`` before it is sent.
+Address safety (docs/design.md §8.10): every hop is checked by ``netguard`` before it is sent.
 Redirects are never followed by httpx; up to ``MAX_REDIRECTS`` are followed here, each target
 checked again. Plain ``http`` requests are sent to the very IP address that was checked (with
 the original ``Host`` header), so DNS rebinding between check and connect cannot redirect

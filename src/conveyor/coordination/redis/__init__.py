@@ -1,4 +1,4 @@
-"""The Redis coordination backend (DESIGN.md §3): the five contracts of ``protocol`` over one
+"""The Redis coordination backend (docs/design.md §3): the five contracts of ``protocol`` over one
 client, with every multi-key move in a Lua script (``coordination/lua/``) so it is atomic.
 
 The in-process backend (``local``) is the reference semantics; this package matches it, with the

@@ -1,4 +1,4 @@
-"""The four tables of DESIGN.md §2: task, task_logs, task_config, worker_registry.
+"""The four tables of docs/design.md §2: task, task_logs, task_config, worker_registry.
 
 Revision ID: 0001
 Revises:
