@@ -11,15 +11,15 @@ import httpx
 
 from conveyor.client.wire import (
     ApiError,
+    Poll,
     Request,
     TaskInfo,
-    _headers,
-    _Poll,
-    _settled,
+    auth_headers,
     create,
     create_many,
     listing,
     read,
+    settled,
 )
 
 
@@ -31,7 +31,7 @@ class AsyncClient:
         api_key: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self._http = httpx.AsyncClient(base_url=url, headers=_headers(api_key), timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=url, headers=auth_headers(api_key), timeout=timeout)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -64,7 +64,7 @@ class AsyncClient:
         return TaskInfo.from_json(await self.call(Request("GET", f"/api/v1/tasks/{task_id}")))
 
     async def wait(self, task_id: str, timeout: float | None = 60.0) -> TaskInfo:
-        poll = _Poll(timeout)
+        poll = Poll(timeout)
         info = await self.get(task_id)
         while not info.is_final:
             await asyncio.sleep(poll.next_delay(task_id))
@@ -104,7 +104,7 @@ class AsyncTaskHandle:
 
     async def result(self, timeout: float | None = 60.0) -> Any:
         self.info = await self.client.wait(self.id, timeout)
-        return _settled(self.info)
+        return settled(self.info)
 
     def __await__(self) -> Any:
         return self.result().__await__()

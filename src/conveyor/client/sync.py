@@ -11,15 +11,15 @@ import httpx
 
 from conveyor.client.wire import (
     ApiError,
+    Poll,
     Request,
     TaskInfo,
-    _headers,
-    _Poll,
-    _settled,
+    auth_headers,
     create,
     create_many,
     listing,
     read,
+    settled,
 )
 
 
@@ -31,7 +31,7 @@ class Client:
         api_key: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self._http = httpx.Client(base_url=url, headers=_headers(api_key), timeout=timeout)
+        self._http = httpx.Client(base_url=url, headers=auth_headers(api_key), timeout=timeout)
 
     def __enter__(self) -> Client:
         return self
@@ -65,7 +65,7 @@ class Client:
         return TaskInfo.from_json(self.call(Request("GET", f"/api/v1/tasks/{task_id}")))
 
     def wait(self, task_id: str, timeout: float | None = 60.0) -> TaskInfo:
-        poll = _Poll(timeout)
+        poll = Poll(timeout)
         while not (info := self.get(task_id)).is_final:
             time.sleep(poll.next_delay(task_id))
         return info
@@ -133,4 +133,4 @@ class TaskHandle:
 
     def result(self, timeout: float | None = 60.0) -> Any:
         self.info = self.client.wait(self.id, timeout)
-        return _settled(self.info)
+        return settled(self.info)

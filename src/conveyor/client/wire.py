@@ -1,6 +1,6 @@
 """What both clients share: the requests they build, the answers they read, their errors.
 
-Pure apart from the clock ``_Poll`` reads: the transports (``sync``, ``aio``) only send a
+Pure apart from the clock ``Poll`` reads: the transports (``sync``, ``aio``) only send a
 ``Request`` and hand the response to ``read``.
 """
 
@@ -115,17 +115,17 @@ def read(response: httpx.Response) -> Any:
     return None if response.status_code == 204 else response.json()
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
+def auth_headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-def _settled(info: TaskInfo) -> Any:
+def settled(info: TaskInfo) -> Any:
     if info.status == "SUCCESS":
         return info.result
     raise TaskFailed(info)
 
 
-class _Poll:
+class Poll:
     """Polling schedule for ``wait``: starts fast (most tasks finish in milliseconds) and
     backs off to half a second."""
 
