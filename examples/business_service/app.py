@@ -8,7 +8,8 @@ Each route is one task type. Conveyor POSTs ``{"task_id", "attempt", "task_type"
 with an ``Idempotency-Key: task_id:attempt`` header and reads back the response contract
 ``{"success", "data", "error", "retryable"}`` (see ``conveyor.executors.http``).
 ``/webhooks/conveyor`` is the other direction: a receiver for final-state callbacks that checks
-their ``X-Conveyor-Signature`` with the secret given in ``CONVEYOR_WEBHOOK_SECRET``.
+their Standard Webhooks signature (``conveyor.webhooks.verify``) with the secret given in
+``CONVEYOR_WEBHOOK_SECRET``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import uuid
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from conveyor.webhooks import SIGNATURE_HEADER, verify_signature
+from conveyor.webhooks import WebhookVerificationError, verify
 
 
 class TaskCall(BaseModel):
@@ -78,15 +79,14 @@ async def slow(call: TaskCall) -> dict[str, Any]:
 
 
 @app.post("/webhooks/conveyor", status_code=204)
-async def conveyor_webhook(
-    request: Request,
-    signature: str | None = Header(default=None, alias=SIGNATURE_HEADER),
-) -> None:
-    """Accept a final-state callback only if its signature matches the shared secret."""
+async def conveyor_webhook(request: Request) -> None:
+    """Accept a final-state callback only if it is signed with the shared secret and recent."""
     secret = os.environ.get("CONVEYOR_WEBHOOK_SECRET", "")
-    if not verify_signature(secret, await request.body(), signature):
-        raise HTTPException(status_code=401, detail="bad signature")
-    print("task finished:", (await request.json()))
+    try:
+        document = verify(secret, request.headers, await request.body())
+    except WebhookVerificationError as exc:
+        raise HTTPException(status_code=401, detail=str(exc)) from exc
+    print("task finished:", document)
 
 
 def main() -> None:

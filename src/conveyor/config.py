@@ -113,6 +113,31 @@ class HttpExecutorSettings(BaseModel):
     _split_hosts = field_validator("allowed_hosts", mode="before")(_comma_list)
 
 
+class WebhookSettings(BaseModel):
+    """Delivery of final-state callbacks (``conveyor.webhooks``)."""
+
+    model_config = _FROZEN
+
+    # Deliveries in flight at once, all destinations together; each holds one connection.
+    concurrency: int = Field(16, ge=1, le=1000)
+    # In flight at once to one host:port: the most of `concurrency` a slow or dead receiver can
+    # hold. Higher drains one busy receiver faster; lower protects everyone else from it.
+    per_destination: int = Field(4, ge=1, le=1000)
+    # The most one try may take in all (resolve, connect, send, answer); a slower receiver is cut
+    # and retried. Longer suits slow receivers but lets each hold its slot that long.
+    deadline: float = Field(10.0, gt=0, le=300)
+    # Tries per delivery; between them backoff_base doubling up to backoff_cap (±20 %), during
+    # which the delivery holds no slot.
+    attempts: int = Field(5, ge=1, le=50)
+    backoff_base: float = Field(1.0, ge=0, le=3600)
+    backoff_cap: float = Field(60.0, ge=0, le=86_400)
+    # Deliveries waiting in memory, in all and per destination; past either one a new delivery is
+    # dropped and logged. The per-destination cap keeps a stuck receiver's backlog from filling
+    # the shared one.
+    backlog: int = Field(10_000, ge=1, le=1_000_000)
+    destination_backlog: int = Field(1_000, ge=1, le=1_000_000)
+
+
 class Settings(BaseModel):
     """Everything a Conveyor process needs to know, validated at start."""
 
@@ -133,12 +158,13 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(16 * 1_048_576, ge=1024, le=512 * 1_048_576)
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
-    webhook_secret: str | None = None
+    webhook_secret: str | None = None  # whsec_<base64>, see conveyor.webhooks.signing
     auth_required: bool | None = None
     tasks: TaskDefaults = TaskDefaults()
     scheduler: SchedulerSettings = SchedulerSettings()
     worker: WorkerSettings = WorkerSettings()
     http_executor: HttpExecutorSettings = HttpExecutorSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
