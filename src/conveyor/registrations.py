@@ -6,7 +6,8 @@
     async def resize(path: str) -> dict: ...
 
     handle = resize.submit(path="a.png")      # or: await resize.asubmit(path="a.png")
-    handle.result(timeout=10)                 # or: await handle.aresult(timeout=10)
+    handle.result(timeout=10)                 # or: await handle
+    resize.options(priority="low", delay=30, idempotency_key="a").submit("b.png")
 
 Registration builds nothing global: ``conveyor standalone --app module:app`` imports the module
 and hands ``app.registrations`` to the worker; submitting talks HTTP to a running server.
@@ -19,8 +20,10 @@ import importlib
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, cast
 
+from conveyor.client.calls import TaskCall, TaskOptions
+from conveyor.client.wire import target
 from conveyor.errors import ConfigError
 from conveyor.models import Backoff, Priority, check_task_type
 
@@ -44,7 +47,8 @@ class Registration:
 
 
 class TaskFunction(Generic[P, R]):
-    """The decorated function: still callable directly, plus ``submit`` / ``asubmit``."""
+    """The decorated function: still callable directly, plus ``submit`` / ``asubmit``, which
+    check the arguments against its signature, and ``options`` for per-call settings."""
 
     def __init__(self, app: Conveyor, registration: Registration) -> None:
         self._app = app
@@ -56,20 +60,25 @@ class TaskFunction(Generic[P, R]):
         result: R = self.registration.func(*args, **kwargs)
         return result
 
-    def submit(self, **payload: Any) -> TaskHandle:
-        return self._app.client().submit(self.registration.name, payload)
+    def options(self, **options: Unpack[TaskOptions]) -> TaskCall[P]:
+        """``resize.options(priority="high", delay=30).submit(path=p)``: see ``TaskOptions``."""
+        func = cast(Callable[P, R], self.registration.func)
+        return TaskCall(self._app, self.registration.name, func, {}).options(**options)
 
-    async def asubmit(self, **payload: Any) -> AsyncTaskHandle:
-        return await self._app.async_client().submit(self.registration.name, payload)
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
+        return self.options().submit(*args, **kwargs)
+
+    async def asubmit(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskHandle:
+        return await self.options().asubmit(*args, **kwargs)
 
 
 class Conveyor:
-    """A set of task registrations plus where to submit them (``url``, default the local
-    standalone server)."""
+    """A set of task registrations plus where to submit them: ``url`` and ``api_key``, else
+    ``CONVEYOR_URL`` and ``CONVEYOR_API_KEY`` as the CLI reads them, else the local standalone
+    server without a key."""
 
-    def __init__(self, url: str = "http://127.0.0.1:8080", api_key: str | None = None) -> None:
-        self.url = url
-        self.api_key = api_key
+    def __init__(self, url: str | None = None, api_key: str | None = None) -> None:
+        self.url, self.api_key = target(url, api_key)
         self.registrations: dict[str, Registration] = {}
         self._client: Client | None = None
         # One async client per event loop: an httpx pool cannot cross loops.

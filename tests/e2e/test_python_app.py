@@ -7,12 +7,13 @@ import importlib
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from conveyor.client import TaskFailed, TaskHandle
+from conveyor.client import Client, TaskFailed, TaskHandle
 from conveyor.registrations import TaskFunction
 from tests.e2e.test_standalone import Standalone, standalone
 
@@ -117,3 +118,70 @@ async def test_asubmit_and_await_the_result(user_app: tuple[Standalone, ModuleTy
         assert second.client is handle.client  # one client per event loop, reused
     finally:
         await module.app.aclose()
+
+
+def count_of(server: Standalone, task_type: str) -> int:
+    with Client(server.url, timeout=10) as client:
+        return sum(1 for _ in client.list(task_type=task_type))
+
+
+def test_options_apply_to_one_submission(user_app: tuple[Standalone, ModuleType]) -> None:
+    server, module = user_app
+    try:
+        tuned = module.resize.options(priority="low", timeout=7, max_retries=1).options(
+            metadata={"team": "images"}
+        )
+        handle = tuned.submit("c.png")  # positional arguments map onto the parameters
+        assert (handle.info.priority, handle.info.timeout_seconds) == ("low", 7)
+        assert (handle.info.max_retries, handle.info.metadata) == (1, {"team": "images"})
+        assert handle.result(timeout=10)["resized"] == "c.png"
+        assert handle.info.payload == {"path": "c.png"}
+
+        delayed = module.resize.options(delay=30).submit(path="d.png")
+        created = datetime.fromisoformat(delayed.info.created_at or "")
+        run_at = datetime.fromisoformat(delayed.info.run_at or "")
+        assert 25 <= (run_at - created).total_seconds() <= 35
+        assert module.app.client().get(delayed.id).status == "PENDING"
+
+        key = f"once-{server.port}"
+        first = module.checksum.options(idempotency_key=key).submit(text="x")
+        again = module.checksum.options(idempotency_key=key).submit(text="x")
+        assert again.id == first.id and again.info.created is False
+
+        plain = module.resize.submit(path="e.png")  # options were for those calls only
+        assert (plain.info.priority, plain.info.timeout_seconds) == ("high", 30)
+    finally:
+        module.app.close()
+
+
+async def test_async_options_twin(user_app: tuple[Standalone, ModuleType]) -> None:
+    _, module = user_app
+    try:
+        handle = await module.resize.options(priority="low", timeout=9).asubmit("f.png")
+        assert (handle.info.priority, handle.info.timeout_seconds) == ("low", 9)
+        assert (await handle)["resized"] == "f.png"
+        with pytest.raises(TypeError):
+            await module.resize.asubmit(size=3)
+    finally:
+        await module.app.aclose()
+
+
+def test_arguments_are_checked_at_submit_and_nothing_is_created(
+    user_app: tuple[Standalone, ModuleType],
+) -> None:
+    """Before, ``submit(**payload)`` sent whatever it was given: the task was created and then
+    failed permanently on the worker."""
+    server, module = user_app
+    before = count_of(server, "resize_image")
+    try:
+        with pytest.raises(TypeError, match="missing a required argument: 'path'"):
+            module.resize.submit()
+        with pytest.raises(TypeError, match="unexpected keyword argument 'size'"):
+            module.resize.submit(path="a.png", size=3)
+        with pytest.raises(TypeError, match="too many positional arguments"):
+            module.resize.submit("a.png", "b.png")
+        with pytest.raises(TypeError, match=r"unexpected keyword argument.*'prio'"):
+            module.resize.options(prio="high")
+    finally:
+        module.app.close()
+    assert count_of(server, "resize_image") == before

@@ -20,17 +20,21 @@ from conveyor.client.wire import (
     listing,
     read,
     settled,
+    target,
 )
 
 
 class AsyncClient:
     def __init__(
         self,
-        url: str = "http://127.0.0.1:8080",
+        url: str | None = None,
         *,
         api_key: str | None = None,
         timeout: float = 30.0,
     ) -> None:
+        """``url`` and ``api_key`` default to ``CONVEYOR_URL`` / ``CONVEYOR_API_KEY``, then to
+        the local standalone server without a key."""
+        url, api_key = target(url, api_key)
         self._http = httpx.AsyncClient(base_url=url, headers=auth_headers(api_key), timeout=timeout)
 
     async def __aenter__(self) -> AsyncClient:

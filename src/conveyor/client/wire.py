@@ -1,11 +1,12 @@
 """What both clients share: the requests they build, the answers they read, their errors.
 
-Pure apart from the clock ``Poll`` reads: the transports (``sync``, ``aio``) only send a
-``Request`` and hand the response to ``read``.
+Pure apart from the clock ``Poll`` reads and the environment ``target`` reads: the transports
+(``sync``, ``aio``) only send a ``Request`` and hand the response to ``read``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -113,6 +114,18 @@ def read(response: httpx.Response) -> Any:
         except (ValueError, KeyError, TypeError):
             raise ApiError(response.status_code, "http_error", response.text[:500]) from None
     return None if response.status_code == 204 else response.json()
+
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def target(url: str | None, api_key: str | None) -> tuple[str, str | None]:
+    """Where to send requests and with which key: the arguments, else ``CONVEYOR_URL`` and
+    ``CONVEYOR_API_KEY`` (the CLI's variables, so one environment serves both), else the local
+    standalone server without a key."""
+    found_url = url or os.environ.get("CONVEYOR_URL") or DEFAULT_URL
+    found_key = api_key if api_key is not None else os.environ.get("CONVEYOR_API_KEY") or None
+    return found_url, found_key
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
