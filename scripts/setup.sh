@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv and install Conveyor into it (editable). With --dev, also the test tools and
-# the example plug-in the tests load through its entry point.
+# Create .venv and install Conveyor into it (editable). With --dev, also the test tools, the
+# example plug-in the tests load through its entry point, and Debian's chromium for the
+# headless-browser test of the API docs (Playwright drives it; its own browser download is
+# not used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,6 +12,9 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--dev" ]; then
+    if ! command -v chromium >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    fi
     .venv/bin/pip install -q -e '.[dev]'
     .venv/bin/pip install -q --no-deps --no-build-isolation ./examples/plugin
 else

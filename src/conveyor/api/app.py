@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI, Request
 
-from conveyor.api import errors, operation_routes, task_routes
+from conveyor.api import docs, errors, operation_routes, task_routes
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
 from conveyor.observability.metrics import HttpMetrics, Metrics, add_metrics_route
@@ -22,6 +22,8 @@ def create_app(
         title="Conveyor",
         version=version("conveyor"),
         description="Distributed asynchronous tasks: create, query, cancel, retry.",
+        docs_url=None,  # docs.install serves both pages from the package, not from a CDN
+        redoc_url=None,
     )
     app.state.service = service
     app.state.auth_required = auth_required
@@ -34,6 +36,7 @@ def create_app(
     errors.install(app)
     app.include_router(task_routes.router)
     app.include_router(operation_routes.router)
+    docs.install(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
