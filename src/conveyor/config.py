@@ -131,9 +131,9 @@ class WebhookSettings(BaseModel):
     attempts: int = Field(5, ge=1, le=50)
     backoff_base: float = Field(1.0, ge=0, le=3600)
     backoff_cap: float = Field(60.0, ge=0, le=86_400)
-    # Deliveries waiting in memory, in all and per destination; past either one a new delivery is
-    # dropped and logged. The per-destination cap keeps a stuck receiver's backlog from filling
-    # the shared one.
+    # Deliveries held in memory (queued, in flight or between tries), in all and per destination;
+    # past either one a new delivery is dropped and logged. The per-destination cap keeps a stuck
+    # receiver's backlog from filling the shared one.
     backlog: int = Field(10_000, ge=1, le=1_000_000)
     destination_backlog: int = Field(1_000, ge=1, le=1_000_000)
 

@@ -123,7 +123,6 @@ class WebhookListener:
         self._wake = asyncio.Event()  # something was queued or a slot freed
         self._idle = asyncio.Event()  # nothing queued, running or waiting for a retry
         self._idle.set()
-        self._outstanding = 0
         self._busy = 0  # slots in use
         self._tasks: set[asyncio.Task[None]] = set()  # tries running and retries waiting
         self._client: httpx.AsyncClient | None = None
@@ -137,13 +136,12 @@ class WebhookListener:
             return
         if delivery is None:
             return
-        if not self._queue.put(delivery.destination, _Job(delivery)):
+        if not self._queue.admit(delivery.destination, _Job(delivery)):
             log.warning(
                 "webhook backlog full (for %s or in all), dropping callback for task %s",
                 delivery.destination, delivery.task_id,
             )
             return
-        self._outstanding += 1
         self._idle.clear()
         self._wake.set()
 
@@ -203,9 +201,11 @@ class WebhookListener:
             self._busy -= 1
             self._wake.set()
         if outcome is None:
-            self._track(self._retry_later(job))
-        else:
-            self._settle()
+            self._track(self._retry_later(destination, job))
+            return
+        self._queue.forget(destination)
+        if not self._queue.held:
+            self._idle.set()
 
     async def _send_once(self, job: _Job) -> bool | None:
         delivery, attempts = job.delivery, self._policy.attempts
@@ -229,19 +229,14 @@ class WebhookListener:
             return False
         return None
 
-    async def _retry_later(self, job: _Job) -> None:
+    async def _retry_later(self, destination: str, job: _Job) -> None:
         """Wait out the backoff holding no slot, then queue the delivery again."""
         await asyncio.sleep(exponential_delay(
             job.tries, base=self._policy.backoff_base, cap=self._policy.backoff_cap,
             spread=(0.8, 1.2), draw=random.random(),  # jitter, not a secret
         ))
-        self._queue.put(job.delivery.destination, job, force=True)
+        self._queue.again(destination, job)
         self._wake.set()
-
-    def _settle(self) -> None:
-        self._outstanding -= 1
-        if self._outstanding == 0:
-            self._idle.set()
 
     async def _send(self, delivery: Delivery) -> None:
         if self._client is None:
