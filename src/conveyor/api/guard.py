@@ -10,8 +10,8 @@ or a body that is not JSON. So the guard answers, before any route runs:
 - 421 when ``Host`` is not a name this server serves (``served_hosts``);
 - 403 when a state-changing request (POST/PUT/PATCH/DELETE) comes with an ``Origin`` other than
   the server's own or one listed in ``server.allowed_origins``;
-- 415 when a request carries a body (or declares a type) that is not ``application/json``,
-  the only type browsers cannot send cross-site without a preflight.
+- 415 when a request carries a body (or a state-changing one declares a type) that is not
+  ``application/json``, the only type browsers cannot send cross-site without a preflight.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class RequestGuard:
                 "origin in server.allowed_origins (CONVEYOR_SERVER__ALLOWED_ORIGINS) to allow it"
             )
         declared = headers.get(b"content-type")
-        if declared is not None or has_body(headers):
+        if has_body(headers) or (declared is not None and method in UNSAFE_METHODS):
             media = (declared or b"").decode("latin-1").partition(";")[0].strip().lower()
             if media != JSON:
                 return 415, "unsupported_media_type", (
