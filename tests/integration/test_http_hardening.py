@@ -54,6 +54,18 @@ class Server:
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection("127.0.0.1", self.port)
 
+    async def unfinished(self, sent: bytes, timeout: float = 5.0) -> tuple[Answer, float]:
+        """Send ``sent`` on a fresh connection and nothing more: the answer, and how long it
+        took to come."""
+        reader, writer = await self.connect()
+        try:
+            began = time.monotonic()
+            writer.write(sent)
+            await writer.drain()
+            return await read_answer(reader, timeout), time.monotonic() - began
+        finally:
+            writer.close()
+
     async def request(
         self, method: str, path: str, *, headers: dict[str, str] | None = None,
         body: bytes = b"", timeout: float = 5.0,
@@ -81,7 +93,10 @@ def head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-async def read_answer(reader: asyncio.StreamReader, timeout: float) -> Answer:
+async def read_answer(
+    reader: asyncio.StreamReader, timeout: float, *, kept_open: bool = False
+) -> Answer:
+    """One answer; then, unless ``kept_open``, whether the server closed the connection."""
     async with asyncio.timeout(timeout):
         status_line = await reader.readline()
         assert status_line, "the server closed the connection without answering"
@@ -90,7 +105,7 @@ async def read_answer(reader: asyncio.StreamReader, timeout: float) -> Answer:
             name, _, value = line.decode().partition(":")
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        closed = await reader.read(1) == b""
+        closed = not kept_open and await reader.read(1) == b""
     return Answer(int(status_line.split()[1]), headers, body, closed)
 
 
@@ -171,16 +186,9 @@ async def test_allowed_origins_setting_admits_a_console(tmp_path: Path) -> None:
 async def test_a_keyless_huge_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
     """The 401 arrives while 14 MB of the body are still unsent: nothing read or parsed."""
     async with serving(tmp_path, auth_required=True) as server:
-        reader, writer = await server.connect()
-        try:
-            began = time.monotonic()
-            writer.write(head("POST", "/api/v1/tasks", server.port,
-                              {"Content-Type": "application/json"}, 14 * MB) + b'{"task_type":')
-            await writer.drain()
-            answer = await read_answer(reader, timeout=3.0)
-            elapsed = time.monotonic() - began
-        finally:
-            writer.close()
+        answer, elapsed = await server.unfinished(head(
+            "POST", "/api/v1/tasks", server.port, {"Content-Type": "application/json"}, 14 * MB,
+        ) + b'{"task_type":', timeout=3.0)
         assert answer.status == 401 and answer.closed
         assert elapsed < 1.0, elapsed
         # A wrong or revoked key is refused the same way; a valid one gets its body read.
@@ -219,16 +227,10 @@ async def test_metrics_need_a_read_key_unless_scraped_from_a_listed_address(
 async def test_a_body_that_never_finishes_is_cut_off(tmp_path: Path) -> None:
     """16 MB declared, 40 bytes sent: 408 and the connection closed after body_timeout."""
     async with serving(tmp_path, server={"body_timeout": 1}) as server:
-        reader, writer = await server.connect()
-        try:
-            began = time.monotonic()
-            writer.write(head("POST", "/api/v1/tasks", server.port,
-                              {"Content-Type": "application/json"}, 16 * MB - 1) + b"{" * 40)
-            await writer.drain()
-            answer = await read_answer(reader, timeout=5.0)
-            elapsed = time.monotonic() - began
-        finally:
-            writer.close()
+        answer, elapsed = await server.unfinished(head(
+            "POST", "/api/v1/tasks", server.port, {"Content-Type": "application/json"},
+            16 * MB - 1,
+        ) + b"{" * 40)
         assert answer.status == 408 and answer.closed
         assert "server.body_timeout" in answer.error()["message"]
         assert 0.9 < elapsed < 3.0, elapsed
@@ -242,15 +244,7 @@ async def test_a_request_whose_headers_never_finish_is_closed(
     tmp_path: Path, sent: bytes,
 ) -> None:
     async with serving(tmp_path, server={"header_timeout": 1}) as server:
-        reader, writer = await server.connect()
-        try:
-            began = time.monotonic()
-            writer.write(sent)
-            await writer.drain()
-            answer = await read_answer(reader, timeout=5.0)
-            elapsed = time.monotonic() - began
-        finally:
-            writer.close()
+        answer, elapsed = await server.unfinished(sent)
         assert answer.status == 408 and answer.closed
         assert "server.header_timeout" in answer.error()["message"]
         assert 0.9 < elapsed < 3.0, elapsed
@@ -264,21 +258,9 @@ async def test_kept_alive_connections_serve_several_requests(tmp_path: Path) -> 
             for _ in range(3):
                 writer.write(head("GET", "/healthz", server.port, None, None))
                 await writer.drain()
-                answer = await read_answer_open(reader)
-                assert answer == 200
+                answer = await read_answer(reader, 5.0, kept_open=True)
+                assert answer.status == 200
                 await asyncio.sleep(0.6)  # under the keep-alive timeout, over half the deadline
         finally:
             writer.close()
 
-
-async def read_answer_open(reader: asyncio.StreamReader) -> int:
-    """The status of one answer on a connection that stays open."""
-    async with asyncio.timeout(5.0):
-        status = int((await reader.readline()).split()[1])
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        await reader.readexactly(length)
-    return status

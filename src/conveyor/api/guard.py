@@ -16,6 +16,7 @@ or a body that is not JSON. So the guard answers, before any route runs:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -23,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.api.errors import error_response
 from conveyor.config import ServerSettings
+
+log = logging.getLogger(__name__)
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
@@ -37,7 +40,11 @@ def served_hosts(server: ServerSettings, bound_host: str) -> frozenset[str] | No
     if server.allowed_hosts:
         return frozenset(_bare(name) for name in server.allowed_hosts)
     bound = _bare(bound_host)
-    return LOOPBACK_NAMES if bound in WILDCARDS else LOOPBACK_NAMES | {bound}
+    if bound not in WILDCARDS:
+        return LOOPBACK_NAMES | {bound}
+    log.warning("listening on %s but serving only the loopback names: list the names clients "
+                "use in server.allowed_hosts (CONVEYOR_SERVER__ALLOWED_HOSTS)", bound_host)
+    return LOOPBACK_NAMES
 
 
 def _bare(host: str) -> str:
