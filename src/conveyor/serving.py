@@ -11,7 +11,8 @@ connect to must survive clients that connect and say nothing: a connection that 
 delivered its request headers within ``header_timeout`` is answered 408 and closed (uvicorn
 times out only idle kept-alive connections), idle kept-alive ones close after
 ``keep_alive_timeout``, and past ``max_connections`` open connections requests are answered 503
-at once rather than queued. ``raise_open_file_limit`` lifts the process's soft open-file limit
+at once rather than queued (the oldest connection waiting for a request is closed first to make
+room, see ``_GuardedProtocol``). ``raise_open_file_limit`` lifts the process's soft open-file limit
 to the hard one, so the cap, not the kernel's EMFILE, is what a flood meets.
 """
 
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from conveyor.config import ServerSettings
@@ -88,10 +90,8 @@ class _Config(uvicorn.Config):
     this server that wait for a request (oldest first), which may be closed to make room."""
 
     def __init__(self, app: Any, limits: ServerSettings, cap: int, **options: Any) -> None:
-        # uvicorn answers 503 once its count reaches the limit, the new connection included.
         super().__init__(
-            app, http=_GuardedProtocol, timeout_keep_alive=limits.keep_alive_timeout,
-            limit_concurrency=cap + 1, **options,
+            app, http=_GuardedProtocol, timeout_keep_alive=limits.keep_alive_timeout, **options
         )
         self.header_timeout = limits.header_timeout
         self.max_connections = cap
@@ -129,7 +129,15 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._done_waiting()
-        super().on_headers_complete()
+        cap = self.config.max_connections
+        if len(self.connections) <= cap and len(self.tasks) < cap:
+            super().on_headers_complete()
+            return
+        app, self.app = self.app, _busy  # uvicorn starts this request's cycle with self.app
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -166,6 +174,16 @@ class _GuardedProtocol(HttpToolsProtocol):
             + body
         )
         self.transport.close()
+
+
+async def _busy(scope: Any, receive: Any, send: Any) -> None:
+    """The answer when every connection under the cap is busy with a request."""
+    response = JSONResponse(
+        {"error": {"code": "busy", "message": "the server is at its connection cap "
+                   "(server.max_connections); retry shortly"}},
+        status_code=503, headers={"connection": "close", "retry-after": "1"},
+    )
+    await response(scope, receive, send)
 
 
 class _QuietServer(uvicorn.Server):

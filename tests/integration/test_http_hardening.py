@@ -264,3 +264,36 @@ async def test_kept_alive_connections_serve_several_requests(tmp_path: Path) -> 
         finally:
             writer.close()
 
+
+
+async def test_past_the_cap_the_oldest_silent_connection_makes_room(tmp_path: Path) -> None:
+    async with serving(tmp_path, server={"max_connections": 3}) as server:
+        silent = [await server.connect() for _ in range(3)]
+        try:
+            healthz = await server.request("GET", "/healthz")
+            assert healthz.status == 200
+            async with asyncio.timeout(3):  # the oldest silent socket was closed for it
+                assert await silent[0][0].read(1) == b""
+        finally:
+            for _, writer in silent:
+                writer.close()
+
+
+async def test_when_every_connection_is_busy_requests_get_503_at_once(tmp_path: Path) -> None:
+    async with serving(tmp_path, server={"max_connections": 3}) as server:
+        busy = [await server.connect() for _ in range(3)]
+        try:
+            for _, writer in busy:  # each stuck in the middle of its body
+                writer.write(head("POST", "/api/v1/tasks", server.port,
+                                  {"Content-Type": "application/json"}, 1000) + b"{")
+                await writer.drain()
+            await asyncio.sleep(0.2)
+            refused = await server.request("GET", "/healthz")
+            assert refused.status == 503 and refused.closed
+            assert refused.error()["code"] == "busy"
+            assert "server.max_connections" in refused.error()["message"]
+        finally:
+            for _, writer in busy:
+                writer.close()
+        await asyncio.sleep(0.2)
+        assert (await server.request("GET", "/healthz")).status == 200
