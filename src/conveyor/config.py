@@ -132,6 +132,9 @@ class ServerSettings(BaseModel):
     # A connection must deliver a request's headers within this many seconds of opening (or of
     # the request's first byte): until then each slow or silent client holds an open file.
     header_timeout: float = Field(10.0, gt=0, le=3600)
+    # A request's headers may take this many bytes (431 beyond): memory spent on a caller that
+    # has not been authenticated yet.
+    max_header_bytes: int = Field(65_536, ge=1024, le=16 * 1_048_576)
     # The whole body must arrive within this many seconds (408 otherwise): a client slower than
     # max_body_bytes / body_timeout at the largest bodies is cut off.
     body_timeout: float = Field(30.0, gt=0, le=3600)

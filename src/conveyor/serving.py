@@ -9,11 +9,12 @@ lifecycle owner (``process.Process``) decides when and in which order things sto
 Both also share the connection limits (``server`` settings), because a server that anyone can
 connect to must survive clients that connect and say nothing: a connection that has not
 delivered its request headers within ``header_timeout`` is answered 408 and closed (uvicorn
-times out only idle kept-alive connections), idle kept-alive ones close after
-``keep_alive_timeout``, and past ``max_connections`` open connections requests are answered 503
-at once rather than queued (the oldest connection waiting for a request is closed first to make
-room, see ``_GuardedProtocol``). ``raise_open_file_limit`` lifts the process's soft open-file limit
-to the hard one, so the cap, not the kernel's EMFILE, is what a flood meets.
+times out only idle kept-alive connections), headers over ``max_header_bytes`` get 431, idle
+kept-alive connections close after ``keep_alive_timeout``, and past ``max_connections`` open
+connections the oldest one waiting for a request is closed to make room, or, when every one is
+busy, the request is answered 503 at once rather than queued (``_GuardedProtocol``).
+``raise_open_file_limit`` lifts the process's soft open-file limit to the hard one, so the
+cap, not the kernel's EMFILE, is what a flood meets.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class _Config(uvicorn.Config):
             app, http=_GuardedProtocol, timeout_keep_alive=limits.keep_alive_timeout, **options
         )
         self.header_timeout = limits.header_timeout
+        self.max_header_bytes = limits.max_header_bytes
         self.max_connections = cap
         self.waiting: dict[_GuardedProtocol, None] = {}
 
@@ -111,6 +113,20 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     config: _Config
     _header_timer: asyncio.TimerHandle | None = None
+    _header_bytes: int | None = None  # received while a request's headers are pending
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_bytes is not None:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        # Checked after parsing, so a chunk that completes the headers and carries body bytes
+        # is not counted against the headers; one chunk is at most 256 kB.
+        limit = self.config.max_header_bytes
+        if self._header_bytes is not None and self._header_bytes > limit:
+            self._done_waiting()
+            self._refuse(b"431 Request Header Fields Too Large", "too_large",
+                         f"the request headers are over the {limit}-byte limit "
+                         "(server.max_header_bytes)")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -150,6 +166,7 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def _wait(self) -> None:
         self.config.waiting[self] = None
+        self._header_bytes = 0
 
     def _arm(self) -> None:
         timeout = self.config.header_timeout
@@ -157,19 +174,24 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def _done_waiting(self) -> None:
         self.config.waiting.pop(self, None)
+        self._header_bytes = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
     def _expired(self, timeout: float) -> None:
         self._header_timer = None
+        self._refuse(b"408 Request Timeout", "timeout",
+                     f"the request headers did not arrive within {timeout:g} s "
+                     "(server.header_timeout)")
+
+    def _refuse(self, status: bytes, code: str, message: str) -> None:
+        """Answer in the project's error shape and close, outside any request cycle."""
         if self.transport.is_closing():
             return
-        body = json.dumps({"error": {"code": "timeout", "message": (
-            f"the request headers did not arrive within {timeout:g} s (server.header_timeout)"
-        )}}).encode()
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
         self.transport.write(
-            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+            b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
             + body
         )

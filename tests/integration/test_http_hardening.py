@@ -10,6 +10,7 @@ Every read is bounded by a timeout and every server is stopped in a ``finally``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -297,3 +298,26 @@ async def test_when_every_connection_is_busy_requests_get_503_at_once(tmp_path: 
                 writer.close()
         await asyncio.sleep(0.2)
         assert (await server.request("GET", "/healthz")).status == 200
+
+
+async def test_oversized_headers_are_refused_without_being_kept(tmp_path: Path) -> None:
+    """A 20 MB header was read into memory in full (answered 200); now 431 past the limit,
+    while a large body behind small headers is still accepted."""
+    async with serving(tmp_path, server={"max_header_bytes": 65536}) as server:
+        unterminated = head("GET", "/healthz", server.port, {"X-Big": "a" * 70_000}, None)
+        over, _ = await server.unfinished(unterminated[:-4])  # all of it read, then refused
+        assert over.status == 431 and over.closed
+        assert "server.max_header_bytes" in over.error()["message"]
+        reader, writer = await server.connect()
+        try:  # 20 MB: cut off long before the end (a reset, as the rest is left unread)
+            writer.write(head("GET", "/healthz", server.port, {"X-Big": "a" * 20 * MB}, None))
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+                answer = await read_answer(reader, 5.0)
+                assert answer.status == 431
+        finally:
+            writer.close()
+        payload = {"task_type": "echo", "payload": {"blob": "b" * 900_000}}
+        big_body = await server.request("POST", "/api/v1/tasks", body=json.dumps(payload).encode(),
+                                        headers={"Content-Type": "application/json"})
+        assert big_body.status == 201, big_body.body
