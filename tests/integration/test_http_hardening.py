@@ -135,6 +135,9 @@ async def test_dns_rebinding_host_is_refused(tmp_path: Path) -> None:
             "GET", "/api/v1/tasks", headers={"Host": f"rebind.evil.example:{server.port}"})
         assert rebound.status == 421
         assert "server.allowed_hosts" in rebound.error()["message"]
+        probe = await server.request(  # a load balancer's health check by instance address
+            "GET", "/healthz", headers={"Host": f"10.0.0.5:{server.port}"})
+        assert probe.status == 200
         for name in ("127.0.0.1", "localhost", "[::1]"):
             ok = await server.request(
                 "GET", "/api/v1/tasks", headers={"Host": f"{name}:{server.port}"})

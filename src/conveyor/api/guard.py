@@ -7,7 +7,8 @@ request (a form or ``fetch`` with ``Content-Type: text/plain`` needs no CORS pre
 first always carries the attacker's name in ``Host``; the second carries a foreign ``Origin``
 or a body that is not JSON. So the guard answers, before any route runs:
 
-- 421 when ``Host`` is not a name this server serves (``served_hosts``);
+- 421 when ``Host`` is not a name this server serves (``served_hosts``), except on the health
+  probes, which tell a page nothing and which load balancers call by the instance's address;
 - 403 when a state-changing request (POST/PUT/PATCH/DELETE) comes with an ``Origin`` other than
   the server's own or one listed in ``server.allowed_origins``;
 - 415 when a request carries a body (or a state-changing one declares a type) that is not
@@ -31,6 +32,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
+PROBES = frozenset({"/healthz", "/readyz"})
 
 
 def served_hosts(server: ServerSettings, bound_host: str) -> frozenset[str] | None:
@@ -82,7 +84,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
-        refusal = self._refusal(scope["method"], headers)
+        refusal = self._refusal(scope["method"], scope["path"], headers)
         if refusal is None:
             await self.app(scope, receive, send)
             return
@@ -91,9 +93,12 @@ class RequestGuard:
         response.headers["connection"] = "close"  # the body, if any, is never read
         await response(scope, receive, send)
 
-    def _refusal(self, method: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
+    def _refusal(
+        self, method: str, path: str, headers: dict[bytes, bytes]
+    ) -> tuple[int, str, str] | None:
         host = headers.get(b"host", b"").decode("latin-1")
-        if self.hosts is not None and _bare(host) not in self.hosts:
+        probe = path in PROBES and method in ("GET", "HEAD")
+        if self.hosts is not None and not probe and _bare(host) not in self.hosts:
             return 421, "misdirected", (
                 f"this server does not answer to the host {host!r}; set server.allowed_hosts "
                 "(CONVEYOR_SERVER__ALLOWED_HOSTS) to the names clients use"
