@@ -7,6 +7,7 @@ environment they are spelled with a double underscore, e.g. ``CONVEYOR_SCHEDULER
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -138,6 +139,59 @@ class WebhookSettings(BaseModel):
     destination_backlog: int = Field(1_000, ge=1, le=1_000_000)
 
 
+class ServerSettings(BaseModel):
+    """What the HTTP servers (the API, and the metrics port) accept from the network."""
+
+    model_config = _FROZEN
+
+    # Host names the API answers to (``Host`` header, port ignored); any other is refused with
+    # 421, so a DNS-rebinding page cannot reach a local server. Empty: the loopback names plus
+    # the bound address unless it is a wildcard. Behind a load balancer list the public name(s);
+    # ``*`` accepts every Host (only sensible when every caller needs a key).
+    allowed_hosts: tuple[str, ...] = ()
+    # Origins (``https://console.example.com``) besides the server's own that browsers may send
+    # state-changing requests from; any other ``Origin`` on POST/PUT/PATCH/DELETE gets 403.
+    allowed_origins: tuple[str, ...] = ()
+    # Addresses or networks (``10.0.0.0/8``) that may scrape the API's /metrics without a key.
+    metrics_scrapers: tuple[str, ...] = ()
+    # A connection must deliver a request's headers within this many seconds of opening (or of
+    # the request's first byte): until then each slow or silent client holds an open file.
+    header_timeout: float = Field(10.0, gt=0, le=3600)
+    # A request's headers may take this many bytes (431 beyond): memory spent on a caller that
+    # has not been authenticated yet.
+    max_header_bytes: int = Field(65_536, ge=1024, le=16 * 1_048_576)
+    # The whole body must arrive within this many seconds (408 otherwise): a client slower than
+    # max_body_bytes / body_timeout at the largest bodies is cut off.
+    body_timeout: float = Field(30.0, gt=0, le=3600)
+    # Idle time allowed between requests on a kept-alive connection.
+    keep_alive_timeout: int = Field(5, ge=1, le=3600)
+    # Open connections (idle ones included) past which requests are answered 503 at once; each
+    # costs an open file and a few kB. Clamped at start to what the open-file limit allows.
+    max_connections: int = Field(4096, ge=2, le=1_000_000)
+
+    _split_lists = field_validator(
+        "allowed_hosts", "allowed_origins", "metrics_scrapers", mode="before"
+    )(_comma_list)
+
+    @field_validator("metrics_scrapers")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network: {exc}") from None
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if "://" not in item or item.rstrip("/").count("/") > 2:
+                raise ValueError(f"{item!r} is not an origin like https://console.example.com")
+        return tuple(item.rstrip("/").lower() for item in value)
+
+
 class Settings(BaseModel):
     """Everything a Conveyor process needs to know, validated at start."""
 
@@ -165,6 +219,9 @@ class Settings(BaseModel):
     worker: WorkerSettings = WorkerSettings()
     http_executor: HttpExecutorSettings = HttpExecutorSettings()
     webhooks: WebhookSettings = WebhookSettings()
+
+
+    server: ServerSettings = ServerSettings()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from conveyor.api.app import create_app
+from conveyor.api.guard import served_hosts
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
 from conveyor.duty import retrying
@@ -174,6 +175,7 @@ class Process:
         self._metrics_server = MetricsServer(
             parts.metrics, self.settings.metrics_port,
             lambda: check_backends(parts.store, parts.coordination), host=self.settings.host,
+            limits=self.settings.server,
         )
         await self._metrics_server.start()
 
@@ -182,8 +184,11 @@ class Process:
         if not auth:
             log.warning("API keys are not required: anyone who can reach %s may act as admin",
                         self.settings.host)
-        app = create_app(parts.service, auth_required=auth, metrics=parts.metrics)
-        served = ServedApp(app, listener, "api-server")
+        app = create_app(
+            parts.service, auth_required=auth, metrics=parts.metrics,
+            hosts=served_hosts(self.settings.server, self.settings.host),
+        )
+        served = ServedApp(app, listener, "api-server", self.settings.server)
         served.start()
         log.info("API listening on http://%s:%d", self.settings.host, self.settings.port)
         return served

@@ -1,12 +1,19 @@
-"""The FastAPI application: routes, error mapping, body limit, health."""
+"""The FastAPI application: routes, error mapping, request guards, health.
+
+Middleware, outermost first: HTTP metrics (counts refusals too) → ``RequestGuard`` (Host,
+Origin, content type) → ``Authenticate`` (the key, from the headers) → ``BodyLimit`` (size and
+time) → routes. So nothing reads a body before the caller is known to be allowed.
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import version
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from conveyor.api import docs, errors, operation_routes, task_routes
+from conveyor.api.auth import Authenticate, scraper_or_reader
+from conveyor.api.guard import RequestGuard
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
 from conveyor.observability.metrics import HttpMetrics, Metrics, add_metrics_route
@@ -16,8 +23,12 @@ from conveyor.serving import check_backends
 
 
 def create_app(
-    service: TaskService, *, auth_required: bool = False, metrics: Metrics | None = None
+    service: TaskService, *, auth_required: bool = False, metrics: Metrics | None = None,
+    hosts: frozenset[str] | None = None,
 ) -> FastAPI:
+    """``hosts``: the ``Host`` names served (``guard.served_hosts``); None accepts any, for
+    in-process transports no browser can reach."""
+    server = service.settings.server
     app = FastAPI(
         title="Conveyor",
         version=version("conveyor"),
@@ -26,13 +37,16 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
-    app.state.auth_required = auth_required
     store = service.store
     app.state.operations = Operations(store.workers, store.stats, service.coordination)
-    app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
-    if metrics is not None:  # added last: outermost, so it also counts refused bodies
+    app.add_middleware(
+        BodyLimit, max_bytes=service.settings.max_body_bytes, timeout=server.body_timeout
+    )
+    app.add_middleware(Authenticate, keys=store.keys if auth_required else None)
+    app.add_middleware(RequestGuard, hosts=hosts, origins=server.allowed_origins)
+    if metrics is not None:  # added last: outermost, so it also counts refusals
         app.add_middleware(HttpMetrics, metrics=metrics)
-        add_metrics_route(app, metrics)
+        add_metrics_route(app, metrics, Depends(scraper_or_reader(server.metrics_scrapers)))
     errors.install(app)
     app.include_router(task_routes.router)
     app.include_router(operation_routes.router)

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from fastapi import FastAPI
+from fastapi import FastAPI, params
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -268,12 +268,17 @@ async def metrics_response(metrics: Metrics) -> Response:
     return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
 
 
-def add_metrics_route(app: FastAPI, metrics: Metrics) -> None:
-    """Serve ``GET /metrics`` on the API, outside the OpenAPI schema (it is not JSON)."""
+def add_metrics_route(app: FastAPI, metrics: Metrics, *guards: params.Depends) -> None:
+    """Serve ``GET /metrics`` on the API, outside the OpenAPI schema (it is not JSON).
+
+    ``guards`` are the dependencies that decide who may scrape (the API's own key check): the
+    scrape names worker hosts and pids, so it is not public.
+    """
 
     async def scrape() -> Response:
         return await metrics_response(metrics)
 
     app.add_api_route(
-        "/metrics", scrape, methods=["GET"], include_in_schema=False, response_class=Response
+        "/metrics", scrape, methods=["GET"], include_in_schema=False, response_class=Response,
+        dependencies=list(guards),
     )

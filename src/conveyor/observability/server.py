@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from conveyor.config import ServerSettings
 from conveyor.observability.metrics import Metrics, metrics_response
 from conveyor.serving import ServedApp, bind
 
@@ -48,9 +49,11 @@ class MetricsServer:
     """``probe_app`` served on ``host:port`` until ``stop``."""
 
     def __init__(
-        self, metrics: Metrics, port: int, ready_check: ReadyCheck, *, host: str = "0.0.0.0"
+        self, metrics: Metrics, port: int, ready_check: ReadyCheck, *, host: str = "0.0.0.0",
+        limits: ServerSettings | None = None,
     ) -> None:
         self._app = probe_app(metrics, ready_check)
+        self._limits = limits
         self._host = host
         self._wanted_port = port
         self._served: ServedApp | None = None
@@ -62,7 +65,7 @@ class MetricsServer:
 
     async def start(self) -> None:
         sock = bind(self._host, self._wanted_port, backlog=128)
-        self._served = ServedApp(self._app, sock, "metrics")
+        self._served = ServedApp(self._app, sock, "metrics", self._limits)
         self._served.start()
         log.info("metrics on http://%s:%d/metrics", self._host, self.port)
 
