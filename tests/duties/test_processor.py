@@ -4,6 +4,7 @@ attempt ended and whether it is retried, and what to do with an id it could not 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -210,3 +211,22 @@ async def test_a_failed_start_lets_go_of_the_fetched_ids(
     assert processor.claimed == set() and processor.running == {}
     assert [i.task_id for i in await coord.worker_queues.active(WORKER)] == [t.id]
     assert (await tasks.get(t.id)).status == TaskStatus.PENDING
+
+
+@pytest.mark.parametrize("turns", [0, 1], ids=["before-its-first-step", "reading-its-config"])
+async def test_an_attempt_interrupted_before_it_reaches_the_executor_still_ends(
+    tasks: Tasks, processor: Processor, completions: Completions, executor: Scripted,
+    clock: Clock, turns: int,
+) -> None:
+    """A cancel can arrive the moment a task starts: before its attempt ran a single step, or
+    while it reads the type's config. It must still end with an outcome: without one the row
+    stays PROCESSING with its slot held for the life of the worker, until the timeout sweep
+    reruns a task the user cancelled."""
+    [t] = await deliver_and_run(tasks, processor, clock, payload=BLOCKS)
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    assert processor.interrupt(t.id, StopReason.CANCELLED)
+    await settle(processor)
+    assert processor.running == {} and executor.ran == []
+    [(outcome, _)] = completions.take(10)
+    assert outcome is not None and outcome.status == TaskStatus.CANCELLED
