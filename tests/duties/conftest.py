@@ -165,22 +165,24 @@ async def settle(processor: Processor) -> None:
 
 
 class offline:
-    """The store's database refuses writes for the block: ``task_logs`` is renamed away, so
-    every move fails inside its transaction and rolls back, as with a lost connection. Real
-    SQLite errors, so the store's own conversion to ``BackendUnavailable`` is exercised."""
+    """A table of the store is gone for the block, as if the database were unreachable for
+    what uses it. ``task_logs`` by default: every move writes a log row, so every move fails
+    inside its transaction and rolls back. Real SQLite errors, so the store's own conversion
+    to ``BackendUnavailable`` is exercised. (Lower case: it reads ``async with offline(...)``.)
+    """
 
-    def __init__(self, store: SqlStore) -> None:
-        self._store = store
+    def __init__(self, store: SqlStore, table: str = "task_logs") -> None:
+        self._store, self._table = store, table
 
     async def _rename(self, old: str, new: str) -> None:
         async with self._store.db.engine.begin() as conn:
             await conn.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
 
     async def __aenter__(self) -> None:
-        await self._rename("task_logs", "task_logs_offline")
+        await self._rename(self._table, f"{self._table}_offline")
 
     async def __aexit__(self, *_: object) -> None:
-        await self._rename("task_logs_offline", "task_logs")
+        await self._rename(f"{self._table}_offline", self._table)
 
 
 # -- the parts ------------------------------------------------------------------------------

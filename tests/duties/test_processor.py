@@ -230,3 +230,16 @@ async def test_an_attempt_interrupted_before_it_reaches_the_executor_still_ends(
     assert processor.running == {} and executor.ran == []
     [(outcome, _)] = completions.take(10)
     assert outcome is not None and outcome.status == TaskStatus.CANCELLED
+
+
+async def test_a_config_read_that_fails_reruns_the_attempt_without_spending_a_retry(
+    tasks: Tasks, processor: Processor, completions: Completions, store: SqlStore,
+    executor: Scripted, clock: Clock,
+) -> None:
+    """The database blinked between the start and the read of the type's config: the task
+    never ran, so it must not fail for good (it has retries left) nor spend one."""
+    async with offline(store, "task_config"):
+        outcome = await outcome_of(tasks, processor, completions, clock, max_retries=0)
+    assert executor.ran == []
+    assert outcome.status == TaskStatus.FAILED and "config" in (outcome.error or "")
+    assert outcome.retry_at is not None and not outcome.spend_retry

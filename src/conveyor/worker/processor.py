@@ -21,7 +21,7 @@ import orjson
 from conveyor.catalog import Catalog
 from conveyor.coordination.protocol import WorkerQueues
 from conveyor.duty import Duty
-from conveyor.errors import PermanentError
+from conveyor.errors import BackendUnavailable, PermanentError
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.models import Backoff, QueueItem, Task, TaskStatus
 from conveyor.outcomes import Outcomes
@@ -140,7 +140,12 @@ class Processor(Duty):
         self._completions.add(outcome, item)
 
     async def _attempt(self, task: Task, stop: asyncio.Future[StopReason]) -> Outcome:
-        spec = await self._catalog.spec(task.task_type)
+        try:
+            spec = await self._catalog.spec(task.task_type)
+        except BackendUnavailable as unread:  # it never ran: a rerun that spends no retry
+            return self._failed(task, TaskStatus.FAILED, f"could not read the type's config: "
+                                f"{unread}", True, self._outcomes.policy(None),
+                                lost_to_crash=True)
         backoff = self._outcomes.policy(spec)
         if stop.done():  # interrupted before it began: do not start the executor at all
             return self._interrupted(task, stop.result(), backoff)
