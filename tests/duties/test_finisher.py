@@ -48,7 +48,7 @@ async def test_outcomes_are_written_then_acked_and_released(
     await finisher.run_once(clock.now)
     done = await tasks.get(item.task_id)
     assert (done.status, done.result, done.finished_at) == (TaskStatus.SUCCESS, "ok", clock.now)
-    assert await coord.worker_queues.active(WORKER) == [] and processor.claimed == set()
+    assert await coord.worker_queues.active(WORKER) == [] and not processor.claimed
     assert len(completions) == 0
 
 
@@ -77,7 +77,7 @@ async def test_nothing_to_write_is_only_released(
     completions.add(None, item)
     await finisher.run_once(clock.now)
     assert (await tasks.get(item.task_id)).status == TaskStatus.PROCESSING
-    assert await coord.worker_queues.active(WORKER) == [] and processor.claimed == set()
+    assert await coord.worker_queues.active(WORKER) == [] and not processor.claimed
 
 
 async def test_the_answer_of_a_superseded_attempt_is_refused_but_still_released(
@@ -90,7 +90,7 @@ async def test_the_answer_of_a_superseded_attempt_is_refused_but_still_released(
     completions.add(succeeded(item, attempt=0), item)
     await finisher.run_once(clock.now)
     assert (await tasks.get(item.task_id)).status == TaskStatus.PROCESSING
-    assert processor.claimed == set()
+    assert not processor.claimed
 
 
 async def test_one_pass_writes_every_batch(

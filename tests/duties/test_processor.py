@@ -13,6 +13,9 @@ import pytest
 from conveyor.coordination.protocol import Coordination
 from conveyor.errors import BackendUnavailable
 from conveyor.models import Task, TaskConfig, TaskStatus
+from conveyor.outcomes import Outcomes
+from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.timeouts import TimeoutSweeper
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
 from conveyor.worker.completions import Completions
@@ -52,7 +55,7 @@ async def test_a_fetched_task_is_started_in_the_store_and_run(
     assert (started.status, started.worker_id, started.started_at, started.attempt) == (
         TaskStatus.PROCESSING, WORKER, clock.now, 1
     )
-    assert set(processor.running) == processor.claimed == {t.id} and processor.load == 1
+    assert set(processor.running) == set(processor.claimed) == {t.id} and processor.load == 1
     await executor.reached(1)
     assert executor.ran == [(t.id, 1)]
 
@@ -208,7 +211,7 @@ async def test_a_failed_start_lets_go_of_the_fetched_ids(
     async with offline(store):
         with pytest.raises(BackendUnavailable):
             await processor.run_once(clock.now)
-    assert processor.claimed == set() and processor.running == {}
+    assert not processor.claimed and processor.running == {}
     assert [i.task_id for i in await coord.worker_queues.active(WORKER)] == [t.id]
     assert (await tasks.get(t.id)).status == TaskStatus.PENDING
 
@@ -243,3 +246,25 @@ async def test_a_config_read_that_fails_reruns_the_attempt_without_spending_a_re
     assert executor.ran == []
     assert outcome.status == TaskStatus.FAILED and "config" in (outcome.error or "")
     assert outcome.retry_at is not None and not outcome.spend_retry
+
+
+async def test_a_rerun_fetched_while_its_old_outcome_waits_keeps_its_own_slot(
+    tasks: Tasks, processor: Processor, finisher: Finisher, store: SqlStore,
+    outcomes: Outcomes, leader: Elector, executor: Scripted, clock: Clock,
+) -> None:
+    """Attempt 1 ended but its outcome could not be written for a while; the scheduler timed
+    it out meanwhile and the rerun came back to this worker. Writing attempt 1's (refused)
+    outcome releases attempt 1's claim only: attempt 2 still runs and must stay claimed, or
+    the slot is counted free and the reconciler takes the running attempt for a lost one."""
+    [t] = await deliver_and_run(tasks, processor, clock, payload=BLOCKS)
+    await executor.reached(1)
+    processor.interrupt(t.id, StopReason.SHUTDOWN)
+    await settle(processor)
+    clock.now += 36.0
+    await TimeoutSweeper(store.sweeps, outcomes, leader, interval=5.0, grace=5.0,
+                         batch=10).run_once(clock.now)
+    await tasks.deliver([await tasks.get(t.id)])
+    await processor.run_once(clock.now)
+    assert (await tasks.get(t.id)).attempt == 2 and processor.load == 2
+    await finisher.run_once(clock.now)
+    assert t.id in processor.running and t.id in processor.claimed and processor.load == 1

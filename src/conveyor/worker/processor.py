@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -62,20 +63,28 @@ class Processor(Duty):
         self._outcomes = outcomes
         self._completions = completions
         self.capacity = capacity
-        self.claimed: set[str] = set()  # ids from fetch until the finisher releases them
+        # Ids from fetch until the finisher releases them, counted: a rerun can come back to
+        # this worker while the outcome of its earlier attempt still waits to be written, and
+        # releasing that one must not release the rerun.
+        self.claimed: Counter[str] = Counter()
         self.running: dict[str, asyncio.Task[None]] = {}
         self._stops: dict[str, asyncio.Future[StopReason]] = {}
         self._slot_freed = asyncio.Event()
 
     def release(self, items: Sequence[QueueItem]) -> None:
         """Called by the finisher once outcomes are written and acked."""
-        self.claimed.difference_update(item.task_id for item in items)
+        self._unclaim(item.task_id for item in items)
         self._slot_freed.set()
+
+    def _unclaim(self, task_ids: Iterable[str]) -> None:
+        self.claimed.subtract(task_ids)
+        for task_id in [t for t, n in self.claimed.items() if n <= 0]:
+            del self.claimed[task_id]
 
     @property
     def load(self) -> int:
         """Slots in use: attempts running plus outcomes not yet written."""
-        return len(self.claimed)
+        return self.claimed.total()
 
     async def wait_for_next_pass(self) -> None:
         if self.load >= self.capacity:
@@ -90,17 +99,24 @@ class Processor(Duty):
         if not items:
             return
         self.claimed.update(item.task_id for item in items)
-        by_id = {i.task_id: i for i in items}
+        by_id: dict[str, QueueItem] = {}
+        twins: list[QueueItem] = []  # an id pushed twice and fetched together: one start
+        for item in items:
+            if item.task_id in by_id:
+                twins.append(item)
+            else:
+                by_id[item.task_id] = item
         try:
             started = await self._moves.start(list(by_id), self.worker_id, self.clock())
         except BaseException:
             # Let go of them: the reconciler returns ids left in the active list to the queue.
-            self.claimed.difference_update(by_id)
+            self._unclaim(item.task_id for item in items)
             raise
         for t in started:
             stop = self._stops[t.id] = asyncio.get_running_loop().create_future()
             self.running[t.id] = asyncio.create_task(self._run(t, by_id.pop(t.id), stop))
-        for item in by_id.values():  # cancelled, finished or taken by another worker meanwhile
+        # Cancelled, finished or taken by another worker meanwhile, or a twin of one started.
+        for item in [*by_id.values(), *twins]:
             self._completions.add(None, item)
 
     def interrupt(self, task_id: str, reason: StopReason) -> bool:
