@@ -50,7 +50,7 @@ class Finisher(Duty):
         outcomes: list[Outcome] = [o for o, _ in batch if o is not None]
         try:
             if outcomes:
-                await self._outcomes.record(outcomes, self.clock())
+                await self._outcomes.record(outcomes, now)
             await self._worker_queues.ack(self._worker_id, [item for _, item in batch])
         except BaseException:
             self._completions.put_back(batch)

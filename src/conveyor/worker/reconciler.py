@@ -16,7 +16,7 @@ rerun without spending a retry. Two passes let a fetch or a start still in fligh
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
@@ -35,7 +35,7 @@ class Reconciler(Duty):
         worker_id: str,
         sweeps: Sweeps,
         coordination: Coordination,
-        claimed: Callable[[], set[str]],
+        claimed: Callable[[], Collection[str]],
         outcomes: Outcomes,
         interval: float,
     ) -> None:
