@@ -18,7 +18,7 @@ from conveyor.apikeys import ANONYMOUS, Principal
 from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
-from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.protocol import AttemptRef, Coordination
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.ids import new_id
 from conveyor.models import (
@@ -193,7 +193,10 @@ class TaskService:
             return CancelResult(cancelled, False)
         current = await self.get(task_id)
         if current.status == TaskStatus.PROCESSING:
-            await self.coordination.cancels.request(task_id, current.timeout + 60.0)
+            # Keyed by attempt: the flag outlives the attempt, and must not stop a retry.
+            await self.coordination.cancels.request(
+                AttemptRef(task_id, current.attempt), current.timeout + 60.0
+            )
             return CancelResult(current, True)
         raise Conflict(f"task {task_id} is {current.status} and cannot be cancelled")
 
