@@ -20,6 +20,8 @@ from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
 from conveyor.coordination.protocol import AttemptRef, Coordination
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
+from conveyor.executors.functions import FunctionPolicy
+from conveyor.executors.rules import check_task_config
 from conveyor.ids import new_id
 from conveyor.models import (
     Priority,
@@ -229,6 +231,9 @@ class TaskService:
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         check_task_type(config.task_type)
+        check_task_config(config, FunctionPolicy(
+            self.catalog.registrations, self.settings.worker.python_modules
+        ))
         saved = await self.store.configs.put_config(config)
         self.catalog.invalidate(config.task_type)
         return saved

@@ -28,6 +28,7 @@ from conveyor.coordination.protocol import AttemptRef, WorkerQueues
 from conveyor.duty import Duty
 from conveyor.errors import PermanentError
 from conveyor.executors.registry import ExecutorRegistry
+from conveyor.executors.subprocess_pool import Described
 from conveyor.models import Backoff, QueueItem, Task, TaskStatus
 from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import Outcome, TaskMoves
@@ -238,4 +239,6 @@ class Processor(Duty):
 
 def _describe(exc: BaseException) -> str:
     text = str(exc)
+    if isinstance(exc, Described):  # raised in a task process, already "Type: text"
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
