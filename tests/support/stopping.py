@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import grpc
 import grpc.aio
@@ -23,6 +24,7 @@ import uvicorn
 
 from conveyor import Conveyor, current_task
 from conveyor.executors.grpc_pb import executor_pb2, executor_pb2_grpc
+from tests.support.asgi import Message, Receive, Send, read_body
 
 app = Conveyor()
 
@@ -83,20 +85,8 @@ async def stubborn(journal: str, delays: list[float]) -> dict[str, int]:
 
 # -- business services: the same journal, written by the server ----------------------------
 
-Message = MutableMapping[str, Any]
-
-
-async def _http_app(
-    scope: Message, receive: Callable[[], Awaitable[Message]],
-    send: Callable[[Message], Awaitable[None]],
-) -> None:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    call = json.loads(body)
+async def _http_app(scope: Message, receive: Receive, send: Send) -> None:
+    call = json.loads(await read_body(receive))
     journal, attempt = call["payload"]["journal"], call["attempt"]
     note(journal, "start", attempt)
     sleep = asyncio.ensure_future(asyncio.sleep(call["payload"]["delays"][attempt - 1]))
@@ -160,3 +150,22 @@ async def grpc_service() -> AsyncIterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         await server.stop(grace=None)
+
+
+# -- plain functions the task-process tests call by module and name ------------------------
+
+
+def start_sleeper(pidfile: str) -> None:
+    """Start a grandchild, write ``own_pid grandchild_pid``, then hang."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    Path(pidfile).write_text(f"{os.getpid()} {sleeper.pid}")
+    time.sleep(60)
+
+
+def crash(code: int) -> None:
+    os._exit(code)
+
+
+def whoami(delay: float = 0.0) -> int:
+    time.sleep(delay)
+    return os.getpid()
