@@ -96,6 +96,10 @@ class PythonExecutor:
                 return func, registration.isolation
         return func, "process"
 
+    async def start(self) -> None:
+        """Start a task process as the worker starts, so the first plain task finds one."""
+        self._processes.warm()
+
     async def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
         await self._processes.close()

@@ -122,20 +122,32 @@ class _Child:
 
 
 class ProcessPool:
-    """Up to ``size`` task processes; ``run`` takes an idle one or starts one."""
+    """Up to ``size`` task processes; ``run`` takes an idle one, or the spare being started, or
+    starts one. A spare is started in the background whenever none is idle (and at ``warm``),
+    so a call seldom waits for a process start and its timeout is spent on the function."""
 
     def __init__(self, size: int, preload: Sequence[str] = ()) -> None:
+        self._size = size
         self._slots = asyncio.Semaphore(size)
         self._preload = tuple(preload)
         self._idle: list[_Child] = []
         self._busy: set[_Child] = set()
+        self._spare: asyncio.Task[_Child] | None = None
+        self._closed = False
         self.replaced = 0  # processes killed mid-call and replaced (timeouts, cancels, deaths)
+
+    def warm(self) -> None:
+        """Start a process now, before the first call needs it."""
+        self._keep_spare()
 
     async def run(self, ref: FunctionRef, task: Task) -> Any:
         request = orjson.dumps({"module": ref.module, "name": ref.name, "task": task_to_json(task)})
         async with self._slots:
+            if not self._idle and self._spare is not None:
+                await asyncio.wait({self._spare})  # it lands in ``_idle`` (unless taken)
             proc = self._idle.pop() if self._idle else await _Child.start(self._preload)
             self._busy.add(proc)
+            self._keep_spare()
             try:
                 answer = await proc.call(request)
             except BaseException:
@@ -144,6 +156,7 @@ class ProcessPool:
                 self._busy.discard(proc)
                 self.replaced += 1
                 await _to_the_end(proc.kill())
+                self._keep_spare()
                 raise
             self._busy.discard(proc)
             self._idle.append(proc)
@@ -152,7 +165,28 @@ class ProcessPool:
             raise failure(answer["error"])
         return answer["result"]
 
+    def _keep_spare(self) -> None:
+        if self._closed or self._idle or self._spare is not None:
+            return
+        if len(self._busy) >= self._size:
+            return
+        self._spare = asyncio.create_task(_Child.start(self._preload), name="conveyor-spare")
+        self._spare.add_done_callback(self._spare_started)
+
+    def _spare_started(self, started: asyncio.Task[_Child]) -> None:
+        if self._spare is started:
+            self._spare = None
+        if started.cancelled():
+            return
+        if (exc := started.exception()) is not None:
+            log.warning("starting a task process failed: %s", exc)
+            return
+        self._idle.append(started.result())
+
     async def close(self) -> None:
+        self._closed = True
+        if self._spare is not None:
+            await asyncio.wait({self._spare})
         everyone = [*self._idle, *self._busy]
         self._idle.clear()
         self._busy.clear()
