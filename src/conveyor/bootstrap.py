@@ -52,8 +52,12 @@ def registrations(settings: Settings, extra: Conveyor | None = None) -> dict[str
 
 
 def executors(settings: Settings, regs: dict[str, Registration]) -> ExecutorRegistry:
+    w = settings.worker
     found: dict[str, Executor] = {
-        "python": PythonExecutor(regs, settings.worker.thread_pool_size),
+        "python": PythonExecutor(
+            regs, w.thread_pool_size, processes=w.task_processes,
+            modules=w.python_modules,
+        ),
         "http": HttpExecutor(settings),
         "grpc": GrpcExecutor(settings),
     }

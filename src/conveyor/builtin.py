@@ -40,4 +40,4 @@ async def fail(times: int | None = None, permanent: bool = False, **_: Any) -> d
 
 @app.task("noop", timeout=30)
 def noop(**_: Any) -> None:
-    """Do nothing, in the thread pool (for benchmarks of plain functions)."""
+    """Do nothing, in a task process (for benchmarks of plain functions)."""

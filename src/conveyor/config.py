@@ -74,9 +74,26 @@ class WorkerSettings(BaseModel):
     queue_poll_interval: float = Field(1.0, gt=0, le=3600)
     graceful_shutdown_timeout: float = Field(30.0, ge=0, le=86_400)
     thread_pool_size: int = Field(32, ge=1, le=1024)
+    # Task processes for plain functions (isolation="process"): each is a Python interpreter
+    # with the task modules imported (tens of MB), started on first need (a few hundred ms of
+    # CPU) and kept; a plain task beyond this many waits for one, its timeout running. None:
+    # ``capacity``, at most twice the CPU count (at least 4).
+    process_pool_size: int | None = Field(None, ge=1, le=1024)
+    # Modules whose functions a task config may name in ``executor_config.function``, besides
+    # the functions registered with @app.task. Every function defined in a listed module is
+    # code any admin API key can run on this worker, with a payload of its choosing.
+    python_modules: tuple[str, ...] = ()
     weight: float = Field(1.0, gt=0, le=1_000_000)
 
     _split_types = field_validator("supported_types", mode="before")(_comma_list)
+    _split_modules = field_validator("python_modules", mode="before")(_comma_list)
+
+    @property
+    def task_processes(self) -> int:
+        """``process_pool_size``, or its default (see the setting)."""
+        if self.process_pool_size is not None:
+            return self.process_pool_size
+        return min(self.capacity, max(4, 2 * (os.cpu_count() or 1)))
 
     @model_validator(mode="after")
     def _ttl_above_interval(self) -> WorkerSettings:

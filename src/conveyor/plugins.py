@@ -49,6 +49,12 @@ def _unique(group: str) -> dict[str, EntryPoint]:
     return found
 
 
+def entry_point_names(group: str) -> set[str]:
+    """The names plug-ins claim in ``group``, without importing them (the API checks a task
+    config's executor against them; only workers need the classes)."""
+    return set(_unique(group))
+
+
 def load_entry_points(group: str) -> dict[str, object]:
     """Import every plug-in of ``group`` and return them by entry-point name."""
     loaded: dict[str, object] = {}

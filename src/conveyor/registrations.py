@@ -5,6 +5,9 @@
     @app.task("resize_image", timeout=30, max_retries=3, priority="high")
     async def resize(path: str) -> dict: ...
 
+    @app.task("report")                       # a plain function: runs in a task process
+    def report(month: str) -> str: ...
+
     handle = resize.submit(path="a.png")      # or: await resize.asubmit(path="a.png")
     handle.result(timeout=10)                 # or: await handle
     resize.options(priority="low", delay=30, idempotency_key="a").submit("b.png")
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
+import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, Unpack, cast, get_args
 
 from conveyor.client.calls import TaskCall, TaskOptions
 from conveyor.client.wire import target
@@ -33,6 +38,13 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Where a plain (``def``) function runs. ``process``: a task process the worker kills on timeout
+#: or cancel, so nothing of a stopped attempt runs on. ``thread``: the worker's thread pool, no
+#: process start or JSON crossing, but a thread cannot be stopped, so an overrunning call keeps
+#: its slot until it returns. Async functions run on the worker's event loop.
+Isolation = Literal["process", "thread"]
+_IMPORTABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
 
 @dataclass(frozen=True, slots=True)
 class Registration:
@@ -44,6 +56,7 @@ class Registration:
     max_retries: int | None = None
     priority: Priority | None = None
     backoff: Backoff | None = None
+    isolation: Isolation = "process"
 
 
 class TaskFunction(Generic[P, R]):
@@ -94,8 +107,12 @@ class Conveyor:
         max_retries: int | None = None,
         priority: str | int | None = None,
         backoff: Backoff | None = None,
+        isolation: Isolation | None = None,
     ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]:
-        """Register the decorated function as task type ``name`` (default: its ``__name__``)."""
+        """Register the decorated function as task type ``name`` (default: its ``__name__``).
+
+        ``isolation`` is for plain functions (see ``Isolation``); the default is ``process``.
+        """
 
         def register(func: Callable[P, R]) -> TaskFunction[P, R]:
             task_type = check_task_type(name or func.__name__)
@@ -104,6 +121,7 @@ class Conveyor:
             registration = Registration(
                 task_type, func, timeout, max_retries,
                 None if priority is None else Priority.parse(priority), backoff,
+                _isolation(task_type, func, isolation),
             )
             self.registrations[task_type] = registration
             return TaskFunction(self, registration)
@@ -143,6 +161,29 @@ class Conveyor:
         found = self._async_clients.pop(asyncio.get_running_loop(), None)
         if found is not None:
             await found.aclose()
+
+
+def _isolation(task_type: str, func: Callable[..., Any], isolation: str | None) -> Isolation:
+    """Check the choice now, at import, rather than on the first task that runs."""
+    if isolation is not None and isolation not in get_args(Isolation):
+        raise ConfigError(
+            f"task type {task_type!r}: isolation must be 'process' or 'thread', not {isolation!r}"
+        )
+    if inspect.iscoroutinefunction(func):
+        if isolation is not None:
+            raise ConfigError(
+                f"task type {task_type!r}: isolation is for plain functions; an async function "
+                "runs on the worker's event loop"
+            )
+        return "process"
+    chosen: Isolation = "thread" if isolation == "thread" else "process"
+    where = f"{getattr(func, '__module__', '')}:{getattr(func, '__qualname__', '')}"
+    if chosen == "process" and not _IMPORTABLE.match(where.replace(":", ".", 1)):
+        raise ConfigError(
+            f"task type {task_type!r}: {where} runs in a task process, which finds it by module "
+            "and name; define it at module level, or register it with isolation='thread'"
+        )
+    return chosen
 
 
 def load_app(spec: str) -> Conveyor:

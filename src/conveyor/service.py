@@ -18,8 +18,10 @@ from conveyor.apikeys import ANONYMOUS, Principal
 from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
-from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.protocol import AttemptRef, Coordination
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
+from conveyor.executors.functions import FunctionPolicy
+from conveyor.executors.rules import check_task_config
 from conveyor.ids import new_id
 from conveyor.models import (
     Priority,
@@ -193,7 +195,10 @@ class TaskService:
             return CancelResult(cancelled, False)
         current = await self.get(task_id)
         if current.status == TaskStatus.PROCESSING:
-            await self.coordination.cancels.request(task_id, current.timeout + 60.0)
+            # Keyed by attempt: the flag outlives the attempt, and must not stop a retry.
+            await self.coordination.cancels.request(
+                AttemptRef(task_id, current.attempt), current.timeout + 60.0
+            )
             return CancelResult(current, True)
         raise Conflict(f"task {task_id} is {current.status} and cannot be cancelled")
 
@@ -226,6 +231,9 @@ class TaskService:
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         check_task_type(config.task_type)
+        check_task_config(config, FunctionPolicy(
+            self.catalog.registrations, self.settings.worker.python_modules
+        ))
         saved = await self.store.configs.put_config(config)
         self.catalog.invalidate(config.task_type)
         return saved

@@ -161,7 +161,7 @@ async def delayed_count(coord: Coordination) -> int:
 
 async def settle(processor: Processor) -> None:
     """Wait for every attempt the processor runs now to end and hand in its outcome."""
-    await asyncio.gather(*list(processor.running.values()), return_exceptions=True)
+    await asyncio.gather(*processor.runners(), return_exceptions=True)
 
 
 class offline:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.protocol import AttemptRef, Coordination
 from conveyor.models import Task, TaskStatus
 from conveyor.worker.canceller import Canceller
 from conveyor.worker.completions import Completions
@@ -49,9 +49,9 @@ async def test_a_flag_found_on_the_periodic_check_interrupts_the_task(
 ) -> None:
     """Requested before the listener existed, so only the flag can tell."""
     [target, other] = await running(tasks, processor, executor, clock, 2)
-    await coord.cancels.request(target.id, FLAG_TTL)
+    await coord.cancels.request(AttemptRef(target.id, 1), FLAG_TTL)
     await canceller.run_once(clock.now)
-    await processor.running[target.id]
+    await processor.running[target.id].runner
     assert set(processor.running) == {other.id}
     assert ended(completions) == {target.id: TaskStatus.CANCELLED}
 
@@ -65,9 +65,9 @@ async def test_a_pushed_request_interrupts_the_task(
     [target, other] = await running(tasks, processor, executor, clock, 2)
     await canceller.run_once(clock.now)  # starts the listener
     await asyncio.sleep(0)  # one turn of the loop: the listener subscribes
-    await coord.cancels.request("not-here", FLAG_TTL)
-    await coord.cancels.request(target.id, FLAG_TTL)
-    await processor.running[target.id]
+    await coord.cancels.request(AttemptRef("not-here", 1), FLAG_TTL)
+    await coord.cancels.request(AttemptRef(target.id, 1), FLAG_TTL)
+    await processor.running[target.id].runner
     assert set(processor.running) == {other.id}
     assert ended(completions) == {target.id: TaskStatus.CANCELLED}
 
@@ -77,7 +77,7 @@ async def test_an_expired_flag_is_ignored(
     executor: Scripted, clock: Clock,
 ) -> None:
     [t] = await running(tasks, processor, executor, clock)
-    await coord.cancels.request(t.id, FLAG_TTL)
+    await coord.cancels.request(AttemptRef(t.id, 1), FLAG_TTL)
     clock.now += FLAG_TTL
     await canceller.run_once(clock.now)
     assert set(processor.running) == {t.id}

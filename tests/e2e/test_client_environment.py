@@ -73,7 +73,7 @@ def test_conveyor_and_client_read_url_and_key_from_the_environment(
     assert (app.url, app.api_key) == (url, key)
 
     @app.task("echo")  # the built-in echo runs it on the server
-    def echo(x: int) -> dict[str, int]:
+    async def echo(x: int) -> dict[str, int]:
         return {"x": x}
 
     try:

@@ -39,7 +39,7 @@ async def resize(path: str) -> dict:
 
 @app.task("checksum")
 def checksum(text: str) -> dict:
-    return {"length": len(text), "thread": threading.current_thread().name}
+    return {"length": len(text), "pid": os.getpid()}
 
 
 @app.task("explode", max_retries=0)
@@ -67,7 +67,7 @@ def user_app(
 
 
 def test_submit_and_wait_from_python(user_app: tuple[Standalone, ModuleType]) -> None:
-    _, module = user_app
+    server, module = user_app
     handles: list[TaskHandle] = []
 
     def submit(function: TaskFunction[..., object], **payload: object) -> TaskHandle:
@@ -88,7 +88,8 @@ def test_submit_and_wait_from_python(user_app: tuple[Standalone, ModuleType]) ->
         plain = submit(module.checksum, text="hello")
         outcome = plain.result(timeout=10)
         assert outcome["length"] == 5
-        assert outcome["thread"] != "MainThread"  # plain functions run in the thread pool
+        assert server.proc is not None
+        assert outcome["pid"] != server.proc.pid  # plain functions run in a task process
         assert plain.info.priority == "normal"
 
         broken = submit(module.explode)

@@ -17,8 +17,9 @@ key                        type         use
 ``scheduler:leader``       string + TTL ``holder|epoch`` of the current lease
 ``scheduler:epoch``        counter      fencing epoch, raised by every new lease
 ``scheduler:status``       hash + TTL   the leader's duties and when each last ran
-``task:cancel:{id}``       string + TTL cancel flag of a running task
-``cancel``                 channel      pub/sub push of cancel requests (flags are the truth)
+``task:cancel:{id}:{n}``   string + TTL cancel flag of attempt ``n`` of a running task
+``cancel``                 channel      pub/sub push of cancel requests, ``{id}:{n}`` (flags
+                                        are the truth)
 ``wake``                   list         at most one token: "work was enqueued" for the dispatcher
 ``paused``                 set          paused priorities and task types
 ``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts)
@@ -88,8 +89,9 @@ class Keys:
     def epoch(self) -> str:
         return f"{self.prefix}scheduler:epoch"
 
-    def cancel(self, task_id: str) -> str:
-        return f"{self.prefix}task:cancel:{task_id}"
+    def cancel(self, task_id: str, attempt: int) -> str:
+        """Per attempt, so a flag that outlives its attempt cannot stop the next one."""
+        return f"{self.prefix}task:cancel:{task_id}:{attempt}"
 
     @property
     def cancel_channel(self) -> str:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
-from conveyor.coordination.protocol import Coordination, Reaped
+from conveyor.coordination.protocol import AttemptRef, Coordination, Reaped
 from conveyor.errors import StaleEpoch
 from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
@@ -40,8 +40,8 @@ class LocalCoordination:
         self._lease: tuple[Lease, float] | None = None
         self._status: tuple[dict[str, float], float] | None = None
         self._epoch = 0
-        self._cancel_flags: dict[str, float] = {}
-        self._listeners: set[asyncio.Queue[str]] = set()
+        self._cancel_flags: dict[AttemptRef, float] = {}
+        self._listeners: set[asyncio.Queue[AttemptRef]] = set()
 
     def as_coordination(self) -> Coordination:
         return Coordination(self, self, self, self, self, self)
@@ -234,19 +234,19 @@ class LocalCoordination:
 
     # -- CancelSignals ------------------------------------------------------------------------
 
-    async def request(self, task_id: str, ttl: float) -> None:
+    async def request(self, attempt: AttemptRef, ttl: float) -> None:
         now = self._clock()
         self._cancel_flags = {k: v for k, v in self._cancel_flags.items() if v > now}
-        self._cancel_flags[task_id] = now + ttl
+        self._cancel_flags[attempt] = now + ttl
         for listener in self._listeners:
-            listener.put_nowait(task_id)
+            listener.put_nowait(attempt)
 
-    async def requested(self, task_ids: Sequence[str]) -> set[str]:
+    async def requested(self, attempts: Sequence[AttemptRef]) -> set[AttemptRef]:
         now = self._clock()
-        return {t for t in task_ids if self._cancel_flags.get(t, 0.0) > now}
+        return {a for a in attempts if self._cancel_flags.get(a, 0.0) > now}
 
-    async def listen(self) -> AsyncIterator[str]:
-        inbox: asyncio.Queue[str] = asyncio.Queue()
+    async def listen(self) -> AsyncIterator[AttemptRef]:
+        inbox: asyncio.Queue[AttemptRef] = asyncio.Queue()
         self._listeners.add(inbox)
         try:
             while True:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
@@ -132,15 +132,31 @@ class LeaderLease(Protocol):
     async def status(self) -> dict[str, float]: ...
 
 
+class AttemptRef(NamedTuple):
+    """One attempt of one task. A cancel names the attempt it stops, so a flag that outlives
+    it can never reach the next attempt (a manual retry, a rerun after a crash)."""
+
+    task_id: str
+    attempt: int
+
+    def encode(self) -> str:
+        return f"{self.task_id}:{self.attempt}"
+
+    @classmethod
+    def decode(cls, text: str) -> AttemptRef:
+        task_id, _, attempt = text.rpartition(":")
+        return cls(task_id, int(attempt))
+
+
 class CancelSignals(Protocol):
-    """Cancel flags for running tasks, with a push channel for speed."""
+    """Cancel flags for running attempts, with a push channel for speed."""
 
-    async def request(self, task_id: str, ttl: float) -> None: ...
+    async def request(self, attempt: AttemptRef, ttl: float) -> None: ...
 
-    async def requested(self, task_ids: Sequence[str]) -> set[str]: ...
+    async def requested(self, attempts: Sequence[AttemptRef]) -> set[AttemptRef]: ...
 
-    def listen(self) -> AsyncIterator[str]:
-        """Yield task ids as cancel requests arrive (best effort; flags are the fallback)."""
+    def listen(self) -> AsyncIterator[AttemptRef]:
+        """Yield attempts as cancel requests arrive (best effort; flags are the fallback)."""
         ...
 
 

@@ -4,7 +4,8 @@ An executor returns the JSON-able result on success and raises on failure: ``Per
 for a failure that retrying cannot fix, anything else (``RetryableError`` included) for one
 that may pass next time. Timeouts and cancellation are the worker's job: it runs ``execute``
 in an asyncio task, so an executor only has to be cancellation-safe (let ``CancelledError``
-through and release what it holds).
+through and release what it holds). An executor may also define ``async def start()``, called
+once as the worker starts (the python executor starts a task process there).
 """
 
 from __future__ import annotations

@@ -1,7 +1,14 @@
-"""Run registered local functions: async ones on the event loop, plain ones in a thread pool.
+"""Run local Python functions: async ones on the event loop, plain ones in a task process
+(``isolation="process"``, the default) or the worker's thread pool (``isolation="thread"``).
 
 The payload becomes keyword arguments. A function can learn which task and attempt it runs
 through ``current_task()``, which is how business code de-duplicates side effects.
+
+What may run (``functions``): the function registered for the task's type, or the one a task
+config names in ``executor_config.function`` if it is registered too or lives in a module of
+``worker.python_modules``. Stopping (docs/design.md §8.13): a cancelled call of a process-run
+function kills its process; a thread cannot be killed, so a thread-run call that is cancelled
+waits for its thread to return before it ends, and keeps the attempt's slot until then.
 """
 
 from __future__ import annotations
@@ -9,69 +16,93 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.errors import PermanentError
+from conveyor.executors.context import call_as, current_task, running_as
+from conveyor.executors.functions import FunctionPolicy, FunctionRef, load_function
+from conveyor.executors.subprocess_pool import ProcessPool
 from conveyor.models import Task
-from conveyor.registrations import Registration
+from conveyor.registrations import Isolation, Registration
 
-_current: contextvars.ContextVar[Task] = contextvars.ContextVar("conveyor_current_task")
-
-
-def current_task() -> Task:
-    """The task being run by the calling function (raises ``LookupError`` outside a task)."""
-    return _current.get()
+__all__ = ["PythonExecutor", "current_task"]
 
 
 class PythonExecutor:
-    def __init__(self, registrations: Mapping[str, Registration], threads: int = 32) -> None:
+    def __init__(
+        self,
+        registrations: Mapping[str, Registration],
+        threads: int = 32,
+        *,
+        processes: int = 8,
+        modules: Iterable[str] = (),
+    ) -> None:
         self._registrations = registrations
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="conveyor-task")
-        self._imported: dict[str, Callable[..., Any]] = {}
+        self._policy = FunctionPolicy(registrations, modules)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="conveyor-task")
+        preload = sorted({
+            r.func.__module__ for r in registrations.values()
+            if r.isolation == "process" and not inspect.iscoroutinefunction(r.func)
+        })
+        self._processes = ProcessPool(processes, preload)
+        self._named: dict[FunctionRef, tuple[Callable[..., Any], Isolation]] = {}
 
     async def execute(self, task: Task, config: Mapping[str, Any]) -> Any:
-        func = self._resolve(task.task_type, config)
+        func, isolation = self._resolve(task.task_type, config)
         _check_signature(func, task.payload)
-        token = _current.set(task)
-        try:
-            if inspect.iscoroutinefunction(func):
+        if inspect.iscoroutinefunction(func):
+            with running_as(task):
                 return await func(**task.payload)
-            context = contextvars.copy_context()
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._pool, lambda: context.run(func, **task.payload)
-            )
-        finally:
-            _current.reset(token)
+        if isolation == "process":
+            return await self._processes.run(FunctionRef.of(func), task)
+        return await self._in_thread(task, func)
 
-    def _resolve(self, task_type: str, config: Mapping[str, Any]) -> Callable[..., Any]:
+    async def _in_thread(self, task: Task, func: Callable[..., Any]) -> Any:
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self._threads, lambda: context.run(call_as, task, func, task.payload)
+        )
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: end only when it returns (its result is dropped).
+            await asyncio.wait({future})
+            raise
+
+    def _resolve(
+        self, task_type: str, config: Mapping[str, Any]
+    ) -> tuple[Callable[..., Any], Isolation]:
         path = config.get("function")
-        if isinstance(path, str) and path:
-            if path not in self._imported:
-                self._imported[path] = _import_function(path)
-            return self._imported[path]
+        if path is not None:
+            ref = FunctionRef.parse(path)
+            self._policy.check(ref)  # before importing anything
+            if ref not in self._named:
+                self._named[ref] = self._named_function(ref)
+            return self._named[ref]
         registration = self._registrations.get(task_type)
         if registration is None:
             raise PermanentError(f"no function is registered for task type {task_type!r}")
-        return registration.func
+        return registration.func, registration.isolation
+
+    def _named_function(self, ref: FunctionRef) -> tuple[Callable[..., Any], Isolation]:
+        """A named function that is also registered keeps its registration's isolation."""
+        func = load_function(ref)
+        for registration in self._registrations.values():
+            if registration.func is func:
+                return func, registration.isolation
+        return func, "process"
+
+    async def start(self) -> None:
+        """Start a task process as the worker starts, so the first plain task finds one."""
+        self._processes.warm()
 
     async def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _import_function(path: str) -> Callable[..., Any]:
-    module_name, _, name = path.partition(":")
-    try:
-        func = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise PermanentError(f"cannot import function {path!r}: {exc}") from exc
-    if not callable(func):
-        raise PermanentError(f"{path!r} is not callable")
-    return func  # type: ignore[no-any-return]
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        await self._processes.close()
 
 
 @functools.lru_cache(maxsize=1024)

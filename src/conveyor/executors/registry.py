@@ -23,6 +23,13 @@ class ExecutorRegistry:
                 f"no executor named {name!r}; known: {', '.join(sorted(self._executors))}"
             ) from None
 
+    async def start(self) -> None:
+        """Let executors that prepare ahead (``async def start()``, optional) do so."""
+        for executor in self._executors.values():
+            start = getattr(executor, "start", None)
+            if start is not None:
+                await start()
+
     async def close(self) -> None:
         for name, executor in self._executors.items():
             try:

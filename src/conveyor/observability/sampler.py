@@ -162,6 +162,12 @@ class Sampler(RefreshingCollector):
             yield from (load, lag)
         if self._worker is not None:
             yield running
+            yield _counter(
+                "conveyor_worker_unstoppable_attempts",
+                "Attempts that ran on after being told to stop (timeout, cancel, shutdown): an "
+                "async function swallowing CancelledError, or a thread-isolated function.",
+                self._worker.processor.unstoppable,
+            )
         yield slots
 
     def _leadership(self, scheduler: Scheduler) -> Iterator[Metric]:

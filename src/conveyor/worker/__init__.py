@@ -69,6 +69,7 @@ class Worker:
     async def start(self) -> None:
         """Register (waiting out a backend blip), then start the duties in order."""
         await retrying(lambda: self.heartbeat.run_once(time.time()), "registering the worker")
+        await self.executors.start()
         self._supervisor.start()
 
     async def wait(self) -> BaseException | None:

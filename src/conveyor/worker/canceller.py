@@ -1,4 +1,7 @@
-"""Canceller: interrupt running tasks whose cancel was requested.
+"""Canceller: interrupt running attempts whose cancel was requested.
+
+A request names the attempt it was made for; one that arrives after that attempt ended (a late
+pub/sub message, a flag still alive) finds a different attempt running and is ignored.
 
 Pub/sub brings requests within milliseconds; a periodic check of the flags catches any message
 lost while the connection was down.
@@ -9,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from conveyor.coordination.protocol import CancelSignals
+from conveyor.coordination.protocol import AttemptRef, CancelSignals
 from conveyor.duty import Duty, sleep_unless
 from conveyor.errors import BackendUnavailable
 from conveyor.worker.processor import Processor, StopReason
@@ -29,16 +32,19 @@ class Canceller(Duty):
     async def run_once(self, now: float) -> None:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="cancel-listener")
-        running = list(self._processor.running)
+        running = self._processor.attempts()
         if running:
-            for task_id in await self._signals.requested(running):
-                self._processor.interrupt(task_id, StopReason.CANCELLED)
+            for attempt in await self._signals.requested(running):
+                self._interrupt(attempt)
+
+    def _interrupt(self, attempt: AttemptRef) -> None:
+        self._processor.interrupt(attempt.task_id, StopReason.CANCELLED, attempt.attempt)
 
     async def _listen(self) -> None:
         while not self.stopping:
             try:
-                async for task_id in self._signals.listen():
-                    self._processor.interrupt(task_id, StopReason.CANCELLED)
+                async for attempt in self._signals.listen():
+                    self._interrupt(attempt)
             except BackendUnavailable as exc:
                 log.warning("cancel channel lost (%s); reconnecting", exc)
                 await sleep_unless(asyncio.Event(), 0.5)

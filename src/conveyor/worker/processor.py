@@ -1,11 +1,18 @@
 """Processor: take ids from this worker's queue, start them in the store, run them.
 
 Capacity bounds what is held at once (running plus finished-but-unwritten). Each attempt runs
-in its own asyncio task under the task's timeout; a cancel request or a shutdown resolves the
-attempt's stop future, whose reason decides the outcome (CANCELLED, or a rerun that spends no
-retry). A future rather than cancelling the attempt's task: a cancel that lands before the task
+in its own asyncio task under the task's timeout; a cancel request or a shutdown sets the
+attempt's stop event, and the reason decides the outcome (CANCELLED, or a rerun that spends no
+retry). An event rather than cancelling the attempt's task: a cancel that lands before the task
 ran its first step, or while it reads its type's config, would end it with no outcome at all,
 leaving the row PROCESSING and its slot held for good.
+
+Stopped means stopped (docs/design.md §8.13): on timeout or interrupt the executor call is
+cancelled and the outcome is recorded only once that call has ended, so no code of an attempt
+runs after its TIMEOUT or CANCELLED is written, and its slot stays taken until then. Executors
+stop at once (an HTTP or gRPC call is aborted, a plain function's process is killed); an async
+function that swallows ``CancelledError``, or a function run with ``isolation="thread"``, cannot
+be stopped: it is reported (log and ``unstoppable``) and keeps its slot while it runs.
 """
 
 from __future__ import annotations
@@ -14,16 +21,17 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 import orjson
 
 from conveyor.catalog import Catalog
-from conveyor.coordination.protocol import WorkerQueues
+from conveyor.coordination.protocol import AttemptRef, WorkerQueues
 from conveyor.duty import Duty
 from conveyor.errors import BackendUnavailable, PermanentError
 from conveyor.executors.registry import ExecutorRegistry
+from conveyor.executors.subprocess_pool import Described
 from conveyor.models import Backoff, QueueItem, Task, TaskStatus
 from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import Outcome, TaskMoves
@@ -32,9 +40,23 @@ from conveyor.worker.completions import Completions
 log = logging.getLogger(__name__)
 
 
+#: How long an interrupted executor call may take to end before it is reported as unstoppable.
+STOP_GRACE = 1.0
+
+
 class StopReason(Enum):
     CANCELLED = "cancelled"
     SHUTDOWN = "shutdown"
+
+
+@dataclass
+class Running:
+    """One attempt in flight: its runner and the event that asks it to stop, and why."""
+
+    task: Task
+    runner: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: StopReason | None = None
 
 
 class Processor(Duty):
@@ -67,8 +89,8 @@ class Processor(Duty):
         # this worker while the outcome of its earlier attempt still waits to be written, and
         # releasing that one must not release the rerun.
         self.claimed: Counter[str] = Counter()
-        self.running: dict[str, asyncio.Task[None]] = {}
-        self._stops: dict[str, asyncio.Future[StopReason]] = {}
+        self.running: dict[str, Running] = {}
+        self.unstoppable = 0  # attempts that ran on after being told to stop (a metric)
         self._slot_freed = asyncio.Event()
 
     def release(self, items: Sequence[QueueItem]) -> None:
@@ -113,49 +135,59 @@ class Processor(Duty):
             self._unclaim(item.task_id for item in items)
             raise
         for t in started:
-            stop = self._stops[t.id] = asyncio.get_running_loop().create_future()
-            self.running[t.id] = asyncio.create_task(self._run(t, by_id.pop(t.id), stop))
+            running = self.running[t.id] = Running(t)
+            running.runner = asyncio.create_task(self._run(running, by_id.pop(t.id)))
         # Cancelled, finished or taken by another worker meanwhile, or a twin of one started.
         for item in [*by_id.values(), *twins]:
             self._completions.add(None, item)
 
-    def interrupt(self, task_id: str, reason: StopReason) -> bool:
-        """Ask a running attempt to stop; the first reason given is the one that counts."""
-        stop = self._stops.get(task_id)
-        if stop is None:
+    def attempts(self) -> list[AttemptRef]:
+        """The attempts running now, as cancel requests name them."""
+        return [AttemptRef(task_id, r.task.attempt) for task_id, r in self.running.items()]
+
+    def interrupt(self, task_id: str, reason: StopReason, attempt: int | None = None) -> bool:
+        """Ask a running attempt to stop; ``attempt`` (a cancel names one) must be the one
+        running, so a request meant for an earlier attempt never stops a retry."""
+        running = self.running.get(task_id)
+        if running is None or (attempt is not None and attempt != running.task.attempt):
             return False
-        if not stop.done():
-            stop.set_result(reason)
+        if running.reason is None:
+            running.reason = reason
+        running.stop.set()
         return True
+
+    def runners(self) -> list[asyncio.Task[None]]:
+        return [r.runner for r in self.running.values() if r.runner is not None]
 
     async def drain(self, grace: float) -> None:
         """Let running attempts finish for ``grace`` seconds, then interrupt the rest."""
         if self.running:
-            await asyncio.wait(list(self.running.values()), timeout=grace)
+            await asyncio.wait(self.runners(), timeout=grace)
         for task_id in list(self.running):
             self.interrupt(task_id, StopReason.SHUTDOWN)
         if self.running:
-            await asyncio.wait(list(self.running.values()), timeout=5.0)
+            await asyncio.wait(self.runners(), timeout=5.0)
 
-    async def _run(self, task: Task, item: QueueItem, stop: asyncio.Future[StopReason]) -> None:
+    async def _run(self, running: Running, item: QueueItem) -> None:
+        task = running.task
         context = {"task_id": task.id, "attempt": task.attempt, "worker_id": self.worker_id,
                    "task_type": task.task_type}
         try:
-            outcome = await self._attempt(task, stop)
+            outcome = await self._attempt(running)
         except Exception as exc:  # a bug in our own code: record it rather than lose the task
             log.exception("unexpected error running task %s", task.id, extra=context)
             outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED, error=repr(exc),
                               worker_id=self.worker_id)
         finally:
             self.running.pop(task.id, None)
-            self._stops.pop(task.id, None)
         if outcome.status != TaskStatus.SUCCESS:
             retry = "retry due" if outcome.retry_at is not None else "final"
             log.info("task %s %s (%s): %s", task.id, outcome.status, retry, outcome.error,
                      extra=context)
         self._completions.add(outcome, item)
 
-    async def _attempt(self, task: Task, stop: asyncio.Future[StopReason]) -> Outcome:
+    async def _attempt(self, running: Running) -> Outcome:
+        task = running.task
         try:
             spec = await self._catalog.spec(task.task_type)
         except BackendUnavailable as unread:  # it never ran: a rerun that spends no retry
@@ -163,17 +195,23 @@ class Processor(Duty):
                                 f"{unread}", True, self._outcomes.policy(None),
                                 lost_to_crash=True)
         backoff = self._outcomes.policy(spec)
-        if stop.done():  # interrupted before it began: do not start the executor at all
-            return self._interrupted(task, stop.result(), backoff)
+        if running.reason is not None:  # interrupted before it began: never start the executor
+            return self._interrupted(task, backoff, running.reason)
         inner = asyncio.create_task(self._execute(task, spec.executor if spec else "python",
                                                   dict(spec.executor_config) if spec else {}))
-        either: set[asyncio.Future[Any]] = {inner, stop}
-        await asyncio.wait(either, timeout=task.timeout, return_when=asyncio.FIRST_COMPLETED)
-        if not inner.done():
+        stop = asyncio.create_task(running.stop.wait())
+        try:
+            await asyncio.wait({inner, stop}, timeout=task.timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the loop itself is going away
             inner.cancel()
-            await asyncio.gather(inner, return_exceptions=True)
-            if stop.done():
-                return self._interrupted(task, stop.result(), backoff)
+            raise
+        finally:
+            stop.cancel()
+        if not inner.done():
+            await self._stop(task, inner)
+            if running.reason is not None:
+                return self._interrupted(task, backoff, running.reason)
             return self._failed(task, TaskStatus.TIMEOUT, f"timed out after {task.timeout:g}s",
                                 True, backoff)
         exc = inner.exception()
@@ -191,7 +229,25 @@ class Processor(Duty):
             raise PermanentError(f"the result is not JSON serialisable: {exc}") from exc
         return result
 
-    def _interrupted(self, task: Task, reason: StopReason, backoff: Backoff) -> Outcome:
+    async def _stop(self, task: Task, inner: asyncio.Task[object]) -> None:
+        """Cancel the executor call and return once it has ended, however long that takes:
+        until then the attempt is running and holds its slot."""
+        inner.cancel()
+        done, _ = await asyncio.wait({inner}, timeout=STOP_GRACE)
+        if done and inner.cancelled():
+            return
+        self.unstoppable += 1
+        log.warning(
+            "task %s attempt %d did not stop when told to (an async function that swallows "
+            "CancelledError, or a plain function run with isolation=\"thread\"); %s",
+            task.id, task.attempt,
+            "it ended on its own" if done else "it keeps its slot until it returns",
+            extra={"task_id": task.id, "attempt": task.attempt, "worker_id": self.worker_id,
+                   "task_type": task.task_type},
+        )
+        await asyncio.wait({inner})
+
+    def _interrupted(self, task: Task, backoff: Backoff, reason: StopReason) -> Outcome:
         if reason is StopReason.CANCELLED:
             return Outcome(task.id, task.attempt, TaskStatus.CANCELLED,
                            error="cancelled while running", worker_id=self.worker_id)
@@ -208,4 +264,6 @@ class Processor(Duty):
 
 def _describe(exc: BaseException) -> str:
     text = str(exc)
+    if isinstance(exc, Described):  # raised in a task process, already "Type: text"
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

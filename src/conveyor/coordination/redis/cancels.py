@@ -1,4 +1,4 @@
-"""``CancelSignals`` over Redis: a flag per cancelled task, announced on a pub/sub channel."""
+"""``CancelSignals`` over Redis: a flag per cancelled attempt, announced on a pub/sub channel."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 
+from conveyor.coordination.protocol import AttemptRef
 from conveyor.coordination.redis.backend import (
     LOST,
     Backend,
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class RedisCancelSignals:
-    """A flag per task (``task:cancel:{id}`` with TTL) plus a pub/sub message for speed."""
+    """A flag per attempt (``task:cancel:{id}:{attempt}`` with TTL) plus a pub/sub message
+    (``{id}:{attempt}``) for speed."""
 
     #: How long ``listen`` waits for one message before checking the connection again.
     POLL = 1.0
@@ -28,21 +30,21 @@ class RedisCancelSignals:
         self._keys = backend.keys
 
     @unavailable_on_loss
-    async def request(self, task_id: str, ttl: float) -> None:
+    async def request(self, attempt: AttemptRef, ttl: float) -> None:
         async with self._b.client.pipeline(transaction=False) as pipe:
-            pipe.set(self._keys.cancel(task_id), "1", px=ms(ttl))
-            pipe.publish(self._keys.cancel_channel, task_id)
+            pipe.set(self._keys.cancel(attempt.task_id, attempt.attempt), "1", px=ms(ttl))
+            pipe.publish(self._keys.cancel_channel, attempt.encode())
             await pipe.execute()
 
     @unavailable_on_loss
-    async def requested(self, task_ids: Sequence[str]) -> set[str]:
-        if not task_ids:
+    async def requested(self, attempts: Sequence[AttemptRef]) -> set[AttemptRef]:
+        if not attempts:
             return set()
-        flags = await self._b.client.mget([self._keys.cancel(t) for t in task_ids])
-        return {t for t, flag in zip(task_ids, flags, strict=True) if flag is not None}
+        flags = await self._b.client.mget([self._keys.cancel(*a) for a in attempts])
+        return {a for a, flag in zip(attempts, flags, strict=True) if flag is not None}
 
-    async def listen(self) -> AsyncIterator[str]:
-        """Yield cancelled ids for as long as the caller iterates, resubscribing after a lost
+    async def listen(self) -> AsyncIterator[AttemptRef]:
+        """Yield cancelled attempts for as long as the caller iterates, resubscribing after a lost
         connection. Messages published while disconnected are missed; the flags cover them."""
         delays = reconnect_delays()
         while not self._b.closing.is_set():
@@ -53,7 +55,10 @@ class RedisCancelSignals:
                 while not self._b.closing.is_set():
                     message = await pubsub.get_message(timeout=self.POLL)
                     if message is not None and message["type"] == "message":
-                        yield str(message["data"])
+                        try:
+                            yield AttemptRef.decode(str(message["data"]))
+                        except ValueError:
+                            log.warning("ignoring malformed cancel message %r", message["data"])
             except LOST as exc:
                 log.warning("redis cancel subscription lost, resubscribing: %s", exc)
                 await asyncio.sleep(delays.next())
