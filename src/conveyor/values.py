@@ -1,0 +1,96 @@
+"""What a value must be for the store to keep it exactly, checked before it reaches a batch.
+
+Every task body is stored as orjson text and every short field in a column of its own, on
+three databases. Each refuses (or silently changes) something different: orjson writes NaN and
+Infinity as ``null`` and cannot write integers beyond 64 bits, lone UTF-16 surrogates or
+documents nested past 254 levels; PostgreSQL refuses a NUL character in text; MariaDB's TEXT
+holds 65,535 bytes. A value that reached a coalesced batch and failed there would fail every
+other caller's request with it, so the rules are checked here, up front, with an error naming
+the field; and text the system writes itself (error messages) is cleaned to fit instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from conveyor.errors import ValidationError
+
+MAX_DEPTH = 64  # arrays and objects inside each other; orjson's own limit is 254
+INT_MIN = -(2**63)  # orjson writes integers in [-2^63, 2^64 - 1]; JSON readers of other
+INT_MAX = 2**64 - 1  # languages may be stricter, but nothing in this range changes here
+MAX_ERROR_CHARS = 10_000  # 4 bytes a character at most: fits MariaDB's 65,535-byte TEXT
+CUT_MARKER = "… [cut: {total} characters in all]"
+
+
+def check_json(value: Any, where: str) -> None:
+    """Refuse what orjson would change or refuse: non-finite numbers, integers beyond 64 bits,
+    lone surrogates in strings or keys, nesting deeper than ``MAX_DEPTH``. ``where`` names
+    the field in the error (``payload``), extended with the path inside it."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ValidationError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+            stack.extend((child, at, depth + 1) for child, at in _children(item, path))
+        else:
+            _check_scalar(item, path)
+
+
+def _children(item: dict[Any, Any] | list[Any], path: str) -> list[tuple[Any, str]]:
+    if isinstance(item, list):
+        return [(child, f"{path}[{i}]") for i, child in enumerate(item)]
+    for key in item:
+        if not isinstance(key, str):
+            raise ValidationError(f"{path}: object keys must be strings")
+        check_text(key, f"{path} key {key!r}")
+    return [(child, f"{path}.{key}") for key, child in item.items()]
+
+
+def _check_scalar(item: Any, path: str) -> None:
+    if isinstance(item, str):
+        check_text(item, path)
+    elif isinstance(item, bool) or item is None:
+        return
+    elif isinstance(item, int):
+        if not INT_MIN <= item <= INT_MAX:
+            raise ValidationError(f"{path}: integers must fit in 64 bits")
+    elif isinstance(item, float):
+        if not math.isfinite(item):
+            raise ValidationError(
+                f"{path}: {item} is not a JSON number (NaN, Infinity and numbers beyond "
+                "±1.8e308 cannot be stored)"
+            )
+    else:
+        raise ValidationError(f"{path}: {type(item).__name__} is not a JSON value")
+
+
+def check_text(text: str, where: str, *, column: bool = False) -> None:
+    """Refuse a lone surrogate (not encodable as UTF-8) and, for text stored in a column of
+    its own (``column``), a NUL character, which PostgreSQL refuses."""
+    if not _encodes(text):
+        raise ValidationError(f"{where}: holds a lone UTF-16 surrogate, which is not Unicode text")
+    if column and "\x00" in text:
+        raise ValidationError(f"{where}: holds a NUL character")
+
+
+def clean_text(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """Text the system writes itself (an error message, a traceback), made storable on every
+    database: lone surrogates replaced, NUL characters dropped, cut at ``limit`` characters
+    with a marker saying how long it was."""
+    if not _encodes(text):
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    text = text.replace("\x00", "")
+    if len(text) <= limit:
+        return text
+    marker = CUT_MARKER.format(total=len(text))
+    return text[: limit - len(marker)] + marker
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
