@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api import Api, error_of, serve
+from tests.integration.test_api import Api, error_of, running, serve
 from tests.support.databases import BACKENDS, fresh_database
 
 T = "/api/v1/tasks"
@@ -159,3 +159,21 @@ async def test_a_nul_in_a_task_id_is_404(db_api: Api) -> None:
     for path in (f"{T}/abc%00def", f"{T}/abc%00def/logs"):
         assert "abc" in error_of(await db_api.http.get(path), 404)
     assert "abc" in error_of(await db_api.http.post(f"{T}/abc%00def/cancel"), 404)
+
+
+async def test_an_oversized_result_fails_its_task_and_the_worker_goes_on(tmp_path: Path) -> None:
+    """Before, a result the store could not take failed the finisher's batch again and again,
+    and the worker's next tasks never finished."""
+    for backend in BACKENDS:
+        (tmp_path / backend).mkdir()
+        async with fresh_database(backend, tmp_path / backend) as url, serve(
+            url, max_result_bytes=1024
+        ) as api, running(api):
+            big = await api.created(task_type="echo", payload={"blob": "r" * 2000})
+            after = [await api.created(task_type="echo", payload={"i": i}) for i in range(10)]
+            failed = await api.wait_final(big["task_id"])
+            assert failed["status"] == "FAILED" and failed["result"] is None
+            assert "max_result_bytes" in failed["error"] and "1024" in failed["error"]
+            assert failed["retry_count"] == 0  # not retried: the same result would come back
+            for task in after:
+                assert (await api.wait_final(task["task_id"]))["status"] == "SUCCESS"
