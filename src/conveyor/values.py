@@ -12,6 +12,7 @@ the field; and text the system writes itself (error messages) is cleaned to fit 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from conveyor.errors import ValidationError
@@ -20,6 +21,7 @@ MAX_DEPTH = 64  # arrays and objects inside each other; orjson's own limit is 25
 INT_MIN = -(2**63)  # orjson writes integers in [-2^63, 2^64 - 1]; JSON readers of other
 INT_MAX = 2**64 - 1  # languages may be stricter, but nothing in this range changes here
 MAX_ERROR_CHARS = 10_000  # 4 bytes a character at most: fits MariaDB's 65,535-byte TEXT
+_SURROGATE = re.compile("[\ud800-\udfff]")
 CUT_MARKER = "… [cut: {total} characters in all]"
 
 
@@ -79,9 +81,7 @@ def clean_text(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     """Text the system writes itself (an error message, a traceback), made storable on every
     database: lone surrogates replaced, NUL characters dropped, cut at ``limit`` characters
     with a marker saying how long it was."""
-    if not _encodes(text):
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    text = text.replace("\x00", "")
+    text = _SURROGATE.sub("\ufffd", text).replace("\x00", "")
     if len(text) <= limit:
         return text
     marker = CUT_MARKER.format(total=len(text))

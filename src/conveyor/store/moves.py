@@ -22,7 +22,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.batches import isolate
+from conveyor.batches import isolate, unavailable
 from conveyor.errors import BackendUnavailable, ValidationError
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Priority, Task, TaskStatus, check_move
@@ -55,12 +55,16 @@ class SqlMoves:
             return await self._start(part, worker_id, now)
 
         started: list[Task] = []
-        for ids, moved in await isolate(list(task_ids), write):
+        written = await isolate(list(task_ids), write)
+        for ids, moved in written:
+            if isinstance(moved, BackendUnavailable):
+                continue
             if isinstance(moved, Exception):
                 log.error("task id %r refused by the store on start: %s", ids[0], moved)
             else:
                 started.extend(moved)
         self._events.emit([Event(EventKind.STARTED, t, now) for t in started])
+        unavailable(written)
         return started
 
     async def _start(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[Task]:
@@ -94,7 +98,9 @@ class SqlMoves:
         instead, and if even that is refused it is left for the timeout sweep (logged)."""
         moved: list[Task] = []
         storable = [_storable(o, self._max_result) for o in outcomes]
-        for part, done in await isolate(storable, lambda p: self._finish(p, now)):
+        written = await isolate(storable, lambda p: self._finish(p, now))
+        unavailable(written)  # the finisher retries; outcomes recorded already are dropped then
+        for part, done in written:
             if isinstance(done, Exception):
                 done = await self._finish_refused(part[0], done, now)
             moved.extend(done)
