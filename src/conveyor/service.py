@@ -252,6 +252,7 @@ class TaskService:
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         check_task_type(config.task_type)
+        check_json(config.executor_config, "executor_config")
         saved = await self.store.configs.put_config(config)
         self.catalog.invalidate(config.task_type)
         return saved

@@ -177,3 +177,13 @@ async def test_an_oversized_result_fails_its_task_and_the_worker_goes_on(tmp_pat
             assert failed["retry_count"] == 0  # not retried: the same result would come back
             for task in after:
                 assert (await api.wait_final(task["task_id"]))["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("raw", ['{"x": NaN}', '{"x": 36893488147419103232}', '{"\\ud800": 1}'])
+async def test_hostile_executor_config_is_422(db_api: Api, raw: str) -> None:
+    body = '{"executor": "python", "executor_config": ' + raw + "}"
+    response = await db_api.http.put(
+        "/api/v1/task-configs/odd", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "executor_config" in response.text
+    assert (await db_api.http.get("/api/v1/task-configs/odd")).status_code == 404
