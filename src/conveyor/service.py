@@ -31,7 +31,7 @@ from conveyor.models import (
 )
 from conveyor.placement import place, queue_item
 from conveyor.store.protocol import Created, Page, TaskFilter, TaskStore
-from conveyor.values import check_json, check_text
+from conveyor.values import check_text, encode_json
 
 MAX_BATCH = 1000
 MAX_DELAY = 365 * 86_400.0
@@ -145,8 +145,7 @@ class TaskService:
         that failed inside a coalesced batch would fail the other callers' requests with it."""
         if not isinstance(spec.payload, dict):
             raise ValidationError(f"{where}payload must be a JSON object")
-        check_json(spec.payload, f"{where}payload")
-        size = len(orjson.dumps(spec.payload))
+        size = len(encode_json(spec.payload, f"{where}payload"))
         if size > self.settings.max_payload_bytes:
             raise ValidationError(
                 f"{where}payload is {size} bytes; the limit is {self.settings.max_payload_bytes}"
@@ -252,7 +251,7 @@ class TaskService:
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         check_task_type(config.task_type)
-        check_json(config.executor_config, "executor_config")
+        encode_json(config.executor_config, "executor_config")
         saved = await self.store.configs.put_config(config)
         self.catalog.invalidate(config.task_type)
         return saved

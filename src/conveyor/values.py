@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from conveyor.errors import ValidationError
 
 MAX_DEPTH = 64  # arrays and objects inside each other; orjson's own limit is 254
@@ -25,10 +27,44 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 CUT_MARKER = "… [cut: {total} characters in all]"
 
 
-def check_json(value: Any, where: str) -> None:
-    """Refuse what orjson would change or refuse: non-finite numbers, integers beyond 64 bits,
-    lone surrogates in strings or keys, nesting deeper than ``MAX_DEPTH``. ``where`` names
-    the field in the error (``payload``), extended with the path inside it."""
+def encode_json(value: Any, where: str) -> bytes:
+    """The orjson text of ``value``, refusing what orjson would change or refuse: non-finite
+    numbers, integers beyond 64 bits, lone surrogates in strings or keys, nesting deeper than
+    ``MAX_DEPTH``. ``where`` names the field in the error (``payload``), extended with the path
+    inside it.
+
+    orjson itself refuses big integers, surrogates and very deep documents at C speed; only a
+    document whose text could hide a NaN (written as ``null``) or could be too deep (more
+    brackets than ``MAX_DEPTH``) is walked in Python, and the slow walk that names the field
+    runs only once something is wrong."""
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        data = None
+    suspect = data is None or b"null" in data or data.count(b"[") + data.count(b"{") > MAX_DEPTH
+    if data is None or (suspect and not _sound(value, 0)):
+        _name_fault(value, where)
+        raise ValidationError(f"{where}: not a JSON value")
+    return data
+
+
+def _sound(item: Any, depth: int) -> bool:
+    """No non-finite float and no nesting past ``MAX_DEPTH``: the checks orjson does not do."""
+    if isinstance(item, float):
+        return math.isfinite(item)
+    if isinstance(item, dict):
+        children: Any = item.values()
+    elif isinstance(item, list):
+        children = item
+    else:
+        return True
+    if depth >= MAX_DEPTH:
+        return False
+    return all(_sound(child, depth + 1) for child in children)
+
+
+def _name_fault(value: Any, where: str) -> None:
+    """Walk ``value`` with paths and raise ``ValidationError`` at its first fault."""
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
         item, path, depth = stack.pop()

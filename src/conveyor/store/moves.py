@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,7 +30,7 @@ from conveyor.store.database import Database
 from conveyor.store.protocol import Outcome
 from conveyor.store.rows import by_ids, chunks, dumps, log_row, select_tasks, task_from_row
 from conveyor.store.schema import task, task_logs
-from conveyor.values import check_json, clean_text
+from conveyor.values import clean_text, encode_json
 
 S = TaskStatus
 Planned = list[tuple[Outcome, Task]]
@@ -258,9 +257,8 @@ def _storable(o: Outcome, max_result: int) -> Outcome:
     message = clean_text(o.message, MAX_MESSAGE_CHARS)
     if o.result is not None:
         try:
-            check_json(o.result, "result")
-            size = len(orjson.dumps(o.result))
-        except (ValidationError, TypeError) as exc:
+            size = len(encode_json(o.result, "result"))
+        except ValidationError as exc:
             return _unstorable(o, f"the task's result cannot be stored: {exc}", message)
         if size > max_result:
             return _unstorable(
