@@ -62,6 +62,14 @@ async def test_idempotency_keys_compare_byte_for_byte(store: SqlStore) -> None:
     assert [c.task.idempotency_key for c in again] == keys
 
 
+async def test_one_key_under_types_differing_by_case_is_two_tasks(store: SqlStore) -> None:
+    """Types are case-sensitive names; MariaDB's collation would call ``Mail`` and ``mail`` one
+    type in the key's constraint unless the type is part of the hash."""
+    created = [await store.tasks.insert([make_task(task_type=k, idempotency_key="same")])
+               for k in ("mail", "Mail")]
+    assert [c.created for [c] in created] == [True, True]
+
+
 async def test_a_key_twice_in_one_batch_keeps_the_first(store: SqlStore) -> None:
     first, second = make_task(payload={"n": 1}, idempotency_key="k"), make_task(
         payload={"n": 2}, idempotency_key="k")

@@ -47,9 +47,10 @@ def chunks(
         yield items[start:]
 
 
-def key_hash(key: str | None) -> str | None:
-    """What makes an idempotency key unique: its bytes, whatever the column's collation."""
-    return None if key is None else hashlib.sha256(key.encode()).hexdigest()
+def key_hash(task_type: str, key: str | None) -> str | None:
+    """What makes an idempotency key unique: its bytes and its type's, whatever the columns'
+    collation (a task type holds no NUL, so the separator is unambiguous)."""
+    return None if key is None else hashlib.sha256(f"{task_type}\x00{key}".encode()).hexdigest()
 
 
 def task_from_row(row: sa.RowMapping) -> Task:
@@ -94,7 +95,7 @@ def task_to_row(t: Task, now: float) -> dict[str, Any]:
         "attempt": t.attempt,
         "worker_id": t.worker_id,
         "idempotency_key": t.idempotency_key,
-        "idempotency_hash": key_hash(t.idempotency_key),
+        "idempotency_hash": key_hash(t.task_type, t.idempotency_key),
         "callback_url": t.callback_url,
         "created_at": t.created_at,
         "run_at": t.run_at,

@@ -5,9 +5,9 @@ PostgreSQL all keep exactly, so a value read back compares equal to the value wr
 documents are stored as text serialised by us (orjson), so the three databases hold the same
 bytes and payload size limits are ours, not the driver's.
 
-Idempotency keys are unique through ``idempotency_hash``, the SHA-256 of the key's UTF-8 bytes in
-hex: MariaDB's default collation calls ``Key``, ``key`` and ``key `` equal, and a hash compares
-byte for byte on every database, whatever its collation (migration 0007).
+Idempotency keys are unique through ``idempotency_hash``, the SHA-256 of the type and the key in
+hex (``rows.key_hash``): MariaDB's default collation calls ``Key``, ``key`` and ``key `` equal,
+and a hash compares byte for byte on every database, whatever its collation (migration 0007).
 """
 
 from __future__ import annotations

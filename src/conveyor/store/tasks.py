@@ -117,7 +117,7 @@ async def _existing_by_key(conn: AsyncConnection, tasks: Sequence[Task]) -> dict
     for chunk in chunks(keyed):
         conds = [
             sa.and_(task.c.task_type == t.task_type,
-                    task.c.idempotency_hash == key_hash(t.idempotency_key))
+                    task.c.idempotency_hash == key_hash(t.task_type, t.idempotency_key))
             for t in chunk
         ]
         for existing in await select_tasks(conn, sa.select(task).where(sa.or_(*conds))):
