@@ -53,12 +53,11 @@ class Coalescer(Generic[T, R]):
             for part, results in written:
                 start = 0
                 for chunk, future in part:
-                    if future.done():
-                        pass
-                    elif isinstance(results, Exception):
-                        future.set_exception(results)
-                    else:
-                        future.set_result(results[start : start + len(chunk)])
+                    if not future.done():
+                        if isinstance(results, Exception):
+                            future.set_exception(results)
+                        else:
+                            future.set_result(results[start : start + len(chunk)])
                     start += len(chunk)
 
     async def _write_group(self, group: Sequence[tuple[list[T], object]]) -> list[R]:

@@ -5,7 +5,7 @@ tells whether the move applied; the matching ``task_logs`` rows go in with one m
 in the same transaction, and lifecycle events are emitted only after the commit.
 
 The batched moves (``start``, ``finish``) must never be blocked by one member: what an outcome
-carries is made storable first (``_storable``: a result that is not exact JSON or is over
+carries is made storable first (``storable.storable``: a result that is not exact JSON or is over
 ``max_result_bytes`` fails its task with the reason; error texts are cleaned and cut at
 ``values.MAX_ERROR_CHARS`` with a marker), and a batch the database still refuses is split
 (``batches.isolate``) so only the refused member is set aside.
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.batches import isolate, unavailable
-from conveyor.errors import BackendUnavailable, ValidationError
+from conveyor.errors import BackendUnavailable
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Priority, Task, TaskStatus, check_move
 from conveyor.store.bulk import finish_update
@@ -30,12 +30,12 @@ from conveyor.store.database import Database
 from conveyor.store.protocol import Outcome
 from conveyor.store.rows import by_ids, chunks, dumps, log_row, select_tasks, task_from_row
 from conveyor.store.schema import task, task_logs
-from conveyor.values import clean_text, encode_json
+from conveyor.store.storable import MAX_MESSAGE_CHARS, storable
+from conveyor.values import clean_text
 
 S = TaskStatus
 Planned = list[tuple[Outcome, Task]]
 MAX_RESULT_BYTES = 1_048_576  # the default of Settings.max_result_bytes
-MAX_MESSAGE_CHARS = 2000  # a task_logs message
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,8 @@ class SqlMoves:
         """Record outcomes; one the store still refuses is recorded as FAILED with the reason
         instead, and if even that is refused it is left for the timeout sweep (logged)."""
         moved: list[Task] = []
-        storable = [_storable(o, self._max_result) for o in outcomes]
-        written = await isolate(storable, lambda p: self._finish(p, now))
+        fit = [storable(o, self._max_result) for o in outcomes]
+        written = await isolate(fit, lambda p: self._finish(p, now))
         unavailable(written)  # the finisher retries; outcomes recorded already are dropped then
         for part, done in written:
             if isinstance(done, Exception):
@@ -248,29 +248,6 @@ def _finish_values(after: Task) -> dict[str, Any]:
 
 def _text_bytes(row: dict[str, Any]) -> int:
     return len(row["result"] or "") + len(row["error"] or "") + 256
-
-
-def _storable(o: Outcome, max_result: int) -> Outcome:
-    """The outcome as the store can keep it exactly: texts cleaned, and a result that is not
-    exact JSON or is over ``max_result`` bytes turned into a failure of the task that says
-    why (retrying would most likely give the same result)."""
-    message = clean_text(o.message, MAX_MESSAGE_CHARS)
-    if o.result is not None:
-        try:
-            size = len(encode_json(o.result, "result"))
-        except ValidationError as exc:
-            return _unstorable(o, f"the task's result cannot be stored: {exc}", message)
-        if size > max_result:
-            return _unstorable(
-                o, f"the task's result is {size} bytes; the limit is {max_result} "
-                "(setting max_result_bytes)", message,
-            )
-    return replace(o, error=None if o.error is None else clean_text(o.error), message=message)
-
-
-def _unstorable(o: Outcome, error: str, message: str) -> Outcome:
-    return replace(o, status=S.FAILED, result=None, retry_at=None, error=clean_text(error),
-                   message=message)
 
 
 def _versions(planned: Planned, task_id: str) -> set[int]:
