@@ -117,6 +117,19 @@ async def test_finish_stores_every_member_of_a_hostile_batch(store: SqlStore) ->
     assert read[tasks[6].id].status == S.SUCCESS and read[tasks[6].id].result == {"ok": True}
 
 
+async def test_an_outcome_the_store_refuses_fails_its_task_alone(store: SqlStore) -> None:
+    """Whatever makes one member's write fail (here a move the state machine forbids), the
+    batch is split: the others land, and the refused one is recorded FAILED with the reason."""
+    tasks = await _started(store, 3)
+    outcomes = [Outcome(tasks[0].id, 1, S.SUCCESS, result=1),
+                Outcome(tasks[1].id, 1, S.PENDING),
+                Outcome(tasks[2].id, 1, S.SUCCESS, result=3)]
+    done = {t.id: t for t in await store.moves.finish(outcomes, time.time())}
+    assert done[tasks[0].id].status == S.SUCCESS and done[tasks[2].id].status == S.SUCCESS
+    refused = done[tasks[1].id]
+    assert refused.status == S.FAILED and "refused" in (refused.error or "")
+
+
 async def test_results_near_the_limit_fit_one_statement(store: SqlStore) -> None:
     """Twenty results of almost 1 MiB each: one statement would be 20 MiB, over MariaDB's
     16 MiB packet; the batch is cut by bytes."""

@@ -106,6 +106,8 @@ class SqlMoves:
         return moved
 
     async def _finish_refused(self, o: Outcome, exc: Exception, now: float) -> list[Task]:
+        log.warning("outcome of task %r refused by the store (%s); recording FAILED", o.task_id,
+                    exc)
         failed = replace(o, status=S.FAILED, result=None, retry_at=None,
                          error=clean_text(f"the store refused this outcome: {exc}"))
         try:
