@@ -131,7 +131,7 @@ async def build(
     regs = registrations(settings, app)
     metrics = Metrics()
     events = EventBus([MetricsListener(metrics)])
-    store = SqlStore(settings.database_url, events)
+    store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)
     catalog = Catalog(store.configs, regs, settings.tasks)
     outcomes = Outcomes(store.moves, coord.queues, catalog, settings.tasks)

@@ -4,6 +4,9 @@ Fifty clients each creating one task would otherwise pay fifty commits (each an 
 MariaDB or PostgreSQL). Here the first caller's items are written at once; callers that arrive
 while that write is in flight wait for the next one, which takes all of them together. An idle
 system adds no delay; a busy one gets batches as large as its concurrency.
+
+A write that fails for one caller's items must not fail the others: a failed group is split
+(``batches.isolate``) until only the callers whose items the store refuses get the error.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from conveyor.batches import isolate
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,9 +41,8 @@ class Coalescer(Generic[T, R]):
     async def _drain(self) -> None:
         while self._waiting:
             group = self._take()
-            items = [item for chunk, _ in group for item in chunk]
             try:
-                results = list(await self._write(items))
+                written = await isolate(group, self._write_group)
             except BaseException as exc:
                 for _, future in group:
                     if not future.done():
@@ -46,11 +50,18 @@ class Coalescer(Generic[T, R]):
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            start = 0
-            for chunk, future in group:
-                if not future.done():
-                    future.set_result(results[start : start + len(chunk)])
-                start += len(chunk)
+            for part, results in written:
+                start = 0
+                for chunk, future in part:
+                    if not future.done():
+                        if isinstance(results, Exception):
+                            future.set_exception(results)
+                        else:
+                            future.set_result(results[start : start + len(chunk)])
+                    start += len(chunk)
+
+    async def _write_group(self, group: Sequence[tuple[list[T], object]]) -> list[R]:
+        return list(await self._write([item for chunk, _ in group for item in chunk]))
 
     def _take(self) -> list[tuple[list[T], asyncio.Future[list[R]]]]:
         """Callers in arrival order up to ``max_batch`` items (at least one caller)."""

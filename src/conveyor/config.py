@@ -227,6 +227,11 @@ class Settings(BaseModel):
     app: str | None = None
     max_payload_bytes: int = Field(1_048_576, ge=64, le=64 * 1_048_576)
     max_body_bytes: int = Field(16 * 1_048_576, ge=1024, le=512 * 1_048_576)
+    # A task's result, encoded: a larger one fails its task (FAILED, with the size in the
+    # error) instead of reaching the store. It costs memory in the worker and in every API
+    # answer that includes it; at most 4 MiB, so a result, escaped, fits one statement inside
+    # MariaDB's default 16 MiB packet.
+    max_result_bytes: int = Field(1_048_576, ge=64, le=4 * 1_048_576)
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
     webhook_secret: str | None = None  # whsec_<base64>, see conveyor.webhooks.signing

@@ -6,6 +6,7 @@ one type; the API maps each branch to an HTTP status in one table (``api/errors.
     ConveyorError
     ├── ConfigError                 a setting is missing or out of bounds (names the setting)
     ├── ValidationError             caller input is wrong                      → 422
+    │   └── Refused                 the database refused a value as invalid
     ├── NotFound                    no such task / config                      → 404
     ├── Conflict                    the move is not allowed now                → 409
     │   └── IllegalTransition       a state move outside docs/design.md §2
@@ -33,6 +34,11 @@ class ConfigError(ConveyorError):
 
 class ValidationError(ConveyorError):
     """Input from a caller is wrong; the message says what and where."""
+
+
+class Refused(ValidationError):
+    """The database refused a value (too long, not text it can store) that validation let
+    through: the data is at fault, not the connection, so retrying the same write cannot help."""
 
 
 class NotFound(ConveyorError):

@@ -7,9 +7,11 @@ creation order, which is what users scrolling a task list expect.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ID = re.compile(f"[{_ALPHABET}]{{26}}")
 
 
 def new_id(now: float | None = None) -> str:
@@ -21,3 +23,9 @@ def new_id(now: float | None = None) -> str:
         value, digit = divmod(value, 32)
         chars.append(_ALPHABET[digit])
     return "".join(reversed(chars))
+
+
+def is_id(text: str) -> bool:
+    """Whether ``text`` can be an id ``new_id`` made: anything else names no task, and never
+    reaches a query (a NUL character in it would make PostgreSQL refuse the statement)."""
+    return _ID.fullmatch(text) is not None

@@ -22,7 +22,7 @@ from conveyor.coordination.protocol import AttemptRef, Coordination
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.executors.functions import FunctionPolicy
 from conveyor.executors.rules import check_task_config
-from conveyor.ids import new_id
+from conveyor.ids import is_id, new_id
 from conveyor.models import (
     Priority,
     Task,
@@ -33,10 +33,14 @@ from conveyor.models import (
 )
 from conveyor.placement import place, queue_item
 from conveyor.store.protocol import Created, Page, TaskFilter, TaskStore
+from conveyor.values import check_text, encode_json
 
 MAX_BATCH = 1000
 MAX_DELAY = 365 * 86_400.0
 MAX_METADATA_ITEMS = 64
+MAX_METADATA_BYTES = 16_384  # the encoded map; the column is MariaDB's TEXT (65,535 bytes)
+MAX_KEY_CHARS = 255  # idempotency keys: the column is VARCHAR(255)
+MAX_URL_CHARS = 2048  # callback_url: VARCHAR(2048)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +143,34 @@ class TaskService:
         )
 
     def _check_payload(self, spec: TaskRequest, where: str) -> None:
+        """Everything the store could refuse, refused here with the field named: a request
+        that failed inside a coalesced batch would fail the other callers' requests with it."""
         if not isinstance(spec.payload, dict):
             raise ValidationError(f"{where}payload must be a JSON object")
-        size = len(orjson.dumps(spec.payload))
+        size = len(encode_json(spec.payload, f"{where}payload"))
         if size > self.settings.max_payload_bytes:
             raise ValidationError(
                 f"{where}payload is {size} bytes; the limit is {self.settings.max_payload_bytes}"
             )
         if len(spec.metadata) > MAX_METADATA_ITEMS:
             raise ValidationError(f"{where}metadata holds at most {MAX_METADATA_ITEMS} entries")
+        for key, value in spec.metadata.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise ValidationError(f"{where}metadata maps strings to strings")
+            check_text(key, f"{where}metadata key {key!r}")
+            check_text(value, f"{where}metadata.{key}")
+        size = len(orjson.dumps(spec.metadata))
+        if size > MAX_METADATA_BYTES:
+            raise ValidationError(
+                f"{where}metadata is {size} bytes encoded; the limit is {MAX_METADATA_BYTES}"
+            )
+        for name, text, limit in (("idempotency_key", spec.idempotency_key, MAX_KEY_CHARS),
+                                  ("callback_url", spec.callback_url, MAX_URL_CHARS)):
+            if text is None:
+                continue
+            if not isinstance(text, str) or not 1 <= len(text) <= limit:
+                raise ValidationError(f"{where}{name} must be a string of 1..{limit} characters")
+            check_text(text, f"{where}{name}", column=True)
 
     @staticmethod
     def _run_at(spec: TaskRequest, now: float, where: str) -> float:
@@ -166,12 +189,14 @@ class TaskService:
     # -- read -----------------------------------------------------------------------------
 
     async def get(self, task_id: str) -> Task:
-        found = await self.store.tasks.get(task_id)
+        found = await self.store.tasks.get(task_id) if is_id(task_id) else None
         if found is None:
             raise NotFound(f"no task with id {task_id!r}")
         return found
 
     async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page:
+        if cursor is not None and not is_id(cursor):
+            raise ValidationError("cursor: not a cursor of this API (pass next_cursor back)")
         return await self.store.tasks.list_tasks(where, cursor, limit)
 
     async def logs(self, task_id: str) -> list[TaskLog]:
@@ -231,6 +256,7 @@ class TaskService:
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         check_task_type(config.task_type)
+        encode_json(config.executor_config, "executor_config")
         check_task_config(config, FunctionPolicy(
             self.catalog.registrations, self.settings.worker.python_modules
         ))

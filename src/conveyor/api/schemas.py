@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from conveyor.errors import ValidationError
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
 from conveyor.service import MAX_BATCH, MAX_DELAY, TaskRequest
 
@@ -19,6 +20,21 @@ _STRICT = ConfigDict(extra="forbid")
 
 def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_seconds(when: datetime | None, name: str) -> float | None:
+    """Seconds since the epoch of a time given in a request; a time without an offset is UTC,
+    the same in every field (``run_at``, ``created_from``, ``created_to``), whatever the
+    server's time zone. Times before 1970 are refused: no task was created or runs then."""
+    if when is None:
+        return None
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if aware < EARLIEST:
+        raise ValidationError(f"{name}: {when.isoformat()} is before 1970-01-01T00:00:00Z")
+    return aware.timestamp()
 
 
 def parse_priority(value: str | int | None) -> Priority | None:
@@ -34,7 +50,8 @@ class TaskCreate(BaseModel):
     timeout_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
     max_retries: int | None = Field(None, ge=0, le=100)
     delay_seconds: float | None = Field(None, ge=0, le=MAX_DELAY)
-    run_at: datetime | None = Field(None, description="ISO 8601; not before this time")
+    run_at: datetime | None = Field(
+        None, description="ISO 8601, not before this time; without an offset it is UTC")
     idempotency_key: str | None = Field(None, min_length=1, max_length=255)
     metadata: dict[str, str] = Field(default_factory=dict)
     callback_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
@@ -46,14 +63,11 @@ class TaskCreate(BaseModel):
         return value
 
     def to_spec(self) -> TaskRequest:
-        run_at = None
-        if self.run_at is not None:
-            when = self.run_at if self.run_at.tzinfo else self.run_at.replace(tzinfo=UTC)
-            run_at = when.timestamp()
         return TaskRequest(
             task_type=self.task_type, payload=self.payload,
             priority=parse_priority(self.priority), timeout=self.timeout_seconds,
-            max_retries=self.max_retries, delay=self.delay_seconds, run_at=run_at,
+            max_retries=self.max_retries, delay=self.delay_seconds,
+            run_at=utc_seconds(self.run_at, "run_at"),
             idempotency_key=self.idempotency_key, metadata=self.metadata,
             callback_url=self.callback_url,
         )

@@ -23,6 +23,7 @@ from conveyor.api.schemas import (
     TaskList,
     TaskOut,
     parse_priority,
+    utc_seconds,
 )
 from conveyor.errors import ValidationError
 from conveyor.models import TaskStatus, check_task_type
@@ -32,6 +33,8 @@ from conveyor.store.protocol import TaskFilter
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
 }
+
+UTC_NOTE = "ISO 8601; a time without an offset is UTC"
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -68,8 +71,8 @@ async def list_tasks(
     who: Reader,
     status: Annotated[TaskStatus | None, Query()] = None,
     task_type: Annotated[str | None, Query(alias="type", max_length=128)] = None,
-    created_from: Annotated[datetime | None, Query()] = None,
-    created_to: Annotated[datetime | None, Query()] = None,
+    created_from: Annotated[datetime | None, Query(description=UTC_NOTE)] = None,
+    created_to: Annotated[datetime | None, Query(description=UTC_NOTE)] = None,
     cursor: Annotated[str | None, Query(max_length=26)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> TaskList:
@@ -78,8 +81,8 @@ async def list_tasks(
         check_task_type(task_type)
     where = TaskFilter(
         status=status, task_type=task_type,
-        created_from=created_from.timestamp() if created_from else None,
-        created_to=created_to.timestamp() if created_to else None,
+        created_from=utc_seconds(created_from, "created_from"),
+        created_to=utc_seconds(created_to, "created_to"),
     )
     page = await service(request).list_tasks(where, cursor, limit)
     return TaskList(tasks=[TaskOut.of(t) for t in page.tasks], next_cursor=page.next_cursor)

@@ -6,7 +6,9 @@ every database (the SQLite pragmas) and what a failure means above the store are
 place: a connection that cannot be made or is lost (any driver error but an integrity one, or an
 ``OSError`` from a driver's socket) leaves as ``BackendUnavailable``, which callers retry. An
 ``IntegrityError`` passes through: it is an answer from a working database (an idempotency race,
-an epoch handed out twice) that the part which caused it turns into its own result.
+an epoch handed out twice) that the part which caused it turns into its own result. A value the
+database refuses as data (a driver ``DataError``, SQLSTATE class 22) is ``Refused``: retrying
+cannot help, and a batch holding it is split so only its own member fails (``batches``).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from conveyor.errors import BackendUnavailable, Conflict
+from conveyor.errors import BackendUnavailable, Conflict, Refused
 
 _UPSERT_TRIES = 3
 
@@ -103,7 +105,11 @@ def backend_errors() -> Iterator[None]:
         yield
     except IntegrityError:
         raise
-    except (DBAPIError, OSError) as exc:
+    except DBAPIError as exc:
+        if isinstance(exc, DataError) or str(getattr(exc.orig, "sqlstate", "")).startswith("22"):
+            raise Refused(f"the database refused a value: {exc.orig}") from exc
+        raise BackendUnavailable(f"database unreachable: {exc}") from exc
+    except OSError as exc:
         raise BackendUnavailable(f"database unreachable: {exc}") from exc
 
 

@@ -3,10 +3,17 @@
 Each public method is one transaction. State moves are conditional updates whose row count
 tells whether the move applied; the matching ``task_logs`` rows go in with one multi-row INSERT
 in the same transaction, and lifecycle events are emitted only after the commit.
+
+The batched moves (``start``, ``finish``) must never be blocked by one member: what an outcome
+carries is made storable first (``storable.storable``: a result that is not exact JSON or is over
+``max_result_bytes`` fails its task with the reason; error texts are cleaned and cut at
+``values.MAX_ERROR_CHARS`` with a marker), and a batch the database still refuses is split
+(``batches.isolate``) so only the refused member is set aside.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.batches import isolate, unavailable
+from conveyor.errors import BackendUnavailable
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Priority, Task, TaskStatus, check_move
 from conveyor.store.bulk import finish_update
@@ -21,19 +30,43 @@ from conveyor.store.database import Database
 from conveyor.store.protocol import Outcome
 from conveyor.store.rows import by_ids, chunks, dumps, log_row, select_tasks, task_from_row
 from conveyor.store.schema import task, task_logs
+from conveyor.store.storable import MAX_MESSAGE_CHARS, storable
+from conveyor.values import clean_text
 
 S = TaskStatus
 Planned = list[tuple[Outcome, Task]]
+MAX_RESULT_BYTES = 1_048_576  # the default of Settings.max_result_bytes
+
+log = logging.getLogger(__name__)
 
 
 class SqlMoves:
-    def __init__(self, db: Database, events: EventBus) -> None:
+    def __init__(
+        self, db: Database, events: EventBus, max_result_bytes: int = MAX_RESULT_BYTES
+    ) -> None:
         self._db = db
         self._events = events
+        self._max_result = max_result_bytes
 
     async def start(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[Task]:
-        if not task_ids:
-            return []
+        """Ids the store refuses (none it made ever are) are left out, as if taken elsewhere."""
+        async def write(part: Sequence[str]) -> list[Task]:
+            return await self._start(part, worker_id, now)
+
+        started: list[Task] = []
+        written = await isolate(list(task_ids), write)
+        for ids, moved in written:
+            if isinstance(moved, BackendUnavailable):
+                continue
+            if isinstance(moved, Exception):
+                log.error("task id %r refused by the store on start: %s", ids[0], moved)
+            else:
+                started.extend(moved)
+        self._events.emit([Event(EventKind.STARTED, t, now) for t in started])
+        unavailable(written)
+        return started
+
+    async def _start(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[Task]:
         started: list[Task] = []
         async with self._db.begin() as conn:
             for chunk in chunks(list(task_ids)):
@@ -57,10 +90,35 @@ class SqlMoves:
                             for t in mine]
                     await conn.execute(task_logs.insert(), logs)
                 started.extend(mine)
-        self._events.emit([Event(EventKind.STARTED, t, now) for t in started])
         return started
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
+        """Record outcomes; one the store still refuses is recorded as FAILED with the reason
+        instead, and if even that is refused it is left for the timeout sweep (logged)."""
+        moved: list[Task] = []
+        fit = [storable(o, self._max_result) for o in outcomes]
+        written = await isolate(fit, lambda p: self._finish(p, now))
+        unavailable(written)  # the finisher retries; outcomes recorded already are dropped then
+        for part, done in written:
+            if isinstance(done, Exception):
+                done = await self._finish_refused(part[0], done, now)
+            moved.extend(done)
+        return moved
+
+    async def _finish_refused(self, o: Outcome, exc: Exception, now: float) -> list[Task]:
+        log.warning("outcome of task %r refused by the store (%s); recording FAILED", o.task_id,
+                    exc)
+        failed = replace(o, status=S.FAILED, result=None, retry_at=None,
+                         error=clean_text(f"the store refused this outcome: {exc}"))
+        try:
+            return await self._finish([failed], now)
+        except BackendUnavailable:
+            raise
+        except Exception as again:  # one bad row must never block the rest
+            log.error("outcome of task %r refused by the store: %s", o.task_id, again)
+            return []
+
+    async def _finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
         """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch.
 
         Each row's UPDATE is conditional on each row's version as read here, so a row changed
@@ -136,7 +194,8 @@ async def _write_outcomes(conn: AsyncConnection, planned: Planned, now: float) -
     """The conditional UPDATE of the batch; returns how many rows it changed."""
     changed = 0
     rows = [_finish_values(after) for _, after in planned]
-    for chunk in chunks(rows, 200):  # a few thousand bind parameters a statement at most
+    # A few thousand bind parameters and a few MiB of text a statement at most.
+    for chunk in chunks(rows, 200, weight=_text_bytes):
         sql, params = finish_update(conn.dialect.name, conn.dialect.paramstyle, chunk, now)
         changed += (await conn.exec_driver_sql(sql, params)).rowcount
     return changed
@@ -189,12 +248,16 @@ def _finish_values(after: Task) -> dict[str, Any]:
     }
 
 
+def _text_bytes(row: dict[str, Any]) -> int:
+    return len(row["result"] or "") + len(row["error"] or "") + 256
+
+
 def _versions(planned: Planned, task_id: str) -> set[int]:
     return {after.version for _, after in planned if after.id == task_id}
 
 
 def _outcome_logs(o: Outcome, after: Task, now: float) -> list[dict[str, Any]]:
-    message = o.message or (o.error or "")[:2000]
+    message = o.message or (o.error or "")[:MAX_MESSAGE_CHARS]
     logs = [log_row(after, S.PROCESSING, o.status, now, message, o.worker_id, o.epoch)]
     if o.retry_at is not None:
         note = f"retry {after.retry_count}/{after.max_retries} due at {o.retry_at:.3f}"

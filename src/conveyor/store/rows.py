@@ -6,7 +6,8 @@ in chunks so no statement passes a driver's parameter limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from conveyor.models import Priority, Task, TaskStatus, check_move
 from conveyor.store.schema import task
 
 CHUNK = 500  # ids per IN (...) list: well inside every driver's parameter limit
+STATEMENT_BYTES = 4 * 1_048_576  # text per statement: well inside MariaDB's 16 MiB packet
 
 
 def dumps(value: Any) -> str:
@@ -27,9 +29,28 @@ def loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def chunks(
+    items: Sequence[Any], size: int = CHUNK, weight: Callable[[Any], int] | None = None,
+    budget: int = STATEMENT_BYTES,
+) -> Iterable[Sequence[Any]]:
+    """Runs of at most ``size`` items and, with ``weight``, at most ``budget`` in weight (an
+    item heavier than the budget goes alone): a batch of large rows never becomes a statement
+    over the database's packet limit."""
+    start, total = 0, 0
+    for end, item in enumerate(items):
+        heavy = weight(item) if weight else 0
+        if end > start and (end - start == size or total + heavy > budget):
+            yield items[start:end]
+            start, total = end, 0
+        total += heavy
+    if start < len(items):
+        yield items[start:]
+
+
+def key_hash(task_type: str, key: str | None) -> str | None:
+    """What makes an idempotency key unique: its bytes and its type's, whatever the columns'
+    collation (a task type holds no NUL, so the separator is unambiguous)."""
+    return None if key is None else hashlib.sha256(f"{task_type}\x00{key}".encode()).hexdigest()
 
 
 def task_from_row(row: sa.RowMapping) -> Task:
@@ -74,6 +95,7 @@ def task_to_row(t: Task, now: float) -> dict[str, Any]:
         "attempt": t.attempt,
         "worker_id": t.worker_id,
         "idempotency_key": t.idempotency_key,
+        "idempotency_hash": key_hash(t.task_type, t.idempotency_key),
         "callback_url": t.callback_url,
         "created_at": t.created_at,
         "run_at": t.run_at,

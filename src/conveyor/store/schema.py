@@ -4,6 +4,10 @@ Times are stored as DOUBLE seconds since the epoch: one representation that SQLi
 PostgreSQL all keep exactly, so a value read back compares equal to the value written. JSON
 documents are stored as text serialised by us (orjson), so the three databases hold the same
 bytes and payload size limits are ours, not the driver's.
+
+Idempotency keys are unique through ``idempotency_hash``, the SHA-256 of the type and the key in
+hex (``rows.key_hash``): MariaDB's default collation calls ``Key``, ``key`` and ``key `` equal,
+and a hash compares byte for byte on every database, whatever its collation (migration 0007).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ task = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False, default=0),
     sa.Column("worker_id", sa.String(128)),
     sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("idempotency_hash", sa.String(64)),
     sa.Column("callback_url", sa.String(2048)),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("run_at", sa.Double, nullable=False),
@@ -48,7 +53,7 @@ task = sa.Table(
     sa.Index("ix_task_created", "created_at"),
     sa.Index("ix_task_worker_status", "worker_id", "status"),
     sa.Index("ix_task_finished", "finished_at"),
-    sa.UniqueConstraint("task_type", "idempotency_key", name="uq_task_idempotency"),
+    sa.UniqueConstraint("task_type", "idempotency_hash", name="uq_task_idempotency_hash"),
 )
 
 task_logs = sa.Table(

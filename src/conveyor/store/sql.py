@@ -17,7 +17,7 @@ from conveyor.store.apikeys import SqlApiKeys
 from conveyor.store.configs import SqlConfigs
 from conveyor.store.database import Database
 from conveyor.store.epochs import SqlEpochs
-from conveyor.store.moves import SqlMoves
+from conveyor.store.moves import MAX_RESULT_BYTES, SqlMoves
 from conveyor.store.stats import SqlStats
 from conveyor.store.sweeps import SqlSweeps
 from conveyor.store.tasks import SqlTasks
@@ -28,12 +28,15 @@ from conveyor.store.workers import SqlWorkers
 class SqlStore:
     """The durable record; see ``store.protocol.TaskStore`` for the contract."""
 
-    def __init__(self, url: str, events: EventBus | None = None, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, events: EventBus | None = None, echo: bool = False,
+        max_result_bytes: int = MAX_RESULT_BYTES,
+    ) -> None:
         self.url = database_url(url)
         self.events = events or EventBus()
         self.db = Database(self.url, echo)
         self.tasks = SqlTasks(self.db, self.events)
-        self.moves = SqlMoves(self.db, self.events)
+        self.moves = SqlMoves(self.db, self.events, max_result_bytes)
         self.sweeps = SqlSweeps(self.db)
         self.stats = SqlStats(self.db)
         self.configs = SqlConfigs(self.db)

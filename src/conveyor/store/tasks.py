@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,10 +19,11 @@ from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task, TaskLog, TaskStatus
 from conveyor.store.database import Database
 from conveyor.store.protocol import Created, Page, TaskFilter
-from conveyor.store.rows import by_ids, chunks, log_row, select_tasks, task_to_row
+from conveyor.store.rows import by_ids, chunks, key_hash, log_row, select_tasks, task_to_row
 from conveyor.store.schema import task, task_logs
 
 Key = tuple[str, str] | None
+_INSERT_TRIES = 3
 
 
 class SqlTasks:
@@ -30,18 +32,24 @@ class SqlTasks:
         self._events = events
 
     async def insert(self, tasks: Sequence[Task]) -> list[Created]:
+        """One transaction: all of ``tasks`` or, on an error, none of them. Within the batch
+        the first task with a key wins, as it would in a sequence of requests."""
         if not tasks:
             return []
         now = max(t.created_at for t in tasks)
-        try:
-            async with self._db.begin() as conn:
-                existing = await _existing_by_key(conn, tasks)
-                fresh = [t for t in tasks if _key(t) not in existing]
-                fresh = list({_key(t) or t.id: t for t in fresh}.values())
-                await _insert_rows(conn, fresh, now)
-        except IntegrityError:
-            # A concurrent submit took one of the keys between our read and our write.
-            return [await self._insert_one(t, now) for t in tasks]
+        for attempt in range(1, _INSERT_TRIES + 1):
+            try:
+                async with self._db.begin() as conn:
+                    existing = await _existing_by_key(conn, tasks)
+                    fresh = _first_per_key([t for t in tasks if _key(t) not in existing])
+                    await _insert_rows(conn, fresh, now)
+                break
+            except IntegrityError as exc:
+                # A concurrent submit took one of the keys between our read and our write: the
+                # next read finds it. Still failing after a few reads means the rows themselves
+                # collide, and this batch is refused whole.
+                if attempt == _INSERT_TRIES:
+                    raise Conflict(f"tasks not created after {attempt} tries: {exc.orig}") from exc
         created_ids = {t.id for t in fresh}
         by_key = {_key(t): t for t in fresh if _key(t)}
         result = [
@@ -51,19 +59,6 @@ class SqlTasks:
         ]
         self._events.emit([Event(EventKind.CREATED, t, now) for t in fresh])
         return result
-
-    async def _insert_one(self, t: Task, now: float) -> Created:
-        try:
-            async with self._db.begin() as conn:
-                await _insert_rows(conn, [t], now)
-        except IntegrityError as exc:
-            async with self._db.connect() as conn:
-                found = await _existing_by_key(conn, [t])
-            if _key(t) in found:
-                return Created(found[_key(t)], False)
-            raise Conflict(f"task {t.id} exists") from exc
-        self._events.emit([Event(EventKind.CREATED, t, now)])
-        return Created(t, True)
 
     async def get(self, task_id: str) -> Task | None:
         found = await self.get_many([task_id])
@@ -108,7 +103,7 @@ class SqlTasks:
 
 
 async def _insert_rows(conn: AsyncConnection, fresh: Sequence[Task], now: float) -> None:
-    for chunk in chunks(fresh):
+    for chunk in chunks(fresh, weight=_weight):
         await conn.execute(task.insert(), [task_to_row(t, now) for t in chunk])
         logs = [log_row(t, None, TaskStatus.PENDING, now, "created") for t in chunk]
         await conn.execute(task_logs.insert(), logs)
@@ -121,12 +116,29 @@ async def _existing_by_key(conn: AsyncConnection, tasks: Sequence[Task]) -> dict
     found: dict[Key, Task] = {}
     for chunk in chunks(keyed):
         conds = [
-            sa.and_(task.c.task_type == t.task_type, task.c.idempotency_key == t.idempotency_key)
+            sa.and_(task.c.task_type == t.task_type,
+                    task.c.idempotency_hash == key_hash(t.task_type, t.idempotency_key))
             for t in chunk
         ]
         for existing in await select_tasks(conn, sa.select(task).where(sa.or_(*conds))):
             found[_key(existing)] = existing
     return found
+
+
+def _first_per_key(tasks: Sequence[Task]) -> list[Task]:
+    seen: set[Key] = set()
+    first = []
+    for t in tasks:
+        key = _key(t)
+        if key is None or key not in seen:
+            seen.add(key)
+            first.append(t)
+    return first
+
+
+def _weight(t: Task) -> int:
+    """Roughly the bytes a task's row adds to an INSERT statement."""
+    return len(orjson.dumps(t.payload)) + len(orjson.dumps(t.metadata)) + 512
 
 
 def _key(t: Task) -> Key:
