@@ -40,7 +40,7 @@ class Scheduler:
         self.id = scheduler_id
         self.elector = Elector(
             coordination.lease, store.epochs, scheduler_id, s.leader_lock_ttl,
-            s.leader_renew_interval,
+            s.leader_renew_interval, s.leader_retry_interval,
         )
         self.dispatcher = Dispatcher(
             coordination, self.elector, balancer, catalog, batch_size=s.batch_size,
@@ -56,7 +56,9 @@ class Scheduler:
         )
         self.recoverer = Recoverer(
             store, coordination, outcomes, self.elector,
-            interval=min(s.timeout_check_interval, settings.worker.heartbeat_interval),
+            # Half a heartbeat: a dead worker is noticed within half a beat of its TTL running
+            # out; each pass is one ZRANGEBYSCORE and one indexed SQL query on the leader.
+            interval=min(s.timeout_check_interval, settings.worker.heartbeat_interval / 2),
             heartbeat_ttl=settings.worker.heartbeat_ttl,
         )
         self.reporter = Reporter(
