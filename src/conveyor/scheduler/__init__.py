@@ -44,7 +44,7 @@ class Scheduler:
         )
         self.dispatcher = Dispatcher(
             coordination, self.elector, balancer, catalog, batch_size=s.batch_size,
-            scan_interval=s.scan_interval,
+            scan_interval=s.scan_interval, look_past=s.look_past,
             weights=s.priority_weights if s.priority_mode == "weighted" else None,
         )
         self.promoter = Promoter(
