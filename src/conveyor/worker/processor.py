@@ -3,6 +3,12 @@
 Capacity bounds what is held at once (running plus finished-but-unwritten). Each attempt runs
 in its own asyncio task under the task's timeout; a cancel request or a shutdown cancels that
 task, and the reason decides the outcome (CANCELLED, or a rerun that spends no retry).
+
+An interrupt can land at any moment of the start: while the start is being committed, before
+the attempt's task has taken its first step (cancelling it then would skip its body, and with
+it the outcome and the slot's release), or while the attempt is being set up. Until the
+attempt's task has begun, an interrupt only records its reason, and the attempt checks for one
+before it launches the executor; once begun, every interruption still ends in an outcome.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class Processor(Duty):
         self.capacity = capacity
         self.claimed: set[str] = set()  # ids from fetch until the finisher releases them
         self.running: dict[str, asyncio.Task[None]] = {}
+        self._launching: set[str] = set()  # fetched, their attempt's task not yet begun
         self._stop_reasons: dict[str, StopReason] = {}
         self._slot_freed = asyncio.Event()
 
@@ -87,23 +94,37 @@ class Processor(Duty):
             return
         self.claimed.update(item.task_id for item in items)
         by_id = {i.task_id: i for i in items}
+        self._launching.update(by_id)
         try:
             started = await self._moves.start(list(by_id), self.worker_id, self.clock())
         except BaseException:
             # Let go of them: the reconciler returns ids left in the active list to the queue.
             self.claimed.difference_update(by_id)
+            self._forget(by_id)
             raise
         for t in started:
             self.running[t.id] = asyncio.create_task(self._run(t, by_id.pop(t.id)))
+        self._forget(by_id)
         for item in by_id.values():  # cancelled, finished or taken by another worker meanwhile
             self._completions.add(None, item)
 
+    def _forget(self, task_ids: dict[str, QueueItem]) -> None:
+        self._launching.difference_update(task_ids)
+        for task_id in task_ids:
+            self._stop_reasons.pop(task_id, None)
+
     def interrupt(self, task_id: str, reason: StopReason) -> bool:
+        """Stop an attempt of this worker, however far its start has got; False if it holds
+        no such attempt. The first reason wins, and an attempt is cancelled at most once."""
+        if task_id in self._launching:
+            self._stop_reasons.setdefault(task_id, reason)
+            return True
         running = self.running.get(task_id)
         if running is None:
             return False
-        self._stop_reasons.setdefault(task_id, reason)
-        running.cancel()
+        if task_id not in self._stop_reasons:
+            self._stop_reasons[task_id] = reason
+            running.cancel()
         return True
 
     async def drain(self, grace: float) -> None:
@@ -116,10 +137,13 @@ class Processor(Duty):
             await asyncio.wait(list(self.running.values()), timeout=5.0)
 
     async def _run(self, task: Task, item: QueueItem) -> None:
+        self._launching.discard(task.id)
         context = {"task_id": task.id, "attempt": task.attempt, "worker_id": self.worker_id,
                    "task_type": task.task_type}
         try:
             outcome = await self._attempt(task)
+        except asyncio.CancelledError:  # interrupted while the attempt was being set up
+            outcome = self._interrupted(task, await self._backoff(task))
         except Exception as exc:  # a bug in our own code: record it rather than lose the task
             log.exception("unexpected error running task %s", task.id, extra=context)
             outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED, error=repr(exc),
@@ -136,6 +160,8 @@ class Processor(Duty):
     async def _attempt(self, task: Task) -> Outcome:
         spec = await self._catalog.spec(task.task_type)
         backoff = self._outcomes.policy(spec)
+        if task.id in self._stop_reasons:  # interrupted before it began: run nothing
+            return self._interrupted(task, backoff)
         inner = asyncio.create_task(self._execute(task, spec.executor if spec else "python",
                                                   dict(spec.executor_config) if spec else {}))
         try:
@@ -155,6 +181,14 @@ class Processor(Duty):
                            worker_id=self.worker_id)
         retryable = not isinstance(exc, PermanentError)
         return self._failed(task, TaskStatus.FAILED, _describe(exc), retryable, backoff)
+
+    async def _backoff(self, task: Task) -> Backoff:
+        """The type's backoff, or the defaults when the store cannot say: an interrupted
+        attempt must still end in an outcome."""
+        try:
+            return await self._outcomes.backoff(task.task_type)
+        except Exception:
+            return self._outcomes.policy(None)
 
     async def _execute(self, task: Task, executor: str, config: dict[str, object]) -> object:
         result = await self._executors.get(executor).execute(task, config)
