@@ -96,12 +96,15 @@ class LocalCoordination:
         sizes["delayed"] = len(self._delayed_live)
         return sizes
 
-    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
-        wanted = set(task_ids)
-        places: list[dict[QueueItem, None]] = [*self._queues.values()]
-        places += [*self._worker_queues.values(), *self._active.values()]
-        found = {i.task_id for place in places for i in place if i.task_id in wanted}
-        return found | {i.task_id for i in self._delayed_live if i.task_id in wanted}
+    async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
+        found = {
+            i.task_id for i in items if i in self._queues[i.priority] or i in self._delayed_live
+        }
+        wanted = {i.task_id for i in items} - found
+        if wanted:
+            places = [*self._worker_queues.values(), *self._active.values()]
+            found |= {i.task_id for place in places for i in place if i.task_id in wanted}
+        return found
 
     async def wait_for_work(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -55,8 +55,10 @@ class TaskQueues(Protocol):
     async def lengths(self) -> dict[str, int]:
         """``{"high": n, "normal": n, "low": n, "delayed": n}``."""
 
-    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
-        """Which of these ids sit anywhere: priority queues, delayed, worker queues, active."""
+    async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
+        """The ids of those items that sit anywhere: priority queues or the delayed set (as
+        that very item: id, type and priority), worker queues or active lists (by id). The
+        cost grows with the items asked about and the fleet's slots, not with the backlog."""
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when something was enqueued (or after ``timeout``), so the dispatcher need

@@ -12,7 +12,7 @@ import logging
 
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
-from conveyor.placement import place
+from conveyor.placement import place, queue_item
 from conveyor.scheduler.elector import Elector
 from conveyor.store.protocol import Sweeps
 
@@ -43,7 +43,7 @@ class OrphanSweeper(Duty):
             page = await self._sweeps.pending_page(after, now - min_age, self._batch)
             if not page:
                 break
-            tracked = await self._coord.queues.tracked([t.id for t in page])
+            tracked = await self._coord.queues.tracked([queue_item(t) for t in page])
             lost = [t for t in page if t.id not in tracked]
             await place(self._coord.queues, lost, now)
             found += len(lost)

@@ -2,7 +2,8 @@
 --
 -- KEYS[1]     scheduler:epoch (missing counts as epoch 0, like the in-process backend)
 -- KEYS[2..4]  queue:low, queue:normal, queue:high (KEYS[2 + priority])
--- KEYS[5..]   worker:{id}:queue, one per move, in the order of ARGV[2..]
+-- KEYS[5]     queued (set of every priority-queue member)
+-- KEYS[6..]   worker:{id}:queue, one per move, in the order of ARGV[2..]
 -- ARGV[1]     the caller's epoch
 -- ARGV[2..]   encoded QueueItem ("task_id|task_type|priority"), one per move
 -- Returns     how many items moved; an item no longer in its queue (cancelled or taken
@@ -20,7 +21,8 @@ for i = 2, #ARGV do
   local member = ARGV[i]
   local priority = tonumber(string.match(member, '|(%d+)$'))
   if redis.call('LREM', KEYS[2 + priority], 1, member) > 0 then
-    redis.call('RPUSH', KEYS[3 + i], member)
+    redis.call('SREM', KEYS[5], member)
+    redis.call('RPUSH', KEYS[4 + i], member)
     moved = moved + 1
   end
 end

@@ -110,6 +110,7 @@ class RedisRegistry:
             k.worker_active(worker_id),
             *k.queues,
             k.wake,
+            k.queued,
         ]
         try:
             queued, active = await self._b.run("reap", keys, [str(epoch), worker_id])

@@ -1,0 +1,97 @@
+"""Redis only: script costs do not grow with what is stored (issue 10, finding 11).
+
+The orphan sweep's ``tracked`` scanned every priority queue and the whole delayed set on each
+call: with 300,000 delayed tasks it took 60.8 s of Redis time in 75 s. It now answers from
+the ``queued`` index and the delayed set, one lookup per item asked about. The cost test runs
+on a private ``redis-server`` so that ``INFO commandstats`` counts its own calls only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+
+from conveyor.coordination.protocol import Coordination
+from conveyor.coordination.redis import connect_redis
+from conveyor.models import Priority, QueueItem
+from tests.distributed.harness import redis_server
+
+from .coordination_support import H, L, item, leader_epoch, worker
+
+if TYPE_CHECKING:
+    from .conftest import RedisSession
+
+ASKED = 500
+
+
+async def _index_matches_the_queues(coord: Coordination, raw: aioredis.Redis, prefix: str) -> None:
+    queued: set[str] = set()
+    for p in Priority:
+        queued |= set(await raw.lrange(f"{prefix}queue:{p.label}", 0, -1))
+    assert set(await raw.smembers(f"{prefix}queued")) == queued
+
+
+async def test_the_queued_index_follows_every_move(redis_env: RedisSession) -> None:
+    coord = await connect_redis(redis_env.url, redis_env.prefix)
+    raw, prefix = redis_env.raw, redis_env.prefix
+    try:
+        epoch = await leader_epoch(coord)
+        await coord.registry.heartbeat(worker("w1"), 30)
+        await coord.registry.heartbeat(worker("dead"), -1)
+        await coord.queues.enqueue([item("a"), item("b", H), item("c", L), item("d")])
+        await coord.queues.schedule([(item("e"), time.time() - 1)])
+        await _index_matches_the_queues(coord, raw, prefix)
+        assert await coord.queues.promote_due(time.time(), 10) == 1
+        await _index_matches_the_queues(coord, raw, prefix)
+        await coord.queues.assign(epoch, [(item("a"), "w1"), (item("b", H), "dead")])
+        await _index_matches_the_queues(coord, raw, prefix)
+        await coord.queues.remove([item("c", L)])
+        await _index_matches_the_queues(coord, raw, prefix)
+        assert await coord.worker_queues.hand_back("w1") == [item("a")]
+        await _index_matches_the_queues(coord, raw, prefix)
+        reaped = await coord.registry.reap(epoch, "dead")
+        assert reaped.queued == [item("b", H)]
+        await _index_matches_the_queues(coord, raw, prefix)
+        expected = {"a", "b", "d", "e"}
+        assert await coord.queues.tracked([item(t) for t in "ade"] + [item("b", H)]) == expected
+    finally:
+        await coord.close()
+
+
+async def _tracked_usec(url: str, stored: int) -> float:
+    """Redis time (µs) of one ``tracked`` call of ASKED items, with ``stored`` delayed items
+    and as many queued ones; half the items asked about are stored, half are not."""
+    prefix = f"cost{stored}:"
+    raw = aioredis.Redis.from_url(url, decode_responses=True)
+    coord = await connect_redis(url, prefix)
+    try:
+        later = time.time() + 3600
+        for start in range(0, stored, 10_000):
+            batch = range(start, min(stored, start + 10_000))
+            await coord.queues.schedule([(item(f"d{n}"), later) for n in batch])
+            await coord.queues.enqueue([item(f"q{n}") for n in batch])
+        asked = [item(f"d{n}") for n in range(0, stored, stored // (ASKED // 2))]
+        asked += [QueueItem(f"x{n}", "echo", Priority.NORMAL) for n in range(ASKED - len(asked))]
+        await coord.queues.tracked(asked[:1])  # the script is loaded before the count starts
+        await raw.config_resetstat()
+        calls = 5
+        for _ in range(calls):
+            found = await coord.queues.tracked(asked)
+            assert len(found) == ASKED // 2
+        stats = await raw.info("commandstats")
+        return float(stats["cmdstat_evalsha"]["usec"]) / calls
+    finally:
+        await coord.close()
+        await raw.aclose()
+
+
+async def test_tracked_costs_the_same_over_1000_and_100000_stored(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        small = await _tracked_usec(server.url, 1_000)
+        large = await _tracked_usec(server.url, 100_000)
+    print(f"\ntracked({ASKED}) Redis time: {small:.0f} µs over 1,000 stored, "
+          f"{large:.0f} µs over 100,000")
+    assert large < 2 * small + 1_000, (small, large)
