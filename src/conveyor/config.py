@@ -79,12 +79,13 @@ class WorkerSettings(BaseModel):
     capacity: int = Field(10, ge=1, le=100_000)
     prefetch: int | None = Field(None, ge=0, le=100_000)  # None: as many as capacity
     supported_types: tuple[str, ...] = ()
-    # A worker killed outright is declared dead one TTL after its last heartbeat, and its
-    # tasks rerun about a second later (about 11 s here, against a bar of 30 s). Each beat is
-    # one Redis pipeline and one SQL UPDATE per worker (100 workers: 50 UPDATEs/s). A worker
-    # whose event loop is blocked for a whole TTL is taken for dead and its tasks rerun
-    # elsewhere (a shorter TTL makes that likelier); the store's compare-and-set keeps the
-    # old attempt from finishing them.
+    # A killed worker's connections close at once; the recoverer reaps it once it is 1.5
+    # intervals late and they stay closed as long again (its tasks rerun about 8 s after the
+    # kill here). A frozen or unreachable one waits out the TTL (about 12 s; the bar is 30 s).
+    # Each beat is one Redis pipeline and one SQL UPDATE per worker (100 workers: 50
+    # UPDATEs/s). A worker whose event loop is blocked for a whole TTL is taken for dead and
+    # its tasks rerun elsewhere (a shorter TTL makes that likelier); the store's
+    # compare-and-set keeps the old attempt from finishing them.
     heartbeat_interval: float = Field(2.0, gt=0, le=3600)
     heartbeat_ttl: float = Field(10.0, gt=0, le=86_400)
     queue_poll_interval: float = Field(1.0, gt=0, le=3600)

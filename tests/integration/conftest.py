@@ -32,8 +32,13 @@ async def both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     finally:
         await built.close()
         if redis_url:
-            raw = aioredis.Redis.from_url(redis_url)
-            keys = [k async for k in raw.scan_iter(f"{prefix}*")]
-            if keys:
-                await raw.delete(*keys)
-            await raw.aclose()
+            await drop_prefix(prefix)
+
+
+async def drop_prefix(prefix: str) -> None:
+    """Delete every key a test left under its Redis prefix."""
+    raw = aioredis.Redis.from_url(REDIS_URL)
+    keys = [k async for k in raw.scan_iter(f"{prefix}*")]
+    if keys:
+        await raw.delete(*keys)
+    await raw.aclose()

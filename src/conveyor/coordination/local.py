@@ -186,6 +186,10 @@ class LocalCoordination:
     async def expired_workers(self, now: float) -> list[str]:
         return [wid for wid, (_, expires) in self._workers.items() if expires <= now]
 
+    async def disconnected(self, worker_ids: Sequence[str]) -> set[str]:
+        """In-process workers share the scheduler's process: none can vanish on its own."""
+        return set()
+
     async def reap(self, epoch: int, worker_id: str) -> Reaped:
         self._check_epoch(epoch)
         self._workers.pop(worker_id, None)

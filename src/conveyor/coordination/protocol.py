@@ -107,6 +107,10 @@ class Registry(Protocol):
     async def expired_workers(self, now: float) -> list[str]:
         """Workers still indexed whose heartbeat lapsed."""
 
+    async def disconnected(self, worker_ids: Sequence[str]) -> set[str]:
+        """Those of these workers known to hold no connection to the backend any more (their
+        process is gone); empty where the backend cannot tell."""
+
     async def reap(self, epoch: int, worker_id: str) -> Reaped:
         """Remove a worker; its queued items go back to the priority queues atomically."""
 

@@ -60,6 +60,7 @@ class Scheduler:
             # out; each pass is one ZRANGEBYSCORE and one indexed SQL query on the leader.
             interval=min(s.timeout_check_interval, settings.worker.heartbeat_interval / 2),
             heartbeat_ttl=settings.worker.heartbeat_ttl,
+            late_after=1.5 * settings.worker.heartbeat_interval,
         )
         self.reporter = Reporter(
             coordination.lease, self.elector, lambda: self.duties, s.leader_renew_interval
