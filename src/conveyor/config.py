@@ -48,9 +48,10 @@ class SchedulerSettings(BaseModel):
     scan_interval: float = Field(1.0, gt=0, le=3600)
     batch_size: int = Field(500, ge=1, le=10_000)
     # How far past held-back ids (paused type, concurrency cap, rate limit) a dispatch pass
-    # looks, per priority, for ids that may run. Runnable work further behind waits until the
-    # held-back ids drain. Each pass reads up to batch_size + look_past ids per priority from
-    # Redis (an LRANGE, decoded in the scheduler): 1,500 ids is about a millisecond.
+    # looks, per priority, for ids that may run; runnable work further behind waits until the
+    # held-back ids drain. Only a pass the queue heads could not fill reads the deeper window:
+    # up to batch_size + look_past ids per priority (an LRANGE, decoded in the scheduler;
+    # 1,000 ids cost about a millisecond).
     look_past: int = Field(1000, ge=0, le=100_000)
     timeout_check_interval: float = Field(5.0, gt=0, le=3600)
     orphan_sweep_interval: float = Field(30.0, gt=0, le=86_400)

@@ -5,9 +5,10 @@ the fleet's free slots), and moves them all with one epoch-checked script call. 
 new work or freed capacity wakes it, and loops at once while a pass keeps filling its batch.
 
 Held-back ids (a paused type, a type at its concurrency cap or out of rate tokens, a type no
-live worker takes) stay queued, and must not hold up the runnable ids behind them: a pass peeks
-``look_past`` ids beyond its budget in each priority, so runnable work up to that far behind
-held-back work is dispatched at once. The window bounds what one pass reads.
+live worker takes) stay queued, and must not hold up the runnable ids behind them: a pass whose
+budget the queue heads could not fill plans again on a window ``look_past`` ids deeper in each
+priority, so runnable work up to that far behind held-back work is dispatched at once. The
+window bounds what one pass reads; a pass that fills its budget from the heads reads no more.
 """
 
 from __future__ import annotations
@@ -73,14 +74,7 @@ class Dispatcher(Duty):
             return
         paused = await self._coord.queues.paused()
         budget = min(self._batch, sum(w.free for w in workers))
-        items = await self._take(budget, paused)
-        limits = await self._limits({i.task_type for i in items})
-        caps = await self._concurrency_caps(limits)
-        moves = plan(items, workers, self._balancer, paused, caps, budget)
-        granted = await self._rate_tokens(moves, limits, now)
-        if any(n < sum(i.task_type == t for i, _ in moves) for t, n in granted.items()):
-            # Slots planned for rate-limited ids without a token go to the ids behind them.
-            moves = plan(items, workers, self._balancer, paused, {**caps, **granted}, budget)
+        moves = await self._moves(workers, budget, paused, now)
         if not moves:
             return
         try:
@@ -91,6 +85,29 @@ class Dispatcher(Duty):
             return
         self.dispatched += moved
         self._again = len(moves) >= budget
+
+    async def _moves(
+        self, workers: list[WorkerInfo], budget: int, paused: set[str], now: float
+    ) -> list[tuple[QueueItem, str]]:
+        """Plan the pass on the first ``budget`` ids of the queues; if held-back ids left slots
+        unfilled, plan again on a window ``look_past`` deeper (the deeper read is paid only
+        then). Each type's cap (concurrency room, rate tokens taken) is decided once."""
+        caps: dict[str, int] = {}
+        seen: set[str] = set()
+        depth = budget
+        while True:
+            items = await self._take(budget, depth, paused)
+            limits = await self._limits({i.task_type for i in items} - seen)
+            seen |= {i.task_type for i in items}
+            caps |= await self._concurrency_caps(limits)
+            moves = plan(items, workers, self._balancer, paused, caps, budget)
+            rated = {t: s.rate_limit for t, s in limits.items() if s.rate_limit}
+            if rated:
+                caps |= await self._rate_tokens(moves, rated, now)
+                moves = plan(items, workers, self._balancer, paused, caps, budget)
+            if len(moves) >= budget or len(items) < depth or depth > budget or not self._look_past:
+                return moves  # filled, nothing further behind, or already looked past
+            depth = budget + self._look_past
 
     async def _limits(self, types: set[str]) -> dict[str, TypeSpec]:
         """The types in this pass that have a concurrency or rate limit (configs are cached)."""
@@ -109,31 +126,29 @@ class Dispatcher(Duty):
         return {t: max(0, limit - inflight.get(t, 0)) for t, limit in capped.items()}
 
     async def _rate_tokens(
-        self, moves: list[tuple[QueueItem, str]], limits: dict[str, TypeSpec], now: float
+        self, moves: list[tuple[QueueItem, str]], rated: dict[str, float], now: float
     ) -> dict[str, int]:
         """Tokens for the rate-limited types, taken only for ids that found a worker, so no
         token is spent in vain; what each type got becomes its cap for this pass."""
-        rated = {t: s.rate_limit for t, s in limits.items() if s.rate_limit}
         wanted = Counter(item.task_type for item, _ in moves if item.task_type in rated)
         return {
             t: await self._coord.queues.take_tokens(t, rated[t], n, now) for t, n in wanted.items()
         } | {t: 0 for t in rated if t not in wanted}
 
-    async def _take(self, budget: int, paused: set[str]) -> list[QueueItem]:
+    async def _take(self, budget: int, depth: int, paused: set[str]) -> list[QueueItem]:
         """The heads of the unpaused priorities, in the order ``plan`` should consider them.
 
-        Each priority is read ``budget + look_past`` deep; a lower priority is read only while
-        the ids so far (those of paused types aside) leave room in that window. Weighted mode
-        puts each priority's share first, then the rest in strict order.
+        Strict mode reads each priority ``depth`` deep, a lower one only while the ids so far
+        (those of paused types aside) number fewer than ``depth``. Weighted mode reads every
+        priority and puts each one's share of ``budget`` first, then the rest in strict order.
         """
         order = [p for p in STRICT_ORDER if p.label not in paused]
-        window = budget + self._look_past
         heads: dict[Priority, list[QueueItem]] = {}
         candidates = 0
         for p in order:
-            if self._weights is None and candidates >= window:
+            if self._weights is None and candidates >= depth:
                 break
-            heads[p] = await self._coord.queues.peek(p, window)
+            heads[p] = await self._coord.queues.peek(p, depth)
             candidates += sum(i.task_type not in paused for i in heads[p])
         if self._weights is None:
             return [i for p in order for i in heads.get(p, [])]
