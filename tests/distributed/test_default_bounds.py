@@ -74,20 +74,17 @@ def _recover_from(c: Cluster, sig: int) -> tuple[str, int, int, float]:
 
 
 @pytest.mark.timeout(150)
-def test_worker_kill_recovers_within_the_bound_with_defaults(tmp_path: Path) -> None:
-    """A killed worker's connections close at once: it is reaped a missed heartbeat later."""
+@pytest.mark.parametrize(("sig", "what"), [
+    # A killed worker's connections close at once: it is reaped a missed heartbeat later.
+    (signal.SIGKILL, "killed"),
+    # A frozen one (connections open, no heartbeat) waits out its heartbeat TTL.
+    (signal.SIGSTOP, "froze"),
+])
+def test_worker_failure_recovers_within_the_bound_with_defaults(
+    tmp_path: Path, sig: int, what: str
+) -> None:
     with cluster(tmp_path, fast=False) as c:
-        worker_id, running, queued, took = _recover_from(c, signal.SIGKILL)
-    print(f"\n[defaults] killed {worker_id} holding {running} running + {queued} queued; "
-          f"all restarted elsewhere within {took:.2f}s (bound {RECOVERY_BOUND:g}s)")
-    assert took < RECOVERY_BOUND
-
-
-@pytest.mark.timeout(150)
-def test_frozen_worker_recovers_within_the_bound_with_defaults(tmp_path: Path) -> None:
-    """A frozen worker (SIGSTOP: connections open, no heartbeat) waits out its TTL."""
-    with cluster(tmp_path, fast=False) as c:
-        worker_id, running, queued, took = _recover_from(c, signal.SIGSTOP)
-    print(f"\n[defaults] froze {worker_id} holding {running} running + {queued} queued; "
+        worker_id, running, queued, took = _recover_from(c, sig)
+    print(f"\n[defaults] {what} {worker_id} holding {running} running + {queued} queued; "
           f"all restarted elsewhere within {took:.2f}s (bound {RECOVERY_BOUND:g}s)")
     assert took < RECOVERY_BOUND

@@ -8,6 +8,7 @@ the Redis coordination backends. Passes are driven with ``run_once``; nothing sl
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from conveyor.bootstrap import Components
 from conveyor.models import TaskConfig, WorkerInfo
@@ -16,16 +17,14 @@ from conveyor.service import TaskRequest
 HELD_BACK = 200
 
 
-async def dispatch_once(both: Components, capacity: int = 10) -> dict[str, int]:
+async def dispatch_once(both: Components, capacity: int = 10) -> Counter[str]:
     """One pass of one scheduler to one idle worker; what the worker got, by type."""
     await both.coordination.registry.heartbeat(WorkerInfo("w1", "h", 1, capacity), 60)
     scheduler = both.scheduler()
-    await scheduler.elector.run_once(time.time())
-    await scheduler.dispatcher.run_once(time.time())
-    counts: dict[str, int] = {}
-    for item in await both.coordination.worker_queues.fetch("w1", 1000, 0.01):
-        counts[item.task_type] = counts.get(item.task_type, 0) + 1
-    return counts
+    for duty in (scheduler.elector, scheduler.dispatcher):
+        await duty.run_once(time.time())
+    fetched = await both.coordination.worker_queues.fetch("w1", 1000, 0.01)
+    return Counter(item.task_type for item in fetched)
 
 
 async def submit_behind(both: Components, held: str) -> None:
