@@ -76,7 +76,10 @@ class LocalCoordination:
     async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
         return list(itertools.islice(self._queues[priority], count))
 
-    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
+    async def assign(
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+    ) -> int:
+        # A dict finds an item in O(1) wherever it sits: ``within`` bounds nothing here.
         self._check_epoch(epoch)
         moved = 0
         for item, worker_id in moves:

@@ -42,11 +42,15 @@ class TaskQueues(Protocol):
     async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
         """The first ``count`` items of one priority queue, left in place."""
 
-    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
+    async def assign(
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+    ) -> int:
         """Atomically move each item from its priority queue to a worker queue.
 
         Raises ``StaleEpoch`` if ``epoch`` is not the current one. Items no longer in their
-        queue (cancelled meanwhile) are skipped; returns how many moved.
+        queue (cancelled meanwhile) are skipped; returns how many moved. ``within``: the items
+        were peeked that deep, so each is looked for only among its queue's first ``within``
+        (the search stays bounded when an item is gone); None looks through the whole queue.
         """
 
     async def remove(self, items: Sequence[QueueItem]) -> None:

@@ -74,11 +74,11 @@ class Dispatcher(Duty):
             return
         paused = await self._coord.queues.paused()
         budget = min(self._batch, sum(w.free for w in workers))
-        moves = await self._moves(workers, budget, paused, now)
+        moves, depth = await self._moves(workers, budget, paused, now)
         if not moves:
             return
         try:
-            moved = await self._coord.queues.assign(epoch, moves)
+            moved = await self._coord.queues.assign(epoch, moves, within=depth)
         except StaleEpoch:
             self.refused += 1
             self._elector.demote()
@@ -88,10 +88,11 @@ class Dispatcher(Duty):
 
     async def _moves(
         self, workers: list[WorkerInfo], budget: int, paused: set[str], now: float
-    ) -> list[tuple[QueueItem, str]]:
+    ) -> tuple[list[tuple[QueueItem, str]], int]:
         """Plan the pass on the first ``budget`` ids of the queues; if held-back ids left slots
         unfilled, plan again on a window ``look_past`` deeper (the deeper read is paid only
-        then). Each type's cap (concurrency room, rate tokens taken) is decided once."""
+        then). Each type's cap (concurrency room, rate tokens taken) is decided once. Returns
+        the moves and how deep the queues were read."""
         caps: dict[str, int] = {}
         seen: set[str] = set()
         depth = budget
@@ -106,7 +107,7 @@ class Dispatcher(Duty):
                 caps |= await self._rate_tokens(moves, rated, now)
                 moves = plan(items, workers, self._balancer, paused, caps, budget)
             if len(moves) >= budget or len(items) < depth or depth > budget or not self._look_past:
-                return moves  # filled, nothing further behind, or already looked past
+                return moves, depth  # filled, nothing further behind, or already looked past
             depth = budget + self._look_past
 
     async def _limits(self, types: set[str]) -> dict[str, TypeSpec]:

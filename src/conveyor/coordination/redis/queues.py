@@ -67,10 +67,12 @@ class RedisTaskQueues:
         return decode_all(raw)
 
     @unavailable_on_loss
-    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
+    async def assign(
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+    ) -> int:
         keys = [self._keys.epoch, *self._keys.queues, self._keys.queued]
         keys += [self._keys.worker_queue(worker_id) for _, worker_id in moves]
-        args = [str(epoch), *(item.encode() for item, _ in moves)]
+        args = [str(epoch), str(within or 0), *(item.encode() for item, _ in moves)]
         try:
             return int(await self._b.run("assign", keys, args))
         except redis_errors.ResponseError as exc:
