@@ -11,9 +11,11 @@ their own calls only.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import redis.asyncio as aioredis
 
 from conveyor.coordination.protocol import Coordination
@@ -29,11 +31,11 @@ if TYPE_CHECKING:
 ASKED = 500
 
 
-async def _index_matches_the_queues(coord: Coordination, raw: aioredis.Redis, prefix: str) -> None:
+async def _index_matches_the_queues(raw: aioredis.Redis, prefix: str) -> None:
     queued: set[str] = set()
     for p in Priority:
-        queued |= set(await raw.lrange(f"{prefix}queue:{p.label}", 0, -1))
-    assert set(await raw.smembers(f"{prefix}queued")) == queued
+        queued |= {str(m) for m in await raw.lrange(f"{prefix}queue:{p.label}", 0, -1)}
+    assert {str(m) for m in await raw.smembers(f"{prefix}queued")} == queued
 
 
 async def test_the_queued_index_follows_every_move(redis_env: RedisSession) -> None:
@@ -45,44 +47,39 @@ async def test_the_queued_index_follows_every_move(redis_env: RedisSession) -> N
         await coord.registry.heartbeat(worker("dead"), -1)
         await coord.queues.enqueue([item("a"), item("b", H), item("c", L), item("d")])
         await coord.queues.schedule([(item("e"), time.time() - 1)])
-        await _index_matches_the_queues(coord, raw, prefix)
+        await _index_matches_the_queues(raw, prefix)
         assert await coord.queues.promote_due(time.time(), 10) == 1
-        await _index_matches_the_queues(coord, raw, prefix)
+        await _index_matches_the_queues(raw, prefix)
         await coord.queues.assign(epoch, [(item("a"), "w1"), (item("b", H), "dead")])
-        await _index_matches_the_queues(coord, raw, prefix)
+        await _index_matches_the_queues(raw, prefix)
         await coord.queues.remove([item("c", L)])
-        await _index_matches_the_queues(coord, raw, prefix)
+        await _index_matches_the_queues(raw, prefix)
         assert await coord.worker_queues.hand_back("w1") == [item("a")]
-        await _index_matches_the_queues(coord, raw, prefix)
+        await _index_matches_the_queues(raw, prefix)
         reaped = await coord.registry.reap(epoch, "dead")
         assert reaped.queued == [item("b", H)]
-        await _index_matches_the_queues(coord, raw, prefix)
+        await _index_matches_the_queues(raw, prefix)
         expected = {"a", "b", "d", "e"}
         assert await coord.queues.tracked([item(t) for t in "ade"] + [item("b", H)]) == expected
     finally:
         await coord.close()
 
 
-async def _tracked_usec(url: str, stored: int) -> float:
-    """Redis time (µs) of one ``tracked`` call of ASKED items, with ``stored`` delayed items
-    and as many queued ones; half the items asked about are stored, half are not."""
-    prefix = f"cost{stored}:"
+Call = Callable[[Coordination], Awaitable[None]]
+
+
+async def _script_usec(url: str, stored: int, fill: Call, call: Call) -> float:
+    """Redis time (µs) of one ``call`` (a script) after ``fill`` stored ``stored`` items under
+    a fresh prefix; the first call loads the script and is not counted."""
     raw = aioredis.Redis.from_url(url, decode_responses=True)
-    coord = await connect_redis(url, prefix)
+    coord = await connect_redis(url, f"cost{stored}:")
     try:
-        later = time.time() + 3600
-        for start in range(0, stored, 10_000):
-            batch = range(start, min(stored, start + 10_000))
-            await coord.queues.schedule([(item(f"d{n}"), later) for n in batch])
-            await coord.queues.enqueue([item(f"q{n}") for n in batch])
-        asked = [item(f"d{n}") for n in range(0, stored, stored // (ASKED // 2))]
-        asked += [QueueItem(f"x{n}", "echo", Priority.NORMAL) for n in range(ASKED - len(asked))]
-        await coord.queues.tracked(asked[:1])  # the script is loaded before the count starts
+        await fill(coord)
+        await call(coord)
         await raw.config_resetstat()
         calls = 5
         for _ in range(calls):
-            found = await coord.queues.tracked(asked)
-            assert len(found) == ASKED // 2
+            await call(coord)
         stats = await raw.info("commandstats")
         return float(stats["cmdstat_evalsha"]["usec"]) / calls
     finally:
@@ -90,13 +87,27 @@ async def _tracked_usec(url: str, stored: int) -> float:
         await raw.aclose()
 
 
-async def test_tracked_costs_the_same_over_1000_and_100000_stored(tmp_path: Path) -> None:
-    with redis_server(tmp_path) as server:
-        small = await _tracked_usec(server.url, 1_000)
-        large = await _tracked_usec(server.url, 100_000)
-    print(f"\ntracked({ASKED}) Redis time: {small:.0f} µs over 1,000 stored, "
-          f"{large:.0f} µs over 100,000")
-    assert large < 4 * small + 2_000, (small, large)
+async def _store(coord: Coordination, stored: int, *, delayed: bool) -> None:
+    """``stored`` queued items (``q0``...), and as many delayed ones (``d0``...) if asked."""
+    later = time.time() + 3600
+    for start in range(0, stored, 10_000):
+        batch = range(start, min(stored, start + 10_000))
+        await coord.queues.enqueue([item(f"q{n}") for n in batch])
+        if delayed:
+            await coord.queues.schedule([(item(f"d{n}"), later) for n in batch])
+
+
+async def _tracked_usec(url: str, stored: int) -> float:
+    """One ``tracked`` call of ASKED items over ``stored`` delayed and as many queued items;
+    half the items asked about are stored, half are not."""
+    asked = [item(f"d{n}") for n in range(0, stored, stored // (ASKED // 2))]
+    asked += [QueueItem(f"x{n}", "echo", Priority.NORMAL) for n in range(ASKED - len(asked))]
+
+    async def call(coord: Coordination) -> None:
+        assert len(await coord.queues.tracked(asked)) == ASKED // 2
+
+    return await _script_usec(
+        url, stored, lambda coord: _store(coord, stored, delayed=True), call)
 
 
 async def test_assign_looks_for_an_item_only_as_deep_as_it_was_peeked(
@@ -116,32 +127,29 @@ async def test_assign_looks_for_an_item_only_as_deep_as_it_was_peeked(
 
 
 async def _assign_gone_usec(url: str, stored: int) -> float:
-    """Redis time (µs) of one ``assign`` of 50 items no longer queued, ``stored`` queued."""
-    prefix = f"gone{stored}:"
-    raw = aioredis.Redis.from_url(url, decode_responses=True)
-    coord = await connect_redis(url, prefix)
-    try:
-        for start in range(0, stored, 10_000):
-            batch = range(start, min(stored, start + 10_000))
-            await coord.queues.enqueue([item(f"q{n}") for n in batch])
-        epoch = await leader_epoch(coord)
-        gone = [(item(f"gone{n}"), "w1") for n in range(50)]
-        await coord.queues.assign(epoch, gone[:1], within=1_500)
-        await raw.config_resetstat()
-        calls = 5
-        for _ in range(calls):
-            assert await coord.queues.assign(epoch, gone, within=1_500) == 0
-        stats = await raw.info("commandstats")
-        return float(stats["cmdstat_evalsha"]["usec"]) / calls
-    finally:
-        await coord.close()
-        await raw.aclose()
+    """One ``assign`` of 50 items no longer queued, over ``stored`` queued items."""
+    gone = [(item(f"gone{n}"), "w1") for n in range(50)]
+    epochs: list[int] = []
+
+    async def fill(coord: Coordination) -> None:
+        await _store(coord, stored, delayed=False)
+        epochs.append(await leader_epoch(coord))
+
+    async def call(coord: Coordination) -> None:
+        assert await coord.queues.assign(epochs[0], gone, within=1_500) == 0
+
+    return await _script_usec(url, stored, fill, call)
 
 
-async def test_assign_costs_the_same_over_1000_and_100000_queued(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("measure", "what"), [
+    (_tracked_usec, f"tracked of {ASKED} items, half of them stored"),
+    (_assign_gone_usec, "assign of 50 items gone from the queue"),
+])
+async def test_script_cost_does_not_grow_from_1000_to_100000_stored(
+    tmp_path: Path, measure: Callable[[str, int], Awaitable[float]], what: str
+) -> None:
     with redis_server(tmp_path) as server:
-        small = await _assign_gone_usec(server.url, 1_000)
-        large = await _assign_gone_usec(server.url, 100_000)
-    print(f"\nassign of 50 gone items, Redis time: {small:.0f} µs over 1,000 queued, "
-          f"{large:.0f} µs over 100,000")
+        small = await measure(server.url, 1_000)
+        large = await measure(server.url, 100_000)
+    print(f"\n{what}, Redis time: {small:.0f} µs over 1,000 stored, {large:.0f} µs over 100,000")
     assert large < 4 * small + 2_000, (small, large)
