@@ -16,6 +16,7 @@ import pytest
 from conveyor.bootstrap import Components
 from conveyor.models import TaskStatus
 from conveyor.service import TaskRequest
+from conveyor.worker import Worker
 from conveyor.worker.processor import StopReason
 
 LONG = {"seconds": 3600}
@@ -27,28 +28,52 @@ async def cancel_soon(parts: Components, task_id: str, delay: float) -> None:
     await parts.service.cancel(task_id)
 
 
+async def dispatched_sleep(parts: Components) -> tuple[Worker, str]:
+    """A registered worker with one long ``sleep`` task in its queue, not yet fetched."""
+    worker = parts.worker()
+    await worker.heartbeat.run_once(time.time())
+    [created] = await parts.service.submit([TaskRequest("sleep", LONG)])
+    scheduler = parts.scheduler()
+    await scheduler.elector.run_once(time.time())
+    await scheduler.dispatcher.run_once(time.time())
+    parts.catalog.invalidate("sleep")  # the attempt's set-up reads the store: a real await
+    return worker, created.task.id
+
+
+async def assert_cancelled_and_free(parts: Components, worker: Worker, task_id: str) -> None:
+    await asyncio.sleep(0.1)
+    await worker.finisher.run_once(time.time())
+    assert (await parts.service.get(task_id)).status == TaskStatus.CANCELLED
+    assert worker.processor.running == {}
+    assert worker.processor.load == 0
+
+
 @pytest.mark.parametrize("steps", [0, 1, 3])
 async def test_interrupt_as_the_attempt_launches_ends_it(both: Components, steps: int) -> None:
     """The cancel arrives after the start committed: before the attempt's first step (0), or
-    while it is still being set up (its type's config read from the store)."""
-    worker = both.worker()
-    await worker.heartbeat.run_once(time.time())
-    [created] = await both.service.submit([TaskRequest("sleep", LONG)])
-    task = created.task
-    scheduler = both.scheduler()
-    await scheduler.elector.run_once(time.time())
-    await scheduler.dispatcher.run_once(time.time())
-    both.catalog.invalidate("sleep")
+    while it is still being set up."""
+    worker, task_id = await dispatched_sleep(both)
     await worker.processor.run_once(time.time())
-    assert task.id in worker.processor.running
+    assert task_id in worker.processor.running
     for _ in range(steps):
         await asyncio.sleep(0)
-    assert worker.processor.interrupt(task.id, StopReason.CANCELLED)
-    await asyncio.sleep(0.1)
-    await worker.finisher.run_once(time.time())
-    assert (await both.service.get(task.id)).status == TaskStatus.CANCELLED
-    assert worker.processor.running == {}
-    assert worker.processor.load == 0
+    assert worker.processor.interrupt(task_id, StopReason.CANCELLED)
+    await assert_cancelled_and_free(both, worker, task_id)
+
+
+async def test_interrupt_while_the_start_commits_ends_it(both: Components) -> None:
+    """The cancel arrives while the start is being written: fetched, not yet running."""
+    worker, task_id = await dispatched_sleep(both)
+    launch = asyncio.create_task(worker.processor.run_once(time.time()))
+    for _ in range(10_000):  # loop steps until the fetch is back and the start is in flight
+        if task_id in worker.processor.claimed:
+            break
+        await asyncio.sleep(0)
+    assert task_id in worker.processor.claimed
+    assert task_id not in worker.processor.running
+    assert worker.processor.interrupt(task_id, StopReason.CANCELLED)
+    await launch
+    await assert_cancelled_and_free(both, worker, task_id)
 
 
 async def test_cancels_racing_starts_always_free_the_slot(both: Components) -> None:
