@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from conveyor.config import SchedulerSettings
 from harness import (
+    REDIS_DB,
     REDIS_HOST,
     REDIS_PORT,
     VENV_BIN,
@@ -53,7 +55,7 @@ class Cluster:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
         self.env.update(
             CONVEYOR_DATABASE_URL=f"mysql://root@127.0.0.1/{self.db}",
-            CONVEYOR_REDIS_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+            CONVEYOR_REDIS_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             CONVEYOR_REDIS_PREFIX=self.prefix,
             CONVEYOR_LOG_LEVEL="WARNING",
             CONVEYOR_AUTH_REQUIRED="false",  # loopback only; keys are not what is measured
@@ -362,6 +364,8 @@ async def concurrency(procs: Procs, count: int, seconds: float) -> dict[str, flo
 
 # -- figure 5: leader failover and worker-crash recovery ------------------------------------
 
+DEFAULT_LEASE = SchedulerSettings().leader_lock_ttl
+
 
 async def _steady_submit(url: str, stop: asyncio.Event, every: float) -> int:
     sent = 0
@@ -374,11 +378,14 @@ async def _steady_submit(url: str, stop: asyncio.Event, every: float) -> int:
     return sent
 
 
-async def failover(procs: Procs, schedulers: int = 3, lease: float = 1.0) -> dict[str, float]:
+async def failover(
+    procs: Procs, schedulers: int = 3, lease: float | None = 1.0
+) -> dict[str, float]:
     """kill -9 the leader while ~100 tasks/s arrive: seconds until a task created after the kill
-    starts, and the longest pause between consecutive starts."""
-    lease_env = {"CONVEYOR_SCHEDULER__LEADER_LOCK_TTL": str(lease),
-                 "CONVEYOR_SCHEDULER__LEADER_RENEW_INTERVAL": str(round(lease / 3, 3))}
+    starts, and the longest pause between consecutive starts. ``lease=None``: the defaults."""
+    lease_env = {} if lease is None else {
+        "CONVEYOR_SCHEDULER__LEADER_LOCK_TTL": str(lease),
+        "CONVEYOR_SCHEDULER__LEADER_RENEW_INTERVAL": str(round(lease / 3, 3))}
     async with Cluster(procs, lease_env) as cluster:
         await cluster.api()
         candidates = [cluster.scheduler() for _ in range(schedulers)]
@@ -394,7 +401,7 @@ async def failover(procs: Procs, schedulers: int = 3, lease: float = 1.0) -> dic
                 raise BenchError(f"leader pid {pid} is not one of the bench's schedulers")
             killed = time.time()
             cluster.kill(victim)
-            await asyncio.sleep(max(6.0, lease * 6))
+            await asyncio.sleep(max(6.0, (lease or DEFAULT_LEASE) * 3))
         finally:
             stop.set()
             sent = await asyncio.wait_for(feeder, 30)
@@ -412,11 +419,14 @@ async def failover(procs: Procs, schedulers: int = 3, lease: float = 1.0) -> dic
             "tasks": float(len(starts))}
 
 
-async def worker_recovery(procs: Procs, ttl: float = 3.0, tasks: int = 8) -> dict[str, float]:
-    """kill -9 a worker running sleep tasks (heartbeat TTL ``ttl``): seconds until the last of
-    its tasks started again on the other worker; every task must still succeed."""
-    hb = {"CONVEYOR_WORKER__HEARTBEAT_INTERVAL": str(ttl / 3),
-          "CONVEYOR_WORKER__HEARTBEAT_TTL": str(ttl)}
+async def worker_recovery(
+    procs: Procs, ttl: float | None = 3.0, tasks: int = 8
+) -> dict[str, float]:
+    """kill -9 a worker running sleep tasks (heartbeat TTL ``ttl``; None: the defaults): seconds
+    until the last of its tasks started again on the other worker; every task must still
+    succeed."""
+    hb = {} if ttl is None else {"CONVEYOR_WORKER__HEARTBEAT_INTERVAL": str(ttl / 3),
+                                 "CONVEYOR_WORKER__HEARTBEAT_TTL": str(ttl)}
     async with Cluster(procs, hb) as cluster:
         await cluster.api()
         cluster.scheduler()

@@ -24,6 +24,8 @@ ROOT = BENCH.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root"}
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# The database index Conveyor's clusters use (keys under a fresh prefix either way).
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "0"))
 
 
 class BenchError(RuntimeError):
@@ -208,7 +210,7 @@ async def sql(query: str, db: str | None = None, args: Sequence[Any] = ()) -> li
 # -- Redis ----------------------------------------------------------------------------------
 
 
-async def redis_delete_prefix(prefix: str, db: int = 0) -> int:
+async def redis_delete_prefix(prefix: str, db: int = REDIS_DB) -> int:
     """Delete the keys under one prefix (what a Conveyor cluster of the bench created)."""
     import redis.asyncio as aredis
 

@@ -152,6 +152,15 @@ class Bench:
         runs = await self.repeat("worker crash", lambda: cf.worker_recovery(self.procs))
         self.record("5 recovery", "worker kill -9, heartbeat TTL 3 s", runs,
                     [("recovery_s", "s")])
+        # The same with every timing setting at its default (the bars: < 10 s and < 30 s).
+        runs = await self.repeat("failover, defaults",
+                                 lambda: cf.failover(self.procs, lease=None))
+        self.record("5 recovery", "leader kill -9, 3 schedulers, default settings", runs,
+                    [("failover_s", "s"), ("max_start_gap_s", "s")])
+        runs = await self.repeat("worker crash, defaults",
+                                 lambda: cf.worker_recovery(self.procs, ttl=None))
+        self.record("5 recovery", "worker kill -9, default settings", runs,
+                    [("recovery_s", "s")])
 
     async def run(self, figures: list[str]) -> None:
         if self.peers and {"latency", "drain"} & set(figures):

@@ -83,7 +83,10 @@ async def coordination(settings: Settings, *, standalone: bool) -> Coordination:
     if settings.redis_url:
         from conveyor.coordination.redis import connect_redis
 
-        return await connect_redis(settings.redis_url, settings.redis_prefix)
+        # Named connections let the recoverer see a worker's process die (CLIENT LIST).
+        return await connect_redis(
+            settings.redis_url, settings.redis_prefix, client_name=process_id("conveyor")
+        )
     if not standalone:
         raise ConfigError(
             "this command needs CONVEYOR_REDIS_URL (or --redis-url): separate api, scheduler "

@@ -116,9 +116,14 @@ async def test_held_finds_ids_wherever_they_sit(coord: Coordination) -> None:
     await coord.queues.assign(epoch, [(item("taken"), "w1")])
     assert await coord.worker_queues.fetch("w1", 1, 0.05) == [item("taken")]
     await coord.queues.assign(epoch, [(item("assigned", L), "w1")])
-    asked = ["queued", "delayed", "assigned", "taken", "unknown"]
+    asked = [item("queued", H), item("delayed"), item("assigned", L), item("taken"),
+             item("unknown")]
     assert await coord.queues.tracked(asked) == {"queued", "delayed", "assigned", "taken"}
     assert await coord.queues.tracked([]) == set()
+    # Queues and the delayed set hold that very item; under another priority it is not there.
+    assert await coord.queues.tracked([item("queued"), item("delayed", H)]) == set()
+    await coord.queues.remove([item("queued", H), item("delayed")])
+    assert await coord.queues.tracked(asked) == {"assigned", "taken"}
 
 
 async def test_wait_for_work_wakes_on_enqueue(coord: Coordination) -> None:

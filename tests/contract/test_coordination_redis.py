@@ -41,7 +41,7 @@ async def test_keys_live_under_the_prefix(redis_env: RedisSession) -> None:
         await coord.queues.enqueue([item("a", H)])
         await coord.registry.heartbeat(worker("w1"), 30)
         keys = {k async for k in redis_env.raw.scan_iter(match=f"{redis_env.prefix}*")}
-        expected = {"queue:high", "wake", "worker:w1", "workers"}
+        expected = {"queue:high", "queued", "wake", "worker:w1", "workers"}
         assert keys == {redis_env.prefix + k for k in expected}
     finally:
         await coord.close()
@@ -87,3 +87,22 @@ def test_sentinel_url_parsing() -> None:
     with pytest.raises(ConfigError):
         parse_sentinel_url("redis+sentinel://s1:26379")
     assert redact("redis://u:pw@h:6379/0") == "redis://u:***@h:6379/0"
+
+
+async def test_a_worker_whose_connections_closed_is_disconnected(redis_env: RedisSession) -> None:
+    """The registry records the name a worker's connections carry; once none is connected
+    under it (the process died), ``disconnected`` says so. Unnamed workers are never reported."""
+    scheduler = await connect_redis(redis_env.url, redis_env.prefix, client_name="sched-x")
+    doomed = await connect_redis(redis_env.url, redis_env.prefix,
+                                 client_name=f"{redis_env.client_name}-w1")
+    unnamed = await connect_redis(redis_env.url, redis_env.prefix)
+    try:
+        await doomed.registry.heartbeat(worker("w1"), 30)
+        await unnamed.registry.heartbeat(worker("w2"), 30)
+        assert await scheduler.registry.disconnected(["w1", "w2", "never"]) == set()
+        await doomed.close()
+        assert await scheduler.registry.disconnected(["w1", "w2", "never"]) == {"w1"}
+        assert await scheduler.registry.disconnected([]) == set()
+    finally:
+        await scheduler.close()
+        await unnamed.close()

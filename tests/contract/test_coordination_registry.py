@@ -51,7 +51,7 @@ async def test_lapsed_heartbeat_expires_and_reap_recovers_items(coord: Coordinat
     assert reaped.active == [item("a")]
     assert await coord.queues.peek(H, 10) == [item("b", H)]
     assert await coord.registry.expired_workers(time.time()) == []
-    assert await coord.queues.tracked(["a", "b"]) == {"b"}
+    assert await coord.queues.tracked([item("a"), item("b", H)]) == {"b"}
 
 
 async def test_deregister_forgets_the_worker(coord: Coordination) -> None:

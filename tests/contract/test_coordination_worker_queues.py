@@ -49,7 +49,7 @@ async def test_ack_drops_from_active(coord: Coordination) -> None:
     await coord.queues.assign(epoch, [(item("a"), "w1"), (item("b"), "w1")])
     await coord.worker_queues.fetch("w1", 2, 0.05)
     await coord.worker_queues.ack("w1", [item("a")])
-    assert await coord.queues.tracked(["a", "b"]) == {"b"}
+    assert await coord.queues.tracked([item("a"), item("b")]) == {"b"}
     [live] = await coord.registry.live_workers()
     assert live.load == 1
 

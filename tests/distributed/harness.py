@@ -35,7 +35,14 @@ T = TypeVar("T")
 
 SHARED_REDIS = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# Seconds instead of the production defaults, so leases, heartbeats and sweeps act quickly.
+# Every cluster: the API is on loopback and private to the test; keys have tests of their own.
+BASE_ENV = {
+    "CONVEYOR_LOG_LEVEL": "INFO",
+    "CONVEYOR_AUTH_REQUIRED": "false",
+}
+
+# Seconds instead of the production defaults, so leases, heartbeats and sweeps act quickly
+# (``cluster(..., fast=False)`` runs the defaults, for the bounds promised with them).
 FAST_ENV = {
     "CONVEYOR_SCHEDULER__LEADER_LOCK_TTL": "1",
     "CONVEYOR_SCHEDULER__LEADER_RENEW_INTERVAL": "0.3",
@@ -50,9 +57,6 @@ FAST_ENV = {
     "CONVEYOR_WORKER__GRACEFUL_SHUTDOWN_TIMEOUT": "0.5",
     "CONVEYOR_TASKS__BACKOFF_BASE": "0.1",
     "CONVEYOR_TASKS__BACKOFF_CAP": "1",
-    "CONVEYOR_LOG_LEVEL": "INFO",
-    # The API is on loopback and private to the test; keys have tests of their own.
-    "CONVEYOR_AUTH_REQUIRED": "false",
 }
 
 
@@ -159,6 +163,7 @@ class Cluster:
     redis_url: str
     prefix: str = field(default_factory=lambda: f"cvt{uuid.uuid4().hex[:10]}:")
     extra_env: dict[str, str] = field(default_factory=dict)
+    fast: bool = True
     procs: list[Proc] = field(default_factory=list)
     killed: list[Proc] = field(default_factory=list)  # on purpose, so not a failure
     url: str | None = None
@@ -167,7 +172,9 @@ class Cluster:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-        env.update(FAST_ENV)
+        env.update(BASE_ENV)
+        if self.fast:
+            env.update(FAST_ENV)
         env.update(
             CONVEYOR_DATABASE_URL=self.db.url,
             CONVEYOR_REDIS_URL=self.redis_url,
@@ -304,11 +311,13 @@ class Cluster:
 
 @contextlib.contextmanager
 def cluster(
-    tmp_path: Path, backend: str = "mariadb", redis_url: str = SHARED_REDIS, **env: str
+    tmp_path: Path, backend: str = "mariadb", redis_url: str = SHARED_REDIS, *,
+    fast: bool = True, **env: str,
 ) -> Iterator[Cluster]:
-    """A fresh database (migrated) and an empty key prefix; every process killed at the end."""
+    """A fresh database (migrated) and an empty key prefix; every process killed at the end.
+    ``fast=False`` keeps the production defaults for leases, heartbeats and sweeps."""
     with database(backend, tmp_path) as db:
-        c = Cluster(tmp_path, db, redis_url, extra_env=env)
+        c = Cluster(tmp_path, db, redis_url, extra_env=env, fast=fast)
         try:
             c.migrate()
             yield c

@@ -267,7 +267,7 @@ def test_paused_leader_never_dispatches_with_its_old_epoch(tmp_path: Path) -> No
 # -- 5. kill -9 of a worker holding queued and running tasks ----------------------------------
 
 
-def _pick_victim(c: Cluster) -> tuple[str, list[str], list[str]]:
+def pick_victim(c: Cluster) -> tuple[str, list[str], list[str]]:
     """A worker with both running tasks and tasks waiting in its Redis queue."""
     with c.redis() as r:
         for row in c.db.rows("SELECT DISTINCT worker_id FROM task WHERE status = 'PROCESSING'"):
@@ -289,7 +289,7 @@ def test_worker_kill_loses_no_task(tmp_path: Path) -> None:
                 client, [{"task_type": "sleep", "payload": {"seconds": 2}}] * 12
             )
         worker_id, running, queued = wait_until(
-            lambda: (v := _pick_victim(c))[0] and v, 10, 0.05, "a worker with queued work")
+            lambda: (v := pick_victim(c))[0] and v, 10, 0.05, "a worker with queued work")
         victim = c.by_id(worker_id)
         killed_at = time.time()
         c.kill(victim)

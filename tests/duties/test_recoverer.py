@@ -27,7 +27,8 @@ INFO = WorkerInfo(WORKER, "host", 1, capacity=4)
 
 def recoverer(store: SqlStore, coord: Coordination, outcomes: Outcomes,
               elector: Elector) -> Recoverer:
-    return Recoverer(store, coord, outcomes, elector, interval=5.0, heartbeat_ttl=TTL)
+    return Recoverer(store, coord, outcomes, elector, interval=5.0, heartbeat_ttl=TTL,
+                     late_after=TTL / 2)
 
 
 @pytest.fixture

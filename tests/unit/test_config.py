@@ -32,8 +32,8 @@ def test_defaults() -> None:
     assert s.database_url == "conveyor.db"
     assert s.redis_url is None
     assert (s.host, s.port) == ("127.0.0.1", 8080)
-    assert s.scheduler.leader_lock_ttl == 10.0
-    assert s.scheduler.leader_renew_interval == 3.0
+    assert s.scheduler.leader_lock_ttl == 5.0
+    assert s.scheduler.leader_renew_interval == 1.0
     assert s.scheduler.batch_size == 500
     assert s.scheduler.load_balance_strategy == "least_task"
     assert s.worker.capacity == 10
@@ -81,7 +81,7 @@ def test_yaml_file_with_the_seeds_keys(tmp_path: Path) -> None:
     assert s.worker.heartbeat_interval == 2
     assert s.worker.queue_poll_interval == 0.1
     assert s.worker.graceful_shutdown_timeout == 7
-    assert s.worker.heartbeat_ttl == 30.0  # untouched keys keep their defaults
+    assert s.worker.heartbeat_ttl == 10.0  # untouched keys keep their defaults
 
 
 def test_conveyor_yaml_in_the_working_directory_is_read(clean_env: Path) -> None:
@@ -192,9 +192,9 @@ def test_leader_renew_interval_must_be_inside_the_ttl() -> None:
         load_settings(scheduler={"leader_lock_ttl": 5, "leader_renew_interval": 5})
     with pytest.raises(ConfigError, match=r"leader_renew_interval.*leader_lock_ttl"):
         load_settings(scheduler={"leader_lock_ttl": 5, "leader_renew_interval": 8})
-    # Only the TTL set, below the default renew interval (3 s): refused as well.
+    # Only the TTL set, below the default renew interval (1 s): refused as well.
     with pytest.raises(ConfigError, match=r"leader_renew_interval.*leader_lock_ttl"):
-        load_settings(scheduler={"leader_lock_ttl": 2})
+        load_settings(scheduler={"leader_lock_ttl": 0.5})
     ok = load_settings(scheduler={"leader_lock_ttl": 5, "leader_renew_interval": 4.9})
     assert ok.scheduler.leader_renew_interval == 4.9
 
@@ -202,7 +202,7 @@ def test_leader_renew_interval_must_be_inside_the_ttl() -> None:
 def test_heartbeat_ttl_must_exceed_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match=r"heartbeat_ttl.*heartbeat_interval"):
         load_settings(worker={"heartbeat_interval": 3, "heartbeat_ttl": 3})
-    monkeypatch.setenv("CONVEYOR_WORKER__HEARTBEAT_INTERVAL", "40")  # default TTL is 30
+    monkeypatch.setenv("CONVEYOR_WORKER__HEARTBEAT_INTERVAL", "40")  # default TTL is 10
     with pytest.raises(ConfigError, match=r"heartbeat_ttl.*heartbeat_interval"):
         load_settings()
 

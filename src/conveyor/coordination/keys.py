@@ -53,6 +53,14 @@ class Keys:
         return [self.queue(p) for p in sorted(Priority)]
 
     @property
+    def queued(self) -> str:
+        """A set of every member of the priority queues, so "is this item queued?" costs a
+        SISMEMBER instead of a scan of the lists (the orphan sweep asks it of every PENDING
+        task). Every script and pipeline that pushes to or pops from a priority queue keeps it,
+        atomically with the list."""
+        return f"{self.prefix}queued"
+
+    @property
     def delayed(self) -> str:
         return f"{self.prefix}delayed"
 

@@ -76,7 +76,10 @@ class LocalCoordination:
     async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
         return list(itertools.islice(self._queues[priority], count))
 
-    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
+    async def assign(
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+    ) -> int:
+        # A dict finds an item in O(1) wherever it sits: ``within`` bounds nothing here.
         self._check_epoch(epoch)
         moved = 0
         for item, worker_id in moves:
@@ -96,12 +99,15 @@ class LocalCoordination:
         sizes["delayed"] = len(self._delayed_live)
         return sizes
 
-    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
-        wanted = set(task_ids)
-        places: list[dict[QueueItem, None]] = [*self._queues.values()]
-        places += [*self._worker_queues.values(), *self._active.values()]
-        found = {i.task_id for place in places for i in place if i.task_id in wanted}
-        return found | {i.task_id for i in self._delayed_live if i.task_id in wanted}
+    async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
+        found = {
+            i.task_id for i in items if i in self._queues[i.priority] or i in self._delayed_live
+        }
+        wanted = {i.task_id for i in items} - found
+        if wanted:
+            places = [*self._worker_queues.values(), *self._active.values()]
+            found |= {i.task_id for place in places for i in place if i.task_id in wanted}
+        return found
 
     async def wait_for_work(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -182,6 +188,10 @@ class LocalCoordination:
 
     async def expired_workers(self, now: float) -> list[str]:
         return [wid for wid, (_, expires) in self._workers.items() if expires <= now]
+
+    async def disconnected(self, worker_ids: Sequence[str]) -> set[str]:
+        """In-process workers share the scheduler's process: none can vanish on its own."""
+        return set()
 
     async def reap(self, epoch: int, worker_id: str) -> Reaped:
         self._check_epoch(epoch)

@@ -42,11 +42,15 @@ class TaskQueues(Protocol):
     async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
         """The first ``count`` items of one priority queue, left in place."""
 
-    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
+    async def assign(
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+    ) -> int:
         """Atomically move each item from its priority queue to a worker queue.
 
         Raises ``StaleEpoch`` if ``epoch`` is not the current one. Items no longer in their
-        queue (cancelled meanwhile) are skipped; returns how many moved.
+        queue (cancelled meanwhile) are skipped; returns how many moved. ``within``: the items
+        were peeked that deep, so each is looked for only among its queue's first ``within``
+        (the search stays bounded when an item is gone); None looks through the whole queue.
         """
 
     async def remove(self, items: Sequence[QueueItem]) -> None:
@@ -55,8 +59,10 @@ class TaskQueues(Protocol):
     async def lengths(self) -> dict[str, int]:
         """``{"high": n, "normal": n, "low": n, "delayed": n}``."""
 
-    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
-        """Which of these ids sit anywhere: priority queues, delayed, worker queues, active."""
+    async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
+        """The ids of those items that sit anywhere: priority queues or the delayed set (as
+        that very item: id, type and priority), worker queues or active lists (by id). The
+        cost grows with the items asked about and the fleet's slots, not with the backlog."""
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when something was enqueued (or after ``timeout``), so the dispatcher need
@@ -104,6 +110,10 @@ class Registry(Protocol):
 
     async def expired_workers(self, now: float) -> list[str]:
         """Workers still indexed whose heartbeat lapsed."""
+
+    async def disconnected(self, worker_ids: Sequence[str]) -> set[str]:
+        """Those of these workers known to hold no connection to the backend any more (their
+        process is gone); empty where the backend cannot tell."""
 
     async def reap(self, epoch: int, worker_id: str) -> Reaped:
         """Remove a worker; its queued items go back to the priority queues atomically."""

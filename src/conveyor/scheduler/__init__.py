@@ -40,11 +40,11 @@ class Scheduler:
         self.id = scheduler_id
         self.elector = Elector(
             coordination.lease, store.epochs, scheduler_id, s.leader_lock_ttl,
-            s.leader_renew_interval,
+            s.leader_renew_interval, s.leader_retry_interval,
         )
         self.dispatcher = Dispatcher(
             coordination, self.elector, balancer, catalog, batch_size=s.batch_size,
-            scan_interval=s.scan_interval,
+            scan_interval=s.scan_interval, look_past=s.look_past,
             weights=s.priority_weights if s.priority_mode == "weighted" else None,
         )
         self.promoter = Promoter(
@@ -56,8 +56,11 @@ class Scheduler:
         )
         self.recoverer = Recoverer(
             store, coordination, outcomes, self.elector,
-            interval=min(s.timeout_check_interval, settings.worker.heartbeat_interval),
+            # Half a heartbeat: a dead worker is noticed within half a beat of its TTL running
+            # out; each pass is one ZRANGEBYSCORE and one indexed SQL query on the leader.
+            interval=min(s.timeout_check_interval, settings.worker.heartbeat_interval / 2),
             heartbeat_ttl=settings.worker.heartbeat_ttl,
+            late_after=1.5 * settings.worker.heartbeat_interval,
         )
         self.reporter = Reporter(
             coordination.lease, self.elector, lambda: self.duties, s.leader_renew_interval

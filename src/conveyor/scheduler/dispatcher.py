@@ -1,8 +1,14 @@
 """Dispatcher: move queued ids to workers, higher priority first, with a load balancer.
 
-One pass peeks up to ``batch_size`` ids (never more than the fleet's free slots), chooses a
-worker for each, and moves them all with one epoch-checked script call. It sleeps until new
-work or freed capacity wakes it, and loops at once while a pass keeps filling its batch.
+One pass peeks the queue heads, chooses a worker for up to ``batch_size`` ids (never more than
+the fleet's free slots), and moves them all with one epoch-checked script call. It sleeps until
+new work or freed capacity wakes it, and loops at once while a pass keeps filling its batch.
+
+Held-back ids (a paused type, a type at its concurrency cap or out of rate tokens, a type no
+live worker takes) stay queued, and must not hold up the runnable ids behind them: a pass whose
+budget the queue heads could not fill plans again on a window ``look_past`` ids deeper in each
+priority, so runnable work up to that far behind held-back work is dispatched at once. The
+window bounds what one pass reads; a pass that fills its budget from the heads reads no more.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class Dispatcher(Duty):
         *,
         batch_size: int,
         scan_interval: float,
+        look_past: int = 0,
         weights: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__(scan_interval)
@@ -46,6 +53,7 @@ class Dispatcher(Duty):
         self._balancer = balancer
         self._catalog = catalog
         self._batch = batch_size
+        self._look_past = look_past
         self._weights = weights  # (low, normal, high) for the weighted mode; None = strict
         self._again = False
         self.dispatched = 0
@@ -66,22 +74,41 @@ class Dispatcher(Duty):
             return
         paused = await self._coord.queues.paused()
         budget = min(self._batch, sum(w.free for w in workers))
-        items = await self._take(budget, paused)
-        limits = await self._limits({i.task_type for i in items})
-        caps = await self._concurrency_caps(limits)
-        moves = await self._rate_limited(
-            plan(items, workers, self._balancer, paused, caps), limits, now
-        )
+        moves, depth = await self._moves(workers, budget, paused, now)
         if not moves:
             return
         try:
-            moved = await self._coord.queues.assign(epoch, moves)
+            moved = await self._coord.queues.assign(epoch, moves, within=depth)
         except StaleEpoch:
             self.refused += 1
             self._elector.demote()
             return
         self.dispatched += moved
-        self._again = len(items) >= budget
+        self._again = len(moves) >= budget
+
+    async def _moves(
+        self, workers: list[WorkerInfo], budget: int, paused: set[str], now: float
+    ) -> tuple[list[tuple[QueueItem, str]], int]:
+        """Plan the pass on the first ``budget`` ids of the queues; if held-back ids left slots
+        unfilled, plan again on a window ``look_past`` deeper (the deeper read is paid only
+        then). Each type's cap (concurrency room, rate tokens taken) is decided once. Returns
+        the moves and how deep the queues were read."""
+        caps: dict[str, int] = {}
+        seen: set[str] = set()
+        depth = budget
+        while True:
+            items = await self._take(budget, depth, paused)
+            limits = await self._limits({i.task_type for i in items} - seen)
+            seen |= {i.task_type for i in items}
+            caps |= await self._concurrency_caps(limits)
+            moves = plan(items, workers, self._balancer, paused, caps, budget)
+            rated = {t: s.rate_limit for t, s in limits.items() if s.rate_limit}
+            if rated:
+                caps |= await self._rate_tokens(moves, rated, now)
+                moves = plan(items, workers, self._balancer, paused, caps, budget)
+            if len(moves) >= budget or len(items) < depth or depth > budget or not self._look_past:
+                return moves, depth  # filled, nothing further behind, or already looked past
+            depth = budget + self._look_past
 
     async def _limits(self, types: set[str]) -> dict[str, TypeSpec]:
         """The types in this pass that have a concurrency or rate limit (configs are cached)."""
@@ -99,41 +126,37 @@ class Dispatcher(Duty):
         inflight = await self._coord.queues.inflight()
         return {t: max(0, limit - inflight.get(t, 0)) for t, limit in capped.items()}
 
-    async def _rate_limited(
-        self, moves: list[tuple[QueueItem, str]], limits: dict[str, TypeSpec], now: float
-    ) -> list[tuple[QueueItem, str]]:
-        """Take tokens only for moves that found a worker, so no token is spent in vain."""
-        rated = {t: s.rate_limit for t, s in limits.items() if s.rate_limit}
-        if not rated:
-            return moves
+    async def _rate_tokens(
+        self, moves: list[tuple[QueueItem, str]], rated: dict[str, float], now: float
+    ) -> dict[str, int]:
+        """Tokens for the rate-limited types, taken only for ids that found a worker, so no
+        token is spent in vain; what each type got becomes its cap for this pass."""
         wanted = Counter(item.task_type for item, _ in moves if item.task_type in rated)
-        granted = {
+        return {
             t: await self._coord.queues.take_tokens(t, rated[t], n, now) for t, n in wanted.items()
-        }
-        kept = []
-        for item, worker_id in moves:
-            if item.task_type in granted:
-                if granted[item.task_type] <= 0:
-                    continue
-                granted[item.task_type] -= 1
-            kept.append((item, worker_id))
-        return kept
+        } | {t: 0 for t in rated if t not in wanted}
 
-    async def _take(self, budget: int, paused: set[str]) -> list[QueueItem]:
+    async def _take(self, budget: int, depth: int, paused: set[str]) -> list[QueueItem]:
+        """The heads of the unpaused priorities, in the order ``plan`` should consider them.
+
+        Strict mode reads each priority ``depth`` deep, a lower one only while the ids so far
+        (those of paused types aside) number fewer than ``depth``. Weighted mode reads every
+        priority and puts each one's share of ``budget`` first, then the rest in strict order.
+        """
         order = [p for p in STRICT_ORDER if p.label not in paused]
-        taken: list[QueueItem] = []
-        if self._weights is not None:
-            total = sum(self._weights[p] for p in order) or 1
-            for p in order:
-                share = math.ceil(budget * self._weights[p] / total)
-                taken += await self._coord.queues.peek(p, share)
+        heads: dict[Priority, list[QueueItem]] = {}
+        candidates = 0
         for p in order:
-            if len(taken) >= budget:
+            if self._weights is None and candidates >= depth:
                 break
-            seen = {i for i in taken if i.priority == p}
-            more = await self._coord.queues.peek(p, budget - len(taken) + len(seen))
-            taken += [i for i in more if i not in seen]
-        return taken[:budget]
+            heads[p] = await self._coord.queues.peek(p, depth)
+            candidates += sum(i.task_type not in paused for i in heads[p])
+        if self._weights is None:
+            return [i for p in order for i in heads.get(p, [])]
+        total = sum(self._weights[p] for p in order) or 1
+        shares = {p: math.ceil(budget * self._weights[p] / total) for p in order}
+        first = [i for p in order for i in heads[p][: shares[p]]]
+        return first + [i for p in order for i in heads[p][shares[p]:]]
 
 
 def plan(
@@ -142,15 +165,20 @@ def plan(
     balancer: Balancer,
     paused: set[str],
     caps: Mapping[str, int] | None = None,
+    budget: int | None = None,
 ) -> list[tuple[QueueItem, str]]:
     """Choose a worker for each item; pure, so the balancing rules are testable alone.
 
-    ``caps`` bounds how many items of a type may be placed (fleet-wide concurrency limits).
+    ``caps`` bounds how many items of a type may be placed (fleet-wide concurrency limits,
+    rate tokens); ``budget`` how many in all. Items that cannot be placed are skipped, never
+    waited on, so those behind them still are.
     """
     load = {w.worker_id: w for w in workers}
     left = dict(caps or {})
     moves: list[tuple[QueueItem, str]] = []
     for item in items:
+        if budget is not None and len(moves) >= budget:
+            break
         if item.task_type in paused or left.get(item.task_type, 1) <= 0:
             continue
         fits = [w for w in load.values() if w.free > 0 and w.supports(item.task_type)]

@@ -11,11 +11,12 @@ coordination backend lost its counter.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 
 from conveyor.coordination.protocol import LeaderLease
-from conveyor.duty import Duty
+from conveyor.duty import Duty, sleep_unless
 from conveyor.errors import Conflict
 from conveyor.models import Lease
 from conveyor.store.protocol import Epochs
@@ -36,9 +37,13 @@ class Elector(Duty):
         holder: str,
         ttl: float,
         renew_interval: float,
+        retry_interval: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(renew_interval)
+        # A standby looks for a free lease more often than the leader renews: the failover
+        # bound is the lease TTL plus this, and each look is one cheap GET.
+        self._retry_interval = renew_interval if retry_interval is None else retry_interval
         self._lease = lease
         self._history = history
         self.holder = holder
@@ -53,6 +58,10 @@ class Elector(Duty):
         if self.current is None or self._monotonic() >= self._trusted_until:
             return None
         return self.current.epoch
+
+    async def wait_for_next_pass(self) -> None:
+        wait = self.interval if self.current is not None else self._retry_interval
+        await sleep_unless(self._stopping, wait * (1 + 0.1 * random.random()))
 
     async def run_once(self, now: float) -> None:
         sent = self._monotonic()

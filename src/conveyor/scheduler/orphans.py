@@ -3,7 +3,9 @@
 Such rows come from a crash between the SQL insert and the queue push, from a Redis that lost
 its data, or from a standalone restart (the in-process queues start empty). Only rows left
 untouched for ``min_age`` are considered, so a create in flight is never pushed twice; a
-duplicate push would be harmless anyway (the worker's start is a compare-and-set).
+duplicate push would be harmless anyway (the worker's start is a compare-and-set). A pass
+sweeps at most ``pages_per_pass`` pages and the next one goes on from there, so no pass grows
+with the backlog.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ from __future__ import annotations
 import logging
 
 from conveyor.coordination.protocol import Coordination
-from conveyor.duty import Duty
-from conveyor.placement import place
+from conveyor.duty import Duty, sleep_unless
+from conveyor.placement import place, queue_item
 from conveyor.scheduler.elector import Elector
 from conveyor.store.protocol import Sweeps
 
 log = logging.getLogger(__name__)
+
+
+#: Pages one pass sweeps at most (10,000 rows at the default page of 500): the pass's cost
+#: stays bounded whatever the backlog; a longer sweep goes on a second later where it stopped.
+PAGES_PER_PASS = 20
 
 
 class OrphanSweeper(Duty):
@@ -24,31 +31,50 @@ class OrphanSweeper(Duty):
 
     def __init__(
         self, sweeps: Sweeps, coordination: Coordination, elector: Elector, *,
-        interval: float, min_age: float, batch: int = 500,
+        interval: float, min_age: float, batch: int = 500, pages_per_pass: int = PAGES_PER_PASS,
     ) -> None:
         super().__init__(interval)
         self._sweeps, self._coord, self._elector = sweeps, coordination, elector
-        self._min_age, self._batch = min_age, batch
+        self._min_age, self._batch, self._pages_per_pass = min_age, batch, pages_per_pass
+        self._cursor: str | None = None  # where a sweep part-way through its rows stopped
         self.requeued = 0
+
+    async def wait_for_next_pass(self) -> None:
+        if self._cursor is None:
+            await super().wait_for_next_pass()
+        else:
+            await sleep_unless(self._stopping, min(self.interval, 1.0))
 
     async def run_once(self, now: float) -> None:
         if self._elector.epoch is not None:
-            await self.sweep(now, self._min_age)
+            self._cursor, _ = await self._sweep_from(self._cursor, now, self._min_age,
+                                                     self._pages_per_pass)
 
     async def sweep(self, now: float, min_age: float) -> int:
-        """One full pass over the PENDING rows; returns how many were re-queued."""
-        after: str | None = None
+        """One full pass over the PENDING rows at once (a standalone start-up, whose in-process
+        queues start empty); returns how many were re-queued."""
+        _, found = await self._sweep_from(None, now, min_age, None)
+        return found
+
+    async def _sweep_from(
+        self, after: str | None, now: float, min_age: float, pages: int | None
+    ) -> tuple[str | None, int]:
+        """Sweep up to ``pages`` pages of rows after ``after``; returns where to go on (None
+        once every row was seen) and how many were re-queued."""
         found = 0
-        while True:
+        swept = 0
+        while pages is None or swept < pages:
             page = await self._sweeps.pending_page(after, now - min_age, self._batch)
             if not page:
+                after = None
                 break
-            tracked = await self._coord.queues.tracked([t.id for t in page])
+            tracked = await self._coord.queues.tracked([queue_item(t) for t in page])
             lost = [t for t in page if t.id not in tracked]
             await place(self._coord.queues, lost, now)
             found += len(lost)
             after = page[-1].id
+            swept += 1
         if found:
             log.warning("re-queued %d pending tasks that no queue held", found)
         self.requeued += found
-        return found
+        return after, found

@@ -1,7 +1,8 @@
 """Recoverer: reclaim what dead workers held.
 
 Two sources, because either can be missing: the coordination registry (a heartbeat key that
-expired: its queued ids go back to the queues at once) and the store (PROCESSING rows whose
+expired, or a worker late with its heartbeat whose connections are all gone, i.e. its process
+died: its queued ids go back to the queues at once) and the store (PROCESSING rows whose
 worker has not heart-beaten in SQL for a heartbeat TTL, which also covers a Redis that lost its
 data). Running attempts of a dead worker become TIMEOUT and are rerun without spending a retry.
 """
@@ -25,31 +26,41 @@ class Recoverer(Duty):
 
     def __init__(
         self, store: TaskStore, coordination: Coordination, outcomes: Outcomes,
-        elector: Elector, *, interval: float, heartbeat_ttl: float,
+        elector: Elector, *, interval: float, heartbeat_ttl: float, late_after: float,
     ) -> None:
         super().__init__(interval)
         self._store, self._coord, self._outcomes = store, coordination, outcomes
         self._elector = elector
         self._ttl = heartbeat_ttl
+        # A worker is asked about its connections only once it missed a heartbeat, and taken
+        # for dead only when they stay gone for as long again (a live worker reconnects within
+        # a second of a Redis blip): one that keeps beating is never reaped early.
+        self._late_after = late_after
+        self._unconnected: dict[str, float] = {}  # worker id -> first pass that saw it so
         self.recovered = 0
 
     async def run_once(self, now: float) -> None:
         epoch = self._elector.epoch
         if epoch is None:
             return
+        registry = self._coord.registry
+        listed = await registry.live_workers()
+        late = [w.worker_id for w in listed if now - w.last_heartbeat > self._late_after]
+        gone = {w: "its heartbeat expired" for w in await registry.expired_workers(now)}
+        gone |= {w: "its connections closed" for w in await self._disconnected(late, now)}
         try:
-            for worker_id in await self._coord.registry.expired_workers(now):
-                reaped = await self._coord.registry.reap(epoch, worker_id)
+            for worker_id, why in gone.items():
+                reaped = await registry.reap(epoch, worker_id)
                 log.warning(
-                    "worker %s is gone: %d queued ids re-queued, %d were running",
-                    worker_id, len(reaped.queued), len(reaped.active),
+                    "worker %s is gone (%s): %d queued ids re-queued, %d were running",
+                    worker_id, why, len(reaped.queued), len(reaped.active),
                     extra={"worker_id": worker_id, "epoch": epoch},
                 )
                 await self._store.workers.mark_worker(worker_id, "dead", now)
         except StaleEpoch:
             self._elector.demote()
             return
-        live = {w.worker_id for w in await self._coord.registry.live_workers()}
+        live = {w.worker_id for w in listed} - set(gone)
         for worker_id in await self._store.workers.stale_processing_workers(now - self._ttl):
             if worker_id in live:
                 continue
@@ -59,3 +70,8 @@ class Recoverer(Duty):
                 lost_to_crash=True, epoch=epoch,
             )
             self.recovered += len(moved)
+
+    async def _disconnected(self, late: list[str], now: float) -> list[str]:
+        seen = await self._coord.registry.disconnected(late)
+        self._unconnected = {w: self._unconnected.get(w, now) for w in seen}
+        return [w for w, since in self._unconnected.items() if now - since >= self._late_after]

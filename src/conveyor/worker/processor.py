@@ -5,7 +5,9 @@ in its own asyncio task under the task's timeout; a cancel request or a shutdown
 attempt's stop event, and the reason decides the outcome (CANCELLED, or a rerun that spends no
 retry). An event rather than cancelling the attempt's task: a cancel that lands before the task
 ran its first step, or while it reads its type's config, would end it with no outcome at all,
-leaving the row PROCESSING and its slot held for good.
+leaving the row PROCESSING and its slot held for good. An interrupt can also land while the
+start is being committed, before the attempt exists here: it is kept for the id and handed to
+the attempt as soon as the start returns.
 
 Stopped means stopped (docs/design.md §8.13): on timeout or interrupt the executor call is
 cancelled and the outcome is recorded only once that call has ended, so no code of an attempt
@@ -90,6 +92,7 @@ class Processor(Duty):
         # releasing that one must not release the rerun.
         self.claimed: Counter[str] = Counter()
         self.running: dict[str, Running] = {}
+        self._launching: dict[str, StopReason | None] = {}  # start in flight: reason, if asked
         self.unstoppable = 0  # attempts that ran on after being told to stop (a metric)
         self._slot_freed = asyncio.Event()
 
@@ -128,14 +131,20 @@ class Processor(Duty):
                 twins.append(item)
             else:
                 by_id[item.task_id] = item
+        self._launching.update(dict.fromkeys(by_id))
         try:
             started = await self._moves.start(list(by_id), self.worker_id, self.clock())
         except BaseException:
             # Let go of them: the reconciler returns ids left in the active list to the queue.
             self._unclaim(item.task_id for item in items)
             raise
+        finally:
+            asked = {task_id: self._launching.pop(task_id, None) for task_id in by_id}
         for t in started:
             running = self.running[t.id] = Running(t)
+            if (reason := asked[t.id]) is not None:
+                running.reason = reason
+                running.stop.set()
             running.runner = asyncio.create_task(self._run(running, by_id.pop(t.id)))
         # Cancelled, finished or taken by another worker meanwhile, or a twin of one started.
         for item in [*by_id.values(), *twins]:
@@ -148,6 +157,10 @@ class Processor(Duty):
     def interrupt(self, task_id: str, reason: StopReason, attempt: int | None = None) -> bool:
         """Ask a running attempt to stop; ``attempt`` (a cancel names one) must be the one
         running, so a request meant for an earlier attempt never stops a retry."""
+        if task_id in self._launching:
+            if self._launching[task_id] is None:
+                self._launching[task_id] = reason
+            return True
         running = self.running.get(task_id)
         if running is None or (attempt is not None and attempt != running.task.attempt):
             return False

@@ -8,6 +8,7 @@
 -- KEYS[5]     worker:{id}:active
 -- KEYS[6..8]  queue:low, queue:normal, queue:high (KEYS[6 + priority])
 -- KEYS[9]     wake (list holding at most one token for the dispatcher)
+-- KEYS[10]    queued (set of every priority-queue member)
 -- ARGV[1]     the caller's epoch
 -- ARGV[2]     the worker id
 -- Returns     {queued items, active items}; error reply "STALE_EPOCH <current>" if ARGV[1]
@@ -22,6 +23,7 @@ local queued = redis.call('LRANGE', KEYS[4], 0, -1)
 for _, member in ipairs(queued) do
   local priority = tonumber(string.match(member, '|(%d+)$'))
   redis.call('RPUSH', KEYS[6 + priority], member)
+  redis.call('SADD', KEYS[10], member)
 end
 if #queued > 0 then
   redis.call('LPUSH', KEYS[9], '1')

@@ -89,6 +89,12 @@ class Backend:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     sentinel: Sentinel | None = None
 
+    @property
+    def client_name(self) -> str | None:
+        """The name every connection of this client gives itself (``CLIENT SETNAME``)."""
+        name = self.client.connection_pool.connection_kwargs.get("client_name")
+        return str(name) if name else None
+
     async def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """EVALSHA a script; redis-py reloads it if the server lost its script cache."""
         return await self.scripts[script](keys=list(keys), args=list(args))

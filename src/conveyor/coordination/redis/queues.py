@@ -27,7 +27,8 @@ class RedisTaskQueues:
 
     @unavailable_on_loss
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
-        """RPUSH per priority plus the wake token, in one round trip.
+        """RPUSH per priority, the ``queued`` index and the wake token, in one round trip
+        (MULTI, so the index never holds an item its list lacks).
 
         Unlike the in-process dict, a list does not refuse an item that is already queued;
         checking would cost a scan of the queue per item on the hot path. A duplicate is
@@ -39,9 +40,10 @@ class RedisTaskQueues:
         by_queue: dict[str, list[str]] = {}
         for item in items:
             by_queue.setdefault(self._keys.queue(item.priority), []).append(item.encode())
-        async with self._b.client.pipeline(transaction=False) as pipe:
+        async with self._b.client.pipeline(transaction=True) as pipe:
             for key, members in by_queue.items():
                 pipe.rpush(key, *members)
+                pipe.sadd(self._keys.queued, *members)
             wake(pipe, self._keys)
             await pipe.execute()
 
@@ -54,7 +56,7 @@ class RedisTaskQueues:
     async def promote_due(self, now: float, limit: int) -> int:
         if limit <= 0:
             return 0
-        keys = [self._keys.delayed, *self._keys.queues, self._keys.wake]
+        keys = [self._keys.delayed, *self._keys.queues, self._keys.wake, self._keys.queued]
         return int(await self._b.run("promote_due", keys, [repr(now), limit]))
 
     @unavailable_on_loss
@@ -65,10 +67,12 @@ class RedisTaskQueues:
         return decode_all(raw)
 
     @unavailable_on_loss
-    async def assign(self, epoch: int, moves: Sequence[tuple[QueueItem, str]]) -> int:
-        keys = [self._keys.epoch, *self._keys.queues]
+    async def assign(
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+    ) -> int:
+        keys = [self._keys.epoch, *self._keys.queues, self._keys.queued]
         keys += [self._keys.worker_queue(worker_id) for _, worker_id in moves]
-        args = [str(epoch), *(item.encode() for item, _ in moves)]
+        args = [str(epoch), str(within or 0), *(item.encode() for item, _ in moves)]
         try:
             return int(await self._b.run("assign", keys, args))
         except redis_errors.ResponseError as exc:
@@ -78,10 +82,12 @@ class RedisTaskQueues:
     async def remove(self, items: Sequence[QueueItem]) -> None:
         if not items:
             return
-        async with self._b.client.pipeline(transaction=False) as pipe:
-            for item in items:
-                pipe.lrem(self._keys.queue(item.priority), 1, item.encode())
-            pipe.zrem(self._keys.delayed, *(item.encode() for item in items))
+        members = [item.encode() for item in items]
+        async with self._b.client.pipeline(transaction=True) as pipe:
+            for item, member in zip(items, members, strict=True):
+                pipe.lrem(self._keys.queue(item.priority), 1, member)
+            pipe.srem(self._keys.queued, *members)
+            pipe.zrem(self._keys.delayed, *members)
             await pipe.execute()
 
     @unavailable_on_loss
@@ -95,18 +101,20 @@ class RedisTaskQueues:
         return dict(zip(names, map(int, sizes), strict=True))
 
     @unavailable_on_loss
-    async def tracked(self, task_ids: Sequence[str]) -> set[str]:
-        """One atomic script over every place an id can sit.
+    async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
+        """One atomic script over every place an item can sit, costing a lookup per item (the
+        ``queued`` index, the delayed set) plus the fleet's worker queues, never the backlog.
 
         Worker queues are read for every worker in the registry index. The in-process backend
         also counts a queue left behind for a worker that is no longer registered; here such an
         item is *not* tracked, so the orphan sweep puts it back in a queue instead of leaving it
         stranded.
         """
-        if not task_ids:
+        if not items:
             return set()
-        keys = [*self._keys.queues, self._keys.delayed, self._keys.workers]
-        args = [self._keys.worker_prefix, Keys.QUEUE_SUFFIX, Keys.ACTIVE_SUFFIX, *task_ids]
+        keys = [self._keys.queued, self._keys.delayed, self._keys.workers]
+        args = [self._keys.worker_prefix, Keys.QUEUE_SUFFIX, Keys.ACTIVE_SUFFIX]
+        args += [item.encode() for item in items]
         return set(await self._b.run("tracked", keys, args))
 
     async def wait_for_work(self, timeout: float) -> None:

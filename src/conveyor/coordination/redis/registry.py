@@ -8,6 +8,8 @@ and schedulers need roughly synchronised clocks (NTP), as with any TTL-based reg
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 
 import redis.exceptions as redis_errors
 from redis.typing import EncodableT, FieldT
@@ -21,6 +23,8 @@ from conveyor.coordination.redis.backend import (
     unavailable_on_loss,
 )
 from conveyor.models import WorkerInfo
+
+log = logging.getLogger(__name__)
 
 
 def info_to_hash(info: WorkerInfo) -> dict[FieldT, EncodableT]:
@@ -59,6 +63,8 @@ class RedisRegistry:
 
     The index decides liveness (``score > now``); the hash lives twice as long so the listing
     never loses a worker that is still indexed as live to a TTL that fired a moment early.
+    The hash also records the name the worker's connections carry, so ``disconnected`` can
+    tell a worker whose process is gone (its connections closed) before its TTL runs out.
     """
 
     def __init__(self, backend: Backend) -> None:
@@ -68,8 +74,11 @@ class RedisRegistry:
     @unavailable_on_loss
     async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
         key = self._keys.worker(info.worker_id)
+        fields = info_to_hash(info)
+        if self._b.client_name:
+            fields["client"] = self._b.client_name
         async with self._b.client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=info_to_hash(info))
+            pipe.hset(key, mapping=fields)
             pipe.pexpire(key, ms(2 * ttl))
             pipe.zadd(self._keys.workers, {info.worker_id: self._b.clock() + ttl})
             await pipe.execute()
@@ -100,6 +109,28 @@ class RedisRegistry:
         return [str(worker_id) for worker_id in index]
 
     @unavailable_on_loss
+    async def disconnected(self, worker_ids: Sequence[str]) -> set[str]:
+        """Those of these workers that recorded a connection name and hold no connection under
+        it now (``CLIENT LIST``). A worker that recorded none, or a server that refuses
+        ``CLIENT LIST`` (an ACL), is never reported: only its TTL decides."""
+        if not worker_ids:
+            return set()
+        async with self._b.client.pipeline(transaction=False) as pipe:
+            for worker_id in worker_ids:
+                pipe.hget(self._keys.worker(worker_id), "client")
+            names = await pipe.execute()
+        claimed = {w: str(n) for w, n in zip(worker_ids, names, strict=True) if n}
+        if not claimed:
+            return set()
+        try:
+            clients = await self._b.client.client_list()
+        except redis_errors.ResponseError as exc:
+            log.warning("cannot list Redis clients (%s); dead workers wait for their TTL", exc)
+            return set()
+        connected = {c.get("name") for c in clients}
+        return {w for w, name in claimed.items() if name not in connected}
+
+    @unavailable_on_loss
     async def reap(self, epoch: int, worker_id: str) -> Reaped:
         k = self._keys
         keys = [
@@ -110,6 +141,7 @@ class RedisRegistry:
             k.worker_active(worker_id),
             *k.queues,
             k.wake,
+            k.queued,
         ]
         try:
             queued, active = await self._b.run("reap", keys, [str(epoch), worker_id])
