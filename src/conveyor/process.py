@@ -24,6 +24,7 @@ import socket
 import time
 from typing import Any
 
+from conveyor import banner
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
@@ -111,6 +112,7 @@ class Process:
             await self.scheduler.start(time.time(), rebuild_queues=self.standalone)
         if listener is not None:
             self._api = self._serve_api(parts, listener)
+        await self._announce(parts)
 
     async def wait(self) -> bool:
         """Wait for a stop request, a dead duty or a dead API server; True on failure."""
@@ -185,5 +187,21 @@ class Process:
         app = create_app(parts.service, auth_required=auth, metrics=parts.metrics)
         served = ServedApp(app, listener, "api-server")
         served.start()
-        log.info("API listening on http://%s:%d", self.settings.host, self.settings.port)
         return served
+
+    async def _announce(self, parts: Components) -> None:
+        """The start banner, once every role is up (never before: a failed start says only
+        why it failed)."""
+        s = self.settings
+        if self.roles["api"]:
+            log.info(banner.api_line(s, standalone=self.standalone))
+        else:
+            log.info(banner.process_line(s, [r for r, on in self.roles.items() if on]))
+        if self.worker is not None:
+            log.info(banner.worker_line(self.worker.id, s.worker.capacity,
+                                        self.worker.heartbeat.info.types))
+        if self.scheduler is not None:
+            elector = self.scheduler.elector
+            lease = None if elector.epoch is not None else await parts.coordination.lease.current()
+            log.info(banner.scheduler_line(elector.holder, elector.epoch,
+                                           lease.holder if lease else None))

@@ -34,6 +34,9 @@ PortOpt = Annotated[int | None, typer.Option("--port", help="Port the API listen
 AppOpt = Annotated[
     str | None, typer.Option("--app", help="module:attribute of a conveyor.Conveyor with tasks.")
 ]
+AppDirOpt = Annotated[
+    str, typer.Option("--app-dir", help="Directory --app is imported from (put first on sys.path).")
+]
 MetricsPortOpt = Annotated[
     int | None,
     typer.Option("--metrics-port", help="Serve /metrics, /healthz and /readyz on this port."),

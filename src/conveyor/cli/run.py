@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from conveyor.cli.common import (
+    AppDirOpt,
     AppOpt,
     CapacityOpt,
     ConfigOpt,
@@ -27,11 +30,15 @@ from conveyor.store.sql import SqlStore
 
 
 def _run(
-    settings: Settings, *, api: bool, scheduler: bool, worker: bool, standalone: bool = False
+    settings: Settings, *, api: bool, scheduler: bool, worker: bool, standalone: bool = False,
+    app_dir: str = ".",
 ) -> None:
     from conveyor.observability.logs import configure
     from conveyor.process import Process
 
+    # As uvicorn, Celery and RQ do: ``--app mytasks:app`` finds mytasks.py where it is run
+    # (a console script's sys.path[0] is the virtualenv's bin/, not the working directory).
+    sys.path.insert(0, str(Path(app_dir).resolve()))
     configure(settings.log_level, settings.log_format)
     try:
         process = Process(
@@ -46,22 +53,19 @@ def _run(
 @cli.command()
 def standalone(
     config: ConfigOpt = None, db: DbOpt = None, host: HostOpt = None, port: PortOpt = None,
-    app: AppOpt = None, capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
+    app: AppOpt = None, app_dir: AppDirOpt = ".", capacity: CapacityOpt = None,
+    metrics_port: MetricsPortOpt = None,
 ) -> None:
     """API, scheduler and worker in one process on a SQLite file: nothing else to install."""
     settings = settings_from(config, capacity, database_url=db, host=host, port=port, app=app,
                              metrics_port=metrics_port)
-    err.print(
-        f"Conveyor standalone on http://{settings.host}:{settings.port} "
-        f"(store: {settings.database_url}); API docs at /docs"
-    )
-    _run(settings, api=True, scheduler=True, worker=True, standalone=True)
+    _run(settings, api=True, scheduler=True, worker=True, standalone=True, app_dir=app_dir)
 
 
 @cli.command()
 def api(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
-    host: HostOpt = None, port: PortOpt = None, app: AppOpt = None,
+    host: HostOpt = None, port: PortOpt = None, app: AppOpt = None, app_dir: AppDirOpt = ".",
     reuse_port: Annotated[
         bool | None,
         typer.Option("--reuse-port", help="Share the port with other API processes."),
@@ -69,7 +73,8 @@ def api(
 ) -> None:
     """Serve the REST API (distributed mode); with --reuse-port, start one per core."""
     _run(settings_from(config, database_url=db, redis_url=redis_url, host=host, port=port,
-                       app=app, reuse_port=reuse_port), api=True, scheduler=False, worker=False)
+                       app=app, reuse_port=reuse_port), api=True, scheduler=False, worker=False,
+         app_dir=app_dir)
 
 
 scheduler_cli = typer.Typer(help="Run a scheduler, or (status) show the elected one.")
@@ -91,12 +96,12 @@ def scheduler(
 @cli.command()
 def worker(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None, app: AppOpt = None,
-    capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
+    app_dir: AppDirOpt = ".", capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
 ) -> None:
     """Run a worker that takes tasks from its queue and executes them."""
     _run(settings_from(config, capacity, database_url=db, redis_url=redis_url, app=app,
                        metrics_port=metrics_port),
-         api=False, scheduler=False, worker=True)
+         api=False, scheduler=False, worker=True, app_dir=app_dir)
 
 
 @cli.command()
