@@ -29,6 +29,7 @@ from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
 from conveyor.duty import retrying
+from conveyor.filelock import StandaloneLock, sqlite_path
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer
 from conveyor.registrations import Conveyor
@@ -64,6 +65,7 @@ class Process:
         self._metrics_server: MetricsServer | None = None
         self._started: set[str] = set()  # what ``stop`` must stop after a start that failed
         self._stop = asyncio.Event()
+        self._lock: StandaloneLock | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -81,6 +83,7 @@ class Process:
         return 1 if failed else 0
 
     async def start(self) -> None:
+        self._lock_file()
         listener = self._bind() if self.roles["api"] else None
         try:
             parts = await self._build()
@@ -153,6 +156,8 @@ class Process:
             await self._metrics_server.stop()
         if self.parts is not None and self._owns_parts:
             await self.parts.close()
+        if self._lock is not None:
+            self._lock.release()
         log.info("stopped")
 
     def auth_required(self) -> bool:
@@ -160,6 +165,13 @@ class Process:
         if self.settings.auth_required is not None:
             return self.settings.auth_required
         return not (self.standalone and self.settings.host in LOOPBACK)
+
+    def _lock_file(self) -> None:
+        """Standalone owns its SQLite file: a second one on it is refused (``filelock``)."""
+        db = sqlite_path(self.settings.database_url) if self.standalone else None
+        if db is not None:
+            self._lock = StandaloneLock(db)
+            self._lock.acquire()
 
     async def _build(self) -> Components:
         if self.parts is None:
