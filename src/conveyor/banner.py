@@ -42,7 +42,9 @@ def worker_line(worker_id: str, capacity: int, types: Sequence[str]) -> str:
 def scheduler_line(holder: str, epoch: int | None, leader: str | None) -> str:
     if epoch is not None:
         return f"scheduler {holder} is the leader (epoch {epoch})"
-    return f"scheduler {holder} is standby; the leader is {leader or 'not elected yet'}"
+    if leader is None:  # the elector's next pass takes the lease and says so
+        return f"scheduler {holder} ready; no leader yet, electing"
+    return f"scheduler {holder} is standby; the leader is {leader}"
 
 
 def process_line(settings: Settings, roles: Sequence[str]) -> str:

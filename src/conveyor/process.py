@@ -70,11 +70,26 @@ class Process:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def _on_signal(self, sig: signal.Signals) -> None:
+        """The first signal stops gracefully and says how long it may take; a second one
+        hands the running tasks back at once (recorded as interrupted, run again later)."""
+        if self._stop.is_set():
+            if self.worker is not None:
+                log.warning("stopping now: handing the running tasks back")
+                self.worker.hurry()
+            return
+        self.request_stop()
+        running = len(self.worker.processor.running) if self.worker is not None else 0
+        if running:
+            again = "; press Ctrl-C again to stop now" if sig == signal.SIGINT else ""
+            log.info("stopping: waiting up to %g s for %d running tasks%s",
+                     self.settings.worker.graceful_shutdown_timeout, running, again)
+
     async def run(self) -> int:
         """Start, wait for a signal or a death, stop; the exit code says which."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(sig, self._on_signal, sig)
         try:
             await self.start()
             failed = await self.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -60,6 +61,11 @@ class Worker:
             w.heartbeat_interval,
         )
         self._supervisor = Supervisor(self.duties)
+        self._hurry = asyncio.Event()
+
+    def hurry(self) -> None:
+        """Cut the grace period short: interrupt the running tasks now (a second Ctrl-C)."""
+        self._hurry.set()
 
     @property
     def duties(self) -> list[Duty]:
@@ -92,7 +98,7 @@ class Worker:
         handed = await self._coord.worker_queues.hand_back(self.id)
         if handed:
             log.info("handed back %d queued tasks", len(handed))
-        await self.processor.drain(grace)
+        await self._drain(grace)
         await self.canceller.stop()
         await self.finisher.stop()
         await self.finisher.run_once(time.time())
@@ -100,3 +106,14 @@ class Worker:
         await self._coord.registry.deregister(self.id)
         await self._store.workers.mark_worker(self.id, "stopped", time.time())
         await self.executors.close()
+
+    async def _drain(self, grace: float) -> None:
+        """Drain within ``grace``, or at once when ``hurry`` is called meanwhile; interrupted
+        attempts are recorded and run again, so nothing is lost either way."""
+        drain = asyncio.create_task(self.processor.drain(grace))
+        hurry = asyncio.create_task(self._hurry.wait())
+        await asyncio.wait({drain, hurry}, return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        if not drain.done():
+            await self.processor.drain(0)
+        await drain
