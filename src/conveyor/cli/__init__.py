@@ -1,15 +1,18 @@
 """The ``conveyor`` command: run the service (standalone, api, scheduler, worker, migrate),
 talk to a running one (submit, get, list, cancel, retry, logs) and operate it (workers, queues,
-scheduler status, stats, pause, resume, apikey).
+scheduler status, stats, pause, resume, apikey, config).
 
-Each group of commands is a module; importing them registers their commands on ``cli``.
+Each group of commands is a module; importing them registers their commands on ``cli``, and
+the import order is the order of the help panels (Run, Tasks, Operations).
 """
 
 from __future__ import annotations
 
 import sys
 
-from conveyor.cli import apikeys, operations, run, tasks
+from conveyor.cli import run  # isort: skip
+from conveyor.cli import tasks  # isort: skip
+from conveyor.cli import apikeys, operations
 from conveyor.cli.common import cli
 
 __all__ = ["apikeys", "cli", "main", "operations", "run", "tasks"]

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from conveyor.cli.common import (
+    RUN,
     AppDirOpt,
     AppOpt,
     CapacityOpt,
@@ -24,6 +25,7 @@ from conveyor.cli.common import (
     fail,
     settings_from,
 )
+from conveyor.cli.hints import database_error
 from conveyor.config import Settings
 from conveyor.errors import ConveyorError
 from conveyor.store.sql import SqlStore
@@ -50,7 +52,7 @@ def _run(
     raise typer.Exit(code)
 
 
-@cli.command()
+@cli.command(rich_help_panel=RUN, epilog="Example: conveyor standalone --app mytasks:app")
 def standalone(
     config: ConfigOpt = None, db: DbOpt = None, host: HostOpt = None, port: PortOpt = None,
     app: AppOpt = None, app_dir: AppDirOpt = ".", capacity: CapacityOpt = None,
@@ -62,7 +64,9 @@ def standalone(
     _run(settings, api=True, scheduler=True, worker=True, standalone=True, app_dir=app_dir)
 
 
-@cli.command()
+@cli.command(rich_help_panel=RUN,
+             epilog="Example: conveyor api --db postgresql://db/conveyor --redis-url "
+             "redis://cache:6379/0")
 def api(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
     host: HostOpt = None, port: PortOpt = None, app: AppOpt = None, app_dir: AppDirOpt = ".",
@@ -77,8 +81,8 @@ def api(
          app_dir=app_dir)
 
 
-scheduler_cli = typer.Typer(help="Run a scheduler, or (status) show the elected one.")
-cli.add_typer(scheduler_cli, name="scheduler")
+scheduler_cli = typer.Typer(help="Run a scheduler, or (scheduler status) show the elected one.")
+cli.add_typer(scheduler_cli, name="scheduler", rich_help_panel=RUN)
 
 
 @scheduler_cli.callback(invoke_without_command=True)
@@ -93,7 +97,7 @@ def scheduler(
              api=False, scheduler=True, worker=False)
 
 
-@cli.command()
+@cli.command(rich_help_panel=RUN, epilog="Example: conveyor worker --app mytasks:app --capacity 50")
 def worker(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None, app: AppOpt = None,
     app_dir: AppDirOpt = ".", capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
@@ -104,7 +108,7 @@ def worker(
          api=False, scheduler=False, worker=True, app_dir=app_dir)
 
 
-@cli.command()
+@cli.command(rich_help_panel=RUN)
 def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Create or upgrade the database tables."""
     settings = settings_from(config, database_url=db)
@@ -119,5 +123,5 @@ def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
     try:
         asyncio.run(go())
     except Exception as exc:
-        fail(f"migration failed: {exc}")
+        fail(f"migration failed: {database_error(settings.database_url, exc)}")
     err.print(f"database {settings.database_url} is up to date")

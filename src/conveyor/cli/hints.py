@@ -1,0 +1,38 @@
+"""Errors that say how to fix them: what the CLI adds to an error from the API or the
+database, naming the flag, the environment variable or the command that helps."""
+
+from __future__ import annotations
+
+from conveyor.client import ApiError
+from conveyor.store.urls import database_url
+
+NO_KEY = ("pass --api-key or set CONVEYOR_API_KEY (an admin creates one with "
+          "`conveyor apikey create --scope submit`)")
+
+
+def explain(exc: ApiError, url: str) -> str:
+    if exc.code == "unreachable":
+        where = url or "the --url given"
+        return (f"{exc.message}\nis Conveyor running at {where}? start it (`conveyor "
+                f"standalone`) or set --url / CONVEYOR_URL")
+    if exc.status == 401:
+        return f"{exc.message}; {NO_KEY}"
+    if exc.status == 403:
+        return f"{exc.message}; this key's scope does not allow it (see `conveyor apikey list`)"
+    return exc.message
+
+
+def database_error(url: str, exc: BaseException) -> str:
+    """The database's complaint, plus how to create a database that does not exist yet."""
+    text = str(exc)
+    lowered = text.lower()
+    name = database_url(url).database or ""
+    if "unknown database" in lowered or ("database" in lowered and "does not exist" in lowered):
+        backend = database_url(url).get_backend_name()
+        create = (f"createdb {name}" if backend == "postgresql"
+                  else f"mysql -e 'CREATE DATABASE {name}'")
+        return (f"database {name!r} does not exist at {url}; create it ({create}), "
+                "then run `conveyor migrate`")
+    if "no such table" in lowered:
+        return f"database {url} has no Conveyor tables yet; run `conveyor migrate --db {url}`"
+    return f"database {url}: {text}"

@@ -1,0 +1,199 @@
+"""The ``conveyor`` command as a new user meets it, run as a subprocess: the version, help on
+every command (grouped, with each option's environment variable and default), tables and
+``--json``, ``submit --wait`` with its live line and Ctrl-C, and errors that say how to fix
+them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from conveyor import __version__
+from tests.e2e.test_standalone import Standalone, clean_env, run_cli, standalone
+from tests.support.processes import conveyor_command, free_port
+
+pytestmark = pytest.mark.slow
+
+COMMANDS = [
+    ("standalone",), ("api",), ("scheduler",), ("scheduler", "status"), ("worker",),
+    ("migrate",), ("submit",), ("get",), ("list",), ("cancel",), ("retry",), ("logs",),
+    ("workers",), ("queues",), ("stats",), ("pause",), ("resume",), ("apikey",),
+    ("apikey", "create"), ("apikey", "list"), ("apikey", "revoke"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+    workdir = tmp_path_factory.mktemp("cli-ux")
+    with standalone(workdir, workdir / "conveyor.db") as running:
+        yield running
+
+
+def test_version() -> None:
+    for flag in ("--version", "-V"):
+        ran = run_cli(flag)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.strip() == f"conveyor {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_dash_h_everywhere(command: tuple[str, ...]) -> None:
+    ran = run_cli(*command, "-h")
+    assert ran.returncode == 0, ran.stderr
+    assert "Usage: conveyor " + " ".join(command) in ran.stdout
+
+
+def test_help_groups_commands_and_names_env_and_defaults() -> None:
+    top = run_cli("--help").stdout
+    panels = [top.index(f"─ {name} ") for name in ("Run", "Tasks", "Operations")]
+    assert panels == sorted(panels), top
+    run_part, tasks_part, ops_part = (top[a:b] for a, b in zip(
+        panels, [*panels[1:], len(top)], strict=True))
+    for name in ("standalone", "api", "scheduler", "worker", "migrate"):
+        assert f" {name} " in run_part
+    for name in ("submit", "get", "list", "cancel", "retry", "logs"):
+        assert f" {name} " in tasks_part
+    for name in ("workers", "queues", "stats", "pause", "resume", "apikey"):
+        assert f" {name} " in ops_part
+    assert "Examples" in top
+    standalone_help = run_cli("standalone", "--help").stdout
+    flat = " ".join(standalone_help.replace("│", " ").split())
+    for expected in ("env var: CONVEYOR_DATABASE_URL", "default: conveyor.db",
+                     "env var: CONVEYOR_PORT", "default: 8080",
+                     "env var: CONVEYOR_WORKER__CAPACITY", "default: 10"):
+        assert expected in flat, flat
+    submit_help = " ".join(run_cli("submit", "--help").stdout.replace("│", " ").split())
+    assert "env var: CONVEYOR_URL" in submit_help
+    assert "env var: CONVEYOR_API_KEY" in submit_help
+
+
+def test_tables_and_json(server: Standalone) -> None:
+    url = ("--url", server.url)
+    for command, key in (("workers", None), ("queues", "lengths"), ("stats", "by_status"),
+                         ("scheduler", "leader")):
+        args = ("scheduler", "status") if command == "scheduler" else (command,)
+        as_json = run_cli(*args, "--json", *url)
+        assert as_json.returncode == 0, as_json.stderr
+        data = json.loads(as_json.stdout)
+        assert key is None or key in data
+        table = run_cli(*args, *url)
+        assert table.returncode == 0, table.stderr
+        assert "┃" in table.stdout or "│" in table.stdout, table.stdout
+    workers = run_cli("workers", *url).stdout
+    assert " ago" in workers and "/10" in workers
+    status = run_cli("scheduler", "status", *url).stdout
+    assert "lease renewed" in status and "s ago" in status
+    # Piped, a long id is never cut: the full worker id is on one line.
+    worker_id = json.loads(run_cli("workers", "--json", *url).stdout)[0]["worker_id"]
+    assert worker_id in workers
+    submitted = json.loads(run_cli("submit", "echo", "--json", *url).stdout)
+    for command in (("get",), ("cancel",), ("logs",), ("retry",)):
+        ran = run_cli(*command, submitted["task_id"], "--json", *url)
+        assert ran.stdout.strip() == "" or json.loads(ran.stdout) is not None, ran.stderr
+    listed = json.loads(run_cli("list", "--json", *url).stdout)
+    assert submitted["task_id"] in {t["task_id"] for t in listed}
+
+
+def test_submit_wait_prints_the_id_first_and_ctrl_c_says_how_to_follow(
+    server: Standalone,
+) -> None:
+    done = run_cli("submit", "echo", "-p", '{"y": 2}', "--wait", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    task = json.loads(done.stdout)
+    assert task["result"] == {"y": 2}
+    assert done.stderr.startswith(f"submitted {task['task_id']} (echo)")
+
+    proc = subprocess.Popen(
+        [conveyor_command(), "submit", "sleep", "-p", '{"seconds": 30}', "--wait",
+         "--url", server.url],
+        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # the id, before the task has finished
+        assert first.startswith("submitted "), first
+        task_id = first.split()[1]
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert f"conveyor get {task_id}" in rest
+    assert "Traceback" not in rest
+    run_cli("cancel", task_id, "--url", server.url)
+
+
+class NotConveyor(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html>nginx</html>"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def one_line_error(ran: subprocess.CompletedProcess[str]) -> str:
+    assert ran.returncode != 0
+    assert "Traceback" not in ran.stderr
+    assert ran.stderr.startswith("error: "), ran.stderr
+    return ran.stderr
+
+
+def test_errors_say_how_to_fix_them(tmp_path: Path) -> None:
+    no_scheme = one_line_error(run_cli("get", "x", "--url", "localhost:8080"))
+    assert "did you mean http://localhost:8080" in no_scheme
+
+    port = free_port()
+    refused = one_line_error(run_cli("get", "x", "--url", f"http://127.0.0.1:{port}"))
+    assert not refused.startswith("error: 0")
+    assert f"is Conveyor running at http://127.0.0.1:{port}?" in refused
+    assert "--url / CONVEYOR_URL" in refused
+    # Not wrapped at 80 columns when stderr is not a terminal.
+    assert any(len(line) > 80 for line in refused.splitlines())
+
+    other = HTTPServer(("127.0.0.1", 0), NotConveyor)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        answer = one_line_error(
+            run_cli("get", "x", "--url", f"http://127.0.0.1:{other.server_address[1]}"))
+    finally:
+        other.shutdown()
+    assert "not" in answer and "Conveyor API" in answer and "404" in answer
+
+    db = f"mysql://root@127.0.0.1/cv_missing_{uuid.uuid4().hex[:8]}"
+    missing_db = one_line_error(run_cli("migrate", "--db", db))
+    assert "does not exist" in missing_db and "CREATE DATABASE" in missing_db
+
+
+class Locked(Standalone):
+    """A standalone that requires keys: ready once its banner is out (the usual probe, the
+    workers list, needs a key)."""
+
+    def _answers(self) -> bool:
+        return "standalone on" in self.output()
+
+
+def test_missing_key_names_the_flag_env_and_command(tmp_path: Path) -> None:
+    locked = Locked(tmp_path, tmp_path / "conveyor.db", env={"CONVEYOR_AUTH_REQUIRED": "true"})
+    try:
+        locked.start()
+        ran = run_cli("list", "--url", locked.url)
+    finally:
+        locked.kill()
+    message = one_line_error(ran)
+    for expected in ("--api-key", "CONVEYOR_API_KEY", "conveyor apikey create"):
+        assert expected in message, message
