@@ -79,7 +79,8 @@ async def coordination(settings: Settings, *, standalone: bool) -> Coordination:
     if settings.redis_url:
         from conveyor.coordination.redis import connect_redis
 
-        return await connect_redis(settings.redis_url, settings.redis_prefix)
+        return await connect_redis(settings.redis_url, settings.redis_prefix,
+                                   leader_key=settings.scheduler.leader_lock_key)
     if not standalone:
         raise ConfigError(
             "this command needs CONVEYOR_REDIS_URL (or --redis-url): separate api, scheduler "
@@ -111,8 +112,10 @@ class Components:
         )
 
     def worker(self) -> Worker:
+        w = self.settings.worker
         return Worker(
-            process_id("worker"), self.settings, self.store, self.coordination, self.catalog,
+            w.id or w.name or process_id("worker"), self.settings, self.store,
+            self.coordination, self.catalog,
             executors(self.settings, self.registrations), self.outcomes,
         )
 

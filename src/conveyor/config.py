@@ -8,12 +8,14 @@ environment they are spelled with a double underscore, e.g. ``CONVEYOR_SCHEDULER
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -34,20 +36,44 @@ def _comma_list(cls: type, value: Any) -> Any:
     return value
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """``10s``, ``100ms``, ``1m``, ``2h``, ``1d`` or plain seconds (``10``, ``0.5``) → seconds.
+
+    The seeds' yaml writes durations with units; anything else is left for the field's own
+    validation to reject, naming the setting.
+    """
+    if isinstance(value, str):
+        found = _DURATION.match(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a duration (e.g. 10, 10s, 100ms, 1m, 2h)")
+        return float(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
 class SchedulerSettings(BaseModel):
     model_config = _FROZEN
 
-    leader_lock_ttl: float = Field(10.0, gt=0, le=3600)
-    leader_renew_interval: float = Field(3.0, gt=0, le=3600)
-    scan_interval: float = Field(1.0, gt=0, le=3600)
+    leader_lock_ttl: Seconds = Field(10.0, gt=0, le=3600)
+    leader_renew_interval: Seconds = Field(3.0, gt=0, le=3600)
+    scan_interval: Seconds = Field(1.0, gt=0, le=3600)
     batch_size: int = Field(500, ge=1, le=10_000)
-    timeout_check_interval: float = Field(5.0, gt=0, le=3600)
-    orphan_sweep_interval: float = Field(30.0, gt=0, le=86_400)
-    orphan_min_age: float = Field(10.0, ge=0, le=86_400)
+    timeout_check_interval: Seconds = Field(5.0, gt=0, le=3600)
+    orphan_sweep_interval: Seconds = Field(30.0, gt=0, le=86_400)
+    orphan_min_age: Seconds = Field(10.0, ge=0, le=86_400)
     load_balance_strategy: str = "least_task"
     priority_mode: Literal["strict", "weighted"] = "strict"
     priority_weights: tuple[int, int, int] = (1, 3, 6)  # low, normal, high
-    timeout_grace: float = Field(5.0, ge=0, le=3600)
+    timeout_grace: Seconds = Field(5.0, ge=0, le=3600)
+    # The Redis key of the leader lease, under redis_prefix. Only schedulers that share it
+    # compete for leadership; a different key per deployment keeps two apart on one Redis.
+    leader_lock_key: str = Field("scheduler:leader", min_length=1, max_length=200)
 
     _split_weights = field_validator("priority_weights", mode="before")(_comma_list)
 
@@ -65,13 +91,18 @@ class SchedulerSettings(BaseModel):
 class WorkerSettings(BaseModel):
     model_config = _FROZEN
 
+    # A stable identity instead of host-pid-random: a restarted worker is the same worker in
+    # `conveyor workers` and in its tasks' logs. ``id`` wins over ``name``; both unset: random.
+    # Unique among live workers: a second one with the id of a live one is refused at start.
+    id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")
     capacity: int = Field(10, ge=1, le=100_000)
     prefetch: int | None = Field(None, ge=0, le=100_000)  # None: as many as capacity
     supported_types: tuple[str, ...] = ()
-    heartbeat_interval: float = Field(10.0, gt=0, le=3600)
-    heartbeat_ttl: float = Field(30.0, gt=0, le=86_400)
-    queue_poll_interval: float = Field(1.0, gt=0, le=3600)
-    graceful_shutdown_timeout: float = Field(30.0, ge=0, le=86_400)
+    heartbeat_interval: Seconds = Field(10.0, gt=0, le=3600)
+    heartbeat_ttl: Seconds = Field(30.0, gt=0, le=86_400)
+    queue_poll_interval: Seconds = Field(1.0, gt=0, le=3600)
+    graceful_shutdown_timeout: Seconds = Field(30.0, ge=0, le=86_400)
     thread_pool_size: int = Field(32, ge=1, le=1024)
     weight: float = Field(1.0, gt=0, le=1_000_000)
 
@@ -90,11 +121,11 @@ class WorkerSettings(BaseModel):
 class TaskDefaults(BaseModel):
     model_config = _FROZEN
 
-    timeout: float = Field(300.0, gt=0, le=7 * 86_400)
+    timeout: Seconds = Field(300.0, gt=0, le=7 * 86_400)
     max_retries: int = Field(3, ge=0, le=100)
-    backoff_base: float = Field(1.0, ge=0, le=86_400)
+    backoff_base: Seconds = Field(1.0, ge=0, le=86_400)
     backoff_factor: float = Field(2.0, ge=1, le=100)
-    backoff_cap: float = Field(300.0, ge=0, le=7 * 86_400)
+    backoff_cap: Seconds = Field(300.0, ge=0, le=7 * 86_400)
     backoff_jitter: float = Field(0.2, ge=0, le=1)
 
     @property

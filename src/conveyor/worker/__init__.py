@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor, retrying
+from conveyor.errors import ConfigError
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import TaskStore
@@ -62,6 +64,7 @@ class Worker:
         )
         self._supervisor = Supervisor(self.duties)
         self._hurry = asyncio.Event()
+        self._owns_id = False  # until then, stop must not touch the queues of this id
 
     def hurry(self) -> None:
         """Cut the grace period short: interrupt the running tasks now (a second Ctrl-C)."""
@@ -73,9 +76,26 @@ class Worker:
         return [self.heartbeat, self.finisher, self.canceller, self.processor, self.reconciler]
 
     async def start(self) -> None:
-        """Register (waiting out a backend blip), then start the duties in order."""
+        """Refuse an id a live worker holds, register (waiting out a backend blip), then
+        start the duties in order."""
+        await retrying(self._check_unique, "checking the worker id")
+        self._owns_id = True
         await retrying(lambda: self.heartbeat.run_once(time.time()), "registering the worker")
         self._supervisor.start()
+
+    async def _check_unique(self) -> None:
+        """Two live workers with one id would share one queue and one active list. An entry
+        left by a dead process on this host (a stable ``worker.id`` restarted after a crash)
+        is no conflict: its pid is gone."""
+        for other in await self._coord.registry.live_workers():
+            if other.worker_id != self.id:
+                continue
+            if other.host == self.heartbeat.info.host and not _pid_alive(other.pid):
+                continue
+            raise ConfigError(
+                f"worker id {self.id!r} is already used by a live worker (host {other.host}, "
+                f"pid {other.pid}); stop it, or give this one another worker.id"
+            )
 
     async def wait(self) -> BaseException | None:
         """Return when a duty ends on its own (a bug); its exception says why."""
@@ -91,6 +111,9 @@ class Worker:
         heartbeat stops last, so the scheduler keeps seeing a live (draining) worker and
         does not reap the tasks it is still finishing.
         """
+        if not self._owns_id:  # refused at start: the id, its queue and record are another's
+            await self.executors.close()
+            return
         grace = self._settings.worker.graceful_shutdown_timeout
         self.heartbeat.draining = True
         await self.processor.stop()
@@ -117,3 +140,13 @@ class Worker:
         if not drain.done():
             await self.processor.drain(0)
         await drain
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
