@@ -200,19 +200,22 @@ def _env_layer() -> dict[str, Any]:
     return {"http_executor": {"allowed_hosts": [h.strip() for h in hosts.split(",") if h.strip()]}}
 
 
-def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
-    """Build the settings from every layer; a bad value fails here, naming the setting."""
+def layers(config_file: str | Path | None = None, **flags: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Each layer with its name, lowest first: what ``config show`` reports as a source."""
     path = Path(config_file or os.environ.get("CONVEYOR_CONFIG", "conveyor.yaml"))
     if config_file and not path.exists():
         raise ConfigError(f"config file {path} does not exist")
-    layers = [
-        _read_yaml(path) if path.exists() else {},
-        _environment_values(),
-        _env_layer(),
-        {k: v for k, v in flags.items() if v is not None},
+    return [
+        (f"file {path}", _read_yaml(path) if path.exists() else {}),
+        ("environment", _merge(_environment_values(), _env_layer())),
+        ("flag", {k: v for k, v in flags.items() if v is not None}),
     ]
+
+
+def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
+    """Build the settings from every layer; a bad value fails here, naming the setting."""
     merged: dict[str, Any] = {}
-    for layer in layers:
+    for _, layer in layers(config_file, **flags):
         merged = _merge(merged, layer)
     try:
         return Settings.model_validate(merged)

@@ -27,7 +27,8 @@ COMMANDS = [
     ("standalone",), ("api",), ("scheduler",), ("scheduler", "status"), ("worker",),
     ("migrate",), ("submit",), ("get",), ("list",), ("cancel",), ("retry",), ("logs",),
     ("workers",), ("queues",), ("stats",), ("pause",), ("resume",), ("apikey",),
-    ("apikey", "create"), ("apikey", "list"), ("apikey", "revoke"),
+    ("apikey", "create"), ("apikey", "list"), ("apikey", "revoke"), ("config",),
+    ("config", "show"), ("config", "reference"),
 ]
 
 
@@ -62,7 +63,7 @@ def test_help_groups_commands_and_names_env_and_defaults() -> None:
         assert f" {name} " in run_part
     for name in ("submit", "get", "list", "cancel", "retry", "logs"):
         assert f" {name} " in tasks_part
-    for name in ("workers", "queues", "stats", "pause", "resume", "apikey"):
+    for name in ("workers", "queues", "stats", "pause", "resume", "apikey", "config"):
         assert f" {name} " in ops_part
     assert "Examples" in top
     standalone_help = run_cli("standalone", "--help").stdout
@@ -197,3 +198,28 @@ def test_missing_key_names_the_flag_env_and_command(tmp_path: Path) -> None:
     message = one_line_error(ran)
     for expected in ("--api-key", "CONVEYOR_API_KEY", "conveyor apikey create"):
         assert expected in message, message
+
+
+def test_config_show_says_where_each_value_came_from(tmp_path: Path) -> None:
+    config = tmp_path / "conveyor.yaml"
+    config.write_text("worker:\n  thread_pool_size: 7\ntasks:\n  timeout: 2m\n"
+                      "webhook_secret: hush\n")
+    env = clean_env({"CONVEYOR_REDIS_URL": "redis://:s3cret@cache:6379/0",
+                     "CONVEYOR_LOG_LEVEL": "DEBUG"})
+    ran = subprocess.run(
+        [conveyor_command(), "config", "show", "--config", str(config), "--port", "9001",
+         "--json"], env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert ran.returncode == 0, ran.stderr
+    shown = json.loads(ran.stdout)
+    assert shown["port"] == {"value": "9001", "source": "flag"}
+    assert shown["worker.thread_pool_size"] == {"value": "7", "source": f"file {config}"}
+    assert shown["tasks.timeout"] == {"value": "120.0", "source": f"file {config}"}
+    assert shown["worker.capacity"] == {"value": "10", "source": "environment"}
+    assert shown["log_level"] == {"value": "DEBUG", "source": "environment"}
+    assert shown["redis_url"] == {"value": "redis://:***@cache:6379/0", "source": "environment"}
+    assert shown["webhook_secret"]["value"] == "***"
+    assert shown["host"] == {"value": "127.0.0.1", "source": "default"}
+    assert "s3cret" not in ran.stdout and "hush" not in ran.stdout
+    table = subprocess.run([conveyor_command(), "config", "show", "--config", str(config)],
+                           env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert "worker.thread_pool_size" in table.stdout and "s3cret" not in table.stdout

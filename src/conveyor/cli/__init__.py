@@ -12,10 +12,12 @@ import sys
 
 from conveyor.cli import run  # isort: skip
 from conveyor.cli import tasks  # isort: skip
-from conveyor.cli import apikeys, operations
+from conveyor.cli import apikeys, operations, settings
 from conveyor.cli.common import cli
 
-__all__ = ["apikeys", "cli", "main", "operations", "run", "tasks"]
+settings.register(cli)
+
+__all__ = ["apikeys", "cli", "main", "operations", "run", "settings", "tasks"]
 
 
 def main() -> None:
