@@ -28,7 +28,8 @@ COMMANDS = [
     ("migrate",), ("submit",), ("get",), ("list",), ("cancel",), ("retry",), ("logs",),
     ("workers",), ("queues",), ("stats",), ("pause",), ("resume",), ("apikey",),
     ("apikey", "create"), ("apikey", "list"), ("apikey", "revoke"), ("config",),
-    ("config", "show"), ("config", "reference"),
+    ("config", "show"), ("config", "reference"), ("types",), ("types", "put"),
+    ("types", "get"), ("types", "ls"), ("types", "rm"), ("batch",),
 ]
 
 
@@ -61,9 +62,9 @@ def test_help_groups_commands_and_names_env_and_defaults() -> None:
         panels, [*panels[1:], len(top)], strict=True))
     for name in ("standalone", "api", "scheduler", "worker", "migrate"):
         assert f" {name} " in run_part
-    for name in ("submit", "get", "list", "cancel", "retry", "logs"):
+    for name in ("submit", "get", "list", "cancel", "retry", "logs", "batch"):
         assert f" {name} " in tasks_part
-    for name in ("workers", "queues", "stats", "pause", "resume", "apikey", "config"):
+    for name in ("workers", "queues", "stats", "pause", "resume", "apikey", "config", "types"):
         assert f" {name} " in ops_part
     assert "Examples" in top
     standalone_help = run_cli("standalone", "--help").stdout

@@ -122,6 +122,24 @@ class Client:
         state: dict[str, Any] = self.call(Request("POST", f"/api/v1/queues/{name}/resume"))
         return state
 
+    def configs(self) -> builtins.list[dict[str, Any]]:
+        """Every task config (admin: ``put_config`` / ``delete_config`` change them)."""
+        found: builtins.list[dict[str, Any]] = self.call(
+            Request("GET", "/api/v1/task-configs"))["configs"]
+        return found
+
+    def get_config(self, task_type: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.call(Request("GET", f"/api/v1/task-configs/{task_type}"))
+        return found
+
+    def put_config(self, task_type: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        stored: dict[str, Any] = self.call(
+            Request("PUT", f"/api/v1/task-configs/{task_type}", dict(config)))
+        return stored
+
+    def delete_config(self, task_type: str) -> None:
+        self.call(Request("DELETE", f"/api/v1/task-configs/{task_type}"))
+
 
 class TaskHandle:
     """A submitted task; ``result()`` waits for it and returns its result or raises."""
