@@ -179,6 +179,12 @@ def test_errors_say_how_to_fix_them(tmp_path: Path) -> None:
     db = f"mysql://root@127.0.0.1/cv_missing_{uuid.uuid4().hex[:8]}"
     missing_db = one_line_error(run_cli("migrate", "--db", db))
     assert "does not exist" in missing_db and "CREATE DATABASE" in missing_db
+    pg = f"postgresql://postgres@127.0.0.1/cv_missing_{uuid.uuid4().hex[:8]}"
+    missing_pg = one_line_error(run_cli("apikey", "list", "--db", pg))
+    assert "does not exist" in missing_pg and "createdb cv_missing_" in missing_pg
+    empty = tmp_path / "empty.db"
+    unmigrated = one_line_error(run_cli("apikey", "list", "--db", str(empty)))
+    assert f"run `conveyor migrate --db {empty}`" in unmigrated
 
 
 class Locked(Standalone):

@@ -22,7 +22,7 @@ from conveyor.cli.common import (
     settings_from,
     show,
 )
-from conveyor.cli.hints import database_error
+from conveyor.cli.hints import database_error, database_hint
 from conveyor.cli.tables import ago, new_table
 from conveyor.config import Settings
 from conveyor.errors import ConveyorError
@@ -43,7 +43,7 @@ def _with_store(settings: Settings, action: Callable[[SqlStore], Awaitable[T]]) 
     try:
         return asyncio.run(go())
     except ConveyorError as exc:
-        fail(str(exc))
+        fail(database_hint(settings.database_url, str(exc)) or str(exc))
     except Exception as exc:
         fail(database_error(settings.database_url, exc))
 

@@ -22,17 +22,21 @@ def explain(exc: ApiError, url: str) -> str:
     return exc.message
 
 
-def database_error(url: str, exc: BaseException) -> str:
-    """The database's complaint, plus how to create a database that does not exist yet."""
-    text = str(exc)
+def database_hint(url: str, text: str) -> str | None:
+    """How to fix a database that does not exist or has no tables yet; None for the rest."""
     lowered = text.lower()
-    name = database_url(url).database or ""
     if "unknown database" in lowered or ("database" in lowered and "does not exist" in lowered):
-        backend = database_url(url).get_backend_name()
-        create = (f"createdb {name}" if backend == "postgresql"
+        parsed = database_url(url)
+        name = parsed.database or ""
+        create = (f"createdb {name}" if parsed.get_backend_name() == "postgresql"
                   else f"mysql -e 'CREATE DATABASE {name}'")
         return (f"database {name!r} does not exist at {url}; create it ({create}), "
                 "then run `conveyor migrate`")
-    if "no such table" in lowered:
+    if "no such table" in lowered or "doesn't exist" in lowered:
         return f"database {url} has no Conveyor tables yet; run `conveyor migrate --db {url}`"
-    return f"database {url}: {text}"
+    return None
+
+
+def database_error(url: str, exc: BaseException) -> str:
+    """The database's complaint, with the fix when there is a known one."""
+    return database_hint(url, str(exc)) or f"database {url}: {exc}"

@@ -25,7 +25,7 @@ from conveyor.cli.common import (
     fail,
     settings_from,
 )
-from conveyor.cli.hints import database_error
+from conveyor.cli.hints import database_error, database_hint
 from conveyor.config import Settings
 from conveyor.errors import ConveyorError
 from conveyor.store.sql import SqlStore
@@ -48,7 +48,7 @@ def _run(
         )
         code = asyncio.run(process.run())
     except ConveyorError as exc:
-        fail(str(exc), 2)
+        fail(database_hint(settings.database_url, str(exc)) or str(exc), 2)
     raise typer.Exit(code)
 
 
