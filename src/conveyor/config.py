@@ -162,7 +162,10 @@ class Settings(BaseModel):
     app: str | None = None
     max_payload_bytes: int = Field(1_048_576, ge=64, le=64 * 1_048_576)
     max_body_bytes: int = Field(16 * 1_048_576, ge=1024, le=512 * 1_048_576)
-    log_level: str = "INFO"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+    ] = "INFO"
     log_format: Literal["console", "json"] = "console"
     webhook_secret: str | None = None
     auth_required: bool | None = None

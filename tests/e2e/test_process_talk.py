@@ -50,9 +50,8 @@ def test_banner_and_one_json_line_per_finished_task(tmp_path: Path) -> None:
 
 
 def test_log_level_warning_silences_finished_tasks(tmp_path: Path) -> None:
-    env = {"CONVEYOR_LOG_LEVEL": "WARNING"}
-    with standalone(tmp_path, tmp_path / "conveyor.db", env=env) as server, \
-            client_for(server) as client:
+    with standalone(tmp_path, tmp_path / "conveyor.db", args=("--log-level", "WARNING")) \
+            as server, client_for(server) as client:
         handle = client.submit("echo", {})
         handle.result(timeout=10)
         assert server.stop(signal.SIGTERM) == 0

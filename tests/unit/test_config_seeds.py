@@ -3,21 +3,13 @@ leader lock key; a bad duration names the setting."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from conveyor.config import load_settings, parse_duration
 from conveyor.errors import ConfigError
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("CONVEYOR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+from tests.unit.test_config import clean_env  # noqa: F401  (autouse: no stray CONVEYOR_*)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -81,4 +73,12 @@ def test_bounds_still_apply_to_durations(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_worker_id_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONVEYOR_WORKER__ID", "has space")
     with pytest.raises(ConfigError, match=r"'worker\.id'"):
+        load_settings()
+
+
+def test_log_level_is_checked_and_case_blind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVEYOR_LOG_LEVEL", "warning")
+    assert load_settings().log_level == "WARNING"
+    monkeypatch.setenv("CONVEYOR_LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigError, match="'log_level'"):
         load_settings()

@@ -95,6 +95,10 @@ AppDirOpt = Annotated[str, typer.Option(
     "--app-dir", help="Directory --app is imported from (put first on sys.path).")]
 MetricsPortOpt = Annotated[int | None, setting(
     "--metrics-port", "metrics_port", "Serve /metrics, /healthz and /readyz on this port.")]
+LogLevelOpt = Annotated[str | None, setting(
+    "--log-level", "log_level", "DEBUG, INFO, WARNING or ERROR (WARNING: no per-task lines).")]
+LogFormatOpt = Annotated[str | None, setting(
+    "--log-format", "log_format", "console (for people) or json (one object per line).")]
 CapacityOpt = Annotated[int | None, setting(
     "--capacity", "worker.capacity", "Tasks a worker runs at once.")]
 UrlOpt = Annotated[str, typer.Option(

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from conveyor.config import Settings
+from conveyor.config import Settings, parse_duration
 
 BOUNDS = (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"), ("min_length", "length ≥"),
           ("max_length", "length ≤"), ("pattern", "matches"))
@@ -44,7 +44,9 @@ def entries(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[Ent
 
 
 def type_name(annotation: Any, field: FieldInfo | None = None) -> str:
-    if field is not None and any(isinstance(m, BeforeValidator) for m in field.metadata):
+    if field is not None and any(
+        isinstance(m, BeforeValidator) and m.func is parse_duration for m in field.metadata
+    ):
         return "duration (10, 10s, 100ms, 1m)"
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

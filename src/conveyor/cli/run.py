@@ -17,6 +17,8 @@ from conveyor.cli.common import (
     ConfigOpt,
     DbOpt,
     HostOpt,
+    LogFormatOpt,
+    LogLevelOpt,
     MetricsPortOpt,
     PortOpt,
     RedisOpt,
@@ -56,11 +58,13 @@ def _run(
 def standalone(
     config: ConfigOpt = None, db: DbOpt = None, host: HostOpt = None, port: PortOpt = None,
     app: AppOpt = None, app_dir: AppDirOpt = ".", capacity: CapacityOpt = None,
-    metrics_port: MetricsPortOpt = None,
+    metrics_port: MetricsPortOpt = None, log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """API, scheduler and worker in one process on a SQLite file: nothing else to install."""
     settings = settings_from(config, capacity, database_url=db, host=host, port=port, app=app,
-                             metrics_port=metrics_port)
+                             metrics_port=metrics_port, log_level=log_level,
+                             log_format=log_format)
     _run(settings, api=True, scheduler=True, worker=True, standalone=True, app_dir=app_dir)
 
 
@@ -74,10 +78,12 @@ def api(
         bool | None,
         typer.Option("--reuse-port", help="Share the port with other API processes."),
     ] = None,
+    log_level: LogLevelOpt = None, log_format: LogFormatOpt = None,
 ) -> None:
     """Serve the REST API (distributed mode); with --reuse-port, start one per core."""
     _run(settings_from(config, database_url=db, redis_url=redis_url, host=host, port=port,
-                       app=app, reuse_port=reuse_port), api=True, scheduler=False, worker=False,
+                       app=app, reuse_port=reuse_port, log_level=log_level,
+                       log_format=log_format), api=True, scheduler=False, worker=False,
          app_dir=app_dir)
 
 
@@ -88,12 +94,14 @@ cli.add_typer(scheduler_cli, name="scheduler", rich_help_panel=RUN)
 @scheduler_cli.callback(invoke_without_command=True)
 def scheduler(
     ctx: typer.Context, config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
-    metrics_port: MetricsPortOpt = None,
+    metrics_port: MetricsPortOpt = None, log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Run a scheduler; several may run, one is elected leader."""
     if ctx.invoked_subcommand is None:
         _run(settings_from(config, database_url=db, redis_url=redis_url,
-                           metrics_port=metrics_port),
+                           metrics_port=metrics_port, log_level=log_level,
+                           log_format=log_format),
              api=False, scheduler=True, worker=False)
 
 
@@ -101,10 +109,11 @@ def scheduler(
 def worker(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None, app: AppOpt = None,
     app_dir: AppDirOpt = ".", capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
+    log_level: LogLevelOpt = None, log_format: LogFormatOpt = None,
 ) -> None:
     """Run a worker that takes tasks from its queue and executes them."""
     _run(settings_from(config, capacity, database_url=db, redis_url=redis_url, app=app,
-                       metrics_port=metrics_port),
+                       metrics_port=metrics_port, log_level=log_level, log_format=log_format),
          api=False, scheduler=False, worker=True, app_dir=app_dir)
 
 
