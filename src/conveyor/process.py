@@ -82,7 +82,8 @@ class Process:
         running = len(self.worker.processor.running) if self.worker is not None else 0
         if running:
             again = "; press Ctrl-C again to stop now" if sig == signal.SIGINT else ""
-            log.info("stopping: waiting up to %g s for %d running tasks%s",
+            # A warning, so it shows at --log-level WARNING too: it tells how to stop now.
+            log.warning("stopping: waiting up to %g s for %d running tasks%s",
                      self.settings.worker.graceful_shutdown_timeout, running, again)
 
     async def run(self) -> int:
