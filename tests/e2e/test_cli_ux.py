@@ -6,6 +6,10 @@ them."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import threading
@@ -230,3 +234,36 @@ def test_config_show_says_where_each_value_came_from(tmp_path: Path) -> None:
     table = subprocess.run([conveyor_command(), "config", "show", "--config", str(config)],
                            env=env, capture_output=True, text=True, timeout=30, check=False)
     assert "worker.thread_pool_size" in table.stdout and "s3cret" not in table.stdout
+
+
+def test_submit_wait_shows_a_live_status_line_on_a_terminal(server: Standalone) -> None:
+    """On a terminal (a pty here) the waiting line updates in place with status and attempt."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [conveyor_command(), "submit", "sleep", "-p", '{"seconds": 1.5}', "--wait",
+         "--url", server.url],
+        env={**clean_env(), "TERM": "xterm"}, stdin=child, stdout=child, stderr=child,
+    )
+    os.close(child)
+    seen = b""
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            if select.select([main], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+    finally:
+        proc.kill()
+        proc.wait(5)
+        os.close(main)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))  # colours
+    assert "submitted " in text
+    assert "PROCESSING (attempt 1" in text, text
+    assert "SUCCESS" in text
