@@ -28,7 +28,9 @@ from conveyor import banner
 from conveyor.api.app import create_app
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
+from conveyor.dbhelp import database_hint
 from conveyor.duty import retrying
+from conveyor.errors import BackendUnavailable, ConfigError
 from conveyor.filelock import StandaloneLock, sqlite_path
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer
@@ -116,7 +118,7 @@ class Process:
         ))
         if self.standalone:
             await parts.store.migrate()
-        await retrying(parts.store.ping, "reaching the database")
+        await retrying(lambda: self._ping(parts), "reaching the database")
         self._started.add("listeners")
         for listener_part in parts.listeners:
             start = getattr(listener_part, "start", None)
@@ -181,6 +183,17 @@ class Process:
         if self.settings.auth_required is not None:
             return self.settings.auth_required
         return not (self.standalone and self.settings.host in LOOPBACK)
+
+    async def _ping(self, parts: Components) -> None:
+        """Reach the store; a database that is missing or unmigrated fails at once, saying
+        how to fix it (``dbhelp``), instead of being retried like a blip."""
+        try:
+            await parts.store.ping()
+        except BackendUnavailable as exc:
+            hint = database_hint(self.settings.database_url, str(exc))
+            if hint is not None:
+                raise ConfigError(hint) from exc
+            raise
 
     def _lock_file(self) -> None:
         """Standalone owns its SQLite file: a second one on it is refused (``filelock``)."""

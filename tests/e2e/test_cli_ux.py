@@ -183,6 +183,15 @@ def test_errors_say_how_to_fix_them(tmp_path: Path) -> None:
     db = f"mysql://root@127.0.0.1/cv_missing_{uuid.uuid4().hex[:8]}"
     missing_db = one_line_error(run_cli("migrate", "--db", db))
     assert "does not exist" in missing_db and "CREATE DATABASE" in missing_db
+    # A process gives up at once on it (no retry creates a database), with the same fix.
+    began = time.monotonic()
+    worker = subprocess.run(
+        [conveyor_command(), "worker", "--db", db, "--redis-url", "redis://127.0.0.1:6379/0"],
+        env=clean_env({"CONVEYOR_REDIS_PREFIX": f"test:{uuid.uuid4().hex[:8]}:"}),
+        capture_output=True, text=True, timeout=60, check=False)
+    assert worker.returncode == 2, worker.stderr
+    assert "CREATE DATABASE" in worker.stderr and "Traceback" not in worker.stderr
+    assert time.monotonic() - began < 20  # not the minute a blip is retried for
     pg = f"postgresql://postgres@127.0.0.1/cv_missing_{uuid.uuid4().hex[:8]}"
     missing_pg = one_line_error(run_cli("apikey", "list", "--db", pg))
     assert "does not exist" in missing_pg and "createdb cv_missing_" in missing_pg

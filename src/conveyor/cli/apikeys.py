@@ -22,9 +22,10 @@ from conveyor.cli.common import (
     settings_from,
     show,
 )
-from conveyor.cli.hints import database_error, database_hint
+from conveyor.cli.hints import database_error
 from conveyor.cli.tables import ago, new_table
 from conveyor.config import Settings
+from conveyor.dbhelp import database_hint
 from conveyor.errors import ConveyorError
 from conveyor.store.sql import SqlStore
 

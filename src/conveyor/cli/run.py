@@ -27,8 +27,9 @@ from conveyor.cli.common import (
     fail,
     settings_from,
 )
-from conveyor.cli.hints import database_error, database_hint
+from conveyor.cli.hints import database_error
 from conveyor.config import Settings
+from conveyor.dbhelp import database_hint
 from conveyor.errors import ConveyorError
 from conveyor.store.sql import SqlStore
 
