@@ -168,6 +168,9 @@ def test_errors_say_how_to_fix_them(tmp_path: Path) -> None:
     assert not refused.startswith("error: 0")
     assert f"is Conveyor running at http://127.0.0.1:{port}?" in refused
     assert "--url / CONVEYOR_URL" in refused
+    # Brackets in a message are text, not markup (a traceback before).
+    bracketed = one_line_error(run_cli("get", "x", "--url", f"http://127.0.0.1:{port}/[/]"))
+    assert f"127.0.0.1:{port}/[/]" in bracketed
     # Not wrapped at 80 columns when stderr is not a terminal.
     assert any(len(line) > 80 for line in refused.splitlines())
 
