@@ -105,6 +105,8 @@ def test_tables_and_json(server: Standalone) -> None:
     for command in (("get",), ("cancel",), ("logs",), ("retry",)):
         ran = run_cli(*command, submitted["task_id"], "--json", *url)
         assert ran.stdout.strip() == "" or json.loads(ran.stdout) is not None, ran.stderr
+    migrated = run_cli("migrate", "--db", str(server.db), "--json")
+    assert json.loads(migrated.stdout) == {"database_url": str(server.db), "up_to_date": True}
     listed = json.loads(run_cli("list", "--json", *url).stdout)
     assert submitted["task_id"] in {t["task_id"] for t in listed}
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from conveyor.banner import mask
 from conveyor.cli.common import (
     RUN,
     AppDirOpt,
@@ -17,6 +18,7 @@ from conveyor.cli.common import (
     ConfigOpt,
     DbOpt,
     HostOpt,
+    JsonOpt,
     LogFormatOpt,
     LogLevelOpt,
     MetricsPortOpt,
@@ -26,6 +28,7 @@ from conveyor.cli.common import (
     err,
     fail,
     settings_from,
+    show,
 )
 from conveyor.cli.hints import database_error
 from conveyor.config import Settings
@@ -119,7 +122,7 @@ def worker(
 
 
 @cli.command(rich_help_panel=RUN)
-def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
+def migrate(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Create or upgrade the database tables."""
     settings = settings_from(config, database_url=db)
 
@@ -134,4 +137,7 @@ def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
         asyncio.run(go())
     except Exception as exc:
         fail(f"migration failed: {database_error(settings.database_url, exc)}")
-    err.print(f"database {settings.database_url} is up to date")
+    if as_json:
+        show({"database_url": mask(settings.database_url), "up_to_date": True}, True)
+        return
+    err.print(f"database {mask(settings.database_url)} is up to date", highlight=False)
