@@ -85,7 +85,8 @@ async def coordination(settings: Settings, *, standalone: bool) -> Coordination:
 
         # Named connections let the recoverer see a worker's process die (CLIENT LIST).
         return await connect_redis(
-            settings.redis_url, settings.redis_prefix, client_name=process_id("conveyor")
+            settings.redis_url, settings.redis_prefix, client_name=process_id("conveyor"),
+            leader_key=settings.scheduler.leader_lock_key,
         )
     if not standalone:
         raise ConfigError(
@@ -118,8 +119,10 @@ class Components:
         )
 
     def worker(self) -> Worker:
+        w = self.settings.worker
         return Worker(
-            process_id("worker"), self.settings, self.store, self.coordination, self.catalog,
+            w.id or w.name or process_id("worker"), self.settings, self.store,
+            self.coordination, self.catalog,
             executors(self.settings, self.registrations), self.outcomes,
         )
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -35,6 +37,27 @@ def _comma_list(cls: type, value: Any) -> Any:
     return value
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """``10s``, ``100ms``, ``1m``, ``2h``, ``1d`` or plain seconds (``10``, ``0.5``) → seconds.
+
+    The seeds' yaml writes durations with units; anything else is left for the field's own
+    validation to reject, naming the setting.
+    """
+    if isinstance(value, str):
+        found = _DURATION.match(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a duration (e.g. 10, 10s, 100ms, 1m, 2h)")
+        return float(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
 class SchedulerSettings(BaseModel):
     model_config = _FROZEN
 
@@ -43,10 +66,10 @@ class SchedulerSettings(BaseModel):
     # that cannot renew for 0.8 x TTL (a 4 s Redis stall or process pause) steps down; that
     # is safe (the epoch fences it) but costs a hand-over. Renewing is one Redis call per
     # interval; each standby retry is one GET.
-    leader_lock_ttl: float = Field(5.0, gt=0, le=3600)
-    leader_renew_interval: float = Field(1.0, gt=0, le=3600)
-    leader_retry_interval: float = Field(0.5, gt=0, le=3600)
-    scan_interval: float = Field(1.0, gt=0, le=3600)
+    leader_lock_ttl: Seconds = Field(5.0, gt=0, le=3600)
+    leader_renew_interval: Seconds = Field(1.0, gt=0, le=3600)
+    leader_retry_interval: Seconds = Field(0.5, gt=0, le=3600)
+    scan_interval: Seconds = Field(1.0, gt=0, le=3600)
     batch_size: int = Field(500, ge=1, le=10_000)
     # How far past held-back ids (paused type, concurrency cap, rate limit) a dispatch pass
     # looks, per priority, for ids that may run; runnable work further behind waits until the
@@ -54,13 +77,16 @@ class SchedulerSettings(BaseModel):
     # up to batch_size + look_past ids per priority (an LRANGE, decoded in the scheduler;
     # 1,000 ids cost about a millisecond).
     look_past: int = Field(1000, ge=0, le=100_000)
-    timeout_check_interval: float = Field(5.0, gt=0, le=3600)
-    orphan_sweep_interval: float = Field(30.0, gt=0, le=86_400)
-    orphan_min_age: float = Field(10.0, ge=0, le=86_400)
+    timeout_check_interval: Seconds = Field(5.0, gt=0, le=3600)
+    orphan_sweep_interval: Seconds = Field(30.0, gt=0, le=86_400)
+    orphan_min_age: Seconds = Field(10.0, ge=0, le=86_400)
     load_balance_strategy: str = "least_task"
     priority_mode: Literal["strict", "weighted"] = "strict"
     priority_weights: tuple[int, int, int] = (1, 3, 6)  # low, normal, high
-    timeout_grace: float = Field(5.0, ge=0, le=3600)
+    timeout_grace: Seconds = Field(5.0, ge=0, le=3600)
+    # The Redis key of the leader lease, under redis_prefix. Only schedulers that share it
+    # compete for leadership; a different key per deployment keeps two apart on one Redis.
+    leader_lock_key: str = Field("scheduler:leader", min_length=1, max_length=200)
 
     _split_weights = field_validator("priority_weights", mode="before")(_comma_list)
 
@@ -78,6 +104,11 @@ class SchedulerSettings(BaseModel):
 class WorkerSettings(BaseModel):
     model_config = _FROZEN
 
+    # A stable identity instead of host-pid-random: a restarted worker is the same worker in
+    # `conveyor workers` and in its tasks' logs. ``id`` wins over ``name``; both unset: random.
+    # Unique among live workers: a second one with the id of a live one is refused at start.
+    id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")
     capacity: int = Field(10, ge=1, le=100_000)
     prefetch: int | None = Field(None, ge=0, le=100_000)  # None: as many as capacity
     supported_types: tuple[str, ...] = ()
@@ -88,10 +119,10 @@ class WorkerSettings(BaseModel):
     # UPDATEs/s). A worker whose event loop is blocked for a whole TTL is taken for dead and
     # its tasks rerun elsewhere (a shorter TTL makes that likelier); the store's
     # compare-and-set keeps the old attempt from finishing them.
-    heartbeat_interval: float = Field(2.0, gt=0, le=3600)
-    heartbeat_ttl: float = Field(10.0, gt=0, le=86_400)
-    queue_poll_interval: float = Field(1.0, gt=0, le=3600)
-    graceful_shutdown_timeout: float = Field(30.0, ge=0, le=86_400)
+    heartbeat_interval: Seconds = Field(2.0, gt=0, le=3600)
+    heartbeat_ttl: Seconds = Field(10.0, gt=0, le=86_400)
+    queue_poll_interval: Seconds = Field(1.0, gt=0, le=3600)
+    graceful_shutdown_timeout: Seconds = Field(30.0, ge=0, le=86_400)
     thread_pool_size: int = Field(32, ge=1, le=1024)
     # Task processes for plain functions (isolation="process"): each is a Python interpreter
     # with the task modules imported (tens of MB), started on first need (a few hundred ms of
@@ -127,11 +158,11 @@ class WorkerSettings(BaseModel):
 class TaskDefaults(BaseModel):
     model_config = _FROZEN
 
-    timeout: float = Field(300.0, gt=0, le=7 * 86_400)
+    timeout: Seconds = Field(300.0, gt=0, le=7 * 86_400)
     max_retries: int = Field(3, ge=0, le=100)
-    backoff_base: float = Field(1.0, ge=0, le=86_400)
+    backoff_base: Seconds = Field(1.0, ge=0, le=86_400)
     backoff_factor: float = Field(2.0, ge=1, le=100)
-    backoff_cap: float = Field(300.0, ge=0, le=7 * 86_400)
+    backoff_cap: Seconds = Field(300.0, ge=0, le=7 * 86_400)
     backoff_jitter: float = Field(0.2, ge=0, le=1)
 
     @property
@@ -162,12 +193,12 @@ class WebhookSettings(BaseModel):
     per_destination: int = Field(4, ge=1, le=1000)
     # The most one try may take in all (resolve, connect, send, answer); a slower receiver is cut
     # and retried. Longer suits slow receivers but lets each hold its slot that long.
-    deadline: float = Field(10.0, gt=0, le=300)
+    deadline: Seconds = Field(10.0, gt=0, le=300)
     # Tries per delivery; between them backoff_base doubling up to backoff_cap (±20 %), during
     # which the delivery holds no slot.
     attempts: int = Field(5, ge=1, le=50)
-    backoff_base: float = Field(1.0, ge=0, le=3600)
-    backoff_cap: float = Field(60.0, ge=0, le=86_400)
+    backoff_base: Seconds = Field(1.0, ge=0, le=3600)
+    backoff_cap: Seconds = Field(60.0, ge=0, le=86_400)
     # Deliveries held in memory (queued, in flight or between tries), in all and per destination;
     # past either one a new delivery is dropped and logged. The per-destination cap keeps a stuck
     # receiver's backlog from filling the shared one.
@@ -192,13 +223,13 @@ class ServerSettings(BaseModel):
     metrics_scrapers: tuple[str, ...] = ()
     # A connection must deliver a request's headers within this many seconds of opening (or of
     # the request's first byte): until then each slow or silent client holds an open file.
-    header_timeout: float = Field(10.0, gt=0, le=3600)
+    header_timeout: Seconds = Field(10.0, gt=0, le=3600)
     # A request's headers may take this many bytes (431 beyond): memory spent on a caller that
     # has not been authenticated yet.
     max_header_bytes: int = Field(65_536, ge=1024, le=16 * 1_048_576)
     # The whole body must arrive within this many seconds (408 otherwise): a client slower than
     # max_body_bytes / body_timeout at the largest bodies is cut off.
-    body_timeout: float = Field(30.0, gt=0, le=3600)
+    body_timeout: Seconds = Field(30.0, gt=0, le=3600)
     # Idle time allowed between requests on a kept-alive connection.
     keep_alive_timeout: int = Field(5, ge=1, le=3600)
     # Open connections (idle ones included) past which requests are answered 503 at once; each
@@ -251,7 +282,10 @@ class Settings(BaseModel):
     # answer that includes it; at most 4 MiB, so a result, escaped, fits one statement inside
     # MariaDB's default 16 MiB packet.
     max_result_bytes: int = Field(1_048_576, ge=64, le=4 * 1_048_576)
-    log_level: str = "INFO"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+    ] = "INFO"
     log_format: Literal["console", "json"] = "console"
     webhook_secret: str | None = None  # whsec_<base64>, see conveyor.webhooks.signing
     auth_required: bool | None = None
@@ -293,19 +327,22 @@ def _env_layer() -> dict[str, Any]:
     return {"http_executor": {"allowed_hosts": [h.strip() for h in hosts.split(",") if h.strip()]}}
 
 
-def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
-    """Build the settings from every layer; a bad value fails here, naming the setting."""
+def layers(config_file: str | Path | None = None, **flags: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Each layer with its name, lowest first: what ``config show`` reports as a source."""
     path = Path(config_file or os.environ.get("CONVEYOR_CONFIG", "conveyor.yaml"))
     if config_file and not path.exists():
         raise ConfigError(f"config file {path} does not exist")
-    layers = [
-        _read_yaml(path) if path.exists() else {},
-        _environment_values(),
-        _env_layer(),
-        {k: v for k, v in flags.items() if v is not None},
+    return [
+        (f"file {path}", _read_yaml(path) if path.exists() else {}),
+        ("environment", _merge(_environment_values(), _env_layer())),
+        ("flag", {k: v for k, v in flags.items() if v is not None}),
     ]
+
+
+def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
+    """Build the settings from every layer; a bad value fails here, naming the setting."""
     merged: dict[str, Any] = {}
-    for layer in layers:
+    for _, layer in layers(config_file, **flags):
         merged = _merge(merged, layer)
     try:
         return Settings.model_validate(merged)

@@ -24,11 +24,15 @@ import socket
 import time
 from typing import Any
 
+from conveyor import banner
 from conveyor.api.app import create_app
 from conveyor.api.guard import served_hosts
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
+from conveyor.dbhelp import database_hint
 from conveyor.duty import retrying
+from conveyor.errors import BackendUnavailable, ConfigError
+from conveyor.filelock import StandaloneLock, sqlite_path
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer
 from conveyor.registrations import Conveyor
@@ -64,15 +68,32 @@ class Process:
         self._metrics_server: MetricsServer | None = None
         self._started: set[str] = set()  # what ``stop`` must stop after a start that failed
         self._stop = asyncio.Event()
+        self._lock: StandaloneLock | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        """The first signal stops gracefully and says how long it may take; a second one
+        hands the running tasks back at once (recorded as interrupted, run again later)."""
+        if self._stop.is_set():
+            if self.worker is not None:
+                log.warning("stopping now: handing the running tasks back")
+                self.worker.hurry()
+            return
+        self.request_stop()
+        running = len(self.worker.processor.running) if self.worker is not None else 0
+        if running:
+            again = "; press Ctrl-C again to stop now" if sig == signal.SIGINT else ""
+            # A warning, so it shows at --log-level WARNING too: it tells how to stop now.
+            log.warning("stopping: waiting up to %g s for %d running tasks%s",
+                     self.settings.worker.graceful_shutdown_timeout, running, again)
 
     async def run(self) -> int:
         """Start, wait for a signal or a death, stop; the exit code says which."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(sig, self._on_signal, sig)
         try:
             await self.start()
             failed = await self.wait()
@@ -81,6 +102,7 @@ class Process:
         return 1 if failed else 0
 
     async def start(self) -> None:
+        self._lock_file()
         listener = self._bind() if self.roles["api"] else None
         try:
             parts = await self._build()
@@ -97,7 +119,7 @@ class Process:
         ))
         if self.standalone:
             await parts.store.migrate()
-        await retrying(parts.store.ping, "reaching the database")
+        await retrying(lambda: self._ping(parts), "reaching the database")
         self._started.add("listeners")
         for listener_part in parts.listeners:
             start = getattr(listener_part, "start", None)
@@ -112,6 +134,7 @@ class Process:
             await self.scheduler.start(time.time(), rebuild_queues=self.standalone)
         if listener is not None:
             self._api = self._serve_api(parts, listener)
+        await self._announce(parts)
 
     async def wait(self) -> bool:
         """Wait for a stop request, a dead duty or a dead API server; True on failure."""
@@ -152,6 +175,8 @@ class Process:
             await self._metrics_server.stop()
         if self.parts is not None and self._owns_parts:
             await self.parts.close()
+        if self._lock is not None:
+            self._lock.release()
         log.info("stopped")
 
     def auth_required(self) -> bool:
@@ -159,6 +184,24 @@ class Process:
         if self.settings.auth_required is not None:
             return self.settings.auth_required
         return not (self.standalone and self.settings.host in LOOPBACK)
+
+    async def _ping(self, parts: Components) -> None:
+        """Reach the store; a database that is missing or unmigrated fails at once, saying
+        how to fix it (``dbhelp``), instead of being retried like a blip."""
+        try:
+            await parts.store.ping()
+        except BackendUnavailable as exc:
+            hint = database_hint(self.settings.database_url, str(exc))
+            if hint is not None:
+                raise ConfigError(hint) from exc
+            raise
+
+    def _lock_file(self) -> None:
+        """Standalone owns its SQLite file: a second one on it is refused (``filelock``)."""
+        db = sqlite_path(self.settings.database_url) if self.standalone else None
+        if db is not None:
+            self._lock = StandaloneLock(db)
+            self._lock.acquire()
 
     async def _build(self) -> Components:
         if self.parts is None:
@@ -190,5 +233,21 @@ class Process:
         )
         served = ServedApp(app, listener, "api-server", self.settings.server)
         served.start()
-        log.info("API listening on http://%s:%d", self.settings.host, self.settings.port)
         return served
+
+    async def _announce(self, parts: Components) -> None:
+        """The start banner, once every role is up (never before: a failed start says only
+        why it failed)."""
+        s = self.settings
+        if self.roles["api"]:
+            log.info(banner.api_line(s, standalone=self.standalone))
+        else:
+            log.info(banner.process_line(s, [r for r, on in self.roles.items() if on]))
+        if self.worker is not None:
+            log.info(banner.worker_line(self.worker.id, s.worker.capacity,
+                                        self.worker.heartbeat.info.types))
+        if self.scheduler is not None:
+            elector = self.scheduler.elector
+            lease = None if elector.epoch is not None else await parts.coordination.lease.current()
+            log.info(banner.scheduler_line(elector.holder, elector.epoch,
+                                           lease.holder if lease else None))

@@ -54,10 +54,8 @@ def user_app(
 ) -> Iterator[tuple[Standalone, ModuleType]]:
     name = f"myapp_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(MODULE))
-    env = {"PYTHONPATH": str(tmp_path)}
-    with standalone(
-        tmp_path, tmp_path / "conveyor.db", env=env, args=("--app", f"{name}:app"),
-    ) as server:
+    # No PYTHONPATH: the module is found in the directory the server runs in, as a user's is.
+    with standalone(tmp_path, tmp_path / "conveyor.db", args=("--app", f"{name}:app")) as server:
         monkeypatch.setenv("MYAPP_URL", server.url)  # read when the test imports the module
         monkeypatch.syspath_prepend(str(tmp_path))
         try:

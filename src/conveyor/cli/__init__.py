@@ -1,18 +1,24 @@
 """The ``conveyor`` command: run the service (standalone, api, scheduler, worker, migrate),
 talk to a running one (submit, get, list, cancel, retry, logs) and operate it (workers, queues,
-scheduler status, stats, pause, resume, apikey).
+scheduler status, stats, pause, resume, apikey, config, types); batch submits a file.
 
-Each group of commands is a module; importing them registers their commands on ``cli``.
+Each group of commands is a module; importing them registers their commands on ``cli``, and
+the import order is the order of the help panels (Run, Tasks, Operations).
 """
 
 from __future__ import annotations
 
 import sys
 
-from conveyor.cli import apikeys, operations, run, tasks
+from conveyor.cli import run  # isort: skip
+from conveyor.cli import tasks  # isort: skip
+from conveyor.cli import apikeys, batch, operations, settings, types
 from conveyor.cli.common import cli
 
-__all__ = ["apikeys", "cli", "main", "operations", "run", "tasks"]
+settings.register(cli)
+types.register(cli)
+
+__all__ = ["apikeys", "batch", "cli", "main", "operations", "run", "settings", "tasks", "types"]
 
 
 def main() -> None:

@@ -8,25 +8,29 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from conveyor.cli.common import (
+    OPERATIONS,
     ConfigOpt,
     DbOpt,
+    JsonOpt,
     T,
     cli,
     err,
     fail,
     out,
     settings_from,
-    when,
+    show,
 )
+from conveyor.cli.hints import database_error
+from conveyor.cli.tables import ago, new_table
 from conveyor.config import Settings
+from conveyor.dbhelp import database_hint
 from conveyor.errors import ConveyorError
 from conveyor.store.sql import SqlStore
 
 apikey_cli = typer.Typer(help="Create, list and revoke API keys (talks to the database).")
-cli.add_typer(apikey_cli, name="apikey")
+cli.add_typer(apikey_cli, name="apikey", rich_help_panel=OPERATIONS)
 
 
 def _with_store(settings: Settings, action: Callable[[SqlStore], Awaitable[T]]) -> T:
@@ -40,18 +44,21 @@ def _with_store(settings: Settings, action: Callable[[SqlStore], Awaitable[T]]) 
     try:
         return asyncio.run(go())
     except ConveyorError as exc:
-        fail(str(exc))
+        fail(database_hint(settings.database_url, str(exc)) or str(exc))
     except Exception as exc:
-        fail(f"database {settings.database_url}: {exc}")
+        fail(database_error(settings.database_url, exc))
 
 
 @apikey_cli.command("create")
 def apikey_create(
     scope: Annotated[str, typer.Option(help="read, submit or admin.")],
     name: Annotated[str, typer.Option(help="What the key is for.")] = "",
-    config: ConfigOpt = None, db: DbOpt = None,
+    config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Create a key and print it once; only its hash is stored."""
+    """Create a key and print it once; only its hash is stored.
+
+    Example: conveyor apikey create --scope submit --name billing
+    """
     from conveyor.apikeys import Scope, new_key
 
     try:
@@ -60,24 +67,36 @@ def apikey_create(
         fail(str(exc), 2)
     key, token = new_key(parsed, name, time.time())
     _with_store(settings_from(config, database_url=db), lambda store: store.keys.put_key(key))
+    if as_json:
+        show({"key_id": key.key_id, "scope": parsed.label, "name": name, "key": token}, True)
+        return
     err.print(f"created key {key.key_id} with scope {parsed.label}; it is shown only once:")
     out.print(token, highlight=False)
 
 
 @apikey_cli.command("revoke")
-def apikey_revoke(key_id: str, config: ConfigOpt = None, db: DbOpt = None) -> None:
+def apikey_revoke(
+    key_id: str, config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
     """Revoke a key (by its id, the part after cvk_); refused from the next call on."""
     settings = settings_from(config, database_url=db)
     if not _with_store(settings, lambda store: store.keys.revoke_key(key_id, time.time())):
         fail(f"no active key with id {key_id!r}")
+    if as_json:
+        show({"revoked": key_id}, True)
+        return
     err.print(f"revoked key {key_id}")
 
 
 @apikey_cli.command("list")
-def apikey_list(config: ConfigOpt = None, db: DbOpt = None) -> None:
+def apikey_list(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Key ids, scopes and names (never the secrets)."""
     keys = _with_store(settings_from(config, database_url=db), lambda store: store.keys.list_keys())
-    table = Table("key_id", "scope", "name", "created", "revoked")
+    if as_json:
+        show([{"key_id": k.key_id, "scope": k.scope.label, "name": k.name,
+               "created_at": k.created_at, "revoked_at": k.revoked_at} for k in keys], True)
+        return
+    table = new_table("key_id", "scope", "name", "created", "revoked")
     for k in keys:
-        table.add_row(k.key_id, k.scope.label, k.name, when(k.created_at), when(k.revoked_at))
+        table.add_row(k.key_id, k.scope.label, k.name, ago(k.created_at), ago(k.revoked_at))
     out.print(table)

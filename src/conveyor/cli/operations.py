@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from conveyor.cli import tables
 from conveyor.cli.common import (
+    OPERATIONS,
+    URL,
+    JsonOpt,
     KeyOpt,
     UrlOpt,
     call,
@@ -21,56 +24,62 @@ from conveyor.cli.run import scheduler_cli
 
 
 @scheduler_cli.command("status")
-def scheduler_status(url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
-    """Leader id, fencing epoch, queue lengths, delayed count, paused queues."""
+def scheduler_status(url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Leader, fencing epoch, lease age, each duty's last run, queue lengths, paused queues."""
     with client_for(url, api_key) as client:
-        show(call(client.scheduler_status))
+        data = call(client.scheduler_status, url)
+    show(data, True) if as_json else out.print(tables.scheduler(data))
 
 
-@cli.command()
-def workers(url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
-    """Live workers with their load and capacity."""
-    table = Table("worker_id", "host", "pid", "load", "capacity", "types", "last_heartbeat")
+@cli.command(rich_help_panel=OPERATIONS)
+def workers(url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Live workers: load/capacity, types, heartbeat age."""
     with client_for(url, api_key) as client:
-        for w in call(client.workers):
-            table.add_row(w["worker_id"], w["host"], str(w["pid"]), str(w["load"]),
-                          str(w["capacity"]), ",".join(w["types"]) or "*",
-                          w["last_heartbeat"] or "")
-    out.print(table)
+        rows = call(client.workers, url)
+    show(rows, True) if as_json else out.print(tables.workers(rows))
 
 
-@cli.command()
-def queues(url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None) -> None:
+@cli.command(rich_help_panel=OPERATIONS)
+def queues(url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """Queue lengths per priority, the delayed count, and what is paused."""
     with client_for(url, api_key) as client:
-        show(call(client.queues))
+        data = call(client.queues, url)
+    show(data, True) if as_json else out.print(tables.queues(data))
 
 
-@cli.command()
+@cli.command(rich_help_panel=OPERATIONS)
 def stats(
-    window: Annotated[float, typer.Option(help="Seconds the rates cover.")] = 300,
-    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+    window: Annotated[float, typer.Option(help="Seconds the rates cover.", show_default=True)]
+    = 300,
+    url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Tasks by state and by type, and creation / completion rates."""
+    """Tasks by type and state, and creation / completion rates."""
     with client_for(url, api_key) as client:
-        show(call(lambda: client.stats(window)))
+        data = call(lambda: client.stats(window), url)
+    show(data, True) if as_json else out.print(tables.stats(data))
 
 
-@cli.command()
+@cli.command(rich_help_panel=OPERATIONS)
 def pause(
     name: Annotated[str, typer.Argument(help="high, normal, low, or a task type.")],
-    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+    url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Stop dispatching a priority queue or a task type (queued tasks wait)."""
+    """Stop dispatching a priority queue or a task type (queued tasks wait).
+
+    Example: conveyor pause low
+    """
     with client_for(url, api_key) as client:
-        show(call(lambda: client.pause(name)))
+        show(call(lambda: client.pause(name), url), as_json)
 
 
-@cli.command()
+@cli.command(rich_help_panel=OPERATIONS)
 def resume(
     name: Annotated[str, typer.Argument(help="high, normal, low, or a task type.")],
-    url: UrlOpt = "http://127.0.0.1:8080", api_key: KeyOpt = None,
+    url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Resume dispatching a paused priority queue or task type."""
+    """Resume dispatching a paused priority queue or task type.
+
+    Example: conveyor resume low
+    """
     with client_for(url, api_key) as client:
-        show(call(lambda: client.resume(name)))
+        show(call(lambda: client.resume(name), url), as_json)

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 
 from conveyor.client.wire import (
-    ApiError,
     Poll,
     Request,
     TaskInfo,
@@ -21,6 +20,7 @@ from conveyor.client.wire import (
     read,
     settled,
     target,
+    unreachable,
 )
 
 
@@ -52,7 +52,7 @@ class AsyncClient:
                 request.method, request.path, json=request.json, params=request.params
             )
         except httpx.TransportError as exc:
-            raise ApiError(0, "unreachable", f"cannot reach {self._http.base_url}: {exc}") from exc
+            raise unreachable(self._http.base_url, exc) from exc
         return read(response)
 
     async def submit(

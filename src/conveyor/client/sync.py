@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 
 from conveyor.client.wire import (
-    ApiError,
     Poll,
     Request,
     TaskInfo,
@@ -21,6 +20,7 @@ from conveyor.client.wire import (
     read,
     settled,
     target,
+    unreachable,
 )
 
 
@@ -52,7 +52,7 @@ class Client:
                 request.method, request.path, json=request.json, params=request.params
             )
         except httpx.TransportError as exc:
-            raise ApiError(0, "unreachable", f"cannot reach {self._http.base_url}: {exc}") from exc
+            raise unreachable(self._http.base_url, exc) from exc
         return read(response)
 
     def submit(
@@ -125,6 +125,24 @@ class Client:
     def resume(self, name: str) -> dict[str, Any]:
         state: dict[str, Any] = self.call(Request("POST", f"/api/v1/queues/{name}/resume"))
         return state
+
+    def configs(self) -> builtins.list[dict[str, Any]]:
+        """Every task config (admin: ``put_config`` / ``delete_config`` change them)."""
+        found: builtins.list[dict[str, Any]] = self.call(
+            Request("GET", "/api/v1/task-configs"))["configs"]
+        return found
+
+    def get_config(self, task_type: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.call(Request("GET", f"/api/v1/task-configs/{task_type}"))
+        return found
+
+    def put_config(self, task_type: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        stored: dict[str, Any] = self.call(
+            Request("PUT", f"/api/v1/task-configs/{task_type}", dict(config)))
+        return stored
+
+    def delete_config(self, task_type: str) -> None:
+        self.call(Request("DELETE", f"/api/v1/task-configs/{task_type}"))
 
 
 class TaskHandle:

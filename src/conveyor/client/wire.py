@@ -23,7 +23,8 @@ class ApiError(ConveyorError):
     """The server answered with an error; ``status`` and ``code`` say which."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
+        # No status when nothing answered: "0 unreachable" would only puzzle.
+        super().__init__(f"{status} {code}: {message}" if status else message)
         self.status = status
         self.code = code
         self.message = message
@@ -106,14 +107,35 @@ def listing(status: str | None, task_type: str | None, limit: int, cursor: str |
 
 
 def read(response: httpx.Response) -> Any:
-    """The JSON body, or ``ApiError`` carrying the server's own message."""
+    """The JSON body, or ``ApiError`` carrying the server's own message (or saying that
+    what answered is not a Conveyor API)."""
     if response.status_code >= 400:
         try:
             error = response.json()["error"]
             raise ApiError(response.status_code, error["code"], error["message"])
         except (ValueError, KeyError, TypeError):
-            raise ApiError(response.status_code, "http_error", response.text[:500]) from None
-    return None if response.status_code == 204 else response.json()
+            raise not_conveyor(response) from None
+    if response.status_code == 204:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise not_conveyor(response) from None
+
+
+def not_conveyor(response: httpx.Response) -> ApiError:
+    base = str(response.request.url.copy_with(path="/", query=None))
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    return ApiError(
+        response.status_code, "not_conveyor",
+        f"{base} answered {response.status_code} {response.reason_phrase} ({kind}) to "
+        f"{response.request.method} {response.request.url.path}, which a Conveyor API would "
+        "not; is --url / CONVEYOR_URL the Conveyor API?",
+    )
+
+
+def unreachable(base_url: object, exc: httpx.TransportError) -> ApiError:
+    return ApiError(0, "unreachable", f"cannot reach {base_url}: {exc or type(exc).__name__}")
 
 
 DEFAULT_URL = "http://127.0.0.1:8080"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from conveyor.models import Priority
 
 DEFAULT_PREFIX = "conveyor:"
+DEFAULT_LEADER_KEY = "scheduler:leader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Keys:
     """Key names under one prefix; pure string building, no I/O."""
 
     prefix: str = DEFAULT_PREFIX
+    leader_key: str = DEFAULT_LEADER_KEY  # ``scheduler.leader_lock_key``
 
     def queue(self, priority: Priority) -> str:
         return f"{self.prefix}queue:{priority.label}"
@@ -87,7 +89,7 @@ class Keys:
 
     @property
     def leader(self) -> str:
-        return f"{self.prefix}scheduler:leader"
+        return f"{self.prefix}{self.leader_key}"
 
     @property
     def leader_status(self) -> str:

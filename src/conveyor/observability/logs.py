@@ -1,44 +1,62 @@
-"""Logging setup: human-readable lines on a terminal, one JSON object per line in production."""
+"""Logging through structlog: human-readable lines on a terminal (``log_format: console``),
+one JSON object per line in production (``json``).
+
+The code logs with the standard library (``logging.getLogger``); structlog's
+``ProcessorFormatter`` renders those records, adding the context bound with
+``structlog.contextvars`` (a running attempt binds task_id, task_type, attempt and
+worker_id) and the same fields passed as ``extra=`` (the scheduler's epoch).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
-import orjson
+import structlog
+
+CONTEXT = {"task_id", "task_type", "attempt", "worker_id", "epoch"}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record, carrying the context fields duties attach via ``extra``."""
+def _chain() -> list[Any]:
+    """What every record goes through before rendering, stdlib or structlog alike."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.ExtraAdder(CONTEXT),
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+    ]
 
-    CONTEXT = ("task_id", "attempt", "worker_id", "epoch", "task_type")
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": round(record.created, 6),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for name in self.CONTEXT:
-            value = getattr(record, name, None)
-            if value is not None:
-                entry[name] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+def renderer(fmt: str) -> Any:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), pad_event_to=0)
 
 
 def configure(level: str = "INFO", fmt: str = "console") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    chain = _chain()
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        )
+        chain[-1] = structlog.processors.TimeStamper(fmt=None, key="ts")  # epoch seconds
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=chain,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer(fmt),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "alembic", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    structlog.configure(
+        processors=[*chain, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
 
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor, retrying
+from conveyor.errors import ConfigError
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import TaskStore
@@ -60,6 +63,12 @@ class Worker:
             w.heartbeat_interval,
         )
         self._supervisor = Supervisor(self.duties)
+        self._hurry = asyncio.Event()
+        self._owns_id = False  # until then, stop must not touch the queues of this id
+
+    def hurry(self) -> None:
+        """Cut the grace period short: interrupt the running tasks now (a second Ctrl-C)."""
+        self._hurry.set()
 
     @property
     def duties(self) -> list[Duty]:
@@ -67,10 +76,27 @@ class Worker:
         return [self.heartbeat, self.finisher, self.canceller, self.processor, self.reconciler]
 
     async def start(self) -> None:
-        """Register (waiting out a backend blip), then start the duties in order."""
+        """Refuse an id a live worker holds, register (waiting out a backend blip), then
+        start the duties in order."""
+        await retrying(self._check_unique, "checking the worker id")
+        self._owns_id = True
         await retrying(lambda: self.heartbeat.run_once(time.time()), "registering the worker")
         await self.executors.start()
         self._supervisor.start()
+
+    async def _check_unique(self) -> None:
+        """Two live workers with one id would share one queue and one active list. An entry
+        left by a dead process on this host (a stable ``worker.id`` restarted after a crash)
+        is no conflict: its pid is gone."""
+        for other in await self._coord.registry.live_workers():
+            if other.worker_id != self.id:
+                continue
+            if other.host == self.heartbeat.info.host and not _pid_alive(other.pid):
+                continue
+            raise ConfigError(
+                f"worker id {self.id!r} is already used by a live worker (host {other.host}, "
+                f"pid {other.pid}); stop it, or give this one another worker.id"
+            )
 
     async def wait(self) -> BaseException | None:
         """Return when a duty ends on its own (a bug); its exception says why."""
@@ -86,6 +112,9 @@ class Worker:
         heartbeat stops last, so the scheduler keeps seeing a live (draining) worker and
         does not reap the tasks it is still finishing.
         """
+        if not self._owns_id:  # refused at start: the id, its queue and record are another's
+            await self.executors.close()
+            return
         grace = self._settings.worker.graceful_shutdown_timeout
         self.heartbeat.draining = True
         await self.processor.stop()
@@ -93,7 +122,7 @@ class Worker:
         handed = await self._coord.worker_queues.hand_back(self.id)
         if handed:
             log.info("handed back %d queued tasks", len(handed))
-        await self.processor.drain(grace)
+        await self._drain(grace)
         await self.canceller.stop()
         await self.finisher.stop()
         await self.finisher.run_once(time.time())
@@ -101,3 +130,24 @@ class Worker:
         await self._coord.registry.deregister(self.id)
         await self._store.workers.mark_worker(self.id, "stopped", time.time())
         await self.executors.close()
+
+    async def _drain(self, grace: float) -> None:
+        """Drain within ``grace``, or at once when ``hurry`` is called meanwhile; interrupted
+        attempts are recorded and run again, so nothing is lost either way."""
+        drain = asyncio.create_task(self.processor.drain(grace))
+        hurry = asyncio.create_task(self._hurry.wait())
+        await asyncio.wait({drain, hurry}, return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        if not drain.done():
+            await self.processor.drain(0)
+        await drain
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        pass
+    return True

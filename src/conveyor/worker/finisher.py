@@ -42,11 +42,15 @@ class Finisher(Duty):
             await self._completions.wait(self.interval)
 
     async def run_once(self, now: float) -> None:
-        while len(self._completions):
-            await self.flush_batch(now)
+        """Write what had finished by ``now``, stamped ``now``. Attempts that finish while this
+        pass writes wait for the next one: stamped with this pass's ``now``, they would read as
+        finished before they started."""
+        left = len(self._completions)
+        while left > 0 and (written := await self.flush_batch(now, min(left, self._batch))):
+            left -= written
 
-    async def flush_batch(self, now: float) -> None:
-        batch = self._completions.take(self._batch)
+    async def flush_batch(self, now: float, count: int) -> int:
+        batch = self._completions.take(count)
         outcomes: list[Outcome] = [o for o, _ in batch if o is not None]
         try:
             if outcomes:
@@ -56,3 +60,4 @@ class Finisher(Duty):
             self._completions.put_back(batch)
             raise
         self._released([item for _, item in batch])
+        return len(batch)

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 import orjson
+import structlog
 
 from conveyor.catalog import Catalog
 from conveyor.coordination.protocol import AttemptRef, WorkerQueues
@@ -183,20 +185,22 @@ class Processor(Duty):
 
     async def _run(self, running: Running, item: QueueItem) -> None:
         task = running.task
-        context = {"task_id": task.id, "attempt": task.attempt, "worker_id": self.worker_id,
-                   "task_type": task.task_type}
-        try:
-            outcome = await self._attempt(running)
-        except Exception as exc:  # a bug in our own code: record it rather than lose the task
-            log.exception("unexpected error running task %s", task.id, extra=context)
-            outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED, error=repr(exc),
-                              worker_id=self.worker_id)
-        finally:
-            self.running.pop(task.id, None)
-        if outcome.status != TaskStatus.SUCCESS:
-            retry = "retry due" if outcome.retry_at is not None else "final"
-            log.info("task %s %s (%s): %s", task.id, outcome.status, retry, outcome.error,
-                     extra=context)
+        # Each attempt is its own asyncio task, so the bound context is this attempt's alone:
+        # every line logged while it runs (the task's own too) carries it.
+        with structlog.contextvars.bound_contextvars(
+            task_id=task.id, task_type=task.task_type, attempt=task.attempt,
+            worker_id=self.worker_id,
+        ):
+            began = time.monotonic()
+            try:
+                outcome = await self._attempt(running)
+            except Exception as exc:  # a bug in our own code: record it, never lose the task
+                log.exception("unexpected error running task %s", task.id)
+                outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED, error=repr(exc),
+                                  worker_id=self.worker_id)
+            finally:
+                self.running.pop(task.id, None)
+            _log_finished(task, outcome, time.monotonic() - began)
         self._completions.add(outcome, item)
 
     async def _attempt(self, running: Running) -> Outcome:
@@ -273,6 +277,16 @@ class Processor(Duty):
             task, status, error, retryable=retryable, backoff=backoff, now=self.clock(),
             lost_to_crash=lost_to_crash, worker_id=self.worker_id,
         )
+
+
+def _log_finished(task: Task, outcome: Outcome, seconds: float) -> None:
+    """One INFO line per finished attempt (``--log-level WARNING`` silences them)."""
+    took = f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+    detail = ""
+    if outcome.status != TaskStatus.SUCCESS:
+        detail = f" ({'retry due' if outcome.retry_at is not None else 'final'}): {outcome.error}"
+    log.info("task %s %s attempt %d: %s in %s%s", task.task_type, task.id, task.attempt,
+             outcome.status.value, took, detail)
 
 
 def _describe(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
-from conveyor.coordination.keys import DEFAULT_PREFIX, Keys
+from conveyor.coordination.keys import DEFAULT_LEADER_KEY, DEFAULT_PREFIX, Keys
 from conveyor.coordination.protocol import Coordination
 from conveyor.coordination.redis.backend import LOST, SOCKET_TIMEOUT, Backend, load_scripts
 from conveyor.coordination.redis.cancels import RedisCancelSignals
@@ -154,12 +154,16 @@ async def connect_redis(
     retries: int = 10,
     clock: Callable[[], float] = time.time,
     client_name: str | None = None,
+    leader_key: str = DEFAULT_LEADER_KEY,
 ) -> Coordination:
     """Open a client for ``url`` (forms in the module docstring), check it answers, and build
     the backend. ``retries`` bounds redis-py's retry of one command (about 8 s at the default);
-    ``client_name`` shows in ``CLIENT LIST`` so operators can tell components apart."""
+    ``client_name`` shows in ``CLIENT LIST`` so operators can tell components apart;
+    ``leader_key`` names the lease (``scheduler.leader_lock_key``)."""
     client, sentinel = open_client(url, retries, client_name)
-    backend = Backend(client, Keys(prefix), load_scripts(client), clock, sentinel=sentinel)
+    backend = Backend(
+        client, Keys(prefix, leader_key), load_scripts(client), clock, sentinel=sentinel
+    )
     try:
         await client.ping()
     except LOST as exc:

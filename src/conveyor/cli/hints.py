@@ -1,0 +1,27 @@
+"""Errors that say how to fix them: what the CLI adds to an error from the API or the
+database, naming the flag, the environment variable or the command that helps."""
+
+from __future__ import annotations
+
+from conveyor.client import ApiError
+from conveyor.dbhelp import database_hint
+
+NO_KEY = ("pass --api-key or set CONVEYOR_API_KEY (an admin creates one with "
+          "`conveyor apikey create --scope submit`)")
+
+
+def explain(exc: ApiError, url: str) -> str:
+    if exc.code == "unreachable":
+        where = url or "the --url given"
+        return (f"{exc.message}\nis Conveyor running at {where}? start it (`conveyor "
+                f"standalone`) or set --url / CONVEYOR_URL")
+    if exc.status == 401:
+        return f"{exc.message}; {NO_KEY}"
+    if exc.status == 403:
+        return f"{exc.message}; this key's scope does not allow it (see `conveyor apikey list`)"
+    return exc.message
+
+
+def database_error(url: str, exc: BaseException) -> str:
+    """The database's complaint, with the fix when there is a known one."""
+    return database_hint(url, str(exc)) or f"database {url}: {exc}"
