@@ -84,7 +84,7 @@ def render() -> str:
     lines = [
         "# Settings reference",
         "",
-        "Generated from `src/conveyor/config.py` by `conveyor config reference > "
+        "Generated from `src/conveyor/config/` by `conveyor config reference > "
         "docs/settings.md`; a test fails when the two differ.",
         "",
         "Layers, lowest first: built-in defaults < `conveyor.yaml` (or `--config`, or "

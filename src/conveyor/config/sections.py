@@ -1,65 +1,25 @@
-"""Settings: built-in defaults < ``conveyor.yaml`` < environment (``CONVEYOR_*``) < flags.
-
-One frozen object, read once at start (``load_settings``) and passed down; nothing reads the
-environment later. Nested keys follow the seeds' yaml (``scheduler:``, ``worker:``); in the
-environment they are spelled with a double underscore, e.g. ``CONVEYOR_SCHEDULER__BATCH_SIZE``.
-"""
+"""The nested sections of the settings: scheduler, worker, task defaults, the HTTP executor,
+webhooks and the HTTP servers. Each field says what it costs next to its bounds."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import re
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from conveyor.errors import ConfigError
+from conveyor.config.fields import FROZEN, Seconds, comma_list
 from conveyor.models import Backoff
-
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
-
-
-def _comma_list(cls: type, value: Any) -> Any:
-    """A list setting given as one string (``echo,sleep`` in the environment or yaml)."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """``10s``, ``100ms``, ``1m``, ``2h``, ``1d`` or plain seconds (``10``, ``0.5``) → seconds.
-
-    The seeds' yaml writes durations with units; anything else is left for the field's own
-    validation to reject, naming the setting.
-    """
-    if isinstance(value, str):
-        found = _DURATION.match(value)
-        if found is None:
-            raise ValueError(f"{value!r} is not a duration (e.g. 10, 10s, 100ms, 1m, 2h)")
-        return float(found.group(1)) * _UNIT_SECONDS[found.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class SchedulerSettings(BaseModel):
-    model_config = _FROZEN
+    model_config = FROZEN
 
     # Failover after a leader dies takes at most the lease's TTL plus one standby retry
     # (about 5.5 s here, against a bar of 10 s). A shorter TTL fails over sooner but a leader
@@ -88,7 +48,7 @@ class SchedulerSettings(BaseModel):
     # compete for leadership; a different key per deployment keeps two apart on one Redis.
     leader_lock_key: str = Field("scheduler:leader", min_length=1, max_length=200)
 
-    _split_weights = field_validator("priority_weights", mode="before")(_comma_list)
+    _split_weights = field_validator("priority_weights", mode="before")(comma_list)
 
     @model_validator(mode="after")
     def _renew_inside_ttl(self) -> SchedulerSettings:
@@ -102,7 +62,7 @@ class SchedulerSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    model_config = _FROZEN
+    model_config = FROZEN
 
     # A stable identity instead of host-pid-random: a restarted worker is the same worker in
     # `conveyor workers` and in its tasks' logs. ``id`` wins over ``name``; both unset: random.
@@ -135,8 +95,8 @@ class WorkerSettings(BaseModel):
     python_modules: tuple[str, ...] = ()
     weight: float = Field(1.0, gt=0, le=1_000_000)
 
-    _split_types = field_validator("supported_types", mode="before")(_comma_list)
-    _split_modules = field_validator("python_modules", mode="before")(_comma_list)
+    _split_types = field_validator("supported_types", mode="before")(comma_list)
+    _split_modules = field_validator("python_modules", mode="before")(comma_list)
 
     @property
     def task_processes(self) -> int:
@@ -156,7 +116,7 @@ class WorkerSettings(BaseModel):
 
 
 class TaskDefaults(BaseModel):
-    model_config = _FROZEN
+    model_config = FROZEN
 
     timeout: Seconds = Field(300.0, gt=0, le=7 * 86_400)
     max_retries: int = Field(3, ge=0, le=100)
@@ -173,18 +133,18 @@ class TaskDefaults(BaseModel):
 
 
 class HttpExecutorSettings(BaseModel):
-    model_config = _FROZEN
+    model_config = FROZEN
 
     allowed_hosts: tuple[str, ...] = ()
     max_connections: int = Field(100, ge=1, le=10_000)
 
-    _split_hosts = field_validator("allowed_hosts", mode="before")(_comma_list)
+    _split_hosts = field_validator("allowed_hosts", mode="before")(comma_list)
 
 
 class WebhookSettings(BaseModel):
     """Delivery of final-state callbacks (``conveyor.webhooks``)."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
 
     # Deliveries in flight at once, all destinations together; each holds one connection.
     concurrency: int = Field(16, ge=1, le=1000)
@@ -209,7 +169,7 @@ class WebhookSettings(BaseModel):
 class ServerSettings(BaseModel):
     """What the HTTP servers (the API, and the metrics port) accept from the network."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
 
     # Host names the API answers to (``Host`` header, port ignored); any other is refused with
     # 421, so a DNS-rebinding page cannot reach a local server. Empty: the loopback names plus
@@ -238,7 +198,7 @@ class ServerSettings(BaseModel):
 
     _split_lists = field_validator(
         "allowed_hosts", "allowed_origins", "metrics_scrapers", mode="before"
-    )(_comma_list)
+    )(comma_list)
 
     @field_validator("metrics_scrapers")
     @classmethod
@@ -257,133 +217,3 @@ class ServerSettings(BaseModel):
             if "://" not in item or item.rstrip("/").count("/") > 2:
                 raise ValueError(f"{item!r} is not an origin like https://console.example.com")
         return tuple(item.rstrip("/").lower() for item in value)
-
-
-class Settings(BaseModel):
-    """Everything a Conveyor process needs to know, validated at start."""
-
-    model_config = _FROZEN
-
-    database_url: str = "conveyor.db"
-    redis_url: str | None = None
-    redis_prefix: str = Field("conveyor:", min_length=1, max_length=64)
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    metrics_port: int | None = Field(None, ge=0, le=65535)
-    # Several `conveyor api` processes may share one port (SO_REUSEPORT; the kernel spreads
-    # connections), so the API can use every core. Off by default: a second process on a taken
-    # port should fail, not silently share it.
-    reuse_port: bool = False
-    app: str | None = None
-    max_payload_bytes: int = Field(1_048_576, ge=64, le=64 * 1_048_576)
-    max_body_bytes: int = Field(16 * 1_048_576, ge=1024, le=512 * 1_048_576)
-    # A task's result, encoded: a larger one fails its task (FAILED, with the size in the
-    # error) instead of reaching the store. It costs memory in the worker and in every API
-    # answer that includes it; at most 4 MiB, so a result, escaped, fits one statement inside
-    # MariaDB's default 16 MiB packet.
-    max_result_bytes: int = Field(1_048_576, ge=64, le=4 * 1_048_576)
-    log_level: Annotated[
-        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
-    ] = "INFO"
-    log_format: Literal["console", "json"] = "console"
-    webhook_secret: str | None = None  # whsec_<base64>, see conveyor.webhooks.signing
-    auth_required: bool | None = None
-    tasks: TaskDefaults = TaskDefaults()
-    scheduler: SchedulerSettings = SchedulerSettings()
-    worker: WorkerSettings = WorkerSettings()
-    http_executor: HttpExecutorSettings = HttpExecutorSettings()
-    webhooks: WebhookSettings = WebhookSettings()
-
-
-    server: ServerSettings = ServerSettings()
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of settings")
-    return data
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _env_layer() -> dict[str, Any]:
-    """Environment variables that do not follow the nested naming but are documented."""
-    hosts = os.environ.get("CONVEYOR_HTTP_ALLOWED_HOSTS")
-    if hosts is None:
-        return {}
-    return {"http_executor": {"allowed_hosts": [h.strip() for h in hosts.split(",") if h.strip()]}}
-
-
-def layers(config_file: str | Path | None = None, **flags: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Each layer with its name, lowest first: what ``config show`` reports as a source."""
-    path = Path(config_file or os.environ.get("CONVEYOR_CONFIG", "conveyor.yaml"))
-    if config_file and not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    return [
-        (f"file {path}", _read_yaml(path) if path.exists() else {}),
-        ("environment", _merge(_environment_values(), _env_layer())),
-        ("flag", {k: v for k, v in flags.items() if v is not None}),
-    ]
-
-
-def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
-    """Build the settings from every layer; a bad value fails here, naming the setting."""
-    merged: dict[str, Any] = {}
-    for _, layer in layers(config_file, **flags):
-        merged = _merge(merged, layer)
-    try:
-        return Settings.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from exc
-
-
-_SPECIAL_ENV = ("CONVEYOR_CONFIG", "CONVEYOR_HTTP_ALLOWED_HOSTS")
-# Read by the CLI client and the test suite, not settings of a Conveyor process.
-_NOT_SETTINGS = ("CONVEYOR_URL", "CONVEYOR_API_KEY")
-_NOT_SETTINGS_PREFIX = "CONVEYOR_TEST_"
-
-
-def _environment_values() -> dict[str, Any]:
-    """Read ``CONVEYOR_*`` variables into a nested mapping (``A__B`` → ``{"a": {"b": ...}}``)."""
-    values: dict[str, Any] = {}
-    for name, raw in os.environ.items():
-        if not name.startswith("CONVEYOR_") or name in _SPECIAL_ENV or name in _NOT_SETTINGS:
-            continue
-        if name.startswith(_NOT_SETTINGS_PREFIX):
-            continue
-        parts = name[len("CONVEYOR_"):].lower().split("__")
-        node = values
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = _parse_env_value(raw)
-    return values
-
-
-def _parse_env_value(raw: str) -> Any:
-    if raw.startswith(("[", "{")):
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError:
-            return raw
-    return raw  # list settings split commas themselves (``_comma_list``)
-
-
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
-        lines.append(f"setting {name!r}: {error['msg']}")
-    return "invalid settings: " + "; ".join(lines)
