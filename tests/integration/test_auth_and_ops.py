@@ -82,7 +82,7 @@ async def test_keys_are_stored_hashed(parts: Components) -> None:
     key, token = new_key(Scope.READ, "k", time.time())
     await parts.store.keys.put_key(key)
     stored = await parts.store.keys.get_key(key.key_id)
-    assert stored is not None and token.split("_")[2] not in stored.secret_hash
+    assert stored is not None and token.split("_", 2)[2] not in stored.secret_hash
 
 
 async def test_operations_endpoints(parts: Components) -> None:
