@@ -70,6 +70,17 @@ async def test_list_filters_and_cursor(store: SqlStore) -> None:
     assert counts[("a", "PENDING")] == 3
 
 
+async def test_a_list_reads_big_columns_only_when_included(store: SqlStore) -> None:
+    """Without ``include`` the payload column is not selected: the rows hold placeholders."""
+    t = make_task(payload={"big": "x" * 10_000})
+    await store.tasks.insert([t])
+    bare = await store.tasks.list_tasks(ListRequest(TaskFilter(), None, 10))
+    assert bare.tasks[0].id == t.id and bare.tasks[0].payload == {}
+    assert bare.include == frozenset()
+    full = await store.tasks.list_tasks(ListRequest(TaskFilter(), None, 10, frozenset({"payload"})))
+    assert full.tasks[0].payload == t.payload and full.include == {"payload"}
+
+
 async def test_a_taken_task_id_is_a_conflict(store: SqlStore) -> None:
     t = make_task()
     await store.tasks.insert([t])
