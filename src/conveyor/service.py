@@ -32,7 +32,7 @@ from conveyor.models import (
     check_task_type,
 )
 from conveyor.placement import place, queue_item
-from conveyor.store.protocol import Created, Page, TaskFilter, TaskStore
+from conveyor.store.protocol import Created, ListRequest, Page, TaskStore
 from conveyor.values import check_text, encode_json
 
 MAX_BATCH = 1000
@@ -194,10 +194,10 @@ class TaskService:
             raise NotFound(f"no task with id {task_id!r}")
         return found
 
-    async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page:
-        if cursor is not None and not is_id(cursor):
+    async def list_tasks(self, ask: ListRequest) -> Page:
+        if ask.cursor is not None and not is_id(ask.cursor):
             raise ValidationError("cursor: not a cursor of this API (pass next_cursor back)")
-        return await self.store.tasks.list_tasks(where, cursor, limit)
+        return await self.store.tasks.list_tasks(ask)
 
     async def logs(self, task_id: str) -> list[TaskLog]:
         await self.get(task_id)

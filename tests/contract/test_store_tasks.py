@@ -9,7 +9,7 @@ import pytest
 
 from conveyor.errors import Conflict
 from conveyor.models import TaskStatus
-from conveyor.store.protocol import TaskFilter
+from conveyor.store.protocol import ListRequest, TaskFilter
 from conveyor.store.sql import SqlStore
 from tests.contract.store_support import make_task
 
@@ -58,16 +58,27 @@ async def test_list_filters_and_cursor(store: SqlStore) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        page = await store.tasks.list_tasks(TaskFilter(task_type="a"), cursor, 2)
+        page = await store.tasks.list_tasks(ListRequest(TaskFilter(task_type="a"), cursor, 2))
         seen += [t.id for t in page.tasks]
         cursor = page.next_cursor
         if cursor is None:
             break
     assert seen == sorted((t.id for t in tasks if t.task_type == "a"), reverse=True)
-    none = await store.tasks.list_tasks(TaskFilter(status=S.SUCCESS), None, 10)
+    none = await store.tasks.list_tasks(ListRequest(TaskFilter(status=S.SUCCESS), None, 10))
     assert none.tasks == []
     counts = await store.stats.count_by_status()
     assert counts[("a", "PENDING")] == 3
+
+
+async def test_a_list_reads_big_columns_only_when_included(store: SqlStore) -> None:
+    """Without ``include`` the payload column is not selected: the rows hold placeholders."""
+    t = make_task(payload={"big": "x" * 10_000})
+    await store.tasks.insert([t])
+    bare = await store.tasks.list_tasks(ListRequest(TaskFilter(), None, 10))
+    assert bare.tasks[0].id == t.id and bare.tasks[0].payload == {}
+    assert bare.include == frozenset()
+    full = await store.tasks.list_tasks(ListRequest(TaskFilter(), None, 10, frozenset({"payload"})))
+    assert full.tasks[0].payload == t.payload and full.include == {"payload"}
 
 
 async def test_a_taken_task_id_is_a_conflict(store: SqlStore) -> None:

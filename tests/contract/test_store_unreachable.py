@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from conveyor.apikeys import ApiKey, Scope
 from conveyor.errors import BackendUnavailable
 from conveyor.models import TaskConfig, TaskStatus, WorkerInfo
-from conveyor.store.protocol import Outcome, TaskFilter
+from conveyor.store.protocol import ListRequest, Outcome, TaskFilter
 from conveyor.store.sql import SqlStore
 from tests.contract.store_support import make_task
 from tests.support.databases import BACKENDS, MYSQL_URL, POSTGRES_URL
@@ -31,7 +31,7 @@ CALLS: dict[str, Call] = {
     "ping": lambda s: s.ping(),
     "tasks.insert": lambda s: s.tasks.insert([make_task()]),
     "tasks.get": lambda s: s.tasks.get("t1"),
-    "tasks.list_tasks": lambda s: s.tasks.list_tasks(TaskFilter(), None, 10),
+    "tasks.list_tasks": lambda s: s.tasks.list_tasks(ListRequest(TaskFilter(), None, 10)),
     "moves.start": lambda s: s.moves.start(["t1"], "w1", 1.0),
     "moves.finish": lambda s: s.moves.finish([Outcome("t1", 1, TaskStatus.SUCCESS)], 1.0),
     "moves.cancel_pending": lambda s: s.moves.cancel_pending("t1", 1.0, "x"),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from conveyor.errors import ValidationError
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
 from conveyor.service import MAX_BATCH, MAX_DELAY, TaskRequest
+from conveyor.store.protocol import BIG_FIELDS
 
 PriorityIn = Annotated[
     StrictStr | StrictInt | None,  # strict: JSON true must not slip in as priority 1
@@ -79,13 +81,16 @@ class BatchCreate(BaseModel):
     tasks: list[TaskCreate] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class TaskOut(BaseModel):
+class TaskSummaryOut(BaseModel):
+    """A task as a list shows it: ``payload`` and ``result`` only when asked for with
+    ``include=payload,result`` (and then within the list's byte budget)."""
+
     task_id: str
     task_type: str
     status: str
     priority: str
-    payload: dict[str, Any]
-    result: Any = None
+    payload: dict[str, Any] | None = Field(None, description="only with include=payload")
+    result: Any = Field(None, description="only with include=result")
     error: str | None = None
     metadata: dict[str, str]
     attempt: int
@@ -98,13 +103,9 @@ class TaskOut(BaseModel):
     run_at: str | None
     started_at: str | None = None
     finished_at: str | None = None
-    created: bool | None = Field(
-        None, description="on create: false when an idempotency key matched"
-    )
-    cancel_requested: bool | None = None
 
     @classmethod
-    def of(cls, t: Task, **extra: Any) -> TaskOut:
+    def of(cls, t: Task, **extra: Any) -> Self:
         return cls(
             task_id=t.id, task_type=t.task_type, status=str(t.status), priority=t.priority.label,
             payload=t.payload, result=t.result, error=t.error, metadata=t.metadata,
@@ -114,9 +115,30 @@ class TaskOut(BaseModel):
             finished_at=iso(t.finished_at), **extra,
         )
 
+    @classmethod
+    def listed(cls, t: Task, include: frozenset[str]) -> bytes:
+        """One list row as JSON, the big fields not ``include``d left out."""
+        row = cls.of(t).model_dump(mode="json", exclude=set(BIG_FIELDS - include))
+        return orjson.dumps(row)
+
+
+class TaskOut(TaskSummaryOut):
+    """A whole task, as one-task answers give it."""
+
+    payload: dict[str, Any]
+    result: Any = None
+    created: bool | None = Field(
+        None, description="on create: false when an idempotency key matched"
+    )
+    cancel_requested: bool | None = None
+
 
 class TaskList(BaseModel):
-    tasks: list[TaskOut]
+    """A page of summaries, newest first; streamed row by row. A page ends early (with a
+    ``next_cursor``) once the included payloads and results reach the server's
+    ``max_list_bytes``; a single task over it comes alone on its own page."""
+
+    tasks: list[TaskSummaryOut]
     next_cursor: str | None = None
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from conveyor.api.auth import Admin, Reader, Submitter
 from conveyor.api.schemas import (
@@ -22,19 +25,21 @@ from conveyor.api.schemas import (
     TaskCreate,
     TaskList,
     TaskOut,
+    TaskSummaryOut,
     parse_priority,
     utc_seconds,
 )
 from conveyor.errors import ValidationError
 from conveyor.models import TaskStatus, check_task_type
 from conveyor.service import TaskService
-from conveyor.store.protocol import TaskFilter
+from conveyor.store.protocol import BIG_FIELDS, ListRequest, Page, TaskFilter
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
 }
 
 UTC_NOTE = "ISO 8601; a time without an offset is UTC"
+INCLUDE_NOTE = "comma-separated big fields to add to each row: payload, result"
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -75,8 +80,11 @@ async def list_tasks(
     created_to: Annotated[datetime | None, Query(description=UTC_NOTE)] = None,
     cursor: Annotated[str | None, Query(max_length=26)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> TaskList:
-    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    include: Annotated[str | None, Query(max_length=64, description=INCLUDE_NOTE)] = None,
+) -> StreamingResponse:
+    """Task summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next
+    page. Payloads and results come only when included, and then a page stops early once
+    they reach the server's ``max_list_bytes``. The answer is streamed row by row."""
     if task_type is not None:
         check_task_type(task_type)
     where = TaskFilter(
@@ -84,8 +92,33 @@ async def list_tasks(
         created_from=utc_seconds(created_from, "created_from"),
         created_to=utc_seconds(created_to, "created_to"),
     )
-    page = await service(request).list_tasks(where, cursor, limit)
-    return TaskList(tasks=[TaskOut.of(t) for t in page.tasks], next_cursor=page.next_cursor)
+    svc = service(request)
+    ask = ListRequest(where, cursor, limit, included(include), svc.settings.max_list_bytes)
+    page = await svc.list_tasks(ask)
+    return StreamingResponse(streamed(page), media_type="application/json")
+
+
+def included(text: str | None) -> frozenset[str]:
+    names = frozenset(n.strip() for n in (text or "").split(",") if n.strip())
+    if unknown := names - BIG_FIELDS:
+        raise ValidationError(
+            f"include: unknown field(s) {', '.join(sorted(unknown))}; "
+            f"choose from {', '.join(sorted(BIG_FIELDS))}"
+        )
+    return names
+
+
+async def streamed(page: Page) -> AsyncIterator[bytes]:
+    """The ``TaskList`` JSON one row at a time, each row dropped once sent, so the answer is
+    never held whole as text."""
+    yield b'{"tasks":['
+    rows = page.tasks
+    rows.reverse()
+    first = True
+    while rows:
+        yield (b"" if first else b",") + TaskSummaryOut.listed(rows.pop(), page.include)
+        first = False
+    yield b'],"next_cursor":' + orjson.dumps(page.next_cursor) + b"}"
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, tags=["tasks"])

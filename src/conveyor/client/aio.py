@@ -76,11 +76,14 @@ class AsyncClient:
         return info
 
     async def list(
-        self, status: str | None = None, task_type: str | None = None, page_size: int = 100
+        self, status: str | None = None, task_type: str | None = None, page_size: int = 100,
+        include: Sequence[str] = (),
     ) -> AsyncIterator[TaskInfo]:
+        """Summaries, newest first, following cursors; ``include=("payload", "result")`` adds
+        those fields (the server then sends fewer rows per page, within its byte budget)."""
         cursor = None
         while True:
-            page = await self.call(listing(status, task_type, page_size, cursor))
+            page = await self.call(listing(status, task_type, page_size, cursor, include))
             for t in page["tasks"]:
                 yield TaskInfo.from_json(t)
             if not (cursor := page["next_cursor"]):

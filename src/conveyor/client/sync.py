@@ -75,11 +75,14 @@ class Client:
         return info
 
     def list(
-        self, status: str | None = None, task_type: str | None = None, page_size: int = 100
+        self, status: str | None = None, task_type: str | None = None, page_size: int = 100,
+        include: Sequence[str] = (),
     ) -> Iterator[TaskInfo]:
+        """Summaries, newest first, following cursors; ``include=("payload", "result")`` adds
+        those fields (the server then sends fewer rows per page, within its byte budget)."""
         cursor = None
         while True:
-            page = self.call(listing(status, task_type, page_size, cursor))
+            page = self.call(listing(status, task_type, page_size, cursor, include))
             yield from (TaskInfo.from_json(t) for t in page["tasks"])
             if not (cursor := page["next_cursor"]):
                 return

@@ -48,12 +48,12 @@ class TaskInfo:
     task_type: str
     status: str
     priority: str
-    payload: dict[str, Any]
     metadata: dict[str, str]
     attempt: int
     retry_count: int
     max_retries: int
     timeout_seconds: float
+    payload: dict[str, Any] | None = None  # None in a list's summary unless included
     result: Any = None
     error: str | None = None
     worker_id: str | None = None
@@ -99,8 +99,14 @@ def create_many(tasks: Sequence[Mapping[str, Any]]) -> Request:
     return Request("POST", "/api/v1/tasks/batch", {"tasks": list(tasks)})
 
 
-def listing(status: str | None, task_type: str | None, limit: int, cursor: str | None) -> Request:
-    params = {"status": status, "type": task_type, "limit": limit, "cursor": cursor}
+def listing(
+    status: str | None, task_type: str | None, limit: int, cursor: str | None,
+    include: Sequence[str] = (),
+) -> Request:
+    params = {
+        "status": status, "type": task_type, "limit": limit, "cursor": cursor,
+        "include": ",".join(include) or None,
+    }
     return Request(
         "GET", "/api/v1/tasks", params={k: v for k, v in params.items() if v is not None}
     )

@@ -68,6 +68,10 @@ class Settings(BaseModel):
     # answer that includes it; at most 4 MiB, so a result, escaped, fits one statement inside
     # MariaDB's default 16 MiB packet.
     max_result_bytes: int = Field(1_048_576, ge=64, le=4 * 1_048_576)
+    # Payload and result text one task list answer may carry (``include=payload,result``):
+    # the page stops early with a next_cursor once it is spent, so one list request holds at
+    # most about this much (plus one oversized task, sent alone) in the API's memory.
+    max_list_bytes: int = Field(8 * 1_048_576, ge=1024, le=256 * 1_048_576)
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),

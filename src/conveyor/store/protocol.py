@@ -61,10 +61,31 @@ class TaskFilter:
     created_to: float | None = None
 
 
+BIG_FIELDS = frozenset({"payload", "result"})  # what a list leaves out unless asked for
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    """One page of a task list: up to ``limit`` rows after ``cursor``, with the ``include``d
+    big fields (a subset of ``BIG_FIELDS``) read for as many rows as fit in ``budget`` bytes
+    of their stored JSON. A first row over the budget still comes, alone, so every row can
+    be reached by following cursors."""
+
+    where: TaskFilter
+    cursor: str | None
+    limit: int
+    include: frozenset[str] = frozenset()
+    budget: int = 8 * 1_048_576
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
+    """``tasks`` hold only the summary columns plus the ``include``d big fields; a big field
+    not included holds a placeholder (``{}`` / ``None``) that must not be shown as data."""
+
     tasks: list[Task]
     next_cursor: str | None
+    include: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +106,9 @@ class TaskRecords(Protocol):
 
     async def get_many(self, task_ids: Sequence[str]) -> list[Task]: ...
 
-    async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page: ...
+    async def list_tasks(self, ask: ListRequest) -> Page:
+        """Newest first. The payload and result columns are read only when included, and
+        then only for the rows within the budget."""
 
     async def logs(self, task_id: str) -> list[TaskLog]: ...
 

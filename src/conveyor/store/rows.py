@@ -7,7 +7,7 @@ in chunks so no statement passes a driver's parameter limit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.models import Priority, Task, TaskStatus, check_move
+from conveyor.store.protocol import BIG_FIELDS
 from conveyor.store.schema import task
 
 CHUNK = 500  # ids per IN (...) list: well inside every driver's parameter limit
@@ -53,7 +54,17 @@ def key_hash(task_type: str, key: str | None) -> str | None:
     return None if key is None else hashlib.sha256(f"{task_type}\x00{key}".encode()).hexdigest()
 
 
-def task_from_row(row: sa.RowMapping) -> Task:
+# Every task column but the big ones (payload, result): what a list reads unless asked for.
+SUMMARY_COLUMNS = [c for c in task.c if c.name not in BIG_FIELDS]
+
+
+def summary_from_row(row: Mapping[Any, Any], big: Mapping[str, str | None]) -> Task:
+    """A task from its summary columns plus whichever big columns were read (``big``); the
+    others get placeholders (an empty payload, no result) the caller knows not to show."""
+    return task_from_row({"payload": "{}", "result": None, **row, **big})
+
+
+def task_from_row(row: Mapping[Any, Any]) -> Task:
     return Task(
         id=row["id"],
         task_type=row["task_type"],

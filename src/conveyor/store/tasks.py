@@ -18,8 +18,17 @@ from conveyor.errors import Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task, TaskLog, TaskStatus
 from conveyor.store.database import Database
-from conveyor.store.protocol import Created, Page, TaskFilter
-from conveyor.store.rows import by_ids, chunks, key_hash, log_row, select_tasks, task_to_row
+from conveyor.store.protocol import Created, ListRequest, Page
+from conveyor.store.rows import (
+    SUMMARY_COLUMNS,
+    by_ids,
+    chunks,
+    key_hash,
+    log_row,
+    select_tasks,
+    summary_from_row,
+    task_to_row,
+)
 from conveyor.store.schema import task, task_logs
 
 Key = tuple[str, str] | None
@@ -71,8 +80,10 @@ class SqlTasks:
                 out.extend(await select_tasks(conn, by_ids(chunk)))
         return out
 
-    async def list_tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page:
-        query = sa.select(task).order_by(task.c.id.desc()).limit(limit + 1)
+    async def list_tasks(self, ask: ListRequest) -> Page:
+        where = ask.where
+        sizes = [sa.func.length(task.c[name]).label(f"{name}_bytes") for name in ask.include]
+        query = sa.select(*SUMMARY_COLUMNS, *sizes).order_by(task.c.id.desc()).limit(ask.limit + 1)
         if where.status is not None:
             query = query.where(task.c.status == str(where.status))
         if where.task_type is not None:
@@ -81,13 +92,16 @@ class SqlTasks:
             query = query.where(task.c.created_at >= where.created_from)
         if where.created_to is not None:
             query = query.where(task.c.created_at < where.created_to)
-        if cursor is not None:
-            query = query.where(task.c.id < cursor)
+        if ask.cursor is not None:
+            query = query.where(task.c.id < ask.cursor)
         async with self._db.connect() as conn:
-            rows = await select_tasks(conn, query)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, rows[-1].id if more and rows else None)
+            rows = list((await conn.execute(query)).mappings())
+            more = len(rows) > ask.limit
+            taken = within_budget(rows[: ask.limit], ask.include, ask.budget)
+            more = more or len(taken) < min(len(rows), ask.limit)
+            big = await _big_fields(conn, [r["id"] for r in taken], ask.include)
+        tasks = [summary_from_row(r, big.get(r["id"], {})) for r in taken]
+        return Page(tasks, tasks[-1].id if more and tasks else None, ask.include)
 
     async def logs(self, task_id: str) -> list[TaskLog]:
         query = sa.select(task_logs).where(task_logs.c.task_id == task_id).order_by(task_logs.c.id)
@@ -100,6 +114,34 @@ class SqlTasks:
             )
             for r in await self._db.rows(query)
         ]
+
+
+def within_budget(
+    rows: Sequence[sa.RowMapping], include: frozenset[str], budget: int
+) -> Sequence[sa.RowMapping]:
+    """The leading rows whose included big fields (by their ``<name>_bytes`` columns) add up
+    to at most ``budget``; the first row always, so an oversized one still comes alone."""
+    total = 0
+    for count, row in enumerate(rows):
+        total += sum(row[f"{name}_bytes"] or 0 for name in include)
+        if count and total > budget:
+            return rows[:count]
+    return rows
+
+
+async def _big_fields(
+    conn: AsyncConnection, ids: Sequence[str], include: frozenset[str]
+) -> dict[str, dict[str, str | None]]:
+    """The included big columns' stored text for ``ids``, read only when asked for."""
+    if not include or not ids:
+        return {}
+    columns = [task.c[name] for name in sorted(include)]
+    found: dict[str, dict[str, str | None]] = {}
+    for chunk in chunks(list(ids)):
+        query = sa.select(task.c.id, *columns).where(task.c.id.in_(chunk))
+        for row in (await conn.execute(query)).mappings():
+            found[row["id"]] = {name: row[name] for name in include}
+    return found
 
 
 async def _insert_rows(conn: AsyncConnection, fresh: Sequence[Task], now: float) -> None:
