@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from conveyor.coordination.protocol import Registry
@@ -34,12 +34,16 @@ class Heartbeat(Duty):
         interval: float,
         ttl: float,
         load: Callable[[], int],
+        advertise: Callable[[], Awaitable[tuple[str, ...]]] | None = None,
     ) -> None:
+        """``advertise``, when given, recomputes the types at each beat (task configs change
+        while the worker runs); ``types`` is what it advertises until then."""
         super().__init__(interval)
         self._registry = registry
         self._workers = workers
         self._ttl = ttl
         self._load = load
+        self._advertise = advertise
         self.draining = False
         self.info = WorkerInfo(
             worker_id, socket.gethostname(), os.getpid(), capacity, types, weight,
@@ -47,6 +51,8 @@ class Heartbeat(Duty):
         )
 
     async def run_once(self, now: float) -> None:
+        if self._advertise is not None:
+            self.info = replace(self.info, types=await self._advertise())
         info = replace(self.info, last_heartbeat=now, load=self._load(), draining=self.draining)
         await self._registry.heartbeat(info, self._ttl)
         await self._workers.record_workers([info], "alive", now)
