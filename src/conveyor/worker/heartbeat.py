@@ -7,6 +7,7 @@ every running task look orphaned.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -14,8 +15,11 @@ from dataclasses import replace
 
 from conveyor.coordination.protocol import Registry
 from conveyor.duty import Duty
+from conveyor.errors import BackendUnavailable
 from conveyor.models import WorkerInfo
 from conveyor.store.protocol import WorkerRecords
+
+log = logging.getLogger(__name__)
 
 
 class Heartbeat(Duty):
@@ -52,7 +56,10 @@ class Heartbeat(Duty):
 
     async def run_once(self, now: float) -> None:
         if self._advertise is not None:
-            self.info = replace(self.info, types=await self._advertise())
+            try:
+                self.info = replace(self.info, types=await self._advertise())
+            except BackendUnavailable as exc:  # keep the last types: the live entry matters more
+                log.warning("could not read the task configs, advertising the last types: %s", exc)
         info = replace(self.info, last_heartbeat=now, load=self._load(), draining=self.draining)
         await self._registry.heartbeat(info, self._ttl)
         await self._workers.record_workers([info], "alive", now)
