@@ -101,12 +101,13 @@ class Catalog:
         return resolve(task_type, config, registration, self._defaults, announced)
 
     async def _is_announced(self, task_type: str) -> bool:
-        """Whether a recorded worker runs the type (the records are read at most every
-        ``ttl`` seconds, and only for a type nothing else knows)."""
+        """Whether a recorded worker runs the type. The records are read at most every ``ttl``
+        seconds, and only for a type nothing else knows, so a burst of unknown types costs one
+        read; a newly started worker's types are accepted within ``ttl``."""
         if self._workers is None:
             return False
         at, types = self._announced
-        if at + self._ttl <= self._clock() or task_type not in types:
+        if at + self._ttl <= self._clock():
             records = await self._workers.list_worker_records()
             types = frozenset(t for r in records for t in r.types)
             self._announced = (self._clock(), types)

@@ -22,6 +22,8 @@ async def test_a_type_a_recorded_worker_runs_is_known_with_the_settings_defaults
     info = WorkerInfo("w-app", "h", 1, 4, ("job", "resize"), 1.0)
     await store.workers.record_workers([info], "alive", clock.now)
     await store.workers.mark_worker("w-app", "stopped", clock.now)  # restarting: still known
+    assert await catalog.spec("resize") is None  # the records are read at most every ttl
+    clock.now += 2.0
 
     spec = await catalog.spec("resize")
     assert spec is not None
