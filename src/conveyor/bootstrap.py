@@ -139,7 +139,7 @@ async def build(
     events = EventBus([MetricsListener(metrics)])
     store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)
-    catalog = Catalog(store.configs, regs, settings.tasks)
+    catalog = Catalog(store.configs, regs, settings.tasks, workers=store.workers)
     outcomes = Outcomes(store.moves, coord.queues, catalog, settings.tasks)
     service = TaskService(store, coord, catalog, settings)
     built = listeners(settings)

@@ -1,5 +1,9 @@
 """What applies to a task type: its ``task_config`` row, else its registration, else settings.
 
+A type no config or registration here knows is still known when a worker announced it (the
+``types`` of ``worker_registry``, kept durably): an API started without ``--app`` then accepts
+the user's types its workers run, with the defaults from settings.
+
 The API reads it for the defaults of a new task, the worker for the executor and backoff of a
 finished attempt. Rows are cached for a few seconds so the hot path does not read
 ``task_config`` once per task; a PUT through this process invalidates at once.
@@ -16,7 +20,7 @@ from typing import Any
 from conveyor.config import TaskDefaults
 from conveyor.models import Backoff, Priority, TaskConfig
 from conveyor.registrations import Registration
-from conveyor.store.protocol import TaskConfigs
+from conveyor.store.protocol import TaskConfigs, WorkerRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +45,11 @@ def resolve(
     config: TaskConfig | None,
     registration: Registration | None,
     defaults: TaskDefaults,
+    announced: bool = False,
 ) -> TypeSpec | None:
-    """Pure merge of the three layers; ``None`` when nothing knows the type."""
-    if config is None and registration is None:
+    """Pure merge of the three layers; ``None`` when nothing knows the type (no config, no
+    registration, and no worker announced it)."""
+    if config is None and registration is None and not announced:
         return None
 
     def pick(name: str, fallback: Any) -> Any:
@@ -76,18 +82,36 @@ class Catalog:
         defaults: TaskDefaults,
         ttl: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        workers: WorkerRecords | None = None,
     ) -> None:
         self._configs = configs
         self.registrations = registrations
         self._defaults = defaults
         self._ttl = ttl
         self._clock = clock
+        self._workers = workers
+        self._announced: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
         # A future per type, so a burst of tasks of one type waits on a single read.
         self._cache: dict[str, tuple[float, asyncio.Future[TaskConfig | None]]] = {}
 
     async def spec(self, task_type: str) -> TypeSpec | None:
         config = await self._config(task_type)
-        return resolve(task_type, config, self.registrations.get(task_type), self._defaults)
+        registration = self.registrations.get(task_type)
+        announced = config is None and registration is None and await self._is_announced(task_type)
+        return resolve(task_type, config, registration, self._defaults, announced)
+
+    async def _is_announced(self, task_type: str) -> bool:
+        """Whether a recorded worker runs the type. The records are read at most every ``ttl``
+        seconds, and only for a type nothing else knows, so a burst of unknown types costs one
+        read; a newly started worker's types are accepted within ``ttl``."""
+        if self._workers is None:
+            return False
+        at, types = self._announced
+        if at + self._ttl <= self._clock():
+            records = await self._workers.list_worker_records()
+            types = frozenset(t for r in records for t in r.types)
+            self._announced = (self._clock(), types)
+        return task_type in types
 
     async def _config(self, task_type: str) -> TaskConfig | None:
         now = self._clock()

@@ -3,11 +3,19 @@ pause / resume of a priority queue or a task type."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from conveyor.coordination.protocol import Coordination
 from conveyor.errors import ValidationError
-from conveyor.models import Lease, Priority, WorkerInfo, WorkerRecord, check_task_type
+from conveyor.models import (
+    Lease,
+    Priority,
+    TaskStatus,
+    WorkerInfo,
+    WorkerRecord,
+    check_task_type,
+)
 from conveyor.store.protocol import TaskStats, WorkerRecords
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)
@@ -17,6 +25,22 @@ PRIORITY_NAMES = frozenset(p.label for p in Priority)
 class QueueState:
     lengths: dict[str, int]
     paused: set[str]
+    no_worker: dict[str, int] = field(default_factory=dict)  # type → pending tasks no live
+    # worker runs: the dispatcher leaves them queued until a worker that runs the type comes
+
+
+def unrunnable(
+    by_status: Mapping[tuple[str, str], int], workers: Iterable[WorkerInfo]
+) -> dict[str, int]:
+    """Pending tasks by type, for the types no live worker runs (pure; the API, the CLI and
+    the metric all show this one answer)."""
+    live = list(workers)
+    pending = str(TaskStatus.PENDING)
+    return {
+        task_type: n
+        for (task_type, status), n in sorted(by_status.items())
+        if status == pending and n and not any(w.supports(task_type) for w in live)
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +74,10 @@ class Operations:
         return await self._workers.list_worker_records()
 
     async def queues(self) -> QueueState:
-        return QueueState(await self._coord.queues.lengths(), await self._coord.queues.paused())
+        stranded = unrunnable(await self._stats.count_by_status(), await self.live_workers())
+        return QueueState(
+            await self._coord.queues.lengths(), await self._coord.queues.paused(), stranded
+        )
 
     async def scheduler(self) -> SchedulerState:
         lease = self._coord.lease

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from conveyor.coordination.protocol import Coordination
+from conveyor.models import TaskConfig
 from conveyor.store.sql import SqlStore
+from conveyor.worker.capabilities import Capabilities
 from conveyor.worker.heartbeat import Heartbeat
 
-from .conftest import JOB, WORKER, Clock, Tasks
+from .conftest import JOB, REGISTRATIONS, WORKER, Clock, Tasks, offline
 
 TTL = 30.0
 
@@ -92,3 +94,27 @@ async def test_a_worker_marked_dead_that_beats_again_is_alive_again(
     await heartbeat.run_once(clock.now)
     [record] = await store.workers.list_worker_records()
     assert (record.state, record.state_changed_at) == ("alive", clock.now)
+
+
+async def test_each_beat_advertises_the_task_configs_types_and_keeps_them_when_unreadable(
+    coord: Coordination, store: SqlStore, clock: Clock
+) -> None:
+    """A PUT of an http type reaches the worker with its next beat; a store that cannot be
+    read for a beat must not stop the live entry (the registry keeps the last types)."""
+    capabilities = Capabilities(REGISTRATIONS, store.configs, {"python", "http"}, (), ())
+    heartbeat = Heartbeat(
+        WORKER, coord.registry, store.workers, capacity=4, prefetch=0, types=(), weight=1.0,
+        interval=10.0, ttl=TTL, load=lambda: 0, advertise=capabilities.types,
+    )
+    await heartbeat.run_once(clock.now)
+    await store.configs.put_config(
+        TaskConfig("hook", executor="http", executor_config={"url": "http://x"})
+    )
+    await heartbeat.run_once(clock.now + 1)
+    assert [w.types for w in await coord.registry.live_workers()] == [("hook", JOB)]
+
+    async with offline(store, "task_config"):
+        clock.now += TTL - 1
+        await heartbeat.run_once(clock.now)
+    [info] = await coord.registry.live_workers()
+    assert (info.types, info.last_heartbeat) == (("hook", JOB), clock.now)

@@ -34,7 +34,7 @@ def snippet_containing(language: str, marker: str) -> str:
 
 def test_readme_own_tasks_run_as_written(tmp_path: Path) -> None:
     (tmp_path / "mytasks.py").write_text(snippet_containing("python", "# mytasks.py"))
-    command = snippet_containing("bash", "--app mytasks:app").strip()
+    command = snippet_containing("bash", "standalone --app mytasks:app").strip()
     assert command == ".venv/bin/conveyor standalone --app mytasks:app", command
     args = tuple(command.split()[2:])  # after ".venv/bin/conveyor standalone"
 

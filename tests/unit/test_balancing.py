@@ -221,3 +221,17 @@ def test_plan_does_not_mutate_the_workers_it_was_given() -> None:
     workers = [worker("a", capacity=2)]
     plan([item(1), item(2)], workers, LeastTask(), set())
     assert workers[0].load == 0
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_balancer_places_a_type_only_on_a_worker_that_runs_it(name: str) -> None:
+    """The idle worker without the app's type is never chosen for it, whatever the strategy
+    prefers; the type nobody runs is left out, and the ids behind it still placed."""
+    workers = [worker("idle", capacity=10, types=("echo",)),
+               worker("busy", capacity=10, load=8, types=("echo", "resize"))]
+    items = [item(1, "resize"), item(2, "thumbnail"), item(3, "resize"), item(4, "echo")]
+    moves = plan(items, workers, make_balancer(name), set())
+    placed = {i.task_id: wid for i, wid in moves}
+    assert placed["task-1"] == placed["task-3"] == "busy"
+    assert "task-2" not in placed
+    assert "task-4" in placed

@@ -30,7 +30,9 @@ def ops(request: Request) -> Operations:
 
 
 def _queues(state: QueueState) -> QueuesOut:
-    return QueuesOut(lengths=state.lengths, paused=sorted(state.paused))
+    return QueuesOut(
+        lengths=state.lengths, paused=sorted(state.paused), no_worker=state.no_worker
+    )
 
 
 @router.get("/workers", response_model=WorkerList)

@@ -293,6 +293,11 @@ class WorkerHistory(BaseModel):
 class QueuesOut(BaseModel):
     lengths: dict[str, int] = Field(description="high, normal, low and delayed")
     paused: list[str]
+    no_worker: dict[str, int] = Field(
+        default_factory=dict,
+        description="pending tasks by type, for the types no live worker runs: they stay "
+        "queued until a worker that runs the type (e.g. one started with its --app) comes",
+    )
 
 
 class StatsOut(BaseModel):

@@ -41,7 +41,8 @@ def workers(url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False)
 
 @cli.command(rich_help_panel=OPERATIONS)
 def queues(url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False) -> None:
-    """Queue lengths per priority, the delayed count, and what is paused."""
+    """Queue lengths per priority, the delayed count, what is paused, and the pending types
+    no live worker runs."""
     with client_for(url, api_key) as client:
         data = call(client.queues, url)
     show(data, True) if as_json else out.print(tables.queues(data))

@@ -62,6 +62,8 @@ def queues(data: dict[str, Any]) -> Table:
                       "[red]paused[/red]" if name in paused else "")
     for name in sorted(paused - set(PRIORITIES)):
         table.add_row(f"type {name}", "", "[red]paused[/red]")
+    for name, n in sorted(data.get("no_worker", {}).items()):
+        table.add_row(f"type {name}", str(n), f"[red]no live worker runs type {name}[/red]")
     return table
 
 

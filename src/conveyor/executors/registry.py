@@ -15,6 +15,10 @@ class ExecutorRegistry:
     def __init__(self, executors: Mapping[str, Executor]) -> None:
         self._executors = dict(executors)
 
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._executors)
+
     def get(self, name: str) -> Executor:
         try:
             return self._executors[name]

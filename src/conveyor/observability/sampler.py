@@ -27,6 +27,7 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.models import WorkerInfo
 from conveyor.observability.metrics import RefreshingCollector
+from conveyor.operations import unrunnable
 
 if TYPE_CHECKING:
     from conveyor.scheduler import Scheduler
@@ -94,6 +95,8 @@ class Sampler(RefreshingCollector):
         yield _duty_runs([*self._scheduler_duties(), *self._worker_duties()])
         if self._stats is not None:
             yield self._tasks_by_status()
+            if self._coord is not None:
+                yield self._without_worker()
 
     def describe(self) -> Iterator[Metric]:
         """The same families as ``collect``, so the registry can refuse duplicate names."""
@@ -206,6 +209,19 @@ class Sampler(RefreshingCollector):
         )
         for (task_type, status), count in sorted((self.by_status or {}).items()):
             family.add_metric([task_type, status], count)
+        return family
+
+    def _without_worker(self) -> Metric:
+        """Pending tasks of the types no live worker runs: the dispatcher leaves them queued,
+        so alert on this rather than wait for a queue that never drains."""
+        family = GaugeMetricFamily(
+            "conveyor_pending_without_worker",
+            "Pending tasks by type, for the types no live worker runs.", labels=["type"],
+        )
+        snap = self.fleet if self.coordination_up else None
+        if snap is not None and self.by_status is not None:
+            for task_type, count in unrunnable(self.by_status, snap.workers).items():
+                family.add_metric([task_type], count)
         return family
 
     def _scheduler_duties(self) -> list[Duty]:

@@ -16,6 +16,7 @@ from conveyor.executors.registry import ExecutorRegistry
 from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import TaskStore
 from conveyor.worker.canceller import Canceller
+from conveyor.worker.capabilities import Capabilities
 from conveyor.worker.completions import Completions
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
@@ -51,11 +52,16 @@ class Worker:
             worker_id, outcomes, coordination.worker_queues, completions,
             self.processor.release,
         )
+        self.capabilities = Capabilities(
+            catalog.registrations, store.configs, executors.names, w.python_modules,
+            w.supported_types,
+        )
         self.heartbeat = Heartbeat(
             worker_id, coordination.registry, store.workers, capacity=w.capacity,
             prefetch=w.capacity if w.prefetch is None else w.prefetch,
             types=w.supported_types, weight=w.weight, interval=w.heartbeat_interval,
             ttl=w.heartbeat_ttl, load=lambda: self.processor.load,
+            advertise=self.capabilities.types,
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
         self.reconciler = Reconciler(

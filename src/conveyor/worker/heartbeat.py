@@ -7,15 +7,19 @@ every running task look orphaned.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from conveyor.coordination.protocol import Registry
 from conveyor.duty import Duty
+from conveyor.errors import BackendUnavailable
 from conveyor.models import WorkerInfo
 from conveyor.store.protocol import WorkerRecords
+
+log = logging.getLogger(__name__)
 
 
 class Heartbeat(Duty):
@@ -34,12 +38,16 @@ class Heartbeat(Duty):
         interval: float,
         ttl: float,
         load: Callable[[], int],
+        advertise: Callable[[], Awaitable[tuple[str, ...]]] | None = None,
     ) -> None:
+        """``advertise``, when given, recomputes the types at each beat (task configs change
+        while the worker runs); ``types`` is what it advertises until then."""
         super().__init__(interval)
         self._registry = registry
         self._workers = workers
         self._ttl = ttl
         self._load = load
+        self._advertise = advertise
         self.draining = False
         self.info = WorkerInfo(
             worker_id, socket.gethostname(), os.getpid(), capacity, types, weight,
@@ -47,6 +55,11 @@ class Heartbeat(Duty):
         )
 
     async def run_once(self, now: float) -> None:
+        if self._advertise is not None:
+            try:
+                self.info = replace(self.info, types=await self._advertise())
+            except BackendUnavailable as exc:  # keep the last types: the live entry matters more
+                log.warning("could not read the task configs, advertising the last types: %s", exc)
         info = replace(self.info, last_heartbeat=now, load=self._load(), draining=self.draining)
         await self._registry.heartbeat(info, self._ttl)
         await self._workers.record_workers([info], "alive", now)
