@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from conveyor.api.auth import Admin, Reader
-from conveyor.api.schemas import (
+from conveyor.api.operation_schemas import (
     QueuesOut,
     SchedulerOut,
     StatsOut,
@@ -16,8 +16,8 @@ from conveyor.api.schemas import (
     WorkerList,
     WorkerOut,
     WorkerRecordOut,
-    iso,
 )
+from conveyor.api.schemas import iso
 from conveyor.api.task_routes import ERRORS
 from conveyor.operations import Operations, QueueState
 
