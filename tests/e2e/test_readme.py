@@ -7,7 +7,6 @@ The snippets are read out of README.md, so the README and this test cannot drift
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,21 +15,9 @@ import pytest
 
 from conveyor.client import Client
 from tests.e2e.test_standalone import Standalone
+from tests.support.readme import snippet_containing
 
 pytestmark = pytest.mark.slow
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), re.S)
-
-
-def snippet_containing(language: str, marker: str) -> str:
-    found = [block for block in blocks(language) if marker in block]
-    assert len(found) == 1, f"README has {len(found)} {language} blocks with {marker!r}"
-    return found[0]
-
 
 def test_readme_own_tasks_run_as_written(tmp_path: Path) -> None:
     (tmp_path / "mytasks.py").write_text(snippet_containing("python", "# mytasks.py"))

@@ -14,29 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_standalone import clean_env, standalone
+from tests.support.readme import snippet_containing
 
 pytestmark = pytest.mark.slow
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def snippet(first_line: str) -> str:
-    """The README's python code block that starts with ``first_line``."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    found = [block for block in blocks if block.startswith(first_line)]
-    assert len(found) == 1, f"README.md has {len(found)} python blocks starting {first_line!r}"
-    return found[0]
-
-
 def test_the_readme_submit_example_runs_as_written(tmp_path: Path) -> None:
-    (tmp_path / "mytasks.py").write_text(snippet("# mytasks.py"))
-    (tmp_path / "submit.py").write_text(snippet("# submit.py"))
-    # The server side imports mytasks through PYTHONPATH: importing the app from the directory
-    # the server starts in is issue 11 item 1, tested with its own README check.
-    server_env = {"PYTHONPATH": str(tmp_path)}
-    with standalone(
-        tmp_path, tmp_path / "conveyor.db", env=server_env, args=("--app", "mytasks:app")
-    ) as server:
+    (tmp_path / "mytasks.py").write_text(snippet_containing("python", "# mytasks.py"))
+    (tmp_path / "submit.py").write_text(snippet_containing("python", "# submit.py"))
+    with standalone(tmp_path, tmp_path / "conveyor.db", args=("--app", "mytasks:app")) as server:
         env = clean_env({"CONVEYOR_URL": server.url})
         env.pop("PYTHONPATH", None)
         run = subprocess.run(
