@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from conveyor.errors import Unauthorized, ValidationError
+from conveyor.tenants import DEFAULT_TENANT
 
 PREFIX = "cvk"
 
@@ -56,6 +57,7 @@ class Principal:
 
     key_id: str | None
     scope: Scope
+    tenant: str = DEFAULT_TENANT
 
     def owns(self, owner: str | None) -> bool:
         return self.scope >= Scope.ADMIN or self.key_id is None or owner == self.key_id
