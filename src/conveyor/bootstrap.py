@@ -26,6 +26,8 @@ from conveyor.executors.http import HttpExecutor
 from conveyor.executors.protocol import Executor
 from conveyor.executors.python import PythonExecutor
 from conveyor.executors.registry import ExecutorRegistry
+from conveyor.executors.unsealing import Unsealing
+from conveyor.keyring import Keyring
 from conveyor.observability.metrics import Metrics, MetricsListener
 from conveyor.outcomes import Outcomes
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
@@ -51,7 +53,10 @@ def registrations(settings: Settings, extra: Conveyor | None = None) -> dict[str
     return merged.registrations
 
 
-def executors(settings: Settings, regs: dict[str, Registration]) -> ExecutorRegistry:
+def executors(
+    settings: Settings, regs: dict[str, Registration], keyring: Keyring | None = None
+) -> ExecutorRegistry:
+    """Every executor this worker has, each opening the sealed secrets of its configs."""
     w = settings.worker
     found: dict[str, Executor] = {
         "python": PythonExecutor(
@@ -64,7 +69,8 @@ def executors(settings: Settings, regs: dict[str, Registration]) -> ExecutorRegi
     for name, factory in load_entry_points(EXECUTORS).items():
         if name not in found:  # built-ins win; a plug-in cannot replace them by accident
             found[name] = cast(Callable[[Settings], Executor], factory)(settings)
-    return ExecutorRegistry(found)
+    keys = keyring or Keyring.from_settings(settings)
+    return ExecutorRegistry({name: Unsealing(name, e, keys) for name, e in found.items()})
 
 
 def balancer(settings: Settings) -> Balancer:
@@ -111,6 +117,7 @@ class Components:
     registrations: dict[str, Registration]
     listeners: list[Listener] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)
+    keyring: Keyring = field(default_factory=Keyring)
 
     def scheduler(self) -> Scheduler:
         return Scheduler(
@@ -123,7 +130,7 @@ class Components:
         return Worker(
             w.id or w.name or process_id("worker"), self.settings, self.store,
             self.coordination, self.catalog,
-            executors(self.settings, self.registrations), self.outcomes,
+            executors(self.settings, self.registrations, self.keyring), self.outcomes,
         )
 
     async def close(self) -> None:
@@ -135,17 +142,19 @@ async def build(
     settings: Settings, *, standalone: bool = False, app: Conveyor | None = None
 ) -> Components:
     regs = registrations(settings, app)
+    keyring = Keyring.from_settings(settings)
+    keyring.check()  # a key file it could not use stops the process here, not on first task
     metrics = Metrics()
     events = EventBus([MetricsListener(metrics)])
     store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)
     catalog = Catalog(store.configs, regs, settings.tasks, workers=store.workers)
     outcomes = Outcomes(store.moves, coord.queues, catalog, settings.tasks)
-    service = TaskService(store, coord, catalog, settings)
+    service = TaskService(store, coord, catalog, settings, keyring=keyring)
     built = listeners(settings)
     for listener in built:
         events.add(listener)
     return Components(
         settings, store, coord, catalog, outcomes, service, events, regs, built,
-        metrics=metrics,
+        metrics=metrics, keyring=keyring,
     )

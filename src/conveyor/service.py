@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -22,7 +22,9 @@ from conveyor.coordination.protocol import AttemptRef, Coordination
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.executors.functions import FunctionPolicy
 from conveyor.executors.rules import check_task_config
+from conveyor.executors.secret_fields import secret_fields
 from conveyor.ids import is_id, new_id
+from conveyor.keyring import Keyring
 from conveyor.models import (
     Priority,
     Task,
@@ -32,6 +34,7 @@ from conveyor.models import (
     check_task_type,
 )
 from conveyor.placement import place, queue_item
+from conveyor.sealing import seal
 from conveyor.store.protocol import Created, ListRequest, Page, TaskStore
 from conveyor.values import check_text, encode_json
 
@@ -73,12 +76,14 @@ class TaskService:
         catalog: Catalog,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        keyring: Keyring | None = None,
     ) -> None:
         self.store = store
         self.coordination = coordination
         self.catalog = catalog
         self.settings = settings
         self.clock = clock
+        self.keyring = keyring or Keyring.from_settings(settings)
         self._inserts: Coalescer[Task, Created] = Coalescer(self._insert_and_push, MAX_BATCH)
 
     # -- create ---------------------------------------------------------------------------
@@ -260,9 +265,19 @@ class TaskService:
         check_task_config(config, FunctionPolicy(
             self.catalog.registrations, self.settings.worker.python_modules
         ))
-        saved = await self.store.configs.put_config(config)
+        saved = await self.store.configs.put_config(await self._sealed(config))
         self.catalog.invalidate(config.task_type)
         return saved
+
+    async def _sealed(self, config: TaskConfig) -> TaskConfig:
+        """``config`` with its secret values sealed; ``"***"`` keeps the stored value."""
+        fields = secret_fields(config.executor)
+        if not fields:
+            return config
+        stored = await self.store.configs.get_config(config.task_type)
+        previous = stored.executor_config if stored and stored.executor == config.executor else None
+        return replace(config, executor_config=seal(
+            config.executor_config, fields, self.keyring.sealing, previous))
 
     async def get_config(self, task_type: str) -> TaskConfig:
         found = await self.store.configs.get_config(task_type)

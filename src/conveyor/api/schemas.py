@@ -8,8 +8,10 @@ from typing import Annotated, Any, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from conveyor.errors import ValidationError
+from conveyor.errors import ConfigError, ValidationError
+from conveyor.executors.secret_fields import secret_fields
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
+from conveyor.sealing import MASK, redact
 from conveyor.service import MAX_BATCH, MAX_DELAY, TaskRequest
 from conveyor.store.protocol import BIG_FIELDS
 
@@ -196,7 +198,10 @@ class TaskConfigIn(BaseModel):
     model_config = _STRICT
 
     executor: str = Field("python", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-    executor_config: dict[str, Any] = Field(default_factory=dict)
+    executor_config: dict[str, Any] = Field(default_factory=dict, description=(
+        "The executor's settings. Secret fields (every value of http `headers` and of grpc "
+        "`metadata`, and the `secret_fields` a plug-in declares) are stored encrypted and "
+        'answered as "***"; a PUT that sends "***" for one keeps the value stored there.'))
     timeout_seconds: float | None = Field(None, gt=0, le=7 * 86_400)
     max_retries: int | None = Field(None, ge=0, le=100)
     priority: PriorityIn = None
@@ -231,7 +236,8 @@ class TaskConfigOut(TaskConfigIn):
     def of(cls, c: TaskConfig) -> TaskConfigOut:
         b = c.backoff
         return cls(
-            task_type=c.task_type, executor=c.executor, executor_config=c.executor_config,
+            task_type=c.task_type, executor=c.executor,
+            executor_config=_shown(c),
             timeout_seconds=c.timeout, max_retries=c.max_retries,
             priority=None if c.priority is None else c.priority.label,
             backoff=None if b is None else BackoffIn(
@@ -239,6 +245,15 @@ class TaskConfigOut(TaskConfigIn):
             concurrency_limit=c.concurrency_limit, rate_limit=c.rate_limit, enabled=c.enabled,
             updated_at=iso(c.updated_at),
         )
+
+
+def _shown(c: TaskConfig) -> dict[str, Any]:
+    """The config with every secret as ``"***"``; if a plug-in's fields cannot be read here,
+    every value is masked rather than guessed at."""
+    try:
+        return redact(c.executor_config, secret_fields(c.executor))
+    except ConfigError:
+        return dict.fromkeys(c.executor_config, MASK)
 
 
 class TaskConfigList(BaseModel):

@@ -178,6 +178,16 @@ async def get_config(task_type: str, request: Request, who: Reader) -> TaskConfi
 async def put_config(
     task_type: str, body: TaskConfigIn, request: Request, who: Admin
 ) -> TaskConfigOut:
+    """Create or replace the config of a task type (admin key).
+
+    Secret fields of `executor_config` (every value of http `headers` and grpc `metadata`,
+    and the fields a plug-in executor declares) are stored encrypted and always answered as
+    `"***"`. Sending `"***"` for a secret keeps the value already stored at that place, so a
+    config read with GET, changed in one field and PUT back keeps its credentials; sending
+    `"***"` where nothing is stored is a 422. Without `secrets.keys` on a MariaDB or PostgreSQL
+    store, a config carrying a secret is refused with 422 (a SQLite store uses a key file
+    beside the database).
+    """
     config = body.to_config(check_task_type(task_type), time.time())
     return TaskConfigOut.of(await service(request).put_config(config))
 

@@ -17,7 +17,7 @@ from conveyor.config import Settings, parse_duration
 
 BOUNDS = (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"), ("min_length", "length ≥"),
           ("max_length", "length ≤"), ("pattern", "matches"))
-SECRET = frozenset({"webhook_secret"})
+SECRET = frozenset({"webhook_secret", "secrets.keys"})
 URLS = frozenset({"database_url", "redis_url"})
 
 

@@ -23,6 +23,7 @@ from conveyor.config.fields import FROZEN, Seconds, parse_duration
 from conveyor.config.sections import (
     HttpExecutorSettings,
     SchedulerSettings,
+    SecretsSettings,
     ServerSettings,
     TaskDefaults,
     WebhookSettings,
@@ -34,6 +35,7 @@ __all__ = [
     "HttpExecutorSettings",
     "SchedulerSettings",
     "Seconds",
+    "SecretsSettings",
     "ServerSettings",
     "Settings",
     "TaskDefaults",
@@ -84,9 +86,8 @@ class Settings(BaseModel):
     worker: WorkerSettings = WorkerSettings()
     http_executor: HttpExecutorSettings = HttpExecutorSettings()
     webhooks: WebhookSettings = WebhookSettings()
-
-
     server: ServerSettings = ServerSettings()
+    secrets: SecretsSettings = SecretsSettings()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

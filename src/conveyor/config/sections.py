@@ -1,5 +1,6 @@
 """The nested sections of the settings: scheduler, worker, task defaults, the HTTP executor,
-webhooks and the HTTP servers. Each field says what it costs next to its bounds."""
+webhooks, the HTTP servers and the keys of task-config secrets. Each field says what it costs
+next to its bounds."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import ipaddress
 import os
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     field_validator,
     model_validator,
@@ -217,3 +220,30 @@ class ServerSettings(BaseModel):
             if "://" not in item or item.rstrip("/").count("/") > 2:
                 raise ValueError(f"{item!r} is not an origin like https://console.example.com")
         return tuple(item.rstrip("/").lower() for item in value)
+
+
+class SecretsSettings(BaseModel):
+    """The Fernet keys that seal the secret fields of task configs (``conveyor.sealing``)."""
+
+    # Inputs stay out of error texts and the repr: these are the keys themselves.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    # The first key seals, every key opens: to rotate, put a new key first, run
+    # `conveyor secrets rotate`, then drop the old one. The same list on every api and worker.
+    # Empty: a key file beside a SQLite database, else storing a secret is refused.
+    keys: tuple[str, ...] = Field((), repr=False)
+
+    _split_keys = field_validator("keys", mode="before")(comma_list)
+
+    @field_validator("keys")
+    @classmethod
+    def _fernet_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, key in enumerate(value):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    f"key {index + 1} of {len(value)} is not a Fernet key (32 bytes in url-safe "
+                    "base64; make one with `conveyor secrets generate-key`)"
+                ) from None
+        return value

@@ -1,8 +1,11 @@
 """The ``grpc`` executor: one attempt of a task is one ``conveyor.executor.v1.Executor/Execute``.
 
 ``executor_config``: ``target`` (``host:port`` or ``[v6]:port``, required), ``timeout_seconds``
-(optional, capped at the task timeout) and ``tls`` (optional, default false). The proto file is
-``executors/proto/executor.proto``; it states the outcome contract, which this module applies:
+(optional, capped at the task timeout), ``tls`` (optional, default false) and ``metadata``
+(optional: lower-case names to text values, sent with every call, e.g. ``authorization``).
+Every ``metadata`` value is secret (``SECRET_FIELDS``): stored sealed, shown as ``"***"``.
+The proto file is ``executors/proto/executor.proto``; it states the outcome contract, which
+this module applies:
 
 * ``success`` returns ``data_json`` decoded (empty → ``None``);
 * ``success = false`` raises ``RetryableError`` if ``retryable`` else ``PermanentError`` (proto3's
@@ -26,6 +29,7 @@ so one per target is all a worker needs.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,10 +40,14 @@ import grpc.aio
 from conveyor.config import Settings
 from conveyor.errors import PermanentError, RetryableError
 from conveyor.executors.grpc_pb import executor_pb2
+from conveyor.executors.http import string_map
 from conveyor.executors.netguard import Allowlist, IPAddress, resolve_checked
 from conveyor.models import Task
 
 EXECUTE_METHOD = "/conveyor.executor.v1.Executor/Execute"
+SECRET_FIELDS = ("metadata.*",)
+_METADATA_NAME = re.compile(r"^[0-9a-z_.-]+$")
+IDEMPOTENCY_KEY = "idempotency-key"
 RETRYABLE_CODES = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -56,6 +64,7 @@ class GrpcCall:
     port: int
     timeout: float
     tls: bool
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def authority(self) -> str:
@@ -92,7 +101,14 @@ def parse_config(task: Task, config: Mapping[str, Any]) -> GrpcCall:
     tls = config.get("tls", False)
     if not isinstance(tls, bool):
         raise PermanentError("executor_config.tls must be true or false")
-    return GrpcCall(host, port, float(min(timeout, task.timeout)), tls)
+    metadata = string_map(config, "metadata")
+    for name in metadata:
+        if not _METADATA_NAME.match(name) or name.endswith("-bin") or name == IDEMPOTENCY_KEY:
+            raise PermanentError(
+                f"executor_config.metadata name {name!r} must be lower-case letters, digits, "
+                f"'-', '_' or '.', not end in -bin, and not be {IDEMPOTENCY_KEY!r}"
+            )
+    return GrpcCall(host, port, float(min(timeout, task.timeout)), tls, tuple(metadata.items()))
 
 
 def interpret(response: executor_pb2.ExecuteResponse) -> Any:
@@ -169,7 +185,7 @@ class GrpcExecutor:
             response = await execute(
                 request,
                 timeout=call.timeout,
-                metadata=(("idempotency-key", f"{task.id}:{task.attempt}"),),
+                metadata=(*call.metadata, (IDEMPOTENCY_KEY, f"{task.id}:{task.attempt}")),
             )
         except grpc.aio.AioRpcError as exc:
             raise error_for(exc) from exc

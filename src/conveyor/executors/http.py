@@ -23,6 +23,9 @@ connection whose exchange was interrupted). ``timeout_seconds`` (capped at the t
 is httpx's per-phase timeout on top of that.
 
 Calls go through ``outbound``, which checks every address and redirect.
+
+Every value of ``headers`` is secret (``SECRET_FIELDS``): stored sealed, shown as ``"***"``
+(``conveyor.sealing``); this executor receives them opened.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from conveyor.models import Task
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 ALLOWED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+SECRET_FIELDS = ("headers.*",)
 
 
 def decode_body(content: bytes) -> Any:
@@ -82,6 +86,25 @@ def interpret(status: int, content: bytes) -> Any:
     raise RetryableError(message) if retryable else PermanentError(message)
 
 
+def string_map(config: Mapping[str, Any], name: str) -> dict[str, str]:
+    """``executor_config[name]``, a map of strings to strings (headers, gRPC metadata)."""
+    found = config.get(name) or {}
+    if not isinstance(found, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
+    ):
+        raise PermanentError(f"executor_config.{name} must map strings to strings")
+    return dict(found)
+
+
+def check_no_credentials(url: str) -> None:
+    """A password in the URL would be stored and shown in the clear: headers are sealed."""
+    if httpx.URL(url).password:
+        raise PermanentError(
+            "executor_config.url must not carry a password (user:password@host); send it in "
+            "executor_config.headers (Authorization), which are stored encrypted"
+        )
+
+
 def parse_config(task: Task, config: Mapping[str, Any]) -> Outbound:
     """Read ``executor_config`` into an ``Outbound``; a bad config fails the task for good."""
     url = config.get("url")
@@ -94,15 +117,11 @@ def parse_config(task: Task, config: Mapping[str, Any]) -> Outbound:
     method = str(config.get("method", "POST")).upper()
     if method not in ALLOWED_METHODS:
         raise PermanentError(f"executor_config.method {method!r} is not one of {ALLOWED_METHODS}")
-    headers = config.get("headers") or {}
-    if not isinstance(headers, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        raise PermanentError("executor_config.headers must map strings to strings")
+    headers = string_map(config, "headers")
     timeout = config.get("timeout_seconds", task.timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise PermanentError("executor_config.timeout_seconds must be a positive number")
-    return Outbound(method, parsed, dict(headers), None, float(min(timeout, task.timeout)))
+    return Outbound(method, parsed, headers, None, float(min(timeout, task.timeout)))
 
 
 class HttpExecutor:

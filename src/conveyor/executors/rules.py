@@ -61,6 +61,7 @@ def _python(task: Task, config: Mapping[str, Any], functions: FunctionPolicy) ->
 
 def _http(task: Task, config: Mapping[str, Any], functions: FunctionPolicy) -> None:
     http.parse_config(task, config)
+    http.check_no_credentials(config["url"])  # only here: a stored config keeps running
 
 
 def _grpc(task: Task, config: Mapping[str, Any], functions: FunctionPolicy) -> None:

@@ -1,0 +1,237 @@
+"""Secret fields of executor configs: sealed with Fernet when stored, masked when shown.
+
+Each executor names the fields of its ``executor_config`` that hold credentials
+(``executors/secret_fields.py``): a path of keys, ``*`` standing for every key of a map, so
+``headers.*`` is every value of the HTTP executor's ``headers``. Every value, not just the
+ones that look like credentials (``Authorization``): a guess by name would miss
+``X-Api-Key`` or a vendor's own header, and an encrypted ``Accept`` costs nothing.
+
+Stored form: each secret value is replaced by ``{"$sealed": "<Fernet token of its JSON>"}``
+inside the same ``task_config.executor_config`` JSON, so no column or migration is needed and
+a plain secret is never written. ``MultiFernet``: the first key seals, every key opens, so a
+new key goes first, ``conveyor secrets rotate`` re-seals the stored values, and only then is
+the old key removed.
+
+Only the worker opens sealed values, just before its executor runs (``executors/unsealing``);
+the API seals what it is given and shows every secret as ``"***"``. A PUT that sends ``"***"``
+back keeps the value stored at that place, so GET, edit one field, PUT does not wipe a
+credential. The API therefore never needs the plaintext of what it stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from conveyor.errors import PermanentError, ValidationError
+
+SEALED = "$sealed"
+MASK = "***"
+# Words of a secret value that say how, not what (``Bearer s3cr3t``): never scrubbed alone.
+_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "apikey"})
+_MIN_SCRUBBED = 6  # shorter words of a value would mangle error texts for little protection
+
+Keys = Callable[[], MultiFernet]
+"""Where the keys come from, asked only when a value must be sealed or opened (``keyring``)."""
+
+
+class Unopenable(PermanentError):
+    """A sealed value that none of the configured keys opens: the task cannot run."""
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(SEALED), str)
+
+
+def _apply(
+    node: Any, segments: Sequence[str], at: tuple[str, ...],
+    change: Callable[[Any, tuple[str, ...]], Any],
+) -> Any:
+    if not segments:
+        return change(node, at)
+    if not isinstance(node, Mapping):
+        return node
+    head, rest = segments[0], segments[1:]
+    keys = [k for k in node if isinstance(k, str)] if head == "*" else [head]
+    updated = dict(node)
+    for key in keys:
+        if key in node:
+            updated[key] = _apply(node[key], rest, (*at, key), change)
+    return updated
+
+
+def transform(
+    config: Mapping[str, Any], fields: Iterable[str],
+    change: Callable[[Any, tuple[str, ...]], Any],
+) -> dict[str, Any]:
+    """A copy of ``config`` with ``change(value, path)`` applied at every secret place."""
+    result = dict(config)
+    for field in fields:
+        result = _apply(result, field.split("."), (), change)
+    return result
+
+
+def where(path: tuple[str, ...]) -> str:
+    return ".".join(("executor_config", *path))
+
+
+def _stored_at(config: Mapping[str, Any] | None, path: tuple[str, ...]) -> Any:
+    node: Any = config
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def seal_token(keys: Keys, value: Any) -> dict[str, str]:
+    return {SEALED: keys().encrypt(orjson.dumps(value)).decode("ascii")}
+
+
+def seal(
+    config: Mapping[str, Any], fields: Sequence[str], keys: Keys,
+    stored: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``config`` as it may be stored: every secret value sealed; ``"***"`` takes the value
+    ``stored`` holds at the same place (sealed first if it was stored before sealing existed)."""
+
+    def change(value: Any, path: tuple[str, ...]) -> Any:
+        if value == MASK:
+            kept = _stored_at(stored, path)
+            if kept is None:
+                raise ValidationError(
+                    f"{where(path)} is '***', which keeps the stored value, but none is stored "
+                    "there; send the value itself"
+                )
+            return kept if is_sealed(kept) else seal_token(keys, kept)
+        if isinstance(value, dict) and SEALED in value:
+            raise ValidationError(f"{where(path)}: send the plain value, not a sealed object")
+        return seal_token(keys, value)
+
+    return transform(config, fields, change)
+
+
+def _open(keys: Keys, token: str, path: tuple[str, ...]) -> Any:
+    try:
+        return orjson.loads(keys().decrypt(token.encode("ascii")))
+    except InvalidToken:
+        raise Unopenable(
+            f"{where(path)}: none of the keys in secrets.keys opens its sealed value (was the "
+            "key that sealed it removed before `conveyor secrets rotate` re-sealed it?)"
+        ) from None
+
+
+def unseal(config: Any, keys: Keys, at: tuple[str, ...] = ()) -> Any:
+    """``config`` with every sealed value opened, wherever it is (the worker's side)."""
+    if is_sealed(config):
+        return _open(keys, config[SEALED], at)
+    if isinstance(config, Mapping):
+        return {k: unseal(v, keys, (*at, str(k))) for k, v in config.items()}
+    if isinstance(config, list):
+        return [unseal(v, keys, (*at, str(i))) for i, v in enumerate(config)]
+    return config
+
+
+def _mask_sealed(node: Any) -> Any:
+    if is_sealed(node):
+        return MASK
+    if isinstance(node, Mapping):
+        return {k: _mask_sealed(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask_sealed(v) for v in node]
+    return node
+
+
+def redact(config: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """``config`` as the API shows it: every secret value, sealed or not, is ``"***"``."""
+    masked: dict[str, Any] = _mask_sealed(config)
+    return transform(masked, fields, lambda value, path: MASK)
+
+
+@dataclass
+class Resealed:
+    """What re-sealing one config did: values re-encrypted with the first key, plain values
+    (stored before sealing existed) sealed, values already sealed with the first key."""
+
+    rotated: int = 0
+    sealed: int = 0
+    current: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rotated or self.sealed)
+
+
+def reseal(
+    config: Mapping[str, Any], fields: Sequence[str], keys: Sequence[Fernet]
+) -> tuple[dict[str, Any], Resealed]:
+    """``config`` with every plain secret sealed and every sealed value under the first of
+    ``keys``, wherever it is (a plug-in may since have declared fewer fields). A value the first
+    key already opens is left as it is, so running this twice changes nothing the second time.
+    Raises ``Unopenable`` for a value no key opens."""
+    counts = Resealed()
+    every = MultiFernet(list(keys))
+
+    def plain(value: Any, path: tuple[str, ...]) -> Any:
+        if is_sealed(value):
+            return value
+        counts.sealed += 1
+        return seal_token(lambda: every, value)
+
+    rotated = _rotate(config, every, keys[0], counts, ())
+    return transform(rotated, fields, plain), counts
+
+
+def _rotate(
+    node: Any, every: MultiFernet, first: Fernet, counts: Resealed, at: tuple[str, ...]
+) -> Any:
+    if is_sealed(node):
+        token = node[SEALED].encode("ascii")
+        try:
+            first.decrypt(token)
+        except InvalidToken:
+            pass
+        else:
+            counts.current += 1
+            return node
+        try:
+            rotated = every.rotate(token)
+        except InvalidToken:
+            _open(lambda: every, node[SEALED], at)  # raises, naming the place
+        counts.rotated += 1
+        return {SEALED: rotated.decode("ascii")}
+    if isinstance(node, Mapping):
+        return {k: _rotate(v, every, first, counts, (*at, str(k))) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rotate(v, every, first, counts, (*at, str(i))) for i, v in enumerate(node)]
+    return node
+
+
+def secret_texts(config: Mapping[str, Any], fields: Sequence[str]) -> set[str]:
+    """The plain secret strings of an opened ``config``, and their longer words (the token of
+    ``Bearer s3cr3t``), for ``scrub``."""
+    found: set[str] = set()
+
+    def collect(value: Any, path: tuple[str, ...]) -> Any:
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        if text:
+            found.add(text)
+        found.update(
+            word for word in text.split()
+            if len(word) >= _MIN_SCRUBBED and word.lower() not in _SCHEMES
+        )
+        return value
+
+    transform(config, fields, collect)
+    return found
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret in it replaced by ``***``, longest first."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
