@@ -33,7 +33,9 @@ SEALED = "$sealed"
 MASK = "***"
 # Words of a secret value that say how, not what (``Bearer s3cr3t``): never scrubbed alone.
 _SCHEMES = frozenset({"bearer", "basic", "token", "digest", "apikey"})
-_MIN_SCRUBBED = 6  # shorter words of a value would mangle error texts for little protection
+# Shorter values (``1``, ``yes``), and shorter words of a value, would mangle error texts for
+# little protection: no credential is that short.
+_MIN_VALUE, _MIN_WORD = 4, 6
 
 Keys = Callable[[], MultiFernet]
 """Where the keys come from, asked only when a value must be sealed or opened (``keyring``)."""
@@ -218,11 +220,11 @@ def secret_texts(config: Mapping[str, Any], fields: Sequence[str]) -> set[str]:
 
     def collect(value: Any, path: tuple[str, ...]) -> Any:
         text = value if isinstance(value, str) else orjson.dumps(value).decode()
-        if text:
+        if len(text) >= _MIN_VALUE:
             found.add(text)
         found.update(
             word for word in text.split()
-            if len(word) >= _MIN_SCRUBBED and word.lower() not in _SCHEMES
+            if len(word) >= _MIN_WORD and word.lower() not in _SCHEMES
         )
         return value
 
