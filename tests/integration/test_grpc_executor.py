@@ -114,6 +114,16 @@ async def test_success_returns_data_with_the_idempotency_key(
     assert await executor.execute(make_task("empty"), {"target": service.target}) is None
 
 
+async def test_metadata_of_the_config_goes_with_every_call(
+    executor: GrpcExecutor, service: Service
+) -> None:
+    config = {"target": service.target, "metadata": {"authorization": "Bearer t0ken"}}
+    await executor.execute(make_task("ok"), config)
+    metadata = service.servicer.calls[0][3]
+    assert metadata["authorization"] == "Bearer t0ken"
+    assert metadata["idempotency-key"] == "01TASKGRPC:1"
+
+
 async def test_business_failure_is_permanent_unless_marked_retryable(
     executor: GrpcExecutor, service: Service
 ) -> None:
@@ -224,6 +234,9 @@ def test_parse_target() -> None:
         ({}, "target is required"),
         ({"target": "127.0.0.1:1", "timeout_seconds": -1}, "timeout_seconds"),
         ({"target": "127.0.0.1:1", "tls": "yes"}, "tls"),
+        ({"target": "127.0.0.1:1", "metadata": {"a": 1}}, "metadata"),
+        ({"target": "127.0.0.1:1", "metadata": {"Upper": "x"}}, "lower-case"),
+        ({"target": "127.0.0.1:1", "metadata": {"idempotency-key": "x"}}, "idempotency-key"),
     ],
 )
 async def test_bad_config_is_permanent(

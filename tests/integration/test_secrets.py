@@ -236,6 +236,18 @@ async def test_no_plaintext_in_logs_events_webhooks_or_errors(
         assert TOKEN not in text
 
 
+async def test_a_plug_in_declares_its_own_secret_fields(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    async with serve(db, **flags(K1)) as api:
+        config = {"executor": "reverse", "executor_config": {"token": TOKEN, "upper": True}}
+        put = await api.http.put("/api/v1/task-configs/rev", json=config)
+        assert put.json()["executor_config"] == {"token": "***", "upper": True}
+        assert TOKEN not in await stored_text(db)
+        final = await run_one(api, "rev", payload={"text": "ab", "token": TOKEN})
+    assert final["status"] == "SUCCESS", final  # the plug-in got the token opened
+    assert final["result"]["reversed"] == "BA"
+
+
 def test_a_bad_key_stops_the_process_at_start_without_printing_it(tmp_path: Path) -> None:
     bad = "not-a-fernet-key-but-private"
     started = cli("standalone", "--db", str(tmp_path / "c.db"), "--port", "0", keys=bad)

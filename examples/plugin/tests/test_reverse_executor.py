@@ -42,3 +42,12 @@ async def test_reverses_the_text() -> None:
 async def test_bad_payload_is_permanent() -> None:
     with pytest.raises(PermanentError):
         await ReverseExecutor(Settings()).execute(make_task({"text": 3}), {})
+
+
+async def test_a_configured_token_must_match() -> None:
+    executor = ReverseExecutor(Settings())
+    config = {"token": "shared"}
+    done = await executor.execute(make_task({"text": "ab", "token": "shared"}), config)
+    assert done["reversed"] == "ba"
+    with pytest.raises(PermanentError, match="token"):
+        await executor.execute(make_task({"text": "ab", "token": "other"}), config)

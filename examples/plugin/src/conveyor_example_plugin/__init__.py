@@ -5,6 +5,9 @@ Installed next to Conveyor, it registers itself through the ``conveyor.executors
 here. It follows the same contract as the built-in executors (``conveyor.executors.protocol``):
 built with the worker's ``Settings``, return a JSON-able result, raise ``PermanentError`` for a
 failure that retrying cannot fix, and let ``CancelledError`` through.
+
+``secret_fields`` names the config fields that hold credentials: Conveyor stores them
+encrypted, shows them as ``"***"`` and hands them to ``execute`` opened.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ __all__ = ["ReverseExecutor"]
 
 
 class ReverseExecutor:
-    """Reverses ``payload["text"]``; ``executor_config`` may set ``"upper": true``."""
+    """Reverses ``payload["text"]``; ``executor_config`` may set ``"upper": true``, and a
+    ``"token"`` that ``payload["token"]`` must match (a shared secret, stored encrypted)."""
+
+    secret_fields = ("token",)
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -30,6 +36,8 @@ class ReverseExecutor:
         if not isinstance(text, str):
             # Bad input stays bad on every retry.
             raise PermanentError("payload.text must be a string")
+        if "token" in config and task.payload.get("token") != config["token"]:
+            raise PermanentError("payload.token does not match the configured token")
         result = text[::-1]
         if config.get("upper"):
             result = result.upper()
