@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -20,11 +19,10 @@ from pathlib import Path
 
 import grpc
 import grpc.aio
-import uvicorn
 
 from conveyor import Conveyor, current_task
 from conveyor.executors.grpc_pb import executor_pb2, executor_pb2_grpc
-from tests.support.asgi import Message, Receive, Send, read_body
+from tests.support.asgi import Message, Receive, Send, read_body, serving
 
 app = Conveyor()
 
@@ -106,20 +104,8 @@ async def _http_app(scope: Message, receive: Receive, send: Send) -> None:
 @asynccontextmanager
 async def http_service() -> AsyncIterator[str]:
     """The business service over HTTP on a free port; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)  # connections queue in the kernel until uvicorn accepts them
-    config = uvicorn.Config(
-        _http_app, log_level="warning", lifespan="off", ws="none", timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/work"
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
+    async with serving(_http_app) as base:
+        yield f"{base}/work"
 
 
 class _Servicer(executor_pb2_grpc.ExecutorServicer):
