@@ -110,11 +110,22 @@ def seal(
                     "there; send the value itself"
                 )
             return kept if is_sealed(kept) else seal_token(keys, kept)
-        if isinstance(value, dict) and SEALED in value:
-            raise ValidationError(f"{where(path)}: send the plain value, not a sealed object")
         return seal_token(keys, value)
 
+    _refuse_sealed(config, ())
     return transform(config, fields, change)
+
+
+def _refuse_sealed(node: Any, at: tuple[str, ...]) -> None:
+    """A client never sees a token, so one in a PUT is a mistake (or a probe): refused."""
+    if isinstance(node, Mapping):
+        if SEALED in node:
+            raise ValidationError(f"{where(at)}: send the plain value, not a sealed object")
+        for key, value in node.items():
+            _refuse_sealed(value, (*at, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _refuse_sealed(value, (*at, str(index)))
 
 
 def _open(keys: Keys, token: str, path: tuple[str, ...]) -> Any:
@@ -127,30 +138,14 @@ def _open(keys: Keys, token: str, path: tuple[str, ...]) -> Any:
         ) from None
 
 
-def unseal(config: Any, keys: Keys, at: tuple[str, ...] = ()) -> Any:
+def unseal(config: Any, keys: Keys) -> Any:
     """``config`` with every sealed value opened, wherever it is (the worker's side)."""
-    if is_sealed(config):
-        return _open(keys, config[SEALED], at)
-    if isinstance(config, Mapping):
-        return {k: unseal(v, keys, (*at, str(k))) for k, v in config.items()}
-    if isinstance(config, list):
-        return [unseal(v, keys, (*at, str(i))) for i, v in enumerate(config)]
-    return config
-
-
-def _mask_sealed(node: Any) -> Any:
-    if is_sealed(node):
-        return MASK
-    if isinstance(node, Mapping):
-        return {k: _mask_sealed(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_mask_sealed(v) for v in node]
-    return node
+    return _map_sealed(config, lambda value, path: _open(keys, value[SEALED], path), ())
 
 
 def redact(config: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     """``config`` as the API shows it: every secret value, sealed or not, is ``"***"``."""
-    masked: dict[str, Any] = _mask_sealed(config)
+    masked: dict[str, Any] = _map_sealed(config, lambda value, path: MASK, ())
     return transform(masked, fields, lambda value, path: MASK)
 
 
@@ -169,47 +164,53 @@ class Resealed:
 
 
 def reseal(
-    config: Mapping[str, Any], fields: Sequence[str], keys: Sequence[Fernet]
+    config: Mapping[str, Any], fields: Sequence[str], keys: Callable[[], Sequence[Fernet]]
 ) -> tuple[dict[str, Any], Resealed]:
     """``config`` with every plain secret sealed and every sealed value under the first of
-    ``keys``, wherever it is (a plug-in may since have declared fewer fields). A value the first
-    key already opens is left as it is, so running this twice changes nothing the second time.
-    Raises ``Unopenable`` for a value no key opens."""
+    ``keys()``, wherever it is (a plug-in may since have declared fewer fields). A value the
+    first key already opens is left as it is, so running this twice changes nothing the second
+    time; ``keys`` is asked only if there is a value. Raises ``Unopenable`` for a value no key
+    opens."""
     counts = Resealed()
-    every = MultiFernet(list(keys))
+
+    def every() -> MultiFernet:
+        return MultiFernet(list(keys()))
 
     def plain(value: Any, path: tuple[str, ...]) -> Any:
         if is_sealed(value):
             return value
         counts.sealed += 1
-        return seal_token(lambda: every, value)
+        return seal_token(every, value)
 
-    rotated = _rotate(config, every, keys[0], counts, ())
-    return transform(rotated, fields, plain), counts
-
-
-def _rotate(
-    node: Any, every: MultiFernet, first: Fernet, counts: Resealed, at: tuple[str, ...]
-) -> Any:
-    if is_sealed(node):
-        token = node[SEALED].encode("ascii")
+    def rotate(value: dict[str, str], path: tuple[str, ...]) -> dict[str, str]:
+        token = value[SEALED].encode("ascii")
         try:
-            first.decrypt(token)
+            keys()[0].decrypt(token)
         except InvalidToken:
             pass
         else:
             counts.current += 1
-            return node
+            return value
         try:
-            rotated = every.rotate(token)
+            rotated = every().rotate(token)
         except InvalidToken:
-            _open(lambda: every, node[SEALED], at)  # raises, naming the place
+            _open(every, value[SEALED], path)  # raises, naming the place
         counts.rotated += 1
         return {SEALED: rotated.decode("ascii")}
+
+    return transform(_map_sealed(config, rotate, ()), fields, plain), counts
+
+
+def _map_sealed(
+    node: Any, change: Callable[[dict[str, str], tuple[str, ...]], Any], at: tuple[str, ...]
+) -> Any:
+    """``node`` with ``change(value, path)`` applied to every sealed value in it."""
+    if is_sealed(node):
+        return change(node, at)
     if isinstance(node, Mapping):
-        return {k: _rotate(v, every, first, counts, (*at, str(k))) for k, v in node.items()}
+        return {k: _map_sealed(v, change, (*at, str(k))) for k, v in node.items()}
     if isinstance(node, list):
-        return [_rotate(v, every, first, counts, (*at, str(i))) for i, v in enumerate(node)]
+        return [_map_sealed(v, change, (*at, str(i))) for i, v in enumerate(node)]
     return node
 
 

@@ -272,9 +272,7 @@ class TaskService:
     async def _sealed(self, config: TaskConfig) -> TaskConfig:
         """``config`` with its secret values sealed; ``"***"`` keeps the stored value."""
         fields = secret_fields(config.executor)
-        if not fields:
-            return config
-        stored = await self.store.configs.get_config(config.task_type)
+        stored = await self.store.configs.get_config(config.task_type) if fields else None
         previous = stored.executor_config if stored and stored.executor == config.executor else None
         return replace(config, executor_config=seal(
             config.executor_config, fields, self.keyring.sealing, previous))

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from conveyor.errors import ConfigError
 from conveyor.events import Event
 from conveyor.store.urls import database_url
 from tests.integration.test_api import Api, error_of, running, serve
@@ -246,6 +247,21 @@ async def test_a_plug_in_declares_its_own_secret_fields(tmp_path: Path) -> None:
         final = await run_one(api, "rev", payload={"text": "ab", "token": TOKEN})
     assert final["status"] == "SUCCESS", final  # the plug-in got the token opened
     assert final["result"]["reversed"] == "BA"
+
+
+@pytest.mark.parametrize(("mode", "text", "match"), [
+    (0o644, K1, "chmod 600"),
+    (0o600, "not a key", "does not hold a Fernet key"),
+])
+async def test_a_key_file_it_cannot_use_stops_the_process_at_start(
+    tmp_path: Path, mode: int, text: str, match: str
+) -> None:
+    key_file = tmp_path / "c.db.key"
+    key_file.write_text(text)
+    key_file.chmod(mode)
+    with pytest.raises(ConfigError, match=match):
+        async with serve(str(tmp_path / "c.db"), **flags()):
+            pass
 
 
 def test_a_bad_key_stops_the_process_at_start_without_printing_it(tmp_path: Path) -> None:

@@ -58,9 +58,11 @@ def test_a_mask_with_nothing_stored_is_refused_naming_the_field() -> None:
         seal({"headers": {"X-Key": MASK}}, HEADERS, lambda: keys(OLD), {"headers": {}})
 
 
-def test_a_sealed_object_sent_by_a_client_is_refused() -> None:
-    with pytest.raises(ValidationError, match="plain value"):
+def test_a_sealed_object_sent_by_a_client_is_refused_anywhere() -> None:
+    with pytest.raises(ValidationError, match=r"executor_config\.headers\.A: send the plain"):
         seal({"headers": {"A": {SEALED: "x"}}}, HEADERS, lambda: keys(OLD))
+    with pytest.raises(ValidationError, match=r"executor_config\.x\.0"):
+        seal({"x": [{SEALED: "x"}]}, (), lambda: keys(OLD))
 
 
 def test_redact_masks_secrets_sealed_or_plain_and_sealed_values_anywhere() -> None:
@@ -74,14 +76,21 @@ def test_redact_masks_secrets_sealed_or_plain_and_sealed_values_anywhere() -> No
 def test_reseal_moves_to_the_first_key_seals_plain_values_and_is_idempotent() -> None:
     sealed = seal(CONFIG, HEADERS, lambda: keys(OLD))
     legacy = {**sealed, "headers": {**sealed["headers"], "X-Old": "plain-token"}}
-    moved, counts = reseal(legacy, HEADERS, [Fernet(NEW), Fernet(OLD)])
+    moved, counts = reseal(legacy, HEADERS, lambda: [Fernet(NEW), Fernet(OLD)])
     assert (counts.rotated, counts.sealed, counts.current) == (2, 1, 0)
     opened = unseal(moved, lambda: keys(NEW))
     assert opened["headers"]["Authorization"] == "Bearer s3cr3t"
     assert opened["headers"]["X-Old"] == "plain-token"
-    again, counts = reseal(moved, HEADERS, [Fernet(NEW), Fernet(OLD)])
+    again, counts = reseal(moved, HEADERS, lambda: [Fernet(NEW), Fernet(OLD)])
     assert again == moved
     assert (counts.rotated, counts.sealed, counts.current, counts.changed) == (0, 0, 3, False)
+
+
+def test_reseal_asks_for_keys_only_when_there_is_a_value() -> None:
+    def no_keys() -> list[Fernet]:
+        raise AssertionError("no value, no key needed")
+
+    assert reseal({"url": "u", "headers": {}}, HEADERS, no_keys)[1].changed is False
 
 
 def test_a_value_no_key_opens_names_its_place() -> None:
@@ -89,7 +98,7 @@ def test_a_value_no_key_opens_names_its_place() -> None:
     with pytest.raises(Unopenable, match=r"executor_config\.headers\.Authorization"):
         unseal(sealed, lambda: keys(NEW))
     with pytest.raises(Unopenable):
-        reseal(sealed, HEADERS, [Fernet(NEW)])
+        reseal(sealed, HEADERS, lambda: [Fernet(NEW)])
 
 
 def test_scrub_removes_the_value_and_its_token_but_not_the_scheme() -> None:

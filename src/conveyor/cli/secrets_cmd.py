@@ -54,13 +54,16 @@ def secrets_rotate(
     """
     settings = settings_from(config, database_url=db)
     try:
-        keys = Keyring.from_settings(settings).fernets(create=True)
+        keyring = Keyring.from_settings(settings)
+        if keyring.key_file is None:  # a key file is made only if a plain secret needs one
+            keyring.fernets(create=False)
     except ConveyorError as exc:
         fail(str(exc), 2)
     totals = Resealed()
 
     def change(executor: str, stored: dict[str, object]) -> dict[str, object] | None:
-        new, counts = reseal(stored, secret_fields(executor), keys)
+        new, counts = reseal(stored, secret_fields(executor),
+                             lambda: keyring.fernets(create=True))
         totals.rotated += counts.rotated
         totals.sealed += counts.sealed
         totals.current += counts.current
