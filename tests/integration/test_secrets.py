@@ -18,15 +18,21 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conveyor.errors import ConfigError
+from conveyor.config import Settings
+from conveyor.errors import ConfigError, RetryableError
 from conveyor.events import Event
+from conveyor.executors.http import HttpExecutor
+from conveyor.executors.unsealing import Unsealing
+from conveyor.keyring import Keyring
+from conveyor.sealing import seal
 from conveyor.store.urls import database_url
 from tests.integration.test_api import Api, error_of, running, serve
 from tests.support.asgi import Message, Receive, Send, read_body, serving
 from tests.support.databases import BACKENDS, fresh_database
+from tests.support.executors import running_task
 from tests.support.processes import conveyor_command
 
 TOKEN = "s3cr3t-7f3a9c"
@@ -247,6 +253,15 @@ async def test_a_plug_in_declares_its_own_secret_fields(tmp_path: Path) -> None:
         final = await run_one(api, "rev", payload={"text": "ab", "token": TOKEN})
     assert final["status"] == "SUCCESS", final  # the plug-in got the token opened
     assert final["result"]["reversed"] == "BA"
+
+
+async def test_a_worker_without_the_keys_retries_rather_than_fails() -> None:
+    sealed = seal({"url": "http://svc/a", "headers": {"Authorization": BEARER}}, ("headers.*",),
+                  lambda: MultiFernet([Fernet(K1)]))
+    executor = Unsealing("http", HttpExecutor(Settings()), Keyring())
+    with pytest.raises(RetryableError, match=r"secrets\.keys"):
+        await executor.execute(running_task("01SECRET", "t"), sealed)
+    await executor.close()
 
 
 @pytest.mark.parametrize(("mode", "text", "match"), [
