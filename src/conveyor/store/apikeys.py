@@ -18,15 +18,15 @@ class SqlApiKeys:
         self._db = db
 
     async def put_key(self, key: ApiKey, *, audit: AuditEntry | None = None) -> None:
-        try:
-            async with self._db.begin() as conn:
+        async with self._db.begin() as conn:
+            try:
                 await conn.execute(api_keys.insert().values(
                     key_id=key.key_id, secret_hash=key.secret_hash, scope=key.scope.label,
                     name=key.name, created_at=key.created_at, revoked_at=key.revoked_at,
                 ))
-                await record(conn, audit, key.created_at)
-        except IntegrityError as exc:
-            raise Conflict(f"API key {key.key_id} exists") from exc
+            except IntegrityError as exc:
+                raise Conflict(f"API key {key.key_id} exists") from exc
+            await record(conn, audit, key.created_at)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         row = await self._db.first(sa.select(api_keys).where(api_keys.c.key_id == key_id))

@@ -11,6 +11,7 @@ row (pause / resume, a cancel signal to a running task).
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,17 +63,13 @@ class SqlAudit:
     async def list_entries(self, query: AuditQuery, tenant: str | None) -> AuditPage:
         """Newest first; ``tenant`` None spans tenants (a superadmin), else only its rows."""
         c = audit_log.c
-        conditions = [
-            cond for value, cond in (
-                (tenant, c.tenant == tenant),
-                (query.action, c.action == query.action),
-                (query.target_id, c.target_id == query.target_id),
-                (query.key_id, c.key_id == query.key_id),
-                (query.since, c.at >= query.since),
-                (query.until, c.at <= query.until),
-                (query.cursor, c.id < query.cursor),
-            ) if value is not None
-        ]
+        given = (
+            (c.tenant, operator.eq, tenant), (c.action, operator.eq, query.action),
+            (c.target_id, operator.eq, query.target_id), (c.key_id, operator.eq, query.key_id),
+            (c.at, operator.ge, query.since), (c.at, operator.le, query.until),
+            (c.id, operator.lt, query.cursor),
+        )
+        conditions = [op(column, value) for column, op, value in given if value is not None]
         select = sa.select(audit_log).where(*conditions).order_by(c.id.desc())
         rows = await self._db.rows(select.limit(query.limit + 1))
         records = [_record(r) for r in rows[: query.limit]]
