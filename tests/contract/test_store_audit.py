@@ -154,8 +154,7 @@ async def test_list_filters_pages_and_keeps_tenants_apart(store: SqlStore) -> No
         "task.cancel", "queue.resume"]
     assert [e.target_id for e in await rows(store, since=20.0, until=30.0)] == ["t1", "low"]
     everyone = await store.audit.list_entries(AuditQuery(), None)
-    assert [r.entry.actor.tenant for r in everyone.records][0] == "acme"
-    assert len(everyone.records) == 5
+    assert [r.entry.actor.tenant for r in everyone.records] == ["acme"] + ["default"] * 4
     acme_only = await store.audit.list_entries(AuditQuery(), "acme")
     assert [r.at for r in acme_only.records] == [50.0]
 
