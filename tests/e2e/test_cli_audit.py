@@ -4,7 +4,7 @@ straight into the database; the CLI run as a subprocess."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,14 +13,12 @@ from tests.e2e.test_standalone import Standalone, run_cli, standalone
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
-    workdir = tmp_path_factory.mktemp("audit")
-    with standalone(workdir, workdir / "conveyor.db") as running:
-        yield running
+def test_conveyor_audit_shows_api_and_cli_actions(tmp_path: Path) -> None:
+    with standalone(tmp_path, tmp_path / "conveyor.db") as server:
+        check_audit(server)
 
 
-def test_conveyor_audit_shows_api_and_cli_actions(server: Standalone) -> None:
+def check_audit(server: Standalone) -> None:
     url = ("--url", server.url)
     db = ("--db", str(server.db))
     created = run_cli("apikey", "create", "--scope", "read", "--name", "dash", "--json", *db)
