@@ -44,11 +44,13 @@ class Api:
 
 
 @pytest.fixture
-async def api(parts: Components) -> Any:
-    _, admin = await _key(parts, Scope.ADMIN)
-    app = create_app(parts.service, auth_required=True)
+async def api(both: Components) -> Any:
+    """The app over in-process and over Redis coordination (pause flags and cancel signals
+    live there)."""
+    _, admin = await _key(both, Scope.ADMIN)
+    app = create_app(both.service, auth_required=True)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
-        yield Api(parts, h, admin)
+        yield Api(both, h, admin)
 
 
 async def _only_new(api: Api, before: int) -> dict[str, Any]:
