@@ -87,7 +87,7 @@ async def stored_text(url: str) -> str:
     engine = create_async_engine(database_url(url))
     try:
         async with engine.connect() as conn:
-            rows = [row for table in ("task_config", "task", "task_logs")
+            rows = [row for table in ("task_config", "task", "task_logs", "audit_log")
                     for row in (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()]
     finally:
         await engine.dispose()
@@ -136,6 +136,11 @@ async def test_the_database_holds_no_plaintext_and_the_api_shows_stars(
         token = stored.executor_config["headers"]["Authorization"]["$sealed"]
         assert json.loads(Fernet(K1).decrypt(token.encode())) == BEARER
         assert TOKEN not in await stored_text(url)
+        audit = (await api.http.get("/api/v1/audit", params={"target": "call"})).json()
+        assert len(audit["entries"]) == 2
+        for entry in audit["entries"]:
+            assert entry["after"]["executor_config"]["headers"]["Authorization"] == "***"
+        assert "$sealed" not in json.dumps(audit)
 
 
 async def test_a_mask_where_nothing_is_stored_is_refused(tmp_path: Path) -> None:

@@ -237,7 +237,7 @@ class TaskConfigOut(TaskConfigIn):
         b = c.backoff
         return cls(
             task_type=c.task_type, executor=c.executor,
-            executor_config=_shown(c),
+            executor_config=shown_config(c.executor, c.executor_config),
             timeout_seconds=c.timeout, max_retries=c.max_retries,
             priority=None if c.priority is None else c.priority.label,
             backoff=None if b is None else BackoffIn(
@@ -247,13 +247,21 @@ class TaskConfigOut(TaskConfigIn):
         )
 
 
-def _shown(c: TaskConfig) -> dict[str, Any]:
-    """The config with every secret as ``"***"``; if a plug-in's fields cannot be read here,
-    every value is masked rather than guessed at."""
+def shown_config(executor: str, executor_config: dict[str, Any]) -> dict[str, Any]:
+    """``executor_config`` with every secret as ``"***"``, as every answer shows it; if a
+    plug-in's fields cannot be read here, every value is masked rather than guessed at."""
     try:
-        return redact(c.executor_config, secret_fields(c.executor))
+        return redact(executor_config, secret_fields(executor))
     except ConfigError:
-        return dict.fromkeys(c.executor_config, MASK)
+        return dict.fromkeys(executor_config, MASK)
+
+
+def shown_view(view: Any) -> Any:
+    """An audit row's before / after: a config's ``executor_config`` masked as above."""
+    if not isinstance(view, dict) or not isinstance(view.get("executor_config"), dict):
+        return view
+    return {**view, "executor_config": shown_config(str(view.get("executor")),
+                                                    view["executor_config"])}
 
 
 class TaskConfigList(BaseModel):

@@ -112,6 +112,15 @@ def listing(
     )
 
 
+def audit_listing(filters: Mapping[str, Any], limit: int, cursor: str | None) -> Request:
+    """A page of ``GET /api/v1/audit``: ``filters`` are its query parameters (action, target,
+    key_id, since, until), the None ones left out."""
+    params = {**filters, "limit": limit, "cursor": cursor}
+    return Request(
+        "GET", "/api/v1/audit", params={k: v for k, v in params.items() if v is not None}
+    )
+
+
 def read(response: httpx.Response) -> Any:
     """The JSON body, or ``ApiError`` carrying the server's own message (or saying that
     what answered is not a Conveyor API)."""
