@@ -1,4 +1,7 @@
-"""Per-type defaults (``task_config``): read through the catalog's cache, written by admins."""
+"""Per-type defaults (``task_config``): read through the catalog's cache, written by admins.
+
+Keyed by (tenant, task type): tenant A's config of type ``x`` is invisible to tenant B, which
+may have its own."""
 
 from __future__ import annotations
 
@@ -7,22 +10,30 @@ import sqlalchemy as sa
 
 from conveyor.models import Backoff, Priority, TaskConfig
 from conveyor.store.database import Database
-from conveyor.store.rows import dumps, loads
+from conveyor.store.rows import dumps, in_tenant, loads
 from conveyor.store.schema import task_config
+from conveyor.tenants import DEFAULT_TENANT
 
 
 class SqlConfigs:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def get_config(self, task_type: str) -> TaskConfig | None:
-        query = sa.select(task_config).where(task_config.c.task_type == task_type)
+    async def get_config(
+        self, task_type: str, tenant: str = DEFAULT_TENANT
+    ) -> TaskConfig | None:
+        query = sa.select(task_config).where(
+            task_config.c.tenant == tenant, task_config.c.task_type == task_type
+        )
         row = await self._db.first(query)
         return None if row is None else _config_from_row(row)
 
-    async def list_configs(self) -> list[TaskConfig]:
-        query = sa.select(task_config).order_by(task_config.c.task_type)
-        return [_config_from_row(r) for r in await self._db.rows(query)]
+    async def list_configs(self, tenant: str | None = None) -> list[TaskConfig]:
+        query = sa.select(task_config).order_by(task_config.c.tenant, task_config.c.task_type)
+        return [
+            _config_from_row(r)
+            for r in await self._db.rows(in_tenant(query, tenant, task_config))
+        ]
 
     async def put_config(self, config: TaskConfig) -> TaskConfig:
         row = {
@@ -39,14 +50,15 @@ class SqlConfigs:
             "enabled": config.enabled,
             "updated_at": config.updated_at,
         }
-        await self._db.upsert(task_config, "task_type", config.task_type, row)
+        key = {"tenant": config.tenant, "task_type": config.task_type}
+        await self._db.upsert(task_config, key, row)
         return config
 
-    async def delete_config(self, task_type: str) -> bool:
+    async def delete_config(self, task_type: str, tenant: str = DEFAULT_TENANT) -> bool:
         async with self._db.begin() as conn:
-            result = await conn.execute(
-                task_config.delete().where(task_config.c.task_type == task_type)
-            )
+            result = await conn.execute(task_config.delete().where(
+                task_config.c.tenant == tenant, task_config.c.task_type == task_type
+            ))
         return bool(result.rowcount)
 
 
@@ -64,4 +76,5 @@ def _config_from_row(row: sa.RowMapping) -> TaskConfig:
         rate_limit=row["rate_limit"],
         enabled=bool(row["enabled"]),
         updated_at=row["updated_at"],
+        tenant=row["tenant"],
     )

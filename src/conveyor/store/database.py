@@ -61,10 +61,10 @@ class Database:
             await upgrade(self.engine)
 
     async def upsert(
-        self, table: sa.Table, key: str, value: str, row: dict[str, Any],
+        self, table: sa.Table, key: dict[str, Any], row: dict[str, Any],
         created: dict[str, Any] | None = None,
     ) -> None:
-        """Update-then-insert: portable across the three databases; a lost insert race
+        """Update-then-insert of the row whose primary key is ``key`` (column → value): portable across the three databases; a lost insert race
         retries as an update. The two run in separate transactions: in one, two first inserts
         deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
         INSERT waits for the other's gap lock). ``created`` holds what only a new row gets
@@ -80,19 +80,21 @@ class Database:
             try:
                 async with self.begin() as conn:
                     result = await conn.execute(
-                        table.update().where(table.c[key] == value).ordered_values(*row.items())
+                        table.update()
+                        .where(*(table.c[name] == value for name, value in key.items()))
+                        .ordered_values(*row.items())
                     )
                 if result.rowcount:
                     return
                 async with self.begin() as conn:
                     await conn.execute(
-                        table.insert().values({key: value, **row, **(created or {})})
+                        table.insert().values({**key, **row, **(created or {})})
                     )
                 return
             except IntegrityError as exc:
                 if attempt == _UPSERT_TRIES:
                     raise Conflict(
-                        f"{table.name} {value!r} not written after {attempt} tries"
+                        f"{table.name} {tuple(key.values())!r} not written after {attempt} tries"
                     ) from exc
 
     async def close(self) -> None:

@@ -28,7 +28,15 @@ from conveyor.models import Priority, Task, TaskStatus, check_move
 from conveyor.store.bulk import finish_update
 from conveyor.store.database import Database
 from conveyor.store.protocol import Outcome
-from conveyor.store.rows import by_ids, chunks, dumps, log_row, select_tasks, task_from_row
+from conveyor.store.rows import (
+    by_ids,
+    chunks,
+    dumps,
+    in_tenant,
+    log_row,
+    select_tasks,
+    task_from_row,
+)
 from conveyor.store.schema import task, task_logs
 from conveyor.store.storable import MAX_MESSAGE_CHARS, storable
 from conveyor.values import clean_text
@@ -143,12 +151,13 @@ class SqlMoves:
 
     async def _move_one(
         self, task_id: str, sources: Sequence[TaskStatus], target: TaskStatus, now: float,
-        message: str, extra: dict[str, Any], kind: EventKind | None,
+        message: str, extra: dict[str, Any], kind: EventKind | None, tenant: str | None,
     ) -> Task | None:
-        """One conditional write of one task from any of ``sources``; logged when the status
-        moves (a priority change in place is not a move of the state machine)."""
+        """One conditional write of one task of ``tenant`` (None: any) from any of
+        ``sources``; logged when the status moves (a priority change in place is not a move of
+        the state machine)."""
         async with self._db.begin() as conn:
-            by_id = sa.select(task).where(task.c.id == task_id)
+            by_id = in_tenant(sa.select(task).where(task.c.id == task_id), tenant)
             row = (await conn.execute(by_id)).mappings().first()
             if row is None or TaskStatus(row["status"]) not in sources:
                 return None
@@ -170,23 +179,29 @@ class SqlMoves:
             self._events.emit([Event(kind, moved, now)])
         return moved
 
-    async def cancel_pending(self, task_id: str, now: float, message: str) -> Task | None:
+    async def cancel_pending(
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None
+    ) -> Task | None:
         return await self._move_one(
             task_id, [S.PENDING], S.CANCELLED, now, message, {"finished_at": now},
-            EventKind.CANCELLED,
+            EventKind.CANCELLED, tenant,
         )
 
-    async def reopen(self, task_id: str, now: float, message: str) -> Task | None:
+    async def reopen(
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None
+    ) -> Task | None:
         extra = {"retry_count": 0, "run_at": now, "finished_at": None, "error": None,
                  "result": None}
         return await self._move_one(
             task_id, [S.FAILED, S.TIMEOUT, S.CANCELLED], S.PENDING, now, message, extra,
-            EventKind.RETRYING,
+            EventKind.RETRYING, tenant,
         )
 
-    async def set_priority(self, task_id: str, priority: Priority, now: float) -> Task | None:
+    async def set_priority(
+        self, task_id: str, priority: Priority, now: float, *, tenant: str | None = None
+    ) -> Task | None:
         return await self._move_one(
-            task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None
+            task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None, tenant
         )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.apikeys import ApiKey
+from conveyor.tenants import DEFAULT_TENANT
 from conveyor.models import (
     Priority,
     Task,
@@ -55,6 +56,9 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
+    """``tenant`` None spans every tenant (a superadmin, or no authentication)."""
+
+    tenant: str | None = None
     status: TaskStatus | None = None
     task_type: str | None = None
     created_from: float | None = None
@@ -95,22 +99,27 @@ class Created:
 
 
 class TaskRecords(Protocol):
-    """Create tasks and read them back (the API's path)."""
+    """Create tasks and read them back (the API's path).
+
+    Every read takes the caller's ``tenant`` (None: all tenants) and filters by it in SQL: a
+    task of another tenant is not found, exactly like a task that does not exist."""
 
     async def insert(self, tasks: Sequence[Task]) -> list[Created]:
-        """Insert new PENDING tasks; a task whose (type, idempotency key) exists yields the
-        existing one instead. Order of the result follows the input; a task whose id is
-        taken raises ``Conflict``."""
+        """Insert new PENDING tasks; a task whose (tenant, type, idempotency key) exists
+        yields the existing one instead. Order of the result follows the input; a task whose
+        id is taken raises ``Conflict``."""
 
-    async def get(self, task_id: str) -> Task | None: ...
+    async def get(self, task_id: str, tenant: str | None = None) -> Task | None: ...
 
-    async def get_many(self, task_ids: Sequence[str]) -> list[Task]: ...
+    async def get_many(
+        self, task_ids: Sequence[str], tenant: str | None = None
+    ) -> list[Task]: ...
 
     async def list_tasks(self, ask: ListRequest) -> Page:
-        """Newest first. The payload and result columns are read only when included, and
-        then only for the rows within the budget."""
+        """Newest first, within ``ask.where.tenant``. The payload and result columns are read
+        only when included, and then only for the rows within the budget."""
 
-    async def logs(self, task_id: str) -> list[TaskLog]: ...
+    async def logs(self, task_id: str, tenant: str | None = None) -> list[TaskLog]: ...
 
 
 class TaskMoves(Protocol):
@@ -123,13 +132,19 @@ class TaskMoves(Protocol):
         """Apply each outcome to a PROCESSING task of that attempt; return the tasks that moved
         (their new state), skipping outcomes of superseded attempts."""
 
-    async def cancel_pending(self, task_id: str, now: float, message: str) -> Task | None:
-        """PENDING → CANCELLED; None when the task was not PENDING."""
+    async def cancel_pending(
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None
+    ) -> Task | None:
+        """PENDING → CANCELLED; None when the task was not PENDING (or not of ``tenant``)."""
 
-    async def reopen(self, task_id: str, now: float, message: str) -> Task | None:
+    async def reopen(
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None
+    ) -> Task | None:
         """A manual retry: FAILED / TIMEOUT / CANCELLED → PENDING with its retries restored."""
 
-    async def set_priority(self, task_id: str, priority: Priority, now: float) -> Task | None:
+    async def set_priority(
+        self, task_id: str, priority: Priority, now: float, *, tenant: str | None = None
+    ) -> Task | None:
         """Change the priority of a PENDING task; None when it is not PENDING."""
 
 
@@ -150,35 +165,45 @@ class Sweeps(Protocol):
 class TaskStats(Protocol):
     """Aggregates over the task table, for the stats endpoint and the metrics."""
 
-    async def count_by_status(self) -> dict[tuple[str, str], int]:
-        """``{(task_type, status): count}``."""
+    async def count_by_status(self, tenant: str | None = None) -> dict[tuple[str, str], int]:
+        """``{(task_type, status): count}`` of one tenant's tasks (None: every tenant's)."""
 
-    async def recent(self, since: float) -> tuple[int, dict[str, int]]:
+    async def count_pending_by_priority(self, tenant: str | None = None) -> dict[str, int]:
+        """PENDING tasks by priority label (queued or waiting to be due)."""
+
+    async def recent(
+        self, since: float, tenant: str | None = None
+    ) -> tuple[int, dict[str, int]]:
         """Tasks created since ``since``, and tasks finished since then by final status."""
 
 
 class TaskConfigs(Protocol):
-    """Per-type defaults (``task_config``)."""
+    """Per-type defaults (``task_config``), one row per (tenant, type)."""
 
-    async def get_config(self, task_type: str) -> TaskConfig | None: ...
+    async def get_config(
+        self, task_type: str, tenant: str = DEFAULT_TENANT
+    ) -> TaskConfig | None: ...
 
-    async def list_configs(self) -> list[TaskConfig]: ...
+    async def list_configs(self, tenant: str | None = None) -> list[TaskConfig]:
+        """One tenant's configs, or every tenant's (None), by tenant and type."""
 
-    async def put_config(self, config: TaskConfig) -> TaskConfig: ...
+    async def put_config(self, config: TaskConfig) -> TaskConfig:
+        """Create or replace the config of ``(config.tenant, config.task_type)``."""
 
-    async def delete_config(self, task_type: str) -> bool: ...
+    async def delete_config(self, task_type: str, tenant: str = DEFAULT_TENANT) -> bool: ...
 
 
 class ApiKeys(Protocol):
     async def put_key(self, key: ApiKey) -> None:
         """Store a new key; ``Conflict`` when its id is taken."""
 
-    async def get_key(self, key_id: str) -> ApiKey | None: ...
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        """By id alone: authentication, before the caller's tenant is known."""
 
-    async def list_keys(self) -> list[ApiKey]: ...
+    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]: ...
 
-    async def revoke_key(self, key_id: str, now: float) -> bool:
-        """Mark the key revoked; False when there is no such (unrevoked) key."""
+    async def revoke_key(self, key_id: str, now: float, tenant: str | None = None) -> bool:
+        """Mark the key revoked; False when there is no such (unrevoked) key in ``tenant``."""
 
 
 class WorkerRecords(Protocol):
