@@ -135,7 +135,7 @@ async def build(
     settings: Settings, *, standalone: bool = False, app: Conveyor | None = None
 ) -> Components:
     regs = registrations(settings, app)
-    metrics = Metrics()
+    metrics = Metrics(tenant_label=settings.metrics.tenant_label)
     events = EventBus([MetricsListener(metrics)])
     store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)

@@ -3,6 +3,10 @@
 It validates, applies defaults (``Catalog``), writes the store first and the queues second: a
 crash between the two leaves a PENDING row that the orphan sweep re-enqueues, never a queued id
 without a row.
+
+Tenancy: reads take the caller's tenant filter (``Principal.sees``: None spans all) and hand it
+to the store, which filters in SQL; a task of another tenant is ``NotFound`` with the very text
+of a missing id, so its existence cannot be told. New tasks and configs go into one tenant.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from conveyor.models import (
 )
 from conveyor.placement import place, queue_item
 from conveyor.store.protocol import Created, ListRequest, Page, TaskStore
+from conveyor.tenants import DEFAULT_TENANT
 from conveyor.values import check_text, encode_json
 
 MAX_BATCH = 1000
@@ -84,8 +89,12 @@ class TaskService:
     # -- create ---------------------------------------------------------------------------
 
     async def submit(
-        self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS
+        self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS,
+        tenant: str | None = None,
     ) -> list[Created]:
+        """Create in ``tenant``, by default the caller's own (the API lets only a caller
+        spanning tenants name another)."""
+        home = tenant or principal.tenant
         if not specs:
             raise ValidationError("no tasks given")
         if len(specs) > MAX_BATCH:
@@ -97,10 +106,12 @@ class TaskService:
             where = f"tasks[{i}]: " if len(specs) > 1 else ""
             if spec.task_type not in resolved:
                 try:
-                    resolved[spec.task_type] = await self._spec_for(spec.task_type)
+                    resolved[spec.task_type] = await self._spec_for(spec.task_type, home)
                 except ValidationError as exc:
                     raise ValidationError(f"{where}{exc}") from None
-            tasks.append(self._build(spec, resolved[spec.task_type], now, where, principal))
+            tasks.append(
+                self._build(spec, resolved[spec.task_type], now, where, principal, home)
+            )
         return await self._inserts.submit(tasks)
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
@@ -110,9 +121,9 @@ class TaskService:
         )
         return created
 
-    async def _spec_for(self, task_type: str) -> TypeSpec:
+    async def _spec_for(self, task_type: str, tenant: str) -> TypeSpec:
         check_task_type(task_type)
-        spec = await self.catalog.spec(task_type)
+        spec = await self.catalog.spec(task_type, tenant)
         if spec is None:
             raise ValidationError(
                 f"unknown task_type {task_type!r}: register a function for it or create a "
@@ -123,7 +134,8 @@ class TaskService:
         return spec
 
     def _build(
-        self, spec: TaskRequest, type_spec: TypeSpec, now: float, where: str, principal: Principal
+        self, spec: TaskRequest, type_spec: TypeSpec, now: float, where: str,
+        principal: Principal, tenant: str,
     ) -> Task:
         self._check_payload(spec, where)
         return Task(
@@ -140,6 +152,7 @@ class TaskService:
             idempotency_key=spec.idempotency_key,
             callback_url=spec.callback_url,
             owner=principal.key_id,
+            tenant=tenant,
         )
 
     def _check_payload(self, spec: TaskRequest, where: str) -> None:
@@ -188,8 +201,9 @@ class TaskService:
 
     # -- read -----------------------------------------------------------------------------
 
-    async def get(self, task_id: str) -> Task:
-        found = await self.store.tasks.get(task_id) if is_id(task_id) else None
+    async def get(self, task_id: str, tenant: str | None = None) -> Task:
+        """``tenant``: the caller's filter; another tenant's task is not found."""
+        found = await self.store.tasks.get(task_id, tenant) if is_id(task_id) else None
         if found is None:
             raise NotFound(f"no task with id {task_id!r}")
         return found
@@ -199,14 +213,14 @@ class TaskService:
             raise ValidationError("cursor: not a cursor of this API (pass next_cursor back)")
         return await self.store.tasks.list_tasks(ask)
 
-    async def logs(self, task_id: str) -> list[TaskLog]:
-        await self.get(task_id)
-        return await self.store.tasks.logs(task_id)
+    async def logs(self, task_id: str, tenant: str | None = None) -> list[TaskLog]:
+        await self.get(task_id, tenant)
+        return await self.store.tasks.logs(task_id, tenant)
 
     # -- change ---------------------------------------------------------------------------
 
     async def _owned(self, task_id: str, principal: Principal) -> Task:
-        found = await self.get(task_id)
+        found = await self.get(task_id, principal.sees)
         if not principal.owns(found.owner):
             raise Forbidden(f"task {task_id} was created by another API key")
         return found
@@ -214,11 +228,13 @@ class TaskService:
     async def cancel(self, task_id: str, principal: Principal = ANONYMOUS) -> CancelResult:
         await self._owned(task_id, principal)
         now = self.clock()
-        cancelled = await self.store.moves.cancel_pending(task_id, now, "cancelled by request")
+        cancelled = await self.store.moves.cancel_pending(
+            task_id, now, "cancelled by request", tenant=principal.sees
+        )
         if cancelled is not None:
             await self.coordination.queues.remove([queue_item(cancelled)])
             return CancelResult(cancelled, False)
-        current = await self.get(task_id)
+        current = await self.get(task_id, principal.sees)
         if current.status == TaskStatus.PROCESSING:
             # Keyed by attempt: the flag outlives the attempt, and must not stop a retry.
             await self.coordination.cancels.request(
@@ -230,9 +246,11 @@ class TaskService:
     async def retry(self, task_id: str, principal: Principal = ANONYMOUS) -> Task:
         await self._owned(task_id, principal)
         now = self.clock()
-        reopened = await self.store.moves.reopen(task_id, now, "manual retry")
+        reopened = await self.store.moves.reopen(
+            task_id, now, "manual retry", tenant=principal.sees
+        )
         if reopened is None:
-            current = await self.get(task_id)
+            current = await self.get(task_id, principal.sees)
             raise Conflict(
                 f"task {task_id} is {current.status}; only FAILED, TIMEOUT or CANCELLED tasks "
                 "can be retried"
@@ -244,7 +262,9 @@ class TaskService:
         self, task_id: str, priority: Priority, principal: Principal = ANONYMOUS
     ) -> Task:
         before = await self._owned(task_id, principal)
-        changed = await self.store.moves.set_priority(task_id, priority, self.clock())
+        changed = await self.store.moves.set_priority(
+            task_id, priority, self.clock(), tenant=principal.sees
+        )
         if changed is None:
             raise Conflict(f"task {task_id} is {before.status}; only PENDING tasks change priority")
         if changed.priority != before.priority:
@@ -261,20 +281,20 @@ class TaskService:
             self.catalog.registrations, self.settings.worker.python_modules
         ))
         saved = await self.store.configs.put_config(config)
-        self.catalog.invalidate(config.task_type)
+        self.catalog.invalidate(config.task_type, config.tenant)
         return saved
 
-    async def get_config(self, task_type: str) -> TaskConfig:
-        found = await self.store.configs.get_config(task_type)
+    async def get_config(self, task_type: str, tenant: str = DEFAULT_TENANT) -> TaskConfig:
+        found = await self.store.configs.get_config(task_type, tenant)
         if found is None:
             raise NotFound(f"no task config for type {task_type!r}")
         return found
 
-    async def delete_config(self, task_type: str) -> None:
-        if not await self.store.configs.delete_config(task_type):
+    async def delete_config(self, task_type: str, tenant: str = DEFAULT_TENANT) -> None:
+        if not await self.store.configs.delete_config(task_type, tenant):
             raise NotFound(f"no task config for type {task_type!r}")
-        self.catalog.invalidate(task_type)
+        self.catalog.invalidate(task_type, tenant)
 
-    async def list_configs(self) -> list[TaskConfig]:
-        return await self.store.configs.list_configs()
+    async def list_configs(self, tenant: str | None = None) -> list[TaskConfig]:
+        return await self.store.configs.list_configs(tenant)
 

@@ -64,7 +64,8 @@ class Database:
         self, table: sa.Table, key: dict[str, Any], row: dict[str, Any],
         created: dict[str, Any] | None = None,
     ) -> None:
-        """Update-then-insert of the row whose primary key is ``key`` (column → value): portable across the three databases; a lost insert race
+        """Update-then-insert of the row whose primary key is ``key`` (column → value):
+        portable across the three databases; a lost insert race
         retries as an update. The two run in separate transactions: in one, two first inserts
         deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
         INSERT waits for the other's gap lock). ``created`` holds what only a new row gets

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.apikeys import ApiKey
-from conveyor.tenants import DEFAULT_TENANT
 from conveyor.models import (
     Priority,
     Task,
@@ -32,6 +31,7 @@ from conveyor.models import (
     WorkerInfo,
     WorkerRecord,
 )
+from conveyor.tenants import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
