@@ -104,15 +104,18 @@ class Catalog:
         return resolve(task_type, config, registration, self._defaults, announced)
 
     async def _is_announced(self, task_type: str) -> bool:
-        """Whether a recorded worker runs the type. The records are read at most every ``ttl``
-        seconds, and only for a type nothing else knows, so a burst of unknown types costs one
-        read; a newly started worker's types are accepted within ``ttl``."""
+        """Whether a recorded worker runs the type, and no tenant configured it: a worker
+        announces every tenant's configured types, and one tenant must not learn of, nor
+        submit to, another's. The records are read at most every ``ttl`` seconds, and only
+        for a type nothing else knows, so a burst of unknown types costs one read; a newly
+        started worker's types are accepted within ``ttl``."""
         if self._workers is None:
             return False
         at, types = self._announced
         if at + self._ttl <= self._clock():
             records = await self._workers.list_worker_records()
-            types = frozenset(t for r in records for t in r.types)
+            configured = {c.task_type for c in await self._configs.list_configs()}
+            types = frozenset(t for r in records for t in r.types) - configured
             self._announced = (self._clock(), types)
         return task_type in types
 

@@ -19,9 +19,10 @@ from conveyor.api.operation_schemas import (
 )
 from conveyor.api.schemas import iso
 from conveyor.api.task_routes import ERRORS
-from conveyor.api.tenancy import TenantParam, check_fleet_operator, reach
+from conveyor.api.tenancy import TenantParam, check_fleet, reach
 from conveyor.operations import Operations, QueueState
 
+PAUSE = "pause and resume act on"
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["operations"])
 
 
@@ -104,11 +105,11 @@ async def stats(
 async def pause(name: str, request: Request, who: Admin) -> QueuesOut:
     """Stop dispatching a priority (high, normal, low) or a task type; queued tasks wait.
     Every tenant's: a superadmin key or an admin key of the default tenant."""
-    check_fleet_operator(who)
+    check_fleet(who, PAUSE)
     return _queues(await ops(request).set_paused(name, True, who.sees))
 
 
 @router.post("/queues/{name}/resume", response_model=QueuesOut)
 async def resume(name: str, request: Request, who: Admin) -> QueuesOut:
-    check_fleet_operator(who)
+    check_fleet(who, PAUSE)
     return _queues(await ops(request).set_paused(name, False, who.sees))

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-from conveyor.apikeys import Principal, Scope
+from conveyor.apikeys import Principal
 from conveyor.errors import Forbidden
 from conveyor.tenants import DEFAULT_TENANT, check_tenant
 
@@ -37,11 +37,12 @@ def home(who: Principal, named: str | None) -> str:
     return reach(who, named) or who.tenant
 
 
-def check_fleet_operator(who: Principal) -> None:
-    """Pausing a queue stops every tenant's tasks: only a caller spanning tenants or an admin
-    of the default tenant (the install's own operators) may do it."""
-    if not who.spans and (who.tenant != DEFAULT_TENANT or who.scope < Scope.ADMIN):
+def check_fleet(who: Principal, what: str) -> None:
+    """``what`` spans every tenant (pausing a queue, the process metrics): only a caller
+    spanning tenants or a key of the default tenant (the install's own operators) may do it;
+    the route's own scope check still applies."""
+    if not who.spans and who.tenant != DEFAULT_TENANT:
         raise Forbidden(
-            "pause and resume act on every tenant's queues: they need a superadmin key or an "
-            f"admin key of the {DEFAULT_TENANT!r} tenant"
+            f"{what} every tenant's tasks: it needs a superadmin key or a key of the "
+            f"{DEFAULT_TENANT!r} tenant"
         )
