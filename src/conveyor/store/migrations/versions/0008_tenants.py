@@ -32,10 +32,6 @@ TASK_INDEXES: dict[str, tuple[str, ...]] = {
     "ix_task_tenant_created": ("tenant", "created_at"),
     "ix_task_tenant_finished": ("tenant", "finished_at"),
 }
-CONFIG_COLUMNS = (
-    "tenant", "task_type", "executor", "executor_config", "timeout", "max_retries", "priority",
-    "backoff", "concurrency_limit", "rate_limit", "enabled", "updated_at",
-)
 
 
 def _tenant_column() -> sa.Column[str]:
@@ -99,26 +95,19 @@ def _config_key(key: tuple[str, ...]) -> None:
 
 
 def _copy_sqlite_config(key: tuple[str, ...]) -> None:
-    """SQLite: a new table with the new key, the rows copied over, the old table dropped.
-    Going down, the copy leaves the tenant column out."""
-    kept = [c for c in CONFIG_COLUMNS if c != "tenant" or "tenant" in key]
+    """SQLite: a new table with the new key and the old table's columns (read from the
+    database itself), the rows copied over, the old table dropped. Going down, the copy
+    leaves the tenant column out."""
+    conn = op.get_bind()
+    old = sa.Table("task_config", sa.MetaData(), autoload_with=conn)
+    kept = [c for c in old.columns if c.name != "tenant" or "tenant" in key]
     op.create_table(
         "task_config_new",
-        *([_tenant_column()] if "tenant" in key else []),
-        sa.Column("task_type", sa.String(128), nullable=False),
-        sa.Column("executor", sa.String(64), nullable=False),
-        sa.Column("executor_config", sa.Text, nullable=False),
-        sa.Column("timeout", sa.Double),
-        sa.Column("max_retries", sa.Integer),
-        sa.Column("priority", sa.SmallInteger),
-        sa.Column("backoff", sa.Text),
-        sa.Column("concurrency_limit", sa.Integer),
-        sa.Column("rate_limit", sa.Double),
-        sa.Column("enabled", sa.Boolean, nullable=False),
-        sa.Column("updated_at", sa.Double, nullable=False),
+        *(sa.Column(c.name, c.type, nullable=c.nullable and c.name not in key,
+                    server_default=c.server_default) for c in kept),
         sa.PrimaryKeyConstraint(*key),
     )
-    names = ", ".join(kept)
+    names = ", ".join(c.name for c in kept)
     op.execute(sa.text(f"INSERT INTO task_config_new ({names}) SELECT {names} FROM task_config"))
     op.drop_table("task_config")
     op.rename_table("task_config_new", "task_config")
