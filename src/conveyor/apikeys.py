@@ -6,7 +6,9 @@ does not leak usable keys. The key id is public (it is shown in listings and rec
 owner of the tasks a key creates); the secret never leaves the response that created it.
 
 Scopes are ordered: ``read`` (query) < ``submit`` (also create, and cancel / retry its own
-tasks) < ``admin`` (everything, including task configs, pause / resume and other keys' tasks).
+tasks) < ``admin`` (everything, including task configs, pause / resume and other keys' tasks)
+< ``superadmin`` (all of that across tenants; made only by the CLI, never through the API).
+Every key belongs to one tenant, and every key below ``superadmin`` sees that tenant only.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ class Scope(IntEnum):
     READ = 1
     SUBMIT = 2
     ADMIN = 3
+    SUPERADMIN = 4
 
     @classmethod
     def parse(cls, text: str) -> Scope:
         try:
             return cls[text.strip().upper()]
         except KeyError:
-            raise ValidationError(f"scope must be read, submit or admin; got {text!r}") from None
+            raise ValidationError(
+                f"scope must be read, submit, admin or superadmin; got {text!r}"
+            ) from None
 
     @property
     def label(self) -> str:
@@ -48,6 +53,7 @@ class ApiKey:
     created_at: float
     secret_hash: str = ""
     revoked_at: float | None = None
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,17 @@ class Principal:
     def owns(self, owner: str | None) -> bool:
         return self.scope >= Scope.ADMIN or self.key_id is None or owner == self.key_id
 
+    @property
+    def spans(self) -> bool:
+        """Whether the caller sees every tenant: a superadmin key, or nobody when
+        authentication is off."""
+        return self.key_id is None or self.scope >= Scope.SUPERADMIN
+
+    @property
+    def sees(self) -> str | None:
+        """The tenant the store filters this caller's reads and writes by; None: all."""
+        return None if self.spans else self.tenant
+
 
 ANONYMOUS = Principal(None, Scope.ADMIN)
 
@@ -70,11 +87,13 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def new_key(scope: Scope, name: str, now: float) -> tuple[ApiKey, str]:
+def new_key(
+    scope: Scope, name: str, now: float, tenant: str = DEFAULT_TENANT
+) -> tuple[ApiKey, str]:
     """A fresh key and its full text (shown once)."""
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    key = ApiKey(key_id, scope, name, now, hash_secret(secret))
+    key = ApiKey(key_id, scope, name, now, hash_secret(secret), tenant=tenant)
     return key, f"{PREFIX}_{key_id}_{secret}"
 
 
@@ -92,4 +111,4 @@ def verify(key: ApiKey | None, secret: str) -> Principal:
         raise Unauthorized("unknown API key")
     if key.revoked_at is not None:
         raise Unauthorized("this API key has been revoked")
-    return Principal(key.key_id, key.scope)
+    return Principal(key.key_id, key.scope, key.tenant)

@@ -144,7 +144,7 @@ async def build(
     regs = registrations(settings, app)
     keyring = Keyring.from_settings(settings)
     keyring.check()  # a key file it could not use stops the process here, not on first task
-    metrics = Metrics()
+    metrics = Metrics(tenant_label=settings.metrics.tenant_label)
     events = EventBus([MetricsListener(metrics)])
     store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)

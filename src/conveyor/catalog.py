@@ -5,8 +5,10 @@ A type no config or registration here knows is still known when a worker announc
 the user's types its workers run, with the defaults from settings.
 
 The API reads it for the defaults of a new task, the worker for the executor and backoff of a
-finished attempt. Rows are cached for a few seconds so the hot path does not read
-``task_config`` once per task; a PUT through this process invalidates at once.
+finished attempt. Configs belong to a tenant, so a spec is asked for as (type, tenant): a task
+runs with its own tenant's config; registrations and announced types are the fleet's, shared.
+Rows are cached for a few seconds so the hot path does not read ``task_config`` once per task;
+a PUT through this process invalidates at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from conveyor.config import TaskDefaults
 from conveyor.models import Backoff, Priority, TaskConfig
 from conveyor.registrations import Registration
 from conveyor.store.protocol import TaskConfigs, WorkerRecords
+from conveyor.tenants import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,41 +94,45 @@ class Catalog:
         self._clock = clock
         self._workers = workers
         self._announced: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
-        # A future per type, so a burst of tasks of one type waits on a single read.
-        self._cache: dict[str, tuple[float, asyncio.Future[TaskConfig | None]]] = {}
+        # A future per (tenant, type), so a burst of tasks of one type waits on a single read.
+        self._cache: dict[tuple[str, str], tuple[float, asyncio.Future[TaskConfig | None]]] = {}
 
-    async def spec(self, task_type: str) -> TypeSpec | None:
-        config = await self._config(task_type)
+    async def spec(self, task_type: str, tenant: str = DEFAULT_TENANT) -> TypeSpec | None:
+        config = await self._config(task_type, tenant)
         registration = self.registrations.get(task_type)
         announced = config is None and registration is None and await self._is_announced(task_type)
         return resolve(task_type, config, registration, self._defaults, announced)
 
     async def _is_announced(self, task_type: str) -> bool:
-        """Whether a recorded worker runs the type. The records are read at most every ``ttl``
-        seconds, and only for a type nothing else knows, so a burst of unknown types costs one
-        read; a newly started worker's types are accepted within ``ttl``."""
+        """Whether a recorded worker runs the type, and no tenant configured it: a worker
+        announces every tenant's configured types, and one tenant must not learn of, nor
+        submit to, another's. The records are read at most every ``ttl`` seconds, and only
+        for a type nothing else knows, so a burst of unknown types costs one read; a newly
+        started worker's types are accepted within ``ttl``."""
         if self._workers is None:
             return False
         at, types = self._announced
         if at + self._ttl <= self._clock():
             records = await self._workers.list_worker_records()
-            types = frozenset(t for r in records for t in r.types)
+            configured = {c.task_type for c in await self._configs.list_configs()}
+            types = frozenset(t for r in records for t in r.types) - configured
             self._announced = (self._clock(), types)
         return task_type in types
 
-    async def _config(self, task_type: str) -> TaskConfig | None:
+    async def _config(self, task_type: str, tenant: str) -> TaskConfig | None:
         now = self._clock()
-        cached = self._cache.get(task_type)
+        key = (tenant, task_type)
+        cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return await asyncio.shield(cached[1])
-        future = asyncio.ensure_future(self._configs.get_config(task_type))
-        self._cache[task_type] = (now + self._ttl, future)
+        future = asyncio.ensure_future(self._configs.get_config(task_type, tenant))
+        self._cache[key] = (now + self._ttl, future)
         try:
             return await asyncio.shield(future)
         except BaseException:
-            if self._cache.get(task_type, (0.0, None))[1] is future:
-                del self._cache[task_type]  # a failed read must not be cached
+            if self._cache.get(key, (0.0, None))[1] is future:
+                del self._cache[key]  # a failed read must not be cached
             raise
 
-    def invalidate(self, task_type: str) -> None:
-        self._cache.pop(task_type, None)
+    def invalidate(self, task_type: str, tenant: str = DEFAULT_TENANT) -> None:
+        self._cache.pop((tenant, task_type), None)

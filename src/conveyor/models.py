@@ -19,6 +19,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, NamedTuple
 
 from conveyor.errors import IllegalTransition, ValidationError
+from conveyor.tenants import DEFAULT_TENANT
 
 TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
@@ -122,6 +123,7 @@ class Task:
     version: int = 0
     callback_url: str | None = None
     owner: str | None = None  # id of the API key that created it
+    tenant: str = DEFAULT_TENANT
 
     @property
     def retries_left(self) -> bool:
@@ -168,6 +170,7 @@ class TaskConfig:
     rate_limit: float | None = None
     enabled: bool = True
     updated_at: float = 0.0
+    tenant: str = DEFAULT_TENANT  # a config applies to its tenant's tasks only
 
 
 # -- what the scheduler places and on whom ------------------------------------------------

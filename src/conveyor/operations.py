@@ -1,11 +1,17 @@
 """``Operations``: what an operator asks of a running fleet: workers, queues, the leader, and
-pause / resume of a priority queue or a task type."""
+pause / resume of a priority queue or a task type.
+
+The fleet (workers, leader, paused queues) is shared by every tenant; what it holds of a
+tenant's is not. For a tenant-bound caller (``tenant`` set) counts come from that tenant's
+rows in SQL (the queues themselves hold every tenant's items), and type names that only other
+tenants configured are left out of worker listings and the paused set, so nothing tells one
+tenant what another runs."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from conveyor.audit import Action, Actor, AuditEntry
 from conveyor.coordination.protocol import Coordination
@@ -18,7 +24,7 @@ from conveyor.models import (
     WorkerRecord,
     check_task_type,
 )
-from conveyor.store.protocol import AuditLog, TaskStats, WorkerRecords
+from conveyor.store.protocol import AuditLog, TaskConfigs, TaskStats, WorkerRecords
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)
 
@@ -64,42 +70,68 @@ class Stats:
 class Operations:
     def __init__(
         self, workers: WorkerRecords, stats: TaskStats, coordination: Coordination,
-        audit: AuditLog | None = None,
+        audit: AuditLog | None = None, configs: TaskConfigs | None = None,
     ) -> None:
         """``audit`` None: pause / resume are not audited (read-only uses, tests)."""
         self._workers = workers
         self._stats = stats
         self._coord = coordination
         self._audit = audit
+        self._configs = configs
 
-    async def live_workers(self) -> list[WorkerInfo]:
-        return sorted(await self._coord.registry.live_workers(), key=lambda w: w.worker_id)
+    async def live_workers(self, tenant: str | None = None) -> list[WorkerInfo]:
+        live = sorted(await self._coord.registry.live_workers(), key=lambda w: w.worker_id)
+        hidden = await self._hidden_types(tenant)
+        return [replace(w, types=tuple(t for t in w.types if t not in hidden)) for w in live]
 
-    async def worker_records(self) -> list[WorkerRecord]:
-        return await self._workers.list_worker_records()
+    async def worker_records(self, tenant: str | None = None) -> list[WorkerRecord]:
+        hidden = await self._hidden_types(tenant)
+        return [
+            replace(r, types=tuple(t for t in r.types if t not in hidden))
+            for r in await self._workers.list_worker_records()
+        ]
 
-    async def queues(self) -> QueueState:
-        stranded = unrunnable(await self._stats.count_by_status(), await self.live_workers())
+    async def _hidden_types(self, tenant: str | None) -> frozenset[str]:
+        """Types configured by other tenants and not by ``tenant`` (none for None)."""
+        if tenant is None or self._configs is None:
+            return frozenset()
+        configs = await self._configs.list_configs()
+        own = {c.task_type for c in configs if c.tenant == tenant}
+        return frozenset(c.task_type for c in configs if c.task_type not in own)
+
+    async def queues(self, tenant: str | None = None) -> QueueState:
+        counts = await self._stats.count_by_status(tenant)
+        stranded = unrunnable(counts, await self.live_workers())
+        paused = await self._coord.queues.paused()
+        if tenant is None:
+            return QueueState(await self._coord.queues.lengths(), paused, stranded)
+        own = {task_type for task_type, _ in counts}
+        hidden = await self._hidden_types(tenant)
         return QueueState(
-            await self._coord.queues.lengths(), await self._coord.queues.paused(), stranded
+            await self._stats.count_pending_by_priority(tenant),
+            {p for p in paused if p in PRIORITY_NAMES or (p in own and p not in hidden)},
+            stranded,
         )
 
-    async def scheduler(self) -> SchedulerState:
+    async def scheduler(self, tenant: str | None = None) -> SchedulerState:
         lease = self._coord.lease
-        return SchedulerState(await lease.current(), await self.queues(), await lease.status())
+        return SchedulerState(
+            await lease.current(), await self.queues(tenant), await lease.status()
+        )
 
-    async def stats(self, window: float, now: float) -> Stats:
-        counts = await self._stats.count_by_status()
+    async def stats(self, window: float, now: float, tenant: str | None = None) -> Stats:
+        counts = await self._stats.count_by_status(tenant)
         by_status: dict[str, int] = {}
         by_type: dict[str, dict[str, int]] = {}
         for (task_type, status), n in counts.items():
             by_status[status] = by_status.get(status, 0) + n
             by_type.setdefault(task_type, {})[status] = n
-        created, finished = await self._stats.recent(now - window)
+        created, finished = await self._stats.recent(now - window, tenant)
         return Stats(by_status, by_type, window, created, finished)
 
     async def set_paused(
-        self, name: str, paused: bool, *, actor: Actor | None = None
+        self, name: str, paused: bool, tenant: str | None = None, *,
+        actor: Actor | None = None,
     ) -> QueueState:
         """``name`` is a priority (``high``, ``normal``, ``low``) or a task type. The pause
         flag lives in the coordination backend, not in SQL: the audit row is written right
@@ -118,4 +150,4 @@ class Operations:
             entry = AuditEntry(actor or Actor(None), action, name, {"paused": was},
                                {"paused": paused})
             await self._audit.write(entry, time.time())
-        return await self.queues()
+        return await self.queues(tenant)

@@ -34,8 +34,9 @@ class Outcomes:
         """The retry backoff of a type: its config or registration, else the defaults."""
         return spec.backoff if spec is not None else self._defaults.backoff
 
-    async def backoff(self, task_type: str) -> Backoff:
-        return self.policy(await self._catalog.spec(task_type))
+    async def backoff(self, task: Task) -> Backoff:
+        """The backoff of the task's type as its own tenant configured it."""
+        return self.policy(await self._catalog.spec(task.task_type, task.tenant))
 
     @staticmethod
     def failure(
@@ -85,7 +86,7 @@ class Outcomes:
         outcomes = [
             self.failure(
                 t, TaskStatus.TIMEOUT, error, retryable=True,
-                backoff=await self.backoff(t.task_type), now=now,
+                backoff=await self.backoff(t), now=now,
                 lost_to_crash=lost_to_crash, worker_id=worker_id, epoch=epoch,
             )
             for t in tasks

@@ -3,6 +3,10 @@
 It validates, applies defaults (``Catalog``), writes the store first and the queues second: a
 crash between the two leaves a PENDING row that the orphan sweep re-enqueues, never a queued id
 without a row.
+
+Tenancy: reads take the caller's tenant filter (``Principal.sees``: None spans all) and hand it
+to the store, which filters in SQL; a task of another tenant is ``NotFound`` with the very text
+of a missing id, so its existence cannot be told. New tasks and configs go into one tenant.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from conveyor.models import (
 from conveyor.placement import place, queue_item
 from conveyor.sealing import seal
 from conveyor.store.protocol import Created, ListRequest, Page, TaskStore
+from conveyor.tenants import DEFAULT_TENANT
 from conveyor.values import check_text, encode_json
 
 MAX_BATCH = 1000
@@ -90,8 +95,12 @@ class TaskService:
     # -- create ---------------------------------------------------------------------------
 
     async def submit(
-        self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS
+        self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS,
+        tenant: str | None = None,
     ) -> list[Created]:
+        """Create in ``tenant``, by default the caller's own (the API lets only a caller
+        spanning tenants name another)."""
+        home = tenant or principal.tenant
         if not specs:
             raise ValidationError("no tasks given")
         if len(specs) > MAX_BATCH:
@@ -103,10 +112,12 @@ class TaskService:
             where = f"tasks[{i}]: " if len(specs) > 1 else ""
             if spec.task_type not in resolved:
                 try:
-                    resolved[spec.task_type] = await self._spec_for(spec.task_type)
+                    resolved[spec.task_type] = await self._spec_for(spec.task_type, home)
                 except ValidationError as exc:
                     raise ValidationError(f"{where}{exc}") from None
-            tasks.append(self._build(spec, resolved[spec.task_type], now, where, principal))
+            tasks.append(
+                self._build(spec, resolved[spec.task_type], now, where, principal, home)
+            )
         return await self._inserts.submit(tasks)
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
@@ -116,9 +127,9 @@ class TaskService:
         )
         return created
 
-    async def _spec_for(self, task_type: str) -> TypeSpec:
+    async def _spec_for(self, task_type: str, tenant: str) -> TypeSpec:
         check_task_type(task_type)
-        spec = await self.catalog.spec(task_type)
+        spec = await self.catalog.spec(task_type, tenant)
         if spec is None:
             raise ValidationError(
                 f"unknown task_type {task_type!r}: register a function for it or create a "
@@ -129,7 +140,8 @@ class TaskService:
         return spec
 
     def _build(
-        self, spec: TaskRequest, type_spec: TypeSpec, now: float, where: str, principal: Principal
+        self, spec: TaskRequest, type_spec: TypeSpec, now: float, where: str,
+        principal: Principal, tenant: str,
     ) -> Task:
         self._check_payload(spec, where)
         return Task(
@@ -146,6 +158,7 @@ class TaskService:
             idempotency_key=spec.idempotency_key,
             callback_url=spec.callback_url,
             owner=principal.key_id,
+            tenant=tenant,
         )
 
     def _check_payload(self, spec: TaskRequest, where: str) -> None:
@@ -194,8 +207,9 @@ class TaskService:
 
     # -- read -----------------------------------------------------------------------------
 
-    async def get(self, task_id: str) -> Task:
-        found = await self.store.tasks.get(task_id) if is_id(task_id) else None
+    async def get(self, task_id: str, tenant: str | None = None) -> Task:
+        """``tenant``: the caller's filter; another tenant's task is not found."""
+        found = await self.store.tasks.get(task_id, tenant) if is_id(task_id) else None
         if found is None:
             raise NotFound(f"no task with id {task_id!r}")
         return found
@@ -205,14 +219,14 @@ class TaskService:
             raise ValidationError("cursor: not a cursor of this API (pass next_cursor back)")
         return await self.store.tasks.list_tasks(ask)
 
-    async def logs(self, task_id: str) -> list[TaskLog]:
-        await self.get(task_id)
-        return await self.store.tasks.logs(task_id)
+    async def logs(self, task_id: str, tenant: str | None = None) -> list[TaskLog]:
+        await self.get(task_id, tenant)
+        return await self.store.tasks.logs(task_id, tenant)
 
     # -- change ---------------------------------------------------------------------------
 
     async def _owned(self, task_id: str, principal: Principal) -> Task:
-        found = await self.get(task_id)
+        found = await self.get(task_id, principal.sees)
         if not principal.owns(found.owner):
             raise Forbidden(f"task {task_id} was created by another API key")
         return found
@@ -226,19 +240,19 @@ class TaskService:
         now = self.clock()
         audit = AuditEntry(actor or Actor.of(principal), Action.TASK_CANCEL, task_id)
         cancelled = await self.store.moves.cancel_pending(
-            task_id, now, "cancelled by request", audit=audit
+            task_id, now, "cancelled by request", tenant=principal.sees, audit=audit
         )
         if cancelled is not None:
             await self.coordination.queues.remove([queue_item(cancelled)])
             return CancelResult(cancelled, False)
-        current = await self.get(task_id)
+        current = await self.get(task_id, principal.sees)
         if current.status == TaskStatus.PROCESSING:
             # Keyed by attempt: the flag outlives the attempt, and must not stop a retry.
             await self.coordination.cancels.request(
                 AttemptRef(task_id, current.attempt), current.timeout + 60.0
             )
             signalled = audit.change(task_view(current), {"cancel_requested": True})
-            await self.store.audit.write(signalled, now)
+            await self.store.audit.write(signalled, now, tenant=current.tenant)
             return CancelResult(current, True)
         raise Conflict(f"task {task_id} is {current.status} and cannot be cancelled")
 
@@ -248,9 +262,11 @@ class TaskService:
         await self._owned(task_id, principal)
         now = self.clock()
         audit = AuditEntry(actor or Actor.of(principal), Action.TASK_RETRY, task_id)
-        reopened = await self.store.moves.reopen(task_id, now, "manual retry", audit=audit)
+        reopened = await self.store.moves.reopen(
+            task_id, now, "manual retry", tenant=principal.sees, audit=audit
+        )
         if reopened is None:
-            current = await self.get(task_id)
+            current = await self.get(task_id, principal.sees)
             raise Conflict(
                 f"task {task_id} is {current.status}; only FAILED, TIMEOUT or CANCELLED tasks "
                 "can be retried"
@@ -265,7 +281,7 @@ class TaskService:
         before = await self._owned(task_id, principal)
         audit = AuditEntry(actor or Actor.of(principal), Action.TASK_PRIORITY, task_id)
         changed = await self.store.moves.set_priority(
-            task_id, priority, self.clock(), audit=audit
+            task_id, priority, self.clock(), tenant=principal.sees, audit=audit
         )
         if changed is None:
             raise Conflict(f"task {task_id} is {before.status}; only PENDING tasks change priority")
@@ -284,29 +300,33 @@ class TaskService:
         ))
         audit = AuditEntry(actor or Actor.of(ANONYMOUS), Action.CONFIG_PUT, config.task_type)
         saved = await self.store.configs.put_config(await self._sealed(config), audit=audit)
-        self.catalog.invalidate(config.task_type)
+        self.catalog.invalidate(config.task_type, config.tenant)
         return saved
 
     async def _sealed(self, config: TaskConfig) -> TaskConfig:
         """``config`` with its secret values sealed; ``"***"`` keeps the stored value."""
         fields = secret_fields(config.executor)
-        stored = await self.store.configs.get_config(config.task_type) if fields else None
+        stored = (
+            await self.store.configs.get_config(config.task_type, config.tenant) if fields else None
+        )
         previous = stored.executor_config if stored and stored.executor == config.executor else None
         return replace(config, executor_config=seal(
             config.executor_config, fields, self.keyring.sealing, previous))
 
-    async def get_config(self, task_type: str) -> TaskConfig:
-        found = await self.store.configs.get_config(task_type)
+    async def get_config(self, task_type: str, tenant: str = DEFAULT_TENANT) -> TaskConfig:
+        found = await self.store.configs.get_config(task_type, tenant)
         if found is None:
             raise NotFound(f"no task config for type {task_type!r}")
         return found
 
-    async def delete_config(self, task_type: str, *, actor: Actor | None = None) -> None:
+    async def delete_config(
+        self, task_type: str, tenant: str = DEFAULT_TENANT, *, actor: Actor | None = None
+    ) -> None:
         audit = AuditEntry(actor or Actor.of(ANONYMOUS), Action.CONFIG_DELETE, task_type)
-        if not await self.store.configs.delete_config(task_type, audit=audit):
+        if not await self.store.configs.delete_config(task_type, tenant, audit=audit):
             raise NotFound(f"no task config for type {task_type!r}")
-        self.catalog.invalidate(task_type)
+        self.catalog.invalidate(task_type, tenant)
 
-    async def list_configs(self) -> list[TaskConfig]:
-        return await self.store.configs.list_configs()
+    async def list_configs(self, tenant: str | None = None) -> list[TaskConfig]:
+        return await self.store.configs.list_configs(tenant)
 

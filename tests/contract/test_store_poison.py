@@ -156,7 +156,7 @@ async def test_migration_0007_hashes_existing_keys(store: SqlStore) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: _downgrade(sync))
     t = make_task(idempotency_key="legacy")
-    row = {k: v for k, v in _row(t).items() if k != "idempotency_hash"}
+    row = {k: v for k, v in _row(t).items() if k not in ("idempotency_hash", "tenant")}
     async with engine.begin() as conn:
         await conn.execute(sa.table("task", *(sa.column(k) for k in row)).insert(), [row])
     await upgrade(engine)
@@ -180,4 +180,4 @@ def _row(t: Task) -> dict[str, object]:
 
 def test_the_table_declares_the_hash_constraint() -> None:
     names = {c.name for c in task.constraints}
-    assert "uq_task_idempotency_hash" in names and "uq_task_idempotency" not in names
+    assert "uq_task_tenant_idempotency" in names and "uq_task_idempotency" not in names

@@ -59,7 +59,7 @@ async def test_a_retry_goes_back_to_the_delayed_set(
     [item] = await held(tasks, store, coord, processor, clock)
     running = await tasks.get(item.task_id)
     failed = outcomes.failure(running, TaskStatus.FAILED, "boom", retryable=True,
-                              backoff=await outcomes.backoff(running.task_type), now=clock.now)
+                              backoff=await outcomes.backoff(running), now=clock.now)
     completions.add(failed, item)
     await finisher.run_once(clock.now)
     after = await tasks.get(item.task_id)

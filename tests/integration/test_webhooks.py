@@ -164,6 +164,7 @@ async def test_final_state_is_posted_once_and_signed(
     assert document == {
         "task_id": "01TASKHOOK",
         "task_type": "report",
+        "tenant": "default",
         "status": "SUCCESS",
         "result": {"ok": 1},
         "error": None,

@@ -1,7 +1,8 @@
 """``GET /api/v1/audit``: the audit log, for admins, filtered and paged like the task list.
 
 A key sees its own tenant's rows only: the tenant goes into the SQL filter
-(``store.audit.list_entries(query, tenant)``); a scope spanning tenants would pass None.
+(``store.audit.list_entries(query, tenant)``); a superadmin sees every tenant's, or the one
+``?tenant=`` names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from conveyor.api.auth import Admin
 from conveyor.api.schemas import iso, shown_view, utc_seconds
 from conveyor.api.task_routes import ERRORS, UTC_NOTE
+from conveyor.api.tenancy import TenantParam, reach
 from conveyor.audit import AuditQuery, AuditRecord, parse_cursor
 from conveyor.service import TaskService
 
@@ -63,6 +65,7 @@ async def audit(
     until: Annotated[datetime | None, Query(description=UTC_NOTE)] = None,
     cursor: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    tenant: TenantParam = None,
 ) -> AuditList:
     """Operator actions (cancel, retry, priority, task configs, pause / resume, keys) of the
     caller's tenant, newest first."""
@@ -71,7 +74,7 @@ async def audit(
         until=utc_seconds(until, "until"), cursor=parse_cursor(cursor), limit=limit,
     )
     svc: TaskService = request.app.state.service
-    page = await svc.store.audit.list_entries(query, who.tenant)
+    page = await svc.store.audit.list_entries(query, reach(who, tenant))
     return AuditList(
         entries=[AuditOut.of(r) for r in page.records],
         next_cursor=None if page.next_cursor is None else str(page.next_cursor),

@@ -22,6 +22,7 @@ from starlette.types import Scope as AsgiScope
 
 from conveyor.api.errors import error_response
 from conveyor.api.guard import UNSAFE_METHODS, has_body
+from conveyor.api.tenancy import check_fleet
 from conveyor.apikeys import ANONYMOUS, Principal, Scope, split_token, verify
 from conveyor.audit import Actor
 from conveyor.errors import BackendUnavailable, ConveyorError, Forbidden, Unauthorized
@@ -122,7 +123,9 @@ def scraper_or_reader(
             address = address.ipv4_mapped  # a dual-stack socket reports IPv4 clients so
         if address is not None and any(address in network for network in allowed):
             return None
-        return await reader(await authenticate(request, credentials))
+        who = await reader(await authenticate(request, credentials))
+        check_fleet(who, "the metrics count")
+        return who
 
     return dependency
 

@@ -19,8 +19,10 @@ from conveyor.api.operation_schemas import (
 )
 from conveyor.api.schemas import iso
 from conveyor.api.task_routes import ERRORS
+from conveyor.api.tenancy import TenantParam, check_fleet, reach
 from conveyor.operations import Operations, QueueState
 
+PAUSE = "pause and resume act on"
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["operations"])
 
 
@@ -36,7 +38,7 @@ def _queues(state: QueueState) -> QueuesOut:
 
 
 @router.get("/workers", response_model=WorkerList)
-async def workers(request: Request, who: Reader) -> WorkerList:
+async def workers(request: Request, who: Reader, tenant: TenantParam = None) -> WorkerList:
     """Live workers with their load (queued + running) and capacity."""
     return WorkerList(workers=[
         WorkerOut(
@@ -45,12 +47,14 @@ async def workers(request: Request, who: Reader) -> WorkerList:
             draining=w.draining, started_at=iso(w.started_at),
             last_heartbeat=iso(w.last_heartbeat),
         )
-        for w in await ops(request).live_workers()
+        for w in await ops(request).live_workers(reach(who, tenant))
     ])
 
 
 @router.get("/workers/history", response_model=WorkerHistory)
-async def worker_history(request: Request, who: Reader) -> WorkerHistory:
+async def worker_history(
+    request: Request, who: Reader, tenant: TenantParam = None
+) -> WorkerHistory:
     """Every worker ever seen (the durable ``worker_registry``), live or not."""
     return WorkerHistory(workers=[
         WorkerRecordOut(
@@ -58,19 +62,22 @@ async def worker_history(request: Request, who: Reader) -> WorkerHistory:
             types=list(r.types), state=r.state, first_seen=iso(r.first_seen),
             last_heartbeat=iso(r.last_heartbeat), state_changed_at=iso(r.state_changed_at),
         )
-        for r in await ops(request).worker_records()
+        for r in await ops(request).worker_records(reach(who, tenant))
     ])
 
 
 @router.get("/queues", response_model=QueuesOut)
-async def queues(request: Request, who: Reader) -> QueuesOut:
-    return _queues(await ops(request).queues())
+async def queues(request: Request, who: Reader, tenant: TenantParam = None) -> QueuesOut:
+    """Queue lengths by priority; for a tenant-bound key, its own PENDING tasks by priority."""
+    return _queues(await ops(request).queues(reach(who, tenant)))
 
 
 @router.get("/scheduler", response_model=SchedulerOut)
-async def scheduler(request: Request, who: Reader) -> SchedulerOut:
+async def scheduler(
+    request: Request, who: Reader, tenant: TenantParam = None
+) -> SchedulerOut:
     """The current leader and its fencing epoch, with the queues it serves."""
-    state = await ops(request).scheduler()
+    state = await ops(request).scheduler(reach(who, tenant))
     return SchedulerOut(
         leader=state.leader.holder if state.leader else None,
         epoch=state.leader.epoch if state.leader else None,
@@ -83,9 +90,10 @@ async def scheduler(request: Request, who: Reader) -> SchedulerOut:
 async def stats(
     request: Request, who: Reader,
     window: Annotated[float, Query(ge=10, le=86_400, description="seconds")] = 300,
+    tenant: TenantParam = None,
 ) -> StatsOut:
     """Tasks by state and by type, and creation / completion rates over the last ``window``."""
-    s = await ops(request).stats(window, time.time())
+    s = await ops(request).stats(window, time.time(), reach(who, tenant))
     return StatsOut(
         by_status=s.by_status, by_type=s.by_type, window_seconds=s.window,
         created_per_second=s.created / s.window,
@@ -95,10 +103,15 @@ async def stats(
 
 @router.post("/queues/{name}/pause", response_model=QueuesOut)
 async def pause(name: str, request: Request, who: Admin) -> QueuesOut:
-    """Stop dispatching a priority (high, normal, low) or a task type; queued tasks wait."""
-    return _queues(await ops(request).set_paused(name, True, actor=acting(who, request)))
+    """Stop dispatching a priority (high, normal, low) or a task type; queued tasks wait.
+    Every tenant's: a superadmin key or an admin key of the default tenant."""
+    check_fleet(who, PAUSE)
+    return _queues(await ops(request).set_paused(
+        name, True, who.sees, actor=acting(who, request)))
 
 
 @router.post("/queues/{name}/resume", response_model=QueuesOut)
 async def resume(name: str, request: Request, who: Admin) -> QueuesOut:
-    return _queues(await ops(request).set_paused(name, False, actor=acting(who, request)))
+    check_fleet(who, PAUSE)
+    return _queues(await ops(request).set_paused(
+        name, False, who.sees, actor=acting(who, request)))

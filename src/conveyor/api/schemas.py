@@ -14,6 +14,7 @@ from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
 from conveyor.sealing import MASK, redact
 from conveyor.service import MAX_BATCH, MAX_DELAY, TaskRequest
 from conveyor.store.protocol import BIG_FIELDS
+from conveyor.tenants import DEFAULT_TENANT
 
 PriorityIn = Annotated[
     StrictStr | StrictInt | None,  # strict: JSON true must not slip in as priority 1
@@ -105,6 +106,7 @@ class TaskSummaryOut(BaseModel):
     run_at: str | None
     started_at: str | None = None
     finished_at: str | None = None
+    tenant: str
 
     @classmethod
     def of(cls, t: Task, **extra: Any) -> Self:
@@ -114,7 +116,7 @@ class TaskSummaryOut(BaseModel):
             attempt=t.attempt, retry_count=t.retry_count, max_retries=t.max_retries,
             timeout_seconds=t.timeout, worker_id=t.worker_id, idempotency_key=t.idempotency_key,
             created_at=iso(t.created_at), run_at=iso(t.run_at), started_at=iso(t.started_at),
-            finished_at=iso(t.finished_at), **extra,
+            finished_at=iso(t.finished_at), tenant=t.tenant, **extra,
         )
 
     @classmethod
@@ -209,6 +211,9 @@ class TaskConfigIn(BaseModel):
     concurrency_limit: int | None = Field(None, ge=1, le=1_000_000)
     rate_limit: float | None = Field(None, gt=0, le=1_000_000, description="tasks per second")
     enabled: bool = True
+    tenant: str | None = Field(None, max_length=64, description=(
+        "May be left out; when given (as a GET answers it) it must be the tenant the config "
+        "is written to: the key's, or the superadmin's `?tenant=`."))
 
     @field_validator("priority")
     @classmethod
@@ -216,7 +221,12 @@ class TaskConfigIn(BaseModel):
         parse_priority(value)
         return value
 
-    def to_config(self, task_type: str, now: float) -> TaskConfig:
+    def to_config(self, task_type: str, now: float, tenant: str = DEFAULT_TENANT) -> TaskConfig:
+        if self.tenant is not None and self.tenant != tenant:
+            raise ValidationError(
+                f"tenant {self.tenant!r} in the body differs from the tenant written to "
+                f"({tenant!r}); leave it out, or name the tenant with ?tenant= (superadmin)"
+            )
         b = self.backoff
         return TaskConfig(
             task_type=task_type, executor=self.executor, executor_config=self.executor_config,
@@ -224,13 +234,14 @@ class TaskConfigIn(BaseModel):
             priority=parse_priority(self.priority),
             backoff=None if b is None else Backoff(b.base, b.factor, b.cap, b.jitter),
             concurrency_limit=self.concurrency_limit, rate_limit=self.rate_limit,
-            enabled=self.enabled, updated_at=now,
+            enabled=self.enabled, updated_at=now, tenant=tenant,
         )
 
 
 class TaskConfigOut(TaskConfigIn):
     task_type: str
     updated_at: str | None
+    tenant: str
 
     @classmethod
     def of(cls, c: TaskConfig) -> TaskConfigOut:
@@ -243,7 +254,7 @@ class TaskConfigOut(TaskConfigIn):
             backoff=None if b is None else BackoffIn(
                 base=b.base, factor=b.factor, cap=b.cap, jitter=b.jitter),
             concurrency_limit=c.concurrency_limit, rate_limit=c.rate_limit, enabled=c.enabled,
-            updated_at=iso(c.updated_at),
+            updated_at=iso(c.updated_at), tenant=c.tenant,
         )
 
 

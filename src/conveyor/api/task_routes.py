@@ -29,6 +29,7 @@ from conveyor.api.schemas import (
     parse_priority,
     utc_seconds,
 )
+from conveyor.api.tenancy import TenantParam, home, reach
 from conveyor.errors import ValidationError
 from conveyor.models import TaskStatus, check_task_type
 from conveyor.service import TaskService
@@ -54,19 +55,24 @@ def service(request: Request) -> TaskService:
     responses={200: {"model": TaskOut, "description": "an idempotency key matched"}},
 )
 async def create_task(
-    body: TaskCreate, request: Request, response: Response, who: Submitter
+    body: TaskCreate, request: Request, response: Response, who: Submitter,
+    tenant: TenantParam = None,
 ) -> TaskOut:
-    """Create one task. The same idempotency key for the same type returns the existing task
-    with 200 instead of 201."""
-    [created] = await service(request).submit([body.to_spec()], who)
+    """Create one task. The same idempotency key for the same type in the same tenant returns
+    the existing task with 200 instead of 201."""
+    [created] = await service(request).submit([body.to_spec()], who, home(who, tenant))
     response.status_code = 201 if created.created else 200
     return TaskOut.of(created.task, created=created.created)
 
 
 @router.post("/tasks/batch", status_code=201, response_model=BatchOut, tags=["tasks"])
-async def create_tasks(body: BatchCreate, request: Request, who: Submitter) -> BatchOut:
+async def create_tasks(
+    body: BatchCreate, request: Request, who: Submitter, tenant: TenantParam = None
+) -> BatchOut:
     """Create up to 1,000 tasks in one request and one transaction."""
-    created = await service(request).submit([t.to_spec() for t in body.tasks], who)
+    created = await service(request).submit(
+        [t.to_spec() for t in body.tasks], who, home(who, tenant)
+    )
     return BatchOut(tasks=[TaskOut.of(c.task, created=c.created) for c in created])
 
 
@@ -81,6 +87,7 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=26)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     include: Annotated[str | None, Query(max_length=64, description=INCLUDE_NOTE)] = None,
+    tenant: TenantParam = None,
 ) -> StreamingResponse:
     """Task summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next
     page. Payloads and results come only when included, and then a page stops early once
@@ -88,7 +95,7 @@ async def list_tasks(
     if task_type is not None:
         check_task_type(task_type)
     where = TaskFilter(
-        status=status, task_type=task_type,
+        tenant=reach(who, tenant), status=status, task_type=task_type,
         created_from=utc_seconds(created_from, "created_from"),
         created_to=utc_seconds(created_to, "created_to"),
     )
@@ -123,7 +130,7 @@ async def streamed(page: Page) -> AsyncIterator[bytes]:
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, tags=["tasks"])
 async def get_task(task_id: str, request: Request, who: Reader) -> TaskOut:
-    return TaskOut.of(await service(request).get(task_id))
+    return TaskOut.of(await service(request).get(task_id, who.sees))
 
 
 @router.patch("/tasks/{task_id}", response_model=TaskOut, tags=["tasks"])
@@ -162,24 +169,29 @@ async def retry_task(task_id: str, request: Request, who: Submitter) -> TaskOut:
 
 @router.get("/tasks/{task_id}/logs", response_model=LogList, tags=["tasks"])
 async def task_logs(task_id: str, request: Request, who: Reader) -> LogList:
-    logs = await service(request).logs(task_id)
+    logs = await service(request).logs(task_id, who.sees)
     return LogList(task_id=task_id, logs=[LogOut.of(x) for x in logs])
 
 
 @router.get("/task-configs", response_model=TaskConfigList, tags=["task configs"])
-async def list_configs(request: Request, who: Reader) -> TaskConfigList:
-    configs = await service(request).list_configs()
+async def list_configs(
+    request: Request, who: Reader, tenant: TenantParam = None
+) -> TaskConfigList:
+    configs = await service(request).list_configs(reach(who, tenant))
     return TaskConfigList(configs=[TaskConfigOut.of(c) for c in configs])
 
 
 @router.get("/task-configs/{task_type}", response_model=TaskConfigOut, tags=["task configs"])
-async def get_config(task_type: str, request: Request, who: Reader) -> TaskConfigOut:
-    return TaskConfigOut.of(await service(request).get_config(check_task_type(task_type)))
+async def get_config(
+    task_type: str, request: Request, who: Reader, tenant: TenantParam = None
+) -> TaskConfigOut:
+    found = await service(request).get_config(check_task_type(task_type), home(who, tenant))
+    return TaskConfigOut.of(found)
 
 
 @router.put("/task-configs/{task_type}", response_model=TaskConfigOut, tags=["task configs"])
 async def put_config(
-    task_type: str, body: TaskConfigIn, request: Request, who: Admin
+    task_type: str, body: TaskConfigIn, request: Request, who: Admin, tenant: TenantParam = None
 ) -> TaskConfigOut:
     """Create or replace the config of a task type (admin key).
 
@@ -191,14 +203,16 @@ async def put_config(
     store, a config carrying a secret is refused with 422 (a SQLite store uses a key file
     beside the database).
     """
-    config = body.to_config(check_task_type(task_type), time.time())
+    config = body.to_config(check_task_type(task_type), time.time(), home(who, tenant))
     saved = await service(request).put_config(config, actor=acting(who, request))
     return TaskConfigOut.of(saved)
 
 
 @router.delete("/task-configs/{task_type}", status_code=204, tags=["task configs"])
-async def delete_config(task_type: str, request: Request, who: Admin) -> Response:
+async def delete_config(
+    task_type: str, request: Request, who: Admin, tenant: TenantParam = None
+) -> Response:
     await service(request).delete_config(
-        check_task_type(task_type), actor=acting(who, request)
+        check_task_type(task_type), home(who, tenant), actor=acting(who, request)
     )
     return Response(status_code=204)

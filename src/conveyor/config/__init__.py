@@ -22,6 +22,7 @@ from pydantic import (
 from conveyor.config.fields import FROZEN, Seconds, parse_duration
 from conveyor.config.sections import (
     HttpExecutorSettings,
+    MetricsSettings,
     SchedulerSettings,
     SecretsSettings,
     ServerSettings,
@@ -33,6 +34,7 @@ from conveyor.errors import ConfigError
 
 __all__ = [
     "HttpExecutorSettings",
+    "MetricsSettings",
     "SchedulerSettings",
     "Seconds",
     "SecretsSettings",
@@ -86,6 +88,7 @@ class Settings(BaseModel):
     worker: WorkerSettings = WorkerSettings()
     http_executor: HttpExecutorSettings = HttpExecutorSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    metrics: MetricsSettings = MetricsSettings()
     server: ServerSettings = ServerSettings()
     secrets: SecretsSettings = SecretsSettings()
 

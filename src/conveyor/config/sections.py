@@ -169,6 +169,17 @@ class WebhookSettings(BaseModel):
     destination_backlog: int = Field(1_000, ge=1, le=1_000_000)
 
 
+class MetricsSettings(BaseModel):
+    """What the Prometheus metrics carry (``conveyor.observability.metrics``)."""
+
+    model_config = FROZEN
+
+    # Add a `tenant` label to the per-task counters and histograms. Off by default: each
+    # tenant multiplies every task series by one more (tenants times types times statuses), which a
+    # Prometheus with many tenants pays for in memory.
+    tenant_label: bool = False
+
+
 class ServerSettings(BaseModel):
     """What the HTTP servers (the API, and the metrics port) accept from the network."""
 

@@ -65,42 +65,47 @@ class RefreshingCollector(Collector):
 
 
 class Metrics:
-    """All metric families of one process, in one private registry."""
+    """All metric families of one process, in one private registry.
 
-    def __init__(self, *, refresh_timeout: float = 2.0) -> None:
+    ``tenant_label`` (the ``metrics.tenant_label`` setting) puts a ``tenant`` label before
+    ``type`` on every per-task family; off, the families keep the labels they always had."""
+
+    def __init__(self, *, refresh_timeout: float = 2.0, tenant_label: bool = False) -> None:
         self.registry = CollectorRegistry()
         self.refresh_timeout = refresh_timeout
+        self.tenant_label = tenant_label
         self._samplers: list[RefreshingCollector] = []
         r = self.registry
+        task = ["tenant", "type"] if tenant_label else ["type"]
         self.tasks_created = Counter(
-            "conveyor_tasks_created", "Tasks created by this process.", ["type"], registry=r
+            "conveyor_tasks_created", "Tasks created by this process.", task, registry=r
         )
         self.tasks_started = Counter(
-            "conveyor_tasks_started", "Attempts started by this process.", ["type"], registry=r
+            "conveyor_tasks_started", "Attempts started by this process.", task, registry=r
         )
         self.tasks_finished = Counter(
             "conveyor_tasks_finished",
             "Tasks this process moved to a final status (SUCCESS, FAILED, TIMEOUT, CANCELLED).",
-            ["type", "status"], registry=r,
+            [*task, "status"], registry=r,
         )
         self.tasks_retried = Counter(
             "conveyor_tasks_retried",
             "Failed or timed-out attempts this process sent back to PENDING for a retry.",
-            ["type"], registry=r,
+            task, registry=r,
         )
         self.tasks_manual_retries = Counter(
             "conveyor_tasks_manual_retries",
-            "Finished tasks reopened by a user's retry request.", ["type"], registry=r,
+            "Finished tasks reopened by a user's retry request.", task, registry=r,
         )
         self.task_duration = Histogram(
             "conveyor_task_duration_seconds",
-            "How long attempts ran, from start to their outcome.", ["type"],
+            "How long attempts ran, from start to their outcome.", task,
             buckets=DURATION_BUCKETS, registry=r,
         )
         self.queue_wait = Histogram(
             "conveyor_task_queue_wait_seconds",
             "From when an attempt was due (creation, delay or retry backoff) to its start.",
-            ["type"], buckets=WAIT_BUCKETS, registry=r,
+            task, buckets=WAIT_BUCKETS, registry=r,
         )
         self.http_requests = Counter(
             "conveyor_http_requests", "HTTP requests answered, by route template.",
@@ -110,6 +115,10 @@ class Metrics:
             "conveyor_http_request_duration_seconds", "HTTP request latency by route template.",
             ["route"], buckets=HTTP_BUCKETS, registry=r,
         )
+
+    def task_labels(self, task: Task) -> tuple[str, ...]:
+        """The leading label values of a per-task family for ``task``."""
+        return (task.tenant, task.task_type) if self.tenant_label else (task.task_type,)
 
     def observe(self, sampler: RefreshingCollector) -> None:
         """Register a sampler: it is refreshed before, and collected during, every scrape."""
@@ -160,36 +169,38 @@ class MetricsListener:
         self._handlers[event.kind](event)
 
     def _created(self, event: Event) -> None:
-        self._m.tasks_created.labels(event.task.task_type).inc()
+        self._m.tasks_created.labels(*self._m.task_labels(event.task)).inc()
 
     def _started(self, event: Event) -> None:
         task = event.task
-        self._m.tasks_started.labels(task.task_type).inc()
+        self._m.tasks_started.labels(*self._m.task_labels(task)).inc()
         started = task.started_at if task.started_at is not None else event.at
         # run_at, not created_at: a delayed task or a retry in backoff is not waiting in a
         # queue before it is due. Clamped because run_at and started_at may come from two
         # hosts' clocks.
-        self._m.queue_wait.labels(task.task_type).observe(max(0.0, started - task.run_at))
+        self._m.queue_wait.labels(*self._m.task_labels(task)).observe(
+            max(0.0, started - task.run_at)
+        )
 
     def _retrying(self, event: Event) -> None:
         task = event.task
         if task.error is None:
             # ``reopen`` clears the error; an attempt that failed into a retry always has one.
-            self._m.tasks_manual_retries.labels(task.task_type).inc()
+            self._m.tasks_manual_retries.labels(*self._m.task_labels(task)).inc()
             return
-        self._m.tasks_retried.labels(task.task_type).inc()
+        self._m.tasks_retried.labels(*self._m.task_labels(task)).inc()
         self._observe_attempt(task, event.at)
 
     def _finished(self, event: Event) -> None:
         task = event.task
-        self._m.tasks_finished.labels(task.task_type, str(task.status)).inc()
+        self._m.tasks_finished.labels(*self._m.task_labels(task), str(task.status)).inc()
         if event.kind is not EventKind.CANCELLED or attempt_was_running(task):
             self._observe_attempt(task, task.finished_at or event.at)
 
     def _observe_attempt(self, task: Task, ended: float) -> None:
         if task.started_at is not None:
             duration = max(0.0, ended - task.started_at)
-            self._m.task_duration.labels(task.task_type).observe(duration)
+            self._m.task_duration.labels(*self._m.task_labels(task)).observe(duration)
 
 
 def attempt_was_running(task: Task) -> bool:

@@ -111,7 +111,11 @@ class Dispatcher(Duty):
             depth = budget + self._look_past
 
     async def _limits(self, types: set[str]) -> dict[str, TypeSpec]:
-        """The types in this pass that have a concurrency or rate limit (configs are cached)."""
+        """The types in this pass that have a concurrency or rate limit (configs are cached).
+
+        Queue items do not carry their tenant yet, so flow control reads the default
+        tenant's configs (what every install had before tenants); the per-tenant limits come
+        with tenant-aware queue items."""
         limited = {}
         for task_type in types:
             spec = await self._catalog.spec(task_type)

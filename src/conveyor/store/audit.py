@@ -11,6 +11,7 @@ row (pause / resume, a cancel signal to a running task).
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from typing import Any
 
@@ -27,12 +28,16 @@ UNSET: Any = object()  # ``record``'s before / after: keep what the entry holds
 
 async def record(
     conn: AsyncConnection, entry: AuditEntry | None, at: float,
-    before: Any = UNSET, after: Any = UNSET,
+    before: Any = UNSET, after: Any = UNSET, *, tenant: str | None = None,
 ) -> None:
     """Write ``entry`` (with ``before`` / ``after`` as seen in this transaction, when given)
-    on ``conn``; nothing when ``entry`` is None."""
+    on ``conn``; nothing when ``entry`` is None. ``tenant`` files the row under the target's
+    tenant rather than the actor's: a superadmin's action shows in the audit of the tenant it
+    touched."""
     if entry is None:
         return
+    if tenant is not None and tenant != entry.actor.tenant:
+        entry = dataclasses.replace(entry, actor=dataclasses.replace(entry.actor, tenant=tenant))
     if before is not UNSET or after is not UNSET:
         entry = entry.change(
             entry.before if before is UNSET else before, entry.after if after is UNSET else after
@@ -56,9 +61,9 @@ class SqlAudit:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def write(self, entry: AuditEntry, at: float) -> None:
+    async def write(self, entry: AuditEntry, at: float, *, tenant: str | None = None) -> None:
         async with self._db.begin() as conn:
-            await record(conn, entry, at)
+            await record(conn, entry, at, tenant=tenant)
 
     async def list_entries(self, query: AuditQuery, tenant: str | None) -> AuditPage:
         """Newest first; ``tenant`` None spans tenants (a superadmin), else only its rows."""

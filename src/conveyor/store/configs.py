@@ -1,4 +1,7 @@
-"""Per-type defaults (``task_config``): read through the catalog's cache, written by admins."""
+"""Per-type defaults (``task_config``): read through the catalog's cache, written by admins.
+
+Keyed by (tenant, task type): tenant A's config of type ``x`` is invisible to tenant B, which
+may have its own."""
 
 from __future__ import annotations
 
@@ -12,22 +15,30 @@ from conveyor.audit import AuditEntry, config_view
 from conveyor.models import Backoff, Priority, TaskConfig
 from conveyor.store.audit import record
 from conveyor.store.database import Database
-from conveyor.store.rows import dumps, loads
+from conveyor.store.rows import dumps, in_tenant, loads
 from conveyor.store.schema import task_config
+from conveyor.tenants import DEFAULT_TENANT
 
 
 class SqlConfigs:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def get_config(self, task_type: str) -> TaskConfig | None:
-        query = sa.select(task_config).where(task_config.c.task_type == task_type)
+    async def get_config(
+        self, task_type: str, tenant: str = DEFAULT_TENANT
+    ) -> TaskConfig | None:
+        query = sa.select(task_config).where(
+            task_config.c.tenant == tenant, task_config.c.task_type == task_type
+        )
         row = await self._db.first(query)
         return None if row is None else _config_from_row(row)
 
-    async def list_configs(self) -> list[TaskConfig]:
-        query = sa.select(task_config).order_by(task_config.c.task_type)
-        return [_config_from_row(r) for r in await self._db.rows(query)]
+    async def list_configs(self, tenant: str | None = None) -> list[TaskConfig]:
+        query = sa.select(task_config).order_by(task_config.c.tenant, task_config.c.task_type)
+        return [
+            _config_from_row(r)
+            for r in await self._db.rows(in_tenant(query, tenant, task_config))
+        ]
 
     async def put_config(
         self, config: TaskConfig, *, audit: AuditEntry | None = None
@@ -49,24 +60,25 @@ class SqlConfigs:
         async def audited(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
             old = None if before is None else _config_from_row(before)
             await record(conn, audit, config.updated_at, before=config_view(old),
-                         after=config_view(config))
+                         after=config_view(config), tenant=config.tenant)
 
-        await self._db.upsert(task_config, "task_type", config.task_type, row,
-                              then=None if audit is None else audited)
+        key = {"tenant": config.tenant, "task_type": config.task_type}
+        await self._db.upsert(task_config, key, row, then=None if audit is None else audited)
         return config
 
-    async def delete_config(self, task_type: str, *, audit: AuditEntry | None = None) -> bool:
+    async def delete_config(
+        self, task_type: str, tenant: str = DEFAULT_TENANT, *, audit: AuditEntry | None = None
+    ) -> bool:
+        match = (task_config.c.tenant == tenant, task_config.c.task_type == task_type)
         async with self._db.begin() as conn:
             found = None
             if audit is not None:
-                lock = sa.select(task_config).where(task_config.c.task_type == task_type)
-                found = (await conn.execute(lock.with_for_update())).mappings().first()
-            result = await conn.execute(
-                task_config.delete().where(task_config.c.task_type == task_type)
-            )
+                lock = sa.select(task_config).where(*match).with_for_update()
+                found = (await conn.execute(lock)).mappings().first()
+            result = await conn.execute(task_config.delete().where(*match))
             if result.rowcount and found is not None:
                 await record(conn, audit, time.time(), before=config_view(_config_from_row(found)),
-                             after=None)
+                             after=None, tenant=tenant)
         return bool(result.rowcount)
 
 
@@ -84,4 +96,5 @@ def _config_from_row(row: sa.RowMapping) -> TaskConfig:
         rate_limit=row["rate_limit"],
         enabled=bool(row["enabled"]),
         updated_at=row["updated_at"],
+        tenant=row["tenant"],
     )

@@ -63,11 +63,12 @@ class Database:
             await upgrade(self.engine)
 
     async def upsert(
-        self, table: sa.Table, key: str, value: str, row: dict[str, Any],
+        self, table: sa.Table, key: dict[str, Any], row: dict[str, Any],
         created: dict[str, Any] | None = None,
         *, then: Written | None = None,
     ) -> None:
-        """Update-then-insert: portable across the three databases; a lost insert race
+        """Update-then-insert of the row whose primary key is ``key`` (column → value):
+        portable across the three databases; a lost insert race
         retries as an update. The two run in separate transactions: in one, two first inserts
         deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
         INSERT waits for the other's gap lock). ``created`` holds what only a new row gets
@@ -83,15 +84,16 @@ class Database:
         ``then`` runs in the transaction that wrote, with the row as it was before (read
         ``FOR UPDATE`` first, so no one changes it in between; None when inserted): an audit
         row of the change commits with it or not at all."""
+        match = [table.c[name] == value for name, value in key.items()]
         for attempt in range(1, _UPSERT_TRIES + 1):
             try:
                 async with self.begin() as conn:
                     before = None
                     if then is not None:
-                        lock = sa.select(table).where(table.c[key] == value).with_for_update()
+                        lock = sa.select(table).where(*match).with_for_update()
                         before = (await conn.execute(lock)).mappings().first()
                     result = await conn.execute(
-                        table.update().where(table.c[key] == value).ordered_values(*row.items())
+                        table.update().where(*match).ordered_values(*row.items())
                     )
                     if result.rowcount and then is not None:
                         await then(conn, before)
@@ -99,7 +101,7 @@ class Database:
                     return
                 async with self.begin() as conn:
                     await conn.execute(
-                        table.insert().values({key: value, **row, **(created or {})})
+                        table.insert().values({**key, **row, **(created or {})})
                     )
                     if then is not None:
                         await then(conn, None)
@@ -107,7 +109,7 @@ class Database:
             except IntegrityError as exc:
                 if attempt == _UPSERT_TRIES:
                     raise Conflict(
-                        f"{table.name} {value!r} not written after {attempt} tries"
+                        f"{table.name} {tuple(key.values())!r} not written after {attempt} tries"
                     ) from exc
 
     async def close(self) -> None:

@@ -30,7 +30,15 @@ from conveyor.store.audit import record
 from conveyor.store.bulk import finish_update
 from conveyor.store.database import Database
 from conveyor.store.protocol import Outcome
-from conveyor.store.rows import by_ids, chunks, dumps, log_row, select_tasks, task_from_row
+from conveyor.store.rows import (
+    by_ids,
+    chunks,
+    dumps,
+    in_tenant,
+    log_row,
+    select_tasks,
+    task_from_row,
+)
 from conveyor.store.schema import task, task_logs
 from conveyor.store.storable import MAX_MESSAGE_CHARS, storable
 from conveyor.values import clean_text
@@ -145,14 +153,14 @@ class SqlMoves:
 
     async def _move_one(
         self, task_id: str, sources: Sequence[TaskStatus], target: TaskStatus, now: float,
-        message: str, extra: dict[str, Any], kind: EventKind | None,
+        message: str, extra: dict[str, Any], kind: EventKind | None, tenant: str | None,
         audit: AuditEntry | None = None,
     ) -> Task | None:
-        """One conditional write of one task from any of ``sources``; logged when the status
-        moves (a priority change in place is not a move of the state machine), audited when
-        it applied."""
+        """One conditional write of one task of ``tenant`` (None: any) from any of
+        ``sources``; logged when the status moves (a priority change in place is not a move of
+        the state machine), audited when it applied."""
         async with self._db.begin() as conn:
-            by_id = sa.select(task).where(task.c.id == task_id)
+            by_id = in_tenant(sa.select(task).where(task.c.id == task_id), tenant)
             row = (await conn.execute(by_id)).mappings().first()
             if row is None or TaskStatus(row["status"]) not in sources:
                 return None
@@ -171,34 +179,39 @@ class SqlMoves:
                 log = log_row(moved, source, target, now, message)
                 await conn.execute(task_logs.insert(), [log])
             before = task_view(task_from_row(row))
-            await record(conn, audit, now, before=before, after=task_view(moved))
+            await record(conn, audit, now, before=before, after=task_view(moved),
+                         tenant=moved.tenant)
         if kind is not None:
             self._events.emit([Event(kind, moved, now)])
         return moved
 
     async def cancel_pending(
-        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> Task | None:
         return await self._move_one(
             task_id, [S.PENDING], S.CANCELLED, now, message, {"finished_at": now},
-            EventKind.CANCELLED, audit,
+            EventKind.CANCELLED, tenant, audit,
         )
 
     async def reopen(
-        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> Task | None:
         extra = {"retry_count": 0, "run_at": now, "finished_at": None, "error": None,
                  "result": None}
         return await self._move_one(
             task_id, [S.FAILED, S.TIMEOUT, S.CANCELLED], S.PENDING, now, message, extra,
-            EventKind.RETRYING, audit,
+            EventKind.RETRYING, tenant, audit,
         )
 
     async def set_priority(
-        self, task_id: str, priority: Priority, now: float, *, audit: AuditEntry | None = None
+        self, task_id: str, priority: Priority, now: float, *, tenant: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> Task | None:
         return await self._move_one(
-            task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None, audit
+            task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None, tenant,
+            audit,
         )
 
 

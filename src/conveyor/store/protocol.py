@@ -32,6 +32,7 @@ from conveyor.models import (
     WorkerInfo,
     WorkerRecord,
 )
+from conveyor.tenants import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,9 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
+    """``tenant`` None spans every tenant (a superadmin, or no authentication)."""
+
+    tenant: str | None = None
     status: TaskStatus | None = None
     task_type: str | None = None
     created_from: float | None = None
@@ -96,22 +100,27 @@ class Created:
 
 
 class TaskRecords(Protocol):
-    """Create tasks and read them back (the API's path)."""
+    """Create tasks and read them back (the API's path).
+
+    Every read takes the caller's ``tenant`` (None: all tenants) and filters by it in SQL: a
+    task of another tenant is not found, exactly like a task that does not exist."""
 
     async def insert(self, tasks: Sequence[Task]) -> list[Created]:
-        """Insert new PENDING tasks; a task whose (type, idempotency key) exists yields the
-        existing one instead. Order of the result follows the input; a task whose id is
-        taken raises ``Conflict``."""
+        """Insert new PENDING tasks; a task whose (tenant, type, idempotency key) exists
+        yields the existing one instead. Order of the result follows the input; a task whose
+        id is taken raises ``Conflict``."""
 
-    async def get(self, task_id: str) -> Task | None: ...
+    async def get(self, task_id: str, tenant: str | None = None) -> Task | None: ...
 
-    async def get_many(self, task_ids: Sequence[str]) -> list[Task]: ...
+    async def get_many(
+        self, task_ids: Sequence[str], tenant: str | None = None
+    ) -> list[Task]: ...
 
     async def list_tasks(self, ask: ListRequest) -> Page:
-        """Newest first. The payload and result columns are read only when included, and
-        then only for the rows within the budget."""
+        """Newest first, within ``ask.where.tenant``. The payload and result columns are read
+        only when included, and then only for the rows within the budget."""
 
-    async def logs(self, task_id: str) -> list[TaskLog]: ...
+    async def logs(self, task_id: str, tenant: str | None = None) -> list[TaskLog]: ...
 
 
 class TaskMoves(Protocol):
@@ -125,19 +134,22 @@ class TaskMoves(Protocol):
         (their new state), skipping outcomes of superseded attempts."""
 
     async def cancel_pending(
-        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> Task | None:
-        """PENDING → CANCELLED; None when the task was not PENDING. ``audit``, when given,
-        is written in the same transaction as the move, and only if it applied (so for the
-        three methods below)."""
+        """PENDING → CANCELLED; None when the task was not PENDING (or not of ``tenant``).
+        ``audit``, when given, is written in the same transaction as the move, and only if it
+        applied (so for the two methods below)."""
 
     async def reopen(
-        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+        self, task_id: str, now: float, message: str, *, tenant: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> Task | None:
         """A manual retry: FAILED / TIMEOUT / CANCELLED → PENDING with its retries restored."""
 
     async def set_priority(
-        self, task_id: str, priority: Priority, now: float, *, audit: AuditEntry | None = None
+        self, task_id: str, priority: Priority, now: float, *, tenant: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> Task | None:
         """Change the priority of a PENDING task; None when it is not PENDING."""
 
@@ -159,42 +171,53 @@ class Sweeps(Protocol):
 class TaskStats(Protocol):
     """Aggregates over the task table, for the stats endpoint and the metrics."""
 
-    async def count_by_status(self) -> dict[tuple[str, str], int]:
-        """``{(task_type, status): count}``."""
+    async def count_by_status(self, tenant: str | None = None) -> dict[tuple[str, str], int]:
+        """``{(task_type, status): count}`` of one tenant's tasks (None: every tenant's)."""
 
-    async def recent(self, since: float) -> tuple[int, dict[str, int]]:
+    async def count_pending_by_priority(self, tenant: str | None = None) -> dict[str, int]:
+        """PENDING tasks by priority label (queued or waiting to be due)."""
+
+    async def recent(
+        self, since: float, tenant: str | None = None
+    ) -> tuple[int, dict[str, int]]:
         """Tasks created since ``since``, and tasks finished since then by final status."""
 
 
 class TaskConfigs(Protocol):
-    """Per-type defaults (``task_config``)."""
+    """Per-type defaults (``task_config``), one row per (tenant, type)."""
 
-    async def get_config(self, task_type: str) -> TaskConfig | None: ...
+    async def get_config(
+        self, task_type: str, tenant: str = DEFAULT_TENANT
+    ) -> TaskConfig | None: ...
 
-    async def list_configs(self) -> list[TaskConfig]: ...
+    async def list_configs(self, tenant: str | None = None) -> list[TaskConfig]:
+        """One tenant's configs, or every tenant's (None), by tenant and type."""
 
     async def put_config(
         self, config: TaskConfig, *, audit: AuditEntry | None = None
     ) -> TaskConfig:
-        """``audit`` gets the config before (None if new) and after, in the write's
-        transaction."""
+        """Create or replace the config of ``(config.tenant, config.task_type)``; ``audit``
+        gets the config before (None if new) and after, in the write's transaction."""
 
-    async def delete_config(self, task_type: str, *, audit: AuditEntry | None = None) -> bool:
-        ...
+    async def delete_config(
+        self, task_type: str, tenant: str = DEFAULT_TENANT, *, audit: AuditEntry | None = None
+    ) -> bool: ...
 
 
 class ApiKeys(Protocol):
     async def put_key(self, key: ApiKey, *, audit: AuditEntry | None = None) -> None:
         """Store a new key; ``Conflict`` when its id is taken."""
 
-    async def get_key(self, key_id: str) -> ApiKey | None: ...
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        """By id alone: authentication, before the caller's tenant is known."""
 
-    async def list_keys(self) -> list[ApiKey]: ...
+    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]: ...
 
     async def revoke_key(
-        self, key_id: str, now: float, *, audit: AuditEntry | None = None
+        self, key_id: str, now: float, tenant: str | None = None, *,
+        audit: AuditEntry | None = None,
     ) -> bool:
-        """Mark the key revoked; False when there is no such (unrevoked) key."""
+        """Mark the key revoked; False when there is no such (unrevoked) key in ``tenant``."""
 
 
 class WorkerRecords(Protocol):
@@ -229,7 +252,7 @@ class AuditLog(Protocol):
     """The audit log; rows of SQL changes are written by the store method that makes the
     change (its ``audit=`` parameter), this part writes the others and reads them all."""
 
-    async def write(self, entry: AuditEntry, at: float) -> None:
+    async def write(self, entry: AuditEntry, at: float, *, tenant: str | None = None) -> None:
         """One row in a transaction of its own (an action that changed no SQL row)."""
 
     async def list_entries(self, query: AuditQuery, tenant: str | None) -> AuditPage:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -87,6 +87,7 @@ def task_from_row(row: Mapping[Any, Any]) -> Task:
         version=row["version"],
         callback_url=row["callback_url"],
         owner=row["owner"],
+        tenant=row["tenant"],
     )
 
 
@@ -115,6 +116,7 @@ def task_to_row(t: Task, now: float) -> dict[str, Any]:
         "updated_at": now,
         "version": t.version,
         "owner": t.owner,
+        "tenant": t.tenant,
     }
 
 
@@ -136,5 +138,14 @@ async def select_tasks(conn: AsyncConnection, query: sa.Select[Any]) -> list[Tas
     return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
 
 
-def by_ids(ids: Sequence[str]) -> sa.Select[Any]:
-    return sa.select(task).where(task.c.id.in_(ids))
+def by_ids(ids: Sequence[str], tenant: str | None = None) -> sa.Select[Any]:
+    return in_tenant(sa.select(task).where(task.c.id.in_(ids)), tenant)
+
+
+Q = TypeVar("Q", sa.Select[Any], sa.Update, sa.Delete)
+
+
+def in_tenant(query: Q, tenant: str | None, table: sa.Table = task) -> Q:
+    """``query`` narrowed to one tenant's rows; ``None`` (a caller spanning tenants) leaves it
+    as it is. The one place a tenant filter is written, so no query forgets its form."""
+    return query if tenant is None else query.where(table.c.tenant == tenant)

@@ -8,6 +8,11 @@ bytes and payload size limits are ours, not the driver's.
 Idempotency keys are unique through ``idempotency_hash``, the SHA-256 of the type and the key in
 hex (``rows.key_hash``): MariaDB's default collation calls ``Key``, ``key`` and ``key `` equal,
 and a hash compares byte for byte on every database, whatever its collation (migration 0007).
+
+Every task, task config and API key carries its ``tenant`` (migration 0008). Every query the
+API makes for a tenant-bound key filters by it, and each such query has an index that starts
+with ``tenant``: the newest-first list (by id, alone or with a status or type), the creation
+and completion windows of the stats, and the counts by type and status.
 """
 
 from __future__ import annotations
@@ -15,12 +20,24 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from conveyor.tenants import DEFAULT_TENANT
+
 metadata = sa.MetaData()
 
 # MySQL's TEXT holds 64 KiB; payloads and results may be larger.
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# The tenant-first indexes of ``task`` (migration 0008 creates the same ones).
+TASK_TENANT_INDEXES: dict[str, tuple[str, ...]] = {
+    "ix_task_tenant_id": ("tenant", "id"),
+    "ix_task_tenant_status_id": ("tenant", "status", "id"),
+    "ix_task_tenant_type_id": ("tenant", "task_type", "id"),
+    "ix_task_tenant_type_status": ("tenant", "task_type", "status"),
+    "ix_task_tenant_created": ("tenant", "created_at"),
+    "ix_task_tenant_finished": ("tenant", "finished_at"),
+}
 
 task = sa.Table(
     "task",
@@ -48,12 +65,16 @@ task = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=0),
     sa.Column("owner", sa.String(32)),
+    sa.Column("tenant", sa.String(64), nullable=False, server_default=DEFAULT_TENANT),
     sa.Index("ix_task_status_run_at", "status", "run_at"),
     sa.Index("ix_task_type_created", "task_type", "created_at"),
     sa.Index("ix_task_created", "created_at"),
     sa.Index("ix_task_worker_status", "worker_id", "status"),
     sa.Index("ix_task_finished", "finished_at"),
-    sa.UniqueConstraint("task_type", "idempotency_hash", name="uq_task_idempotency_hash"),
+    *(sa.Index(name, *columns) for name, columns in TASK_TENANT_INDEXES.items()),
+    sa.UniqueConstraint(
+        "tenant", "task_type", "idempotency_hash", name="uq_task_tenant_idempotency"
+    ),
 )
 
 task_logs = sa.Table(
@@ -75,6 +96,7 @@ task_logs = sa.Table(
 task_config = sa.Table(
     "task_config",
     metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True, server_default=DEFAULT_TENANT),
     sa.Column("task_type", sa.String(128), primary_key=True),
     sa.Column("executor", sa.String(64), nullable=False),
     sa.Column("executor_config", sa.Text, nullable=False),
@@ -97,6 +119,8 @@ api_keys = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("revoked_at", sa.Double),
+    sa.Column("tenant", sa.String(64), nullable=False, server_default=DEFAULT_TENANT),
+    sa.Index("ix_api_keys_tenant", "tenant", "created_at"),
 )
 
 leader_history = sa.Table(

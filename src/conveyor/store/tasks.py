@@ -23,6 +23,7 @@ from conveyor.store.rows import (
     SUMMARY_COLUMNS,
     by_ids,
     chunks,
+    in_tenant,
     key_hash,
     log_row,
     select_tasks,
@@ -31,7 +32,7 @@ from conveyor.store.rows import (
 )
 from conveyor.store.schema import task, task_logs
 
-Key = tuple[str, str] | None
+Key = tuple[str, str, str] | None  # (tenant, task type, idempotency key)
 _INSERT_TRIES = 3
 
 
@@ -69,21 +70,22 @@ class SqlTasks:
         self._events.emit([Event(EventKind.CREATED, t, now) for t in fresh])
         return result
 
-    async def get(self, task_id: str) -> Task | None:
-        found = await self.get_many([task_id])
+    async def get(self, task_id: str, tenant: str | None = None) -> Task | None:
+        found = await self.get_many([task_id], tenant)
         return found[0] if found else None
 
-    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+    async def get_many(self, task_ids: Sequence[str], tenant: str | None = None) -> list[Task]:
         out: list[Task] = []
         async with self._db.connect() as conn:
             for chunk in chunks(list(task_ids)):
-                out.extend(await select_tasks(conn, by_ids(chunk)))
+                out.extend(await select_tasks(conn, by_ids(chunk, tenant)))
         return out
 
     async def list_tasks(self, ask: ListRequest) -> Page:
         where = ask.where
         sizes = [sa.func.length(task.c[name]).label(f"{name}_bytes") for name in ask.include]
         query = sa.select(*SUMMARY_COLUMNS, *sizes).order_by(task.c.id.desc()).limit(ask.limit + 1)
+        query = in_tenant(query, where.tenant)
         if where.status is not None:
             query = query.where(task.c.status == str(where.status))
         if where.task_type is not None:
@@ -103,8 +105,12 @@ class SqlTasks:
         tasks = [summary_from_row(r, big.get(r["id"], {})) for r in taken]
         return Page(tasks, tasks[-1].id if more and tasks else None, ask.include)
 
-    async def logs(self, task_id: str) -> list[TaskLog]:
+    async def logs(self, task_id: str, tenant: str | None = None) -> list[TaskLog]:
         query = sa.select(task_logs).where(task_logs.c.task_id == task_id).order_by(task_logs.c.id)
+        if tenant is not None:  # the log of a task only when the task is the tenant's
+            query = query.where(sa.exists(in_tenant(
+                sa.select(task.c.id).where(task.c.id == task_id), tenant
+            )))
         return [
             TaskLog(
                 task_id=r["task_id"], attempt=r["attempt"],
@@ -158,7 +164,7 @@ async def _existing_by_key(conn: AsyncConnection, tasks: Sequence[Task]) -> dict
     found: dict[Key, Task] = {}
     for chunk in chunks(keyed):
         conds = [
-            sa.and_(task.c.task_type == t.task_type,
+            sa.and_(task.c.tenant == t.tenant, task.c.task_type == t.task_type,
                     task.c.idempotency_hash == key_hash(t.task_type, t.idempotency_key))
             for t in chunk
         ]
@@ -184,4 +190,4 @@ def _weight(t: Task) -> int:
 
 
 def _key(t: Task) -> Key:
-    return (t.task_type, t.idempotency_key) if t.idempotency_key else None
+    return (t.tenant, t.task_type, t.idempotency_key) if t.idempotency_key else None

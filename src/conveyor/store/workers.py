@@ -30,7 +30,7 @@ class SqlWorkers:
                 "types": dumps(list(w.types)), "last_heartbeat": now,
             }
             created = {"first_seen": now, "state_changed_at": now}
-            await self._db.upsert(worker_registry, "worker_id", w.worker_id, row, created)
+            await self._db.upsert(worker_registry, {"worker_id": w.worker_id}, row, created)
 
     async def mark_worker(self, worker_id: str, state: str, now: float) -> None:
         async with self._db.begin() as conn:

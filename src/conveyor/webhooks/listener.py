@@ -93,6 +93,7 @@ def encode(event: Event) -> Delivery | None:
     document = {
         "task_id": task.id,
         "task_type": task.task_type,
+        "tenant": task.tenant,
         "status": status,
         "result": task.result,
         "error": task.error,

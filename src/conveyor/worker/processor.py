@@ -206,7 +206,7 @@ class Processor(Duty):
     async def _attempt(self, running: Running) -> Outcome:
         task = running.task
         try:
-            spec = await self._catalog.spec(task.task_type)
+            spec = await self._catalog.spec(task.task_type, task.tenant)
         except BackendUnavailable as unread:  # it never ran: a rerun that spends no retry
             return self._failed(task, TaskStatus.FAILED, f"could not read the type's config: "
                                 f"{unread}", True, self._outcomes.policy(None),

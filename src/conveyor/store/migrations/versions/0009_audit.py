@@ -2,7 +2,7 @@
 when, from where), written in the transaction of the action.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 
 # As store.schema.BigId: SQLite only auto-increments an INTEGER PRIMARY KEY.
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

@@ -1,0 +1,392 @@
+"""Tenant isolation over every route of the API, table-driven.
+
+Tenant ``acme`` owns a pending task, a cancelled task, a task config of a type only it has, a
+recorded worker running that type, and its keys. Tenant ``bravo`` then calls every route of the
+app with acme's ids: each answers 404 exactly as for a missing id, or a list / count without
+acme's objects, or a refusal that names no acme object; and acme's objects are unchanged
+afterwards. ``ROUTES`` must hold an entry for every route ``create_app`` serves, so a route
+added later without a tenant check here fails ``test_every_route_has_a_tenant_check``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
+
+from conveyor.api.app import create_app
+from conveyor.apikeys import Scope, new_key
+from conveyor.bootstrap import Components
+from conveyor.ids import new_id
+from conveyor.models import WorkerInfo
+
+SECRET_TYPE = "acme_only_type"
+SECRET_KEY = "acme-idempotency"
+
+
+@dataclass
+class World:
+    http: httpx.AsyncClient
+    parts: Components
+    acme: dict[str, dict[str, str]]  # scope → headers
+    bravo: dict[str, dict[str, str]]
+    superadmin: dict[str, str]
+    pending: str = ""
+    cancelled: str = ""
+    acme_keys: list[str] = field(default_factory=list)
+    bravo_key_id: str = ""
+
+    @property
+    def secrets(self) -> list[str]:
+        """Strings that must never appear in an answer to bravo."""
+        return [self.pending, self.cancelled, SECRET_TYPE, SECRET_KEY, *self.acme_keys]
+
+
+async def _key(parts: Components, scope: Scope, tenant: str) -> tuple[str, dict[str, str]]:
+    key, token = new_key(scope, f"{tenant}-{scope.label}", time.time(), tenant)
+    await parts.store.keys.put_key(key)
+    return key.key_id, {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def world(parts: Components) -> World:
+    app = create_app(parts.service, auth_required=True, metrics=parts.metrics)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t")
+    acme, bravo, acme_ids = {}, {}, []
+    for scope in (Scope.READ, Scope.SUBMIT, Scope.ADMIN):
+        key_id, acme[scope.label] = await _key(parts, scope, "acme")
+        acme_ids.append(key_id)
+        bravo_id, bravo[scope.label] = await _key(parts, scope, "bravo")
+    _, superadmin = await _key(parts, Scope.SUPERADMIN, "default")
+    w = World(http, parts, acme, bravo, superadmin, acme_keys=acme_ids, bravo_key_id=bravo_id)
+    put = await http.put(f"/api/v1/task-configs/{SECRET_TYPE}", headers=acme["admin"],
+                         json={"executor": "http", "executor_config": {"url": "http://a.test"}})
+    assert put.status_code == 200 and put.json()["tenant"] == "acme"
+    body = {"task_type": "echo", "idempotency_key": SECRET_KEY, "payload": {"a": 1}}
+    created = await http.post("/api/v1/tasks", json=body, headers=acme["submit"])
+    assert created.status_code == 201 and created.json()["tenant"] == "acme"
+    w.pending = created.json()["task_id"]
+    other = await http.post("/api/v1/tasks", json={"task_type": SECRET_TYPE},
+                            headers=acme["submit"])
+    w.cancelled = other.json()["task_id"]
+    assert (await http.post(f"/api/v1/tasks/{w.cancelled}/cancel",
+                            headers=acme["submit"])).status_code == 200
+    worker = WorkerInfo("w-1", "h", 1, 4, types=(SECRET_TYPE, "echo"),
+                        started_at=time.time(), last_heartbeat=time.time())
+    await parts.coordination.registry.heartbeat(worker, 30.0)
+    await parts.store.workers.record_workers([worker], "alive", time.time())
+    return w
+
+
+# -- checks -------------------------------------------------------------------------------
+
+Check = Callable[[World], Awaitable[None]]
+
+
+def clean(w: World, response: httpx.Response, echoed: str = "") -> None:
+    """An answer to bravo names none of acme's objects (but what bravo itself sent)."""
+    for secret in w.secrets:
+        if secret == echoed:
+            continue
+        assert secret not in response.text, (response.request.url, secret)
+
+
+async def not_found_like_missing(w: World, method: str, template: str, **kw: object) -> None:
+    """Acme's id answers 404 with the very body a never-made id gets."""
+    missing = new_id(time.time())
+    for role in ("admin", "submit"):
+        theirs = await w.http.request(method, template.format(id=w.pending), headers=w.bravo[role],
+                                      **kw)  # type: ignore[arg-type]
+        nobody = await w.http.request(method, template.format(id=missing), headers=w.bravo[role],
+                                      **kw)  # type: ignore[arg-type]
+        assert theirs.status_code == nobody.status_code == 404, (template, theirs.text)
+        assert theirs.text.replace(w.pending, "ID") == nobody.text.replace(missing, "ID")
+    cancelled = await w.http.request(method, template.format(id=w.cancelled),
+                                     headers=w.bravo["admin"], **kw)  # type: ignore[arg-type]
+    assert cancelled.status_code == 404
+
+
+async def get_clean(w: World, path: str, role: str = "admin") -> httpx.Response:
+    response = await w.http.get(path, headers=w.bravo[role])
+    assert response.status_code == 200, response.text
+    clean(w, response)
+    return response
+
+
+async def create_task(w: World) -> None:
+    body = {"task_type": "echo", "idempotency_key": SECRET_KEY}
+    mine = await w.http.post("/api/v1/tasks", json=body, headers=w.bravo["submit"])
+    assert mine.status_code == 201 and mine.json()["tenant"] == "bravo"  # not acme's task
+    clean(w, mine, SECRET_KEY)
+    unknown = await w.http.post("/api/v1/tasks", json={"task_type": SECRET_TYPE},
+                                headers=w.bravo["submit"])
+    assert unknown.status_code == 422  # acme's config does not make the type known to bravo
+    named = await w.http.post("/api/v1/tasks?tenant=acme", json=body, headers=w.bravo["admin"])
+    assert named.status_code == 403
+
+
+async def create_batch(w: World) -> None:
+    body = {"tasks": [{"task_type": "echo", "idempotency_key": SECRET_KEY}]}
+    mine = await w.http.post("/api/v1/tasks/batch", json=body, headers=w.bravo["submit"])
+    assert mine.status_code == 201 and mine.json()["tasks"][0]["created"] is True
+    clean(w, mine, SECRET_KEY)
+
+
+async def list_tasks(w: World) -> None:
+    for query in ("", "?type=echo", "?status=PENDING", "?status=CANCELLED", "?include=payload"):
+        await get_clean(w, f"/api/v1/tasks{query}", "read")
+    named = await w.http.get("/api/v1/tasks?tenant=acme", headers=w.bravo["admin"])
+    assert named.status_code == 403
+
+
+async def get_task(w: World) -> None:
+    await not_found_like_missing(w, "GET", "/api/v1/tasks/{id}")
+
+
+async def patch_task(w: World) -> None:
+    await not_found_like_missing(w, "PATCH", "/api/v1/tasks/{id}", json={"priority": "high"})
+
+
+async def cancel_task(w: World) -> None:
+    await not_found_like_missing(w, "POST", "/api/v1/tasks/{id}/cancel")
+
+
+async def retry_task(w: World) -> None:
+    await not_found_like_missing(w, "POST", "/api/v1/tasks/{id}/retry")
+    retry = await w.http.post(f"/api/v1/tasks/{w.cancelled}/retry", headers=w.bravo["admin"])
+    assert retry.status_code == 404
+
+
+async def task_logs(w: World) -> None:
+    await not_found_like_missing(w, "GET", "/api/v1/tasks/{id}/logs")
+
+
+async def list_configs(w: World) -> None:
+    await get_clean(w, "/api/v1/task-configs", "read")
+
+
+async def get_config(w: World) -> None:
+    theirs = await w.http.get(f"/api/v1/task-configs/{SECRET_TYPE}", headers=w.bravo["read"])
+    nobody = await w.http.get("/api/v1/task-configs/never_made", headers=w.bravo["read"])
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.text.replace(SECRET_TYPE, "T") == nobody.text.replace("never_made", "T")
+
+
+async def put_config(w: World) -> None:
+    own = {"executor": "http", "executor_config": {"url": "http://b.test"}}
+    put = await w.http.put(f"/api/v1/task-configs/{SECRET_TYPE}", json=own,
+                           headers=w.bravo["admin"])
+    assert put.status_code == 200 and put.json()["tenant"] == "bravo"  # its own config
+    await w.http.delete(f"/api/v1/task-configs/{SECRET_TYPE}", headers=w.bravo["admin"])
+
+
+async def delete_config(w: World) -> None:
+    gone = await w.http.delete(f"/api/v1/task-configs/{SECRET_TYPE}", headers=w.bravo["admin"])
+    assert gone.status_code == 404
+
+
+async def workers(w: World) -> None:
+    listed = await get_clean(w, "/api/v1/workers", "read")
+    assert listed.json()["workers"][0]["types"] == ["echo"]  # acme's type is left out
+
+
+async def worker_history(w: World) -> None:
+    listed = await get_clean(w, "/api/v1/workers/history", "read")
+    assert listed.json()["workers"][0]["types"] == ["echo"]
+
+
+async def queues(w: World) -> None:
+    answer = await get_clean(w, "/api/v1/queues", "read")
+    assert sum(answer.json()["lengths"].values()) == 0  # acme's pending task is not counted
+
+
+async def scheduler(w: World) -> None:
+    answer = await get_clean(w, "/api/v1/scheduler", "read")
+    assert sum(answer.json()["queues"]["lengths"].values()) == 0
+
+
+async def stats(w: World) -> None:
+    answer = (await get_clean(w, "/api/v1/stats", "read")).json()
+    assert answer["by_status"] == {} and answer["created_per_second"] == 0
+
+
+async def pause(w: World) -> None:
+    refused = await w.http.post("/api/v1/queues/low/pause", headers=w.bravo["admin"])
+    assert refused.status_code == 403  # every tenant's queues: not a tenant admin's to stop
+    clean(w, refused)
+
+
+async def resume(w: World) -> None:
+    refused = await w.http.post("/api/v1/queues/low/resume", headers=w.bravo["admin"])
+    assert refused.status_code == 403
+
+
+async def list_keys(w: World) -> None:
+    listed = await get_clean(w, "/api/v1/keys")
+    assert {k["tenant"] for k in listed.json()["keys"]} == {"bravo"}
+
+
+async def create_key(w: World) -> None:
+    made = await w.http.post("/api/v1/keys", json={"scope": "read"}, headers=w.bravo["admin"])
+    assert made.status_code == 201 and made.json()["tenant"] == "bravo"
+    token = made.json()["key"]
+    mine = await w.http.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
+    clean(w, mine)
+    superadmin = await w.http.post("/api/v1/keys", json={"scope": "superadmin"},
+                                   headers=w.bravo["admin"])
+    assert superadmin.status_code == 422 and "CLI" in superadmin.text
+
+
+async def revoke_key(w: World) -> None:
+    for key_id in w.acme_keys:
+        refused = await w.http.delete(f"/api/v1/keys/{key_id}", headers=w.bravo["admin"])
+        nobody = await w.http.delete("/api/v1/keys/0000000000000000", headers=w.bravo["admin"])
+        assert refused.status_code == nobody.status_code == 404
+        assert refused.text.replace(key_id, "K") == nobody.text.replace("0000000000000000", "K")
+
+
+async def audit(w: World) -> None:
+    """Acme's config put and cancel wrote audit rows; bravo's admin sees none of them."""
+    for query in ("", f"?target={w.cancelled}", "?action=task.cancel"):
+        listed = await get_clean(w, f"/api/v1/audit{query}")
+        assert all(e["tenant"] == "bravo" for e in listed.json()["entries"])
+    named = await w.http.get("/api/v1/audit?tenant=acme", headers=w.bravo["admin"])
+    assert named.status_code == 403
+    spanning = await w.http.get("/api/v1/audit?tenant=acme", headers=w.superadmin)
+    assert {e["target_id"] for e in spanning.json()["entries"]} >= {w.cancelled, SECRET_TYPE}
+
+
+async def metrics(w: World) -> None:
+    refused = await w.http.get("/metrics", headers=w.bravo["read"])
+    assert refused.status_code == 403  # the process's counters span every tenant
+
+
+async def public(w: World) -> None:
+    """Routes that hold no tenant's data: health, the OpenAPI document and the docs pages."""
+
+
+ROUTES: dict[tuple[str, str], Check] = {
+    ("POST", "/api/v1/tasks"): create_task,
+    ("POST", "/api/v1/tasks/batch"): create_batch,
+    ("GET", "/api/v1/tasks"): list_tasks,
+    ("GET", "/api/v1/tasks/{task_id}"): get_task,
+    ("PATCH", "/api/v1/tasks/{task_id}"): patch_task,
+    ("POST", "/api/v1/tasks/{task_id}/cancel"): cancel_task,
+    ("POST", "/api/v1/tasks/{task_id}/retry"): retry_task,
+    ("GET", "/api/v1/tasks/{task_id}/logs"): task_logs,
+    ("GET", "/api/v1/task-configs"): list_configs,
+    ("GET", "/api/v1/task-configs/{task_type}"): get_config,
+    ("PUT", "/api/v1/task-configs/{task_type}"): put_config,
+    ("DELETE", "/api/v1/task-configs/{task_type}"): delete_config,
+    ("GET", "/api/v1/workers"): workers,
+    ("GET", "/api/v1/workers/history"): worker_history,
+    ("GET", "/api/v1/queues"): queues,
+    ("GET", "/api/v1/scheduler"): scheduler,
+    ("GET", "/api/v1/stats"): stats,
+    ("POST", "/api/v1/queues/{name}/pause"): pause,
+    ("POST", "/api/v1/queues/{name}/resume"): resume,
+    ("GET", "/api/v1/keys"): list_keys,
+    ("POST", "/api/v1/keys"): create_key,
+    ("DELETE", "/api/v1/keys/{key_id}"): revoke_key,
+    ("GET", "/api/v1/audit"): audit,
+    ("GET", "/metrics"): metrics,
+    ("GET", "/healthz"): public,
+    ("GET", "/readyz"): public,
+    ("GET", "/openapi.json"): public,
+    ("GET", "/docs"): public,
+    ("GET", "/redoc"): public,
+    ("MOUNT", "/static/docs"): public,
+}
+
+
+def served(parts: Components) -> set[tuple[str, str]]:
+    """Every (method, path) the app answers, mounts as ("MOUNT", path): the routes of the
+    OpenAPI document (FastAPI includes routers lazily, so ``app.routes`` does not list them)
+    plus the app's own routes outside it (docs pages, health, ``/metrics``)."""
+    app = create_app(parts.service, auth_required=True, metrics=parts.metrics)
+    found = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items() for method in operations
+    }
+    for route in app.routes:
+        if isinstance(route, Mount):
+            found.add(("MOUNT", route.path))
+        elif isinstance(route, APIRoute | Route):
+            found |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
+    return found
+
+
+async def test_every_route_has_a_tenant_check(parts: Components) -> None:
+    missing = served(parts) - set(ROUTES)
+    assert not missing, f"routes without a tenant isolation check in ROUTES: {sorted(missing)}"
+    assert not set(ROUTES) - served(parts), "ROUTES names routes the app no longer serves"
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_another_tenant_cannot_reach_acme(world: World, route: tuple[str, str]) -> None:
+    before = await _acme_state(world)
+    await ROUTES[route](world)
+    assert await _acme_state(world) == before
+
+
+async def _acme_state(w: World) -> object:
+    """Everything of acme's a call could change."""
+    store = w.parts.store
+    tasks = await store.tasks.get_many([w.pending, w.cancelled])
+    config = await store.configs.get_config(SECRET_TYPE, "acme")
+    keys = await store.keys.list_keys("acme")
+    paused = await w.parts.coordination.queues.paused()
+    return ([(t.id, t.status, t.priority, t.version) for t in tasks], config, keys, paused)
+
+
+async def test_acme_sees_its_own(world: World) -> None:
+    w = world
+    mine = await w.http.get(f"/api/v1/tasks/{w.pending}", headers=w.acme["read"])
+    assert mine.status_code == 200 and mine.json()["tenant"] == "acme"
+    again = await w.http.post("/api/v1/tasks", headers=w.acme["submit"],
+                              json={"task_type": "echo", "idempotency_key": SECRET_KEY})
+    assert again.status_code == 200 and again.json()["task_id"] == w.pending
+    stats = (await w.http.get("/api/v1/stats", headers=w.acme["read"])).json()
+    assert stats["by_type"][SECRET_TYPE] == {"CANCELLED": 1}
+    history = (await w.http.get("/api/v1/workers/history", headers=w.acme["read"])).json()
+    assert history["workers"][0]["types"] == [SECRET_TYPE, "echo"]
+    queues = (await w.http.get("/api/v1/queues", headers=w.acme["read"])).json()
+    assert queues["lengths"]["normal"] == 1
+
+
+async def test_a_superadmin_spans_tenants(world: World) -> None:
+    w, su = world, world.superadmin
+    await w.http.post("/api/v1/tasks", json={"task_type": "echo"}, headers=w.bravo["submit"])
+    listed = (await w.http.get("/api/v1/tasks", headers=su)).json()["tasks"]
+    assert {t["tenant"] for t in listed} == {"acme", "bravo"}
+    narrowed = (await w.http.get("/api/v1/tasks?tenant=acme", headers=su)).json()["tasks"]
+    assert {t["task_id"] for t in narrowed} == {w.pending, w.cancelled}
+    assert (await w.http.get(f"/api/v1/tasks/{w.pending}", headers=su)).status_code == 200
+    stats = (await w.http.get("/api/v1/stats", headers=su)).json()
+    assert stats["by_status"] == {"PENDING": 2, "CANCELLED": 1}
+    configs = (await w.http.get("/api/v1/task-configs", headers=su)).json()["configs"]
+    assert [c["tenant"] for c in configs] == ["acme"]
+    keys = (await w.http.get("/api/v1/keys", headers=su)).json()["keys"]
+    assert {k["tenant"] for k in keys} == {"acme", "bravo", "default"}
+    made = await w.http.post("/api/v1/tasks?tenant=acme", json={"task_type": SECRET_TYPE},
+                             headers=su)
+    assert made.status_code == 201 and made.json()["tenant"] == "acme"
+    bad = await w.http.get("/api/v1/tasks?tenant=Not_Valid", headers=su)
+    assert bad.status_code == 422
+    assert (await w.http.post("/api/v1/queues/low/pause", headers=su)).status_code == 200
+    assert (await w.http.get("/metrics", headers=su)).status_code == 200
+
+
+async def test_auth_off_spans_tenants_and_creates_in_default(world: World) -> None:
+    app = create_app(world.parts.service, auth_required=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
+        made = await h.post("/api/v1/tasks", json={"task_type": "echo"})
+        assert made.json()["tenant"] == "default"
+        assert (await h.get(f"/api/v1/tasks/{world.pending}")).status_code == 200
+        superadmin = await h.post("/api/v1/keys", json={"scope": "superadmin"})
+        assert superadmin.status_code == 422
