@@ -64,6 +64,13 @@ class Database:
         self, table: sa.Table, key: str, value: str, row: dict[str, Any],
         created: dict[str, Any] | None = None,
     ) -> None:
+        """``upsert_by`` for a table with a one-column key."""
+        await self.upsert_by(table, {key: value}, row, created)
+
+    async def upsert_by(
+        self, table: sa.Table, keys: dict[str, Any], row: dict[str, Any],
+        created: dict[str, Any] | None = None,
+    ) -> None:
         """Update-then-insert: portable across the three databases; a lost insert race
         retries as an update. The two run in separate transactions: in one, two first inserts
         deadlock on MariaDB (each UPDATE of a missing key gap-locks the same range, then each
@@ -79,20 +86,20 @@ class Database:
         for attempt in range(1, _UPSERT_TRIES + 1):
             try:
                 async with self.begin() as conn:
+                    where = sa.and_(*(table.c[name] == value for name, value in keys.items()))
                     result = await conn.execute(
-                        table.update().where(table.c[key] == value).ordered_values(*row.items())
+                        table.update().where(where).ordered_values(*row.items())
                     )
                 if result.rowcount:
                     return
                 async with self.begin() as conn:
-                    await conn.execute(
-                        table.insert().values({key: value, **row, **(created or {})})
-                    )
+                    await conn.execute(table.insert().values({**keys, **row, **(created or {})}))
                 return
             except IntegrityError as exc:
                 if attempt == _UPSERT_TRIES:
+                    named = "/".join(str(v) for v in keys.values())
                     raise Conflict(
-                        f"{table.name} {value!r} not written after {attempt} tries"
+                        f"{table.name} {named!r} not written after {attempt} tries"
                     ) from exc
 
     async def close(self) -> None:

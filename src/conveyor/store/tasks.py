@@ -49,9 +49,7 @@ class SqlTasks:
         for attempt in range(1, _INSERT_TRIES + 1):
             try:
                 async with self._db.begin() as conn:
-                    existing = await _existing_by_key(conn, tasks)
-                    fresh = _first_per_key([t for t in tasks if _key(t) not in existing])
-                    await _insert_rows(conn, fresh, now)
+                    fresh, result = await insert_in(conn, tasks, now)
                 break
             except IntegrityError as exc:
                 # A concurrent submit took one of the keys between our read and our write: the
@@ -59,13 +57,6 @@ class SqlTasks:
                 # collide, and this batch is refused whole.
                 if attempt == _INSERT_TRIES:
                     raise Conflict(f"tasks not created after {attempt} tries: {exc.orig}") from exc
-        created_ids = {t.id for t in fresh}
-        by_key = {_key(t): t for t in fresh if _key(t)}
-        result = [
-            Created(t, True) if t.id in created_ids
-            else Created(existing.get(_key(t)) or by_key[_key(t)], False)
-            for t in tasks
-        ]
         self._events.emit([Event(EventKind.CREATED, t, now) for t in fresh])
         return result
 
@@ -142,6 +133,25 @@ async def _big_fields(
         for row in (await conn.execute(query)).mappings():
             found[row["id"]] = {name: row[name] for name in include}
     return found
+
+
+async def insert_in(
+    conn: AsyncConnection, tasks: Sequence[Task], now: float
+) -> tuple[list[Task], list[Created]]:
+    """Insert ``tasks`` in the caller's transaction: the ones created, and for each task the
+    row that stands for it (itself, or the task that already held its idempotency key). The
+    schedules' firing shares it, so a fire's task and its history row commit together."""
+    existing = await _existing_by_key(conn, tasks)
+    fresh = _first_per_key([t for t in tasks if _key(t) not in existing])
+    await _insert_rows(conn, fresh, now)
+    created_ids = {t.id for t in fresh}
+    by_key = {_key(t): t for t in fresh if _key(t)}
+    result = [
+        Created(t, True) if t.id in created_ids
+        else Created(existing.get(_key(t)) or by_key[_key(t)], False)
+        for t in tasks
+    ]
+    return fresh, result
 
 
 async def _insert_rows(conn: AsyncConnection, fresh: Sequence[Task], now: float) -> None:
