@@ -115,7 +115,7 @@ class Components:
     def scheduler(self) -> Scheduler:
         return Scheduler(
             process_id("scheduler"), self.settings, self.store, self.coordination, self.catalog,
-            balancer(self.settings), self.outcomes,
+            balancer(self.settings), self.outcomes, self.service,
         )
 
     def worker(self) -> Worker:

@@ -86,6 +86,13 @@ class TaskService:
     async def submit(
         self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS
     ) -> list[Created]:
+        return await self._inserts.submit(await self.build(specs, principal))
+
+    async def build(
+        self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS
+    ) -> list[Task]:
+        """The tasks ``specs`` ask for, checked and with their type's defaults, not yet
+        stored: ``submit`` inserts them; a schedule's fire inserts them with its history row."""
         if not specs:
             raise ValidationError("no tasks given")
         if len(specs) > MAX_BATCH:
@@ -101,7 +108,7 @@ class TaskService:
                 except ValidationError as exc:
                     raise ValidationError(f"{where}{exc}") from None
             tasks.append(self._build(spec, resolved[spec.task_type], now, where, principal))
-        return await self._inserts.submit(tasks)
+        return tasks
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
         created = await self.store.tasks.insert(tasks)
