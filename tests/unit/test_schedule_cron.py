@@ -4,6 +4,7 @@ changes, month ends and leap days; property tests that fires strictly increase a
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -76,6 +77,14 @@ def test_six_fields_fire_by_the_second_and_names_work() -> None:
     assert found == ["2026-12-07T09:00:00+01:00", "2026-12-08T09:00:00+01:00"]
     assert walls(Trigger(cron="0 0 1 JAN *"), at("UTC", 2026, 6, 1), 1) == [
         "2027-01-01T00:00:00+00:00"]
+
+
+def test_a_time_a_hair_before_a_fire_finds_that_fire() -> None:
+    second = Trigger(cron="* * * * * *")
+    start = at("UTC", 2026, 1, 1)
+    assert next_fire(second, math.nextafter(start, -math.inf)) == start
+    assert next_fire(second, start - 0.5) == start
+    assert next_fire(second, start) == start + 1
 
 
 def test_intervals_sit_on_a_grid_from_start_at_or_the_epoch() -> None:

@@ -122,7 +122,9 @@ def _next_interval(trigger: Trigger, after: float) -> float:
 
 def _next_cron(trigger: Trigger, after: float) -> float | None:
     tz = zone(trigger.timezone)
-    wall = datetime.fromtimestamp(after, tz).replace(tzinfo=None)
+    # Whole seconds: cron fires are, and fromtimestamp would round a time a hair before a
+    # second up onto it (then skip that second's fire).
+    wall = datetime.fromtimestamp(math.floor(after), tz).replace(tzinfo=None)
     walk = CronSim(expand(trigger.cron or ""), wall)
     for _ in range(MAX_STEPS):
         try:

@@ -4,14 +4,15 @@ The sync makes the store match the code without ever losing state: a missing sch
 created, a changed one updated (keeping its next fire when the trigger is the same), an
 unchanged one left alone (so fires due during the downtime are still caught up), and one the
 code no longer declares is reported, not deleted: an operator may still want its history, or
-an older version of the code may still be running elsewhere in a rolling deploy.
+an older version of the code may still be running elsewhere in a rolling deploy. A schedule
+an operator paused stays paused.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from conveyor.errors import ConfigError, ValidationError
@@ -67,6 +68,8 @@ async def sync(service: Syncer, declared: Iterable[Schedule]) -> SyncReport:
     stored = {s.name: s for s in await service.list_schedules(DEFAULT_TENANT)}
     for name, schedule in sorted(wanted.items()):
         before = stored.get(name)
+        if before is not None:  # pausing is the operators' call, not the code's
+            schedule = replace(schedule, paused=before.paused)
         if before is not None and before.source == CODE and before.same_definition(schedule):
             report.unchanged.append(name)
             continue
