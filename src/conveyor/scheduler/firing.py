@@ -54,12 +54,14 @@ class Firing(Duty):
         self._batch = batch
         self._next_due: float | None = None
         self.outcomes: Counter[str] = Counter()  # fires recorded, by outcome (for metrics)
+        self.passes = 0  # passes as leader
 
     async def run_once(self, now: float) -> None:
         self._next_due = None
         epoch = self._elector.epoch
         if epoch is None:
             return
+        self.passes += 1
         for _ in range(BATCHES_PER_PASS):
             if self._elector.epoch != epoch:
                 return

@@ -10,6 +10,7 @@ idempotency key ``schedule:<name>:<fire time>`` holds even if the fire row were 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -107,31 +108,40 @@ class SqlSchedules:
         return [fire_from_row(r) for r in await self._db.rows(query)]
 
     async def fire(self, writes: Sequence[FireWrite], now: float) -> FireResult:
-        for attempt in range(1, _TRIES + 1):
+        per_row, lost = False, 0
+        while True:
             try:
                 async with self._db.begin() as conn:
-                    result = await _fire_in(conn, writes, now)
+                    result = await _fire_in(conn, writes, now, per_row)
                 break
+            except _Stale:
+                per_row = True  # rolled back; raised only by the batched path, so once
             except IntegrityError as exc:
                 # Another leader recorded one of these fires between our read and our write:
                 # the next read finds its rows, and leaves them be.
-                if attempt == _TRIES:
-                    raise Conflict(f"fires not recorded after {attempt} tries: {exc.orig}") from exc
+                lost += 1
+                if lost == _TRIES:
+                    raise Conflict(f"fires not recorded after {lost} tries: {exc.orig}") from exc
         self._events.emit([Event(EventKind.CREATED, t, now) for t in result.created])
         return result
 
 
-async def _fire_in(conn: AsyncConnection, writes: Sequence[FireWrite], now: float) -> FireResult:
+class _Stale(Exception):
+    """A batched move found some schedule changed: redone row by row to learn which."""
+
+
+async def _fire_in(
+    conn: AsyncConnection, writes: Sequence[FireWrite], now: float, per_row: bool
+) -> FireResult:
     existing = await _existing_fires(conn, [f for w in writes for f, _ in w.fires])
-    stale: list[Schedule] = []
-    fresh: list[tuple[Fire, Task | None, bool]] = []  # (fire, task, releases a buffered row)
-    for write in writes:
-        kept = [(f, t, existing.get(fire_key(f)) == FireOutcome.BUFFERED)
-                for f, t in write.fires if _kept(f, existing.get(fire_key(f)))]
-        if write.advance and not await _advance(conn, write, kept, now):
-            stale.append(write.schedule)
-            continue
-        fresh.extend(kept)
+    kept_of = [[(f, t, existing.get(fire_key(f)) == FireOutcome.BUFFERED)
+                for f, t in w.fires if _kept(f, existing.get(fire_key(f)))] for w in writes]
+    moves = [(w, _move(w, kept)) for w, kept in zip(writes, kept_of, strict=True) if w.advance]
+    applied = await _advance(conn, [m for _, m in moves], per_row)
+    stale = [w.schedule for (w, _), ok in zip(moves, applied, strict=True) if not ok]
+    gone = {id(w) for (w, _), ok in zip(moves, applied, strict=True) if not ok}
+    fresh = [k for w, kept in zip(writes, kept_of, strict=True) if id(w) not in gone
+             for k in kept]
     tasks = [t for _, t, _ in fresh if t is not None]
     created, stands_for = await insert_in(conn, tasks, now)
     task_ids = {t.id: c.task.id for t, c in zip(tasks, stands_for, strict=True)}
@@ -155,38 +165,64 @@ def _kept(fire: Fire, recorded: str | None) -> bool:
         recorded == FireOutcome.BUFFERED and fire.outcome == FireOutcome.FIRED)
 
 
-async def _advance(
-    conn: AsyncConnection, write: FireWrite, kept: Sequence[tuple[Fire, Task | None, bool]],
-    now: float,
-) -> bool:
-    """Move the schedule on if it still has the version it was read with."""
+def _move(write: FireWrite, kept: Sequence[tuple[Fire, Task | None, bool]]) -> dict[str, Any]:
+    """The parameters of ``_MOVE`` for one schedule."""
     s = write.schedule
     fired = [(f, t) for f, t, _ in kept if f.outcome == FireOutcome.FIRED]
-    buffered = sum(1 for f, _, _ in kept if f.outcome == FireOutcome.BUFFERED) - sum(
-        1 for _, _, release in kept if release)
-    values: dict[str, object] = {
-        "next_fire_at": write.next_fire_at, "version": s.version + 1,
-        "buffered": _S.buffered + buffered,
-        "missed": _S.missed + sum(1 for f, _, _ in kept if f.outcome == FireOutcome.MISSED),
+    last, task = max(fired, key=lambda pair: pair[0].fire_at) if fired else (None, None)
+    return {
+        "b_tenant": s.tenant, "b_name": s.name, "b_version": s.version,
+        "b_next": write.next_fire_at,
+        "b_buffered": sum(1 for f, _, _ in kept if f.outcome == FireOutcome.BUFFERED)
+        - sum(1 for _, _, release in kept if release),
+        "b_missed": sum(1 for f, _, _ in kept if f.outcome == FireOutcome.MISSED),
+        "b_last": None if last is None else last.fire_at,
+        "b_task": None if task is None else task.id,
     }
-    if fired:
-        last, task = max(fired, key=lambda pair: pair[0].fire_at)
-        values["last_fire_at"] = last.fire_at
-        if task is not None:
-            values["last_task_id"] = task.id
-    result = await conn.execute(schedules.update().where(sa.and_(
-        _named(s.tenant, s.name), _S.version == s.version)).values(values))
-    return bool(result.rowcount)
+
+
+# Moves a schedule on if it still has the version it was read with; one statement for a batch.
+_MOVE = schedules.update().where(sa.and_(
+    _S.tenant == sa.bindparam("b_tenant"), _S.name == sa.bindparam("b_name"),
+    _S.version == sa.bindparam("b_version"),
+)).values(
+    next_fire_at=sa.bindparam("b_next", type_=sa.Double),
+    version=_S.version + 1,
+    buffered=_S.buffered + sa.bindparam("b_buffered", type_=sa.Integer),
+    missed=_S.missed + sa.bindparam("b_missed", type_=sa.Integer),
+    last_fire_at=sa.func.coalesce(sa.bindparam("b_last", type_=sa.Double), _S.last_fire_at),
+    last_task_id=sa.func.coalesce(sa.bindparam("b_task", type_=sa.String), _S.last_task_id),
+)
+
+
+async def _advance(conn: AsyncConnection, moves: Sequence[dict[str, Any]],
+                   per_row: bool) -> list[bool]:
+    """Which moves applied. A driver that counts an executemany's rows gets one round trip
+    for the batch; if the count is short, the whole transaction is redone row by row."""
+    if not moves:
+        return []
+    if not per_row and conn.dialect.supports_sane_multi_rowcount:
+        result = await conn.execute(_MOVE, list(moves))
+        if result.rowcount != len(moves):
+            raise _Stale()
+        return [True] * len(moves)
+    return [bool((await conn.execute(_MOVE, m)).rowcount) for m in moves]
 
 
 async def _existing_fires(conn: AsyncConnection, fires: Sequence[Fire]) -> dict[FireKey, str]:
     found: dict[FireKey, str] = {}
     keys = sorted({fire_key(f) for f in fires})
     for chunk in chunks(keys):
-        query = sa.select(_F.tenant, _F.name, _F.fire_at, _F.kind, _F.outcome).where(
-            sa.tuple_(_F.tenant, _F.name, _F.fire_at, _F.kind).in_(list(chunk)))
+        # An IN list per key column: a primary-key search on every database (a row-value IN
+        # is a table scan on SQLite). It may select more than asked; only asked keys count.
+        wanted = set(chunk)
+        columns = (_F.tenant, _F.name, _F.fire_at, _F.kind)
+        query = sa.select(*columns, _F.outcome).where(sa.and_(*(
+            column.in_(sorted({key[i] for key in wanted})) for i, column in enumerate(columns))))
         for row in (await conn.execute(query)).all():
-            found[(row.tenant, row.name, row.fire_at, row.kind)] = row.outcome
+            key = (row.tenant, row.name, row.fire_at, row.kind)
+            if key in wanted:
+                found[key] = row.outcome
     return found
 
 
