@@ -99,3 +99,32 @@ def _sqlite(tuples: list[list[str]], now: str) -> str:
         f"FROM (VALUES {values}) AS o "
         "WHERE task.id = o.column1 AND task.version = o.column2 AND task.status = 'PROCESSING'"
     )
+
+
+# Moving schedules on after a firing batch (``store.schedules``), MariaDB / MySQL only: the other
+# drivers run an executemany in one round trip. (column, key in the move parameters)
+_MOVES = (("t", "b_tenant"), ("n", "b_name"), ("v", "b_version"), ("nx", "b_next"),
+          ("bu", "b_buffered"), ("mi", "b_missed"), ("lf", "b_last"), ("lt", "b_task"))
+
+
+def mysql_moves(paramstyle: str, moves: Sequence[dict[str, Any]]) -> tuple[str, tuple[Any, ...]]:
+    """One ``UPDATE schedules JOIN (derived table)``; each row applies only if the schedule
+    still has the version it was read with, so the matched count says whether all did."""
+    mark = _marker(paramstyle)
+    params: list[Any] = []
+    selects = []
+    for i, move in enumerate(moves):
+        cells = []
+        for column, key in _MOVES:
+            cells.append(f"{mark(len(params))} AS {column}" if i == 0 else mark(len(params)))
+            params.append(move[key])
+        selects.append("SELECT " + ", ".join(cells))
+    return (
+        f"UPDATE schedules AS s JOIN ({' UNION ALL '.join(selects)}) AS o "
+        "ON s.tenant = o.t AND s.name = o.n AND s.version = o.v "
+        "SET s.next_fire_at = o.nx, s.version = s.version + 1, "
+        "s.buffered = s.buffered + o.bu, s.missed = s.missed + o.mi, "
+        "s.last_fire_at = COALESCE(o.lf, s.last_fire_at), "
+        "s.last_task_id = COALESCE(o.lt, s.last_task_id)",
+        tuple(params),
+    )
