@@ -90,28 +90,22 @@ def _done(answer: Any, what: str, as_json: bool) -> None:
         show(answer)
 
 
-@schedules_cli.command("pause")
-def schedules_pause(name: NameArg, url: UrlOpt = URL, api_key: KeyOpt = None,
-                    as_json: JsonOpt = False) -> None:
-    """Stop firing until resumed."""
-    with client_for(url, api_key) as client:
-        _done(call(lambda: client.schedules.pause(name), url), "paused", as_json)
+def _act(action: str, what: str, doc: str) -> None:
+    """``conveyor schedules ACTION NAME``: one POST on the schedule, its answer shown."""
+
+    def command(name: NameArg, url: UrlOpt = URL, api_key: KeyOpt = None,
+                as_json: JsonOpt = False) -> None:
+        with client_for(url, api_key) as client:
+            answer = call(lambda: getattr(client.schedules, action)(name), url)
+        _done(answer, what, as_json)
+
+    command.__doc__ = doc
+    schedules_cli.command(action)(command)
 
 
-@schedules_cli.command("resume")
-def schedules_resume(name: NameArg, url: UrlOpt = URL, api_key: KeyOpt = None,
-                     as_json: JsonOpt = False) -> None:
-    """Fire again from now on (what fell in the pause is not caught up)."""
-    with client_for(url, api_key) as client:
-        _done(call(lambda: client.schedules.resume(name), url), "resumed", as_json)
-
-
-@schedules_cli.command("trigger")
-def schedules_trigger(name: NameArg, url: UrlOpt = URL, api_key: KeyOpt = None,
-                      as_json: JsonOpt = False) -> None:
-    """Fire now, once."""
-    with client_for(url, api_key) as client:
-        _done(call(lambda: client.schedules.trigger(name), url), "fired", as_json)
+_act("pause", "paused", "Stop firing until resumed.")
+_act("resume", "resumed", "Fire again from now on (what fell in the pause is not caught up).")
+_act("trigger", "fired", "Fire now, once.")
 
 
 @schedules_cli.command("backfill")
