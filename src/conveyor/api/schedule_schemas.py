@@ -22,6 +22,7 @@ from conveyor.schedules.service import Backfilled
 
 _STRICT = ConfigDict(extra="forbid")
 _UTC = "ISO 8601; a time without an offset is UTC"
+MAX_EVERY = 10 * 366 * 86_400
 
 
 class ScheduleIn(BaseModel):
@@ -34,7 +35,8 @@ class ScheduleIn(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     cron: str | None = Field(None, min_length=1, max_length=255, examples=["0 9 * * MON-FRI"],
                              description="5 fields, or 6 with seconds first; @hourly etc.")
-    every_seconds: StrictInt | None = Field(None, examples=[30])
+    every_seconds: StrictInt | None = Field(None, le=MAX_EVERY, examples=[30],
+                                            description="> 0; at most ten years")
     timezone: str = Field("UTC", max_length=64, examples=["Asia/Shanghai"],
                           description="IANA zone the cron expression reads wall clocks in")
     overlap: Overlap = Overlap.SKIP

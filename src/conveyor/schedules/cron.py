@@ -78,7 +78,7 @@ def check_trigger(trigger: Trigger, now: float) -> None:
     if trigger.cron is not None:
         try:
             CronSim(expand(trigger.cron), datetime(2000, 1, 1))
-        except CronSimError as exc:
+        except (CronSimError, ValueError, LookupError) as exc:  # any refusal of the parser
             raise ValidationError(f"cron: invalid expression {trigger.cron!r}: {exc}") from None
     if trigger.start_at is not None and trigger.end_at is not None and (
             trigger.end_at <= trigger.start_at):
@@ -122,14 +122,17 @@ def _next_interval(trigger: Trigger, after: float) -> float:
 
 def _next_cron(trigger: Trigger, after: float) -> float | None:
     tz = zone(trigger.timezone)
-    # Whole seconds: cron fires are, and fromtimestamp would round a time a hair before a
-    # second up onto it (then skip that second's fire).
-    wall = datetime.fromtimestamp(math.floor(after), tz).replace(tzinfo=None)
-    walk = CronSim(expand(trigger.cron or ""), wall)
+    try:
+        # Whole seconds: cron fires are, and fromtimestamp would round a time a hair before a
+        # second up onto it (then skip that second's fire).
+        wall = datetime.fromtimestamp(math.floor(after), tz).replace(tzinfo=None)
+        walk = CronSim(expand(trigger.cron or ""), wall)
+    except (OverflowError, ValueError, OSError):
+        return None  # beyond the years datetime holds: no fire there
     for _ in range(MAX_STEPS):
         try:
             candidate = next(walk)
-        except (StopIteration, CronSimError):
+        except (StopIteration, CronSimError, OverflowError, ValueError):
             return None
         instant = _first_instant(candidate, tz)
         # None: the wall time does not exist today; <= after: it is the second run of a
