@@ -139,3 +139,21 @@ async def test_the_task_key_holds_even_without_the_fire_row(store: SqlStore) -> 
     assert result.created == []
     [row] = await store.schedules.fires("default", "nightly", 10)
     assert row.task_id == created.task.id
+
+
+async def test_in_a_batch_only_the_changed_schedule_writes_nothing(store: SqlStore) -> None:
+    a, b = schedule("a"), schedule("b")
+    await store.schedules.put(a)
+    await store.schedules.put(b)
+    read_a, read_b = await store.schedules.due(NOW, 10)
+    await store.schedules.put(replace(b, jitter=1.0))  # b changes after the leader read it
+    result = await store.schedules.fire([
+        FireWrite(read_a, [(fire(a, NOW), fire_task(a, NOW))], NOW + 5),
+        FireWrite(read_b, [(fire(b, NOW), fire_task(b, NOW))], NOW + 5),
+    ], NOW)
+    assert [s.name for s in result.stale] == ["b"] and len(result.created) == 1
+    after_a, after_b = await store.schedules.get("default", "a"), await store.schedules.get(
+        "default", "b")
+    assert after_a is not None and after_a.next_fire_at == NOW + 5 and after_a.version == 1
+    assert after_b is not None and after_b.next_fire_at == NOW and after_b.last_fire_at is None
+    assert await store.schedules.fires("default", "b", 10) == []

@@ -20,7 +20,7 @@ from conveyor.errors import Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task
 from conveyor.schedules.model import Fire, FireOutcome, Schedule
-from conveyor.store.bulk import mysql_moves
+from conveyor.store.bulk import schedule_moves
 from conveyor.store.database import Database
 from conveyor.store.protocol import FireResult, FireWrite
 from conveyor.store.rows import chunks
@@ -202,11 +202,11 @@ async def _advance(conn: AsyncConnection, moves: Sequence[dict[str, Any]],
     for the batch; if the count is short, the whole transaction is redone row by row."""
     if not moves:
         return []
-    if not per_row and conn.dialect.name in ("mysql", "mariadb"):
-        # Its driver runs an executemany as one statement per row: join a derived table.
+    if not per_row and conn.dialect.name in ("mysql", "mariadb", "postgresql"):
+        # Their drivers run an executemany row by row (or count no rows): a derived table.
         moved = 0
         for chunk in chunks(moves, 200):
-            sql, params = mysql_moves(conn.dialect.paramstyle, chunk)
+            sql, params = schedule_moves(conn.dialect.name, conn.dialect.paramstyle, chunk)
             moved += (await conn.exec_driver_sql(sql, params)).rowcount
         if moved != len(moves):
             raise _Stale()
