@@ -28,8 +28,9 @@ def fire_time(key: str) -> float:
     return datetime.fromisoformat(label.replace("Z", "+00:00")).astimezone(UTC).timestamp()
 
 
-def test_every_second_fires_once_through_four_leader_kills(tmp_path: Path) -> None:
-    with cluster(tmp_path) as c:
+@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
+def test_every_second_fires_once_through_four_leader_kills(tmp_path: Path, backend: str) -> None:
+    with cluster(tmp_path, backend) as c:
         start_fleet(c, schedulers=3, workers=2)
         first = math.ceil(time.time() + LEAD_IN)
         last = first + WINDOW - 1
