@@ -40,6 +40,12 @@ class Action(StrEnum):
     QUEUE_RESUME = "queue.resume"
     KEY_CREATE = "key.create"
     KEY_REVOKE = "key.revoke"
+    SCHEDULE_PUT = "schedule.put"
+    SCHEDULE_DELETE = "schedule.delete"
+    SCHEDULE_PAUSE = "schedule.pause"
+    SCHEDULE_RESUME = "schedule.resume"
+    SCHEDULE_TRIGGER = "schedule.trigger"
+    SCHEDULE_BACKFILL = "schedule.backfill"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from conveyor.outcomes import Outcomes
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
 from conveyor.registrations import Conveyor, Registration, load_app
 from conveyor.scheduler import Scheduler
+from conveyor.schedules.model import Schedule
 from conveyor.service import TaskService
 from conveyor.store.sql import SqlStore
 from conveyor.webhooks import WebhookListener
@@ -44,13 +45,18 @@ def process_id(role: str) -> str:
     return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def registrations(settings: Settings, extra: Conveyor | None = None) -> dict[str, Registration]:
-    """The built-in task types plus those of ``settings.app`` (and ``extra``, for tests)."""
+def application(settings: Settings, extra: Conveyor | None = None) -> Conveyor:
+    """The built-in task types plus those of ``settings.app`` (and ``extra``, for tests),
+    with the schedules they declare."""
     merged = Conveyor()
     for app in (extra, load_app(settings.app) if settings.app else None, builtin.app):
         if app is not None:
             merged.include(app)
-    return merged.registrations
+    return merged
+
+
+def registrations(settings: Settings, extra: Conveyor | None = None) -> dict[str, Registration]:
+    return application(settings, extra).registrations
 
 
 def executors(
@@ -118,11 +124,12 @@ class Components:
     listeners: list[Listener] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)
     keyring: Keyring = field(default_factory=Keyring)
+    periodics: list[Schedule] = field(default_factory=list)  # declared with @app.periodic
 
     def scheduler(self) -> Scheduler:
         return Scheduler(
             process_id("scheduler"), self.settings, self.store, self.coordination, self.catalog,
-            balancer(self.settings), self.outcomes,
+            balancer(self.settings), self.outcomes, self.service,
         )
 
     def worker(self) -> Worker:
@@ -141,7 +148,8 @@ class Components:
 async def build(
     settings: Settings, *, standalone: bool = False, app: Conveyor | None = None
 ) -> Components:
-    regs = registrations(settings, app)
+    merged = application(settings, app)
+    regs = merged.registrations
     keyring = Keyring.from_settings(settings)
     keyring.check()  # a key file it could not use stops the process here, not on first task
     metrics = Metrics(tenant_label=settings.metrics.tenant_label)
@@ -156,5 +164,5 @@ async def build(
         events.add(listener)
     return Components(
         settings, store, coord, catalog, outcomes, service, events, regs, built,
-        metrics=metrics, keyring=keyring,
+        metrics=metrics, keyring=keyring, periodics=list(merged.periodics.values()),
     )

@@ -37,6 +37,8 @@ from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer
 from conveyor.registrations import Conveyor
 from conveyor.scheduler import Scheduler
+from conveyor.schedules.declared import sync
+from conveyor.schedules.service import ScheduleService
 from conveyor.serving import ServedApp, bind, check_backends
 from conveyor.worker import Worker
 
@@ -130,6 +132,8 @@ class Process:
             self._started.add("worker")
             await self.worker.start()
         if self.scheduler is not None:
+            declared = ScheduleService(parts.service)
+            await retrying(lambda: sync(declared, parts.periodics), "syncing schedules")
             self._started.add("scheduler")
             await self.scheduler.start(time.time(), rebuild_queues=self.standalone)
         if listener is not None:

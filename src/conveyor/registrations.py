@@ -12,6 +12,9 @@
     handle.result(timeout=10)                 # or: await handle
     resize.options(priority="low", delay=30, idempotency_key="a").submit("b.png")
 
+    @app.periodic("*/5 * * * *", name="nightly-report", timezone="Asia/Shanghai")
+    async def report() -> dict: ...           # a task type plus a schedule that fires it
+
 Registration builds nothing global: ``conveyor standalone --app module:app`` imports the module
 and hands ``app.registrations`` to the worker; submitting talks HTTP to a running server.
 """
@@ -31,6 +34,8 @@ from conveyor.client.calls import TaskCall, TaskOptions
 from conveyor.client.wire import target
 from conveyor.errors import ConfigError
 from conveyor.models import Backoff, Priority, check_task_type
+from conveyor.schedules.declared import declare
+from conveyor.schedules.model import Schedule
 
 if TYPE_CHECKING:
     from conveyor.client import AsyncClient, AsyncTaskHandle, Client, TaskHandle
@@ -93,6 +98,7 @@ class Conveyor:
     def __init__(self, url: str | None = None, api_key: str | None = None) -> None:
         self.url, self.api_key = target(url, api_key)
         self.registrations: dict[str, Registration] = {}
+        self.periodics: dict[str, Schedule] = {}  # schedules declared in code, by name
         self._client: Client | None = None
         # One async client per event loop: an httpx pool cannot cross loops.
         self._async_clients: weakref.WeakKeyDictionary[
@@ -128,10 +134,49 @@ class Conveyor:
 
         return register
 
+    def periodic(
+        self,
+        cron: str | None = None,
+        *,
+        every_seconds: int | None = None,
+        name: str | None = None,
+        task_type: str | None = None,
+        payload: dict[str, Any] | None = None,
+        timezone: str = "UTC",
+        overlap: str = "skip",
+        catchup_window: float = 60.0,
+        jitter: float = 0.0,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        priority: str | int | None = None,
+    ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]:
+        """Register the function as task type ``task_type`` (default: its ``__name__``) and a
+        schedule ``name`` (default: the task type) firing it by ``cron`` or ``every_seconds``.
+        Schedules are synced into the store when a scheduler starts (``schedules.declared``);
+        a bad expression, zone or policy raises ``ConfigError`` here, at import."""
+
+        def register(func: Callable[P, R]) -> TaskFunction[P, R]:
+            kind = check_task_type(task_type or func.__name__)
+            declared = declare(
+                name or kind, kind, cron=cron, every_seconds=every_seconds,
+                payload=payload or {}, timezone=timezone, overlap=overlap,
+                catchup_window=catchup_window, jitter=jitter,
+            )
+            if declared.name in self.periodics:
+                raise ConfigError(f"schedule {declared.name!r} is declared twice")
+            found = self.task(kind, timeout=timeout, max_retries=max_retries,
+                              priority=priority)(func)
+            self.periodics[declared.name] = declared
+            return found
+
+        return register
+
     def include(self, other: Conveyor) -> None:
-        """Add another app's registrations (the built-in tasks, a plug-in's)."""
+        """Add another app's registrations and schedules (the built-in tasks, a plug-in's)."""
         for name, registration in other.registrations.items():
             self.registrations.setdefault(name, registration)
+        for name, declared in other.periodics.items():
+            self.periodics.setdefault(name, declared)
 
     def client(self) -> Client:
         """The blocking client ``submit`` uses, made once and reused."""

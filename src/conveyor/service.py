@@ -100,6 +100,15 @@ class TaskService:
     ) -> list[Created]:
         """Create in ``tenant``, by default the caller's own (the API lets only a caller
         spanning tenants name another)."""
+        return await self._inserts.submit(await self.build(specs, principal, tenant))
+
+    async def build(
+        self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS,
+        tenant: str | None = None,
+    ) -> list[Task]:
+        """The tasks ``specs`` ask for in ``tenant`` (by default the caller's), checked and
+        with their type's defaults, not yet stored: ``submit`` inserts them; a schedule's fire
+        inserts them with its history row."""
         home = tenant or principal.tenant
         if not specs:
             raise ValidationError("no tasks given")
@@ -118,7 +127,7 @@ class TaskService:
             tasks.append(
                 self._build(spec, resolved[spec.task_type], now, where, principal, home)
             )
-        return await self._inserts.submit(tasks)
+        return tasks
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
         created = await self.store.tasks.insert(tasks)

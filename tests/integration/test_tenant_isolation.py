@@ -27,6 +27,7 @@ from conveyor.models import WorkerInfo
 
 SECRET_TYPE = "acme_only_type"
 SECRET_KEY = "acme-idempotency"
+SECRET_SCHEDULE = "acme-nightly"
 
 
 @dataclass
@@ -44,7 +45,8 @@ class World:
     @property
     def secrets(self) -> list[str]:
         """Strings that must never appear in an answer to bravo."""
-        return [self.pending, self.cancelled, SECRET_TYPE, SECRET_KEY, *self.acme_keys]
+        return [self.pending, self.cancelled, SECRET_TYPE, SECRET_KEY, SECRET_SCHEDULE,
+                *self.acme_keys]
 
 
 async def _key(parts: Components, scope: Scope, tenant: str) -> tuple[str, dict[str, str]]:
@@ -76,6 +78,10 @@ async def world(parts: Components) -> World:
     w.cancelled = other.json()["task_id"]
     assert (await http.post(f"/api/v1/tasks/{w.cancelled}/cancel",
                             headers=acme["submit"])).status_code == 200
+    schedule = {"task_type": "echo", "every_seconds": 3600, "paused": True}
+    made = await http.put(f"/api/v1/schedules/{SECRET_SCHEDULE}", json=schedule,
+                          headers=acme["admin"])
+    assert made.status_code == 201, made.text
     worker = WorkerInfo("w-1", "h", 1, 4, types=(SECRET_TYPE, "echo"),
                         started_at=time.time(), last_heartbeat=time.time())
     await parts.coordination.registry.heartbeat(worker, 30.0)
@@ -261,6 +267,60 @@ async def audit(w: World) -> None:
     assert {e["target_id"] for e in spanning.json()["entries"]} >= {w.cancelled, SECRET_TYPE}
 
 
+async def schedule_not_found(w: World, method: str, suffix: str = "", **kw: object) -> None:
+    """Acme's schedule answers 404 with the very body a never-made name gets."""
+    for role in ("admin", "read"):
+        theirs = await w.http.request(method, f"/api/v1/schedules/{SECRET_SCHEDULE}{suffix}",
+                                      headers=w.bravo[role], **kw)  # type: ignore[arg-type]
+        nobody = await w.http.request(method, f"/api/v1/schedules/never-made{suffix}",
+                                      headers=w.bravo[role], **kw)  # type: ignore[arg-type]
+        assert theirs.status_code == nobody.status_code, (suffix, theirs.text)
+        assert theirs.status_code in (403, 404), theirs.text  # 403: a read key may not change
+        assert theirs.text.replace(SECRET_SCHEDULE, "S") == nobody.text.replace("never-made", "S")
+
+
+async def list_schedules(w: World) -> None:
+    listed = await get_clean(w, "/api/v1/schedules", "read")
+    assert listed.json()["schedules"] == []
+
+
+async def put_schedule(w: World) -> None:
+    own = {"task_type": "echo", "every_seconds": 60, "paused": True}
+    put = await w.http.put(f"/api/v1/schedules/{SECRET_SCHEDULE}", json=own,
+                           headers=w.bravo["admin"])
+    assert put.status_code == 201, put.text  # bravo's own schedule of the same name
+    await w.http.delete(f"/api/v1/schedules/{SECRET_SCHEDULE}", headers=w.bravo["admin"])
+
+
+async def get_schedule(w: World) -> None:
+    await schedule_not_found(w, "GET")
+
+
+async def delete_schedule(w: World) -> None:
+    await schedule_not_found(w, "DELETE")
+
+
+async def pause_schedule(w: World) -> None:
+    await schedule_not_found(w, "POST", "/pause")
+
+
+async def resume_schedule(w: World) -> None:
+    await schedule_not_found(w, "POST", "/resume")
+
+
+async def trigger_schedule(w: World) -> None:
+    await schedule_not_found(w, "POST", "/trigger")
+
+
+async def backfill_schedule(w: World) -> None:
+    span = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T03:00:00Z"}
+    await schedule_not_found(w, "POST", "/backfill", json=span)
+
+
+async def schedule_fires(w: World) -> None:
+    await schedule_not_found(w, "GET", "/fires")
+
+
 async def metrics(w: World) -> None:
     refused = await w.http.get("/metrics", headers=w.bravo["read"])
     assert refused.status_code == 403  # the process's counters span every tenant
@@ -294,6 +354,15 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("POST", "/api/v1/keys"): create_key,
     ("DELETE", "/api/v1/keys/{key_id}"): revoke_key,
     ("GET", "/api/v1/audit"): audit,
+    ("GET", "/api/v1/schedules"): list_schedules,
+    ("PUT", "/api/v1/schedules/{name}"): put_schedule,
+    ("GET", "/api/v1/schedules/{name}"): get_schedule,
+    ("DELETE", "/api/v1/schedules/{name}"): delete_schedule,
+    ("POST", "/api/v1/schedules/{name}/pause"): pause_schedule,
+    ("POST", "/api/v1/schedules/{name}/resume"): resume_schedule,
+    ("POST", "/api/v1/schedules/{name}/trigger"): trigger_schedule,
+    ("POST", "/api/v1/schedules/{name}/backfill"): backfill_schedule,
+    ("GET", "/api/v1/schedules/{name}/fires"): schedule_fires,
     ("GET", "/metrics"): metrics,
     ("GET", "/healthz"): public,
     ("GET", "/readyz"): public,
@@ -341,7 +410,10 @@ async def _acme_state(w: World) -> object:
     config = await store.configs.get_config(SECRET_TYPE, "acme")
     keys = await store.keys.list_keys("acme")
     paused = await w.parts.coordination.queues.paused()
-    return ([(t.id, t.status, t.priority, t.version) for t in tasks], config, keys, paused)
+    schedule = await store.schedules.get("acme", SECRET_SCHEDULE)
+    fires = await store.schedules.fires("acme", SECRET_SCHEDULE, 10)
+    return ([(t.id, t.status, t.priority, t.version) for t in tasks], config, keys, paused,
+            schedule, fires)
 
 
 async def test_acme_sees_its_own(world: World) -> None:

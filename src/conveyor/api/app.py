@@ -11,13 +11,22 @@ from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
 
-from conveyor.api import audit_routes, docs, errors, key_routes, operation_routes, task_routes
+from conveyor.api import (
+    audit_routes,
+    docs,
+    errors,
+    key_routes,
+    operation_routes,
+    schedule_routes,
+    task_routes,
+)
 from conveyor.api.auth import Authenticate, scraper_or_reader
 from conveyor.api.guard import RequestGuard
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
 from conveyor.observability.metrics import HttpMetrics, Metrics, add_metrics_route
 from conveyor.operations import Operations
+from conveyor.schedules.service import ScheduleService
 from conveyor.service import TaskService
 from conveyor.serving import check_backends
 
@@ -37,6 +46,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.state.schedules = ScheduleService(service, service.clock)
     store = service.store
     app.state.operations = Operations(
         store.workers, store.stats, service.coordination, store.audit, store.configs
@@ -54,6 +64,7 @@ def create_app(
     app.include_router(operation_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(key_routes.router)
+    app.include_router(schedule_routes.router)
     docs.install(app)
 
     @app.get("/healthz", tags=["health"])

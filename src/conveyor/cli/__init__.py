@@ -1,7 +1,7 @@
 """The ``conveyor`` command: run the service (standalone, api, scheduler, worker, migrate),
 talk to a running one (submit, get, list, cancel, retry, logs) and operate it (workers, queues,
-scheduler status, stats, pause, resume, audit, apikey, config, types, secrets); batch submits
-a file.
+scheduler status, stats, pause, resume, audit, apikey, config, types, secrets, schedules); batch
+submits a file.
 
 Each group of commands is a module; importing them registers their commands on ``cli``, and
 the import order is the order of the help panels (Run, Tasks, Operations).
@@ -13,16 +13,17 @@ import sys
 
 from conveyor.cli import run  # isort: skip
 from conveyor.cli import tasks  # isort: skip
-from conveyor.cli import apikeys, audit, batch, operations, secrets_cmd, settings, types
+from conveyor.cli import apikeys, audit, batch, operations, schedules, secrets_cmd, settings, types
 from conveyor.cli.common import cli
 
 settings.register(cli)
 types.register(cli)
 secrets_cmd.register(cli)
+schedules.register(cli)
 
 __all__ = [
-    "apikeys", "audit", "batch", "cli", "main", "operations", "run", "secrets_cmd", "settings",
-    "tasks", "types",
+    "apikeys", "audit", "batch", "cli", "main", "operations", "run", "schedules", "secrets_cmd",
+    "settings", "tasks", "types",
 ]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from typing import Any
 
 import httpx
 
+from conveyor.client.schedules import ScheduleCalls
 from conveyor.client.wire import (
     Poll,
     Request,
@@ -36,6 +37,7 @@ class AsyncClient:
         the local standalone server without a key."""
         url, api_key = target(url, api_key)
         self._http = httpx.AsyncClient(base_url=url, headers=auth_headers(api_key), timeout=timeout)
+        self.schedules: ScheduleCalls[Coroutine[Any, Any, Any]] = ScheduleCalls(self.call)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from conveyor.client.schedules import ScheduleCalls
 from conveyor.client.wire import (
     Poll,
     Request,
@@ -37,6 +38,7 @@ class Client:
         the local standalone server without a key."""
         url, api_key = target(url, api_key)
         self._http = httpx.Client(base_url=url, headers=auth_headers(api_key), timeout=timeout)
+        self.schedules: ScheduleCalls[Any] = ScheduleCalls(self.call)
 
     def __enter__(self) -> Client:
         return self

@@ -50,6 +50,11 @@ class SchedulerSettings(BaseModel):
     # The Redis key of the leader lease, under redis_prefix. Only schedulers that share it
     # compete for leadership; a different key per deployment keeps two apart on one Redis.
     leader_lock_key: str = Field("scheduler:leader", min_length=1, max_length=200)
+    # Schedules (docs/design.md §9): the leader sleeps until the next schedule is due, but at
+    # most this long, so a schedule put through the API is seen within it. Each wake is one
+    # indexed query; a pass fires up to schedule_batch schedules per transaction.
+    schedule_interval: Seconds = Field(1.0, gt=0, le=60)
+    schedule_batch: int = Field(1000, ge=1, le=10_000)
 
     _split_weights = field_validator("priority_weights", mode="before")(comma_list)
 

@@ -201,6 +201,15 @@ class Sampler(RefreshingCollector):
             "conveyor_orphans_requeued", "Lost PENDING tasks re-queued by this scheduler.",
             scheduler.orphans.requeued,
         )
+        fires = CounterMetricFamily(
+            "conveyor_schedule_fires",
+            "Schedule fires this scheduler recorded, by outcome (fired, skipped, buffered, "
+            "missed: older than the catch-up window, failed: no task could be built).",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(scheduler.firing.outcomes.items()):
+            fires.add_metric([outcome], count)
+        yield fires
 
     def _tasks_by_status(self) -> Metric:
         family = GaugeMetricFamily(

@@ -1,4 +1,5 @@
-"""The scheduler: one elected leader dispatches, promotes, sweeps and recovers."""
+"""The scheduler: one elected leader dispatches, promotes, sweeps, recovers and fires
+schedules."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from conveyor.duty import Duty, Supervisor
 from conveyor.outcomes import Outcomes
 from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.firing import Firing
 from conveyor.scheduler.orphans import OrphanSweeper
 from conveyor.scheduler.promoter import Promoter
 from conveyor.scheduler.recoverer import Recoverer
 from conveyor.scheduler.reporter import Reporter
 from conveyor.scheduler.timeouts import TimeoutSweeper
+from conveyor.service import TaskService
 from conveyor.store.protocol import TaskStore
 
 
@@ -35,6 +38,7 @@ class Scheduler:
         catalog: Catalog,
         balancer: Balancer,
         outcomes: Outcomes,
+        service: TaskService,
     ) -> None:
         s = settings.scheduler
         self.id = scheduler_id
@@ -69,13 +73,17 @@ class Scheduler:
             store.sweeps, coordination, self.elector, interval=s.orphan_sweep_interval,
             min_age=s.orphan_min_age,
         )
+        self.firing = Firing(
+            store.schedules, store.tasks, coordination.queues, service, self.elector,
+            interval=s.schedule_interval, batch=s.schedule_batch,
+        )
         self._supervisor = Supervisor(self.duties)
 
     @property
     def duties(self) -> list[Duty]:
         return [
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
-            self.orphans, self.reporter,
+            self.orphans, self.firing, self.reporter,
         ]
 
     async def start(self, now: float, *, rebuild_queues: bool = False) -> None:

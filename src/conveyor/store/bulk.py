@@ -99,3 +99,48 @@ def _sqlite(tuples: list[list[str]], now: str) -> str:
         f"FROM (VALUES {values}) AS o "
         "WHERE task.id = o.column1 AND task.version = o.column2 AND task.status = 'PROCESSING'"
     )
+
+
+# Moving schedules on after a firing batch (``store.schedules``) in one statement, on MariaDB /
+# MySQL and PostgreSQL (SQLite's driver runs an executemany in one call). (column, move key,
+# PostgreSQL type for the first VALUES row, which types the derived table)
+_MOVES = (("t", "b_tenant", "VARCHAR"), ("n", "b_name", "VARCHAR"), ("v", "b_version", "INTEGER"),
+          ("nx", "b_next", "DOUBLE PRECISION"), ("bu", "b_buffered", "INTEGER"),
+          ("mi", "b_missed", "INTEGER"), ("lf", "b_last", "DOUBLE PRECISION"),
+          ("lt", "b_task", "VARCHAR"))
+_MOVED = (("next_fire_at", "o.nx"), ("version", "s.version + 1"),
+          ("buffered", "s.buffered + o.bu"), ("missed", "s.missed + o.mi"),
+          ("last_fire_at", "COALESCE(o.lf, s.last_fire_at)"),
+          ("last_task_id", "COALESCE(o.lt, s.last_task_id)"))
+
+
+def _moved(target: str) -> str:
+    """The SET list; MySQL names the updated table's columns with its alias, PostgreSQL not."""
+    return ", ".join(f"{target}{column} = {value}" for column, value in _MOVED)
+
+
+def schedule_moves(
+    dialect: str, paramstyle: str, moves: Sequence[dict[str, Any]]
+) -> tuple[str, tuple[Any, ...]]:
+    """Each row applies only if the schedule still has the version it was read with, so the
+    matched count says whether all did."""
+    mark = _marker(paramstyle)
+    params: list[Any] = []
+    rows: list[list[str]] = []
+    for move in moves:
+        rows.append([mark(len(params) + i) for i in range(len(_MOVES))])
+        params.extend(move[key] for _, key, _ in _MOVES)
+    on = "s.tenant = o.t AND s.name = o.n AND s.version = o.v"
+    if dialect == "postgresql":
+        first = ", ".join(f"CAST({b} AS {kind})" for b, (_, _, kind) in zip(
+            rows[0], _MOVES, strict=True))
+        values = ", ".join([f"({first})", *(f"({', '.join(r)})" for r in rows[1:])])
+        names = ", ".join(column for column, _, _ in _MOVES)
+        return (f"UPDATE schedules AS s SET {_moved('')} FROM (VALUES {values}) AS o({names}) "
+                f"WHERE {on}", tuple(params))
+    first = ", ".join(f"{b} AS {column}" for b, (column, _, _) in zip(
+        rows[0], _MOVES, strict=True))
+    union = "".join(f" UNION ALL SELECT {', '.join(r)}" for r in rows[1:])
+    return (f"UPDATE schedules AS s JOIN (SELECT {first}{union}) AS o ON {on} "
+            f"SET {_moved('s.')}",
+            tuple(params))

@@ -32,6 +32,7 @@ from conveyor.models import (
     WorkerInfo,
     WorkerRecord,
 )
+from conveyor.schedules.model import Fire, Schedule
 from conveyor.tenants import DEFAULT_TENANT
 
 
@@ -257,6 +258,62 @@ class AuditLog(Protocol):
 
     async def list_entries(self, query: AuditQuery, tenant: str | None) -> AuditPage:
         """Newest first, filtered in SQL; ``tenant`` None spans every tenant."""
+@dataclass(frozen=True, slots=True)
+class FireWrite:
+    """One schedule's share of a firing transaction: the fires to record, each FIRED one with
+    its task, and (``advance``) the schedule's new ``next_fire_at``, applied only if the row
+    still has the version it was read with. A fire already recorded is left as it is (and its
+    task is not created again); a BUFFERED one recorded earlier may become FIRED."""
+
+    schedule: Schedule
+    fires: Sequence[tuple[Fire, Task | None]]
+    next_fire_at: float | None = None
+    advance: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FireResult:
+    created: list[Task]            # new tasks, to be placed on their queues
+    recorded: list[Fire]           # fire rows written (or released from BUFFERED)
+    stale: list[Schedule]          # changed since they were read: nothing of theirs written
+
+
+class Schedules(Protocol):
+    """Schedules and their fire history (docs/design.md §9); every read and write names the
+    tenant, except the leader's, which spans tenants."""
+
+    async def put(self, schedule: Schedule) -> None:
+        """Create or replace the definition; firing state is kept on a replace."""
+
+    async def get(self, tenant: str, name: str) -> Schedule | None: ...
+
+    async def list_schedules(self, tenant: str | None) -> list[Schedule]:
+        """By name; ``None``: every tenant (the code sync)."""
+
+    async def delete(self, tenant: str, name: str) -> bool:
+        """The schedule and its history."""
+
+    async def set_paused(
+        self, tenant: str, name: str, paused: bool, next_fire_at: float | None, now: float
+    ) -> Schedule | None: ...
+
+    async def due(self, now: float, limit: int) -> list[Schedule]:
+        """Unpaused schedules whose ``next_fire_at`` ≤ now, soonest first (by index)."""
+
+    async def with_buffered(self, limit: int) -> list[Schedule]: ...
+
+    async def next_due(self) -> float | None:
+        """The soonest ``next_fire_at`` of all, or None (by index)."""
+
+    async def buffered_fires(self, schedule: Schedule, limit: int) -> list[Fire]: ...
+
+    async def fire(self, writes: Sequence[FireWrite], now: float) -> FireResult:
+        """One transaction for the whole batch: tasks, fire rows and schedule moves."""
+
+    async def fires(
+        self, tenant: str, name: str, limit: int, before: float | None = None
+    ) -> list[Fire]:
+        """History, newest fire first."""
 
 
 class TaskStore(Protocol):
@@ -289,6 +346,9 @@ class TaskStore(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def schedules(self) -> Schedules: ...
 
     async def migrate(self) -> None: ...
 

@@ -166,3 +166,54 @@ audit_log = sa.Table(
     sa.Index("ix_audit_tenant_target", "tenant", "target_id", "id"),
     sa.Index("ix_audit_at", "at"),
 )
+
+# Schedules (docs/design.md §9): names are unique per tenant. ``next_fire_at`` is NULL while a
+# schedule is paused or has no fire left, and its index is how a leader finds the next due
+# schedule without a scan; ``buffered`` counts fires waiting for a running task.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("task_type", sa.String(128), nullable=False),
+    sa.Column("payload", LongText, nullable=False),
+    sa.Column("priority", sa.SmallInteger),
+    sa.Column("timeout", sa.Double),
+    sa.Column("max_retries", sa.Integer),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("cron", sa.String(255)),
+    sa.Column("every_seconds", sa.BigInteger),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("start_at", sa.Double),
+    sa.Column("end_at", sa.Double),
+    sa.Column("overlap", sa.String(16), nullable=False),
+    sa.Column("catchup_window", sa.Double, nullable=False),
+    sa.Column("jitter", sa.Double, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.Column("next_fire_at", sa.Double),
+    sa.Column("last_fire_at", sa.Double),
+    sa.Column("last_task_id", sa.String(26)),
+    sa.Column("buffered", sa.Integer, nullable=False),
+    sa.Column("missed", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_schedules_next_fire", "next_fire_at"),
+    sa.Index("ix_schedules_buffered", "buffered"),
+)
+
+# One row per fire: the primary key is what makes a fire happen once whoever records it.
+schedule_fires = sa.Table(
+    "schedule_fires",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("fire_at", sa.Double, primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("task_id", sa.String(26)),
+    sa.Column("recorded_at", sa.Double, nullable=False),
+    sa.Column("epoch", sa.BigInteger),
+    sa.Column("note", sa.Text),
+)

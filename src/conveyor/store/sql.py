@@ -19,6 +19,7 @@ from conveyor.store.configs import SqlConfigs
 from conveyor.store.database import Database
 from conveyor.store.epochs import SqlEpochs
 from conveyor.store.moves import MAX_RESULT_BYTES, SqlMoves
+from conveyor.store.schedules import SqlSchedules
 from conveyor.store.stats import SqlStats
 from conveyor.store.sweeps import SqlSweeps
 from conveyor.store.tasks import SqlTasks
@@ -45,6 +46,7 @@ class SqlStore:
         self.workers = SqlWorkers(self.db)
         self.epochs = SqlEpochs(self.db)
         self.audit = SqlAudit(self.db)
+        self.schedules = SqlSchedules(self.db, self.events)
 
     async def migrate(self) -> None:
         await self.db.migrate()
