@@ -19,6 +19,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, NamedTuple
 
 from conveyor.errors import IllegalTransition, ValidationError
+from conveyor.tenants import DEFAULT_TENANT
 
 TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
@@ -175,22 +176,37 @@ class TaskConfig:
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
-    """A queue entry: the task id plus the two facts the scheduler needs to place it without a
+    """A queue entry: the task id plus the facts the scheduler needs to place it without a
     database read (its type, to find a worker that runs it; its priority, to hand it back to
-    the right queue)."""
+    the right queue; its tenant, to take turns between tenants within a priority).
+
+    The encoding is ``task_id|task_type|priority`` for the default tenant, as it was before
+    tenants existed, and ``task_id|task_type|priority|tenant`` otherwise. Keeping the default
+    tenant's form unchanged means items queued before the upgrade are byte for byte the items
+    the new code builds, so every exact-member operation (assign, remove, the ``queued``
+    index, the delayed set) still finds them and old queues drain.
+    """
 
     task_id: str
     task_type: str
     priority: Priority
+    tenant: str = DEFAULT_TENANT
 
     def encode(self) -> str:
-        return f"{self.task_id}|{self.task_type}|{int(self.priority)}"
+        base = f"{self.task_id}|{self.task_type}|{int(self.priority)}"
+        return base if self.tenant == DEFAULT_TENANT else f"{base}|{self.tenant}"
 
     @classmethod
     def decode(cls, raw: str | bytes) -> QueueItem:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        task_id, task_type, priority = text.split("|")
-        return cls(task_id, task_type, Priority(int(priority)))
+        task_id, task_type, priority, *tenant = text.split("|")
+        return cls(task_id, task_type, Priority(int(priority)), *tenant)
+
+
+def tenant_field(tenant: str) -> str:
+    """How a tenant is named inside the queue layout (Redis ring entries, Lua arguments): the
+    default tenant as the empty string, matching its encoding without a fourth field."""
+    return "" if tenant == DEFAULT_TENANT else tenant
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,14 @@ from collections.abc import Sequence
 
 from conveyor.coordination.protocol import TaskQueues
 from conveyor.models import QueueItem, Task
+from conveyor.tenants import DEFAULT_TENANT
 
 
 def queue_item(task: Task) -> QueueItem:
-    return QueueItem(task.id, task.task_type, task.priority)
+    return QueueItem(
+        task.id, task.task_type, task.priority,
+        tenant=DEFAULT_TENANT,  # integrator: task.tenant
+    )
 
 
 async def place(queues: TaskQueues, tasks: Sequence[Task], now: float) -> None:
