@@ -210,6 +210,18 @@ def tenant_field(tenant: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """A tenant's share of dispatch and its quotas on create (``tenant_limits``); a tenant
+    without a row has these defaults: weight 1, no quota."""
+
+    tenant: str
+    weight: int = 1
+    max_pending: int | None = None  # PENDING tasks at most; None: unlimited
+    creates_per_second: float | None = None  # token bucket on create; None: unlimited
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     """What a worker advertises; ``load`` is filled in by ``Registry.live_workers``."""
 

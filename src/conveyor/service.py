@@ -32,6 +32,7 @@ from conveyor.models import (
     check_task_type,
 )
 from conveyor.placement import place, queue_item
+from conveyor.quotas import LimitsCache, Quotas
 from conveyor.store.protocol import Created, ListRequest, Page, TaskStore
 from conveyor.values import check_text, encode_json
 
@@ -80,6 +81,8 @@ class TaskService:
         self.settings = settings
         self.clock = clock
         self._inserts: Coalescer[Task, Created] = Coalescer(self._insert_and_push, MAX_BATCH)
+        self.limits = LimitsCache(store.tenant_limits)
+        self.quotas = Quotas(self.limits, store.tenant_limits, coordination.queues, clock)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -101,6 +104,7 @@ class TaskService:
                 except ValidationError as exc:
                     raise ValidationError(f"{where}{exc}") from None
             tasks.append(self._build(spec, resolved[spec.task_type], now, where, principal))
+        await self.quotas.admit(principal.tenant, len(tasks))
         return await self._inserts.submit(tasks)
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:

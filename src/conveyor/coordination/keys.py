@@ -26,7 +26,8 @@ key                        type         use
                                         are the truth)
 ``wake``                   list         at most one token: "work was enqueued" for the dispatcher
 ``paused``                 set          paused priorities and task types
-``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts)
+``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts), or
+                                        of a tenant's creates (``ratelimit:@tenant:{name}``)
 =========================  ===========  ===================================================
 """
 

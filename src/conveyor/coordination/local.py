@@ -135,11 +135,15 @@ class LocalCoordination:
                 counts[item.task_type] += 1
         return dict(counts)
 
-    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+    async def take_tokens(
+        self, task_type: str, rate: float, wanted: int, now: float, whole: bool = False
+    ) -> int:
         burst = max(1.0, rate)
         tokens, last = self._buckets.get(task_type, (burst, now))
         tokens = min(burst, tokens + max(0.0, now - last) * rate)
         granted = min(wanted, int(tokens))
+        if whole and granted < wanted:
+            granted = 0
         self._buckets[task_type] = (tokens - granted, now)
         return granted
 

@@ -85,9 +85,13 @@ class TaskQueues(Protocol):
     async def inflight(self) -> dict[str, int]:
         """Tasks per type sitting in worker queues or active lists (fleet-wide concurrency)."""
 
-    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+    async def take_tokens(
+        self, task_type: str, rate: float, wanted: int, now: float, whole: bool = False
+    ) -> int:
         """Token bucket per type: refill ``rate`` tokens a second up to a one-second burst
-        (at least one token); take up to ``wanted`` and return how many were granted."""
+        (at least one token); take up to ``wanted`` and return how many were granted.
+        ``whole``: all ``wanted`` or none (a create quota admits a batch whole). The tenants'
+        create quotas use buckets named ``@tenant:<name>``, a name no task type can have."""
 
 
 class WorkerQueues(Protocol):

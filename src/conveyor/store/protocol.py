@@ -28,6 +28,7 @@ from conveyor.models import (
     TaskConfig,
     TaskLog,
     TaskStatus,
+    TenantLimits,
     WorkerInfo,
     WorkerRecord,
 )
@@ -181,6 +182,21 @@ class ApiKeys(Protocol):
         """Mark the key revoked; False when there is no such (unrevoked) key."""
 
 
+class TenantLimitRecords(Protocol):
+    """Per-tenant dispatch weights and create quotas (``tenant_limits``)."""
+
+    async def put_limits(self, limits: TenantLimits) -> TenantLimits: ...
+
+    async def get_limits(self, tenant: str) -> TenantLimits | None: ...
+
+    async def list_limits(self) -> list[TenantLimits]: ...
+
+    async def delete_limits(self, tenant: str) -> bool: ...
+
+    async def count_pending(self, tenant: str) -> int:
+        """How many PENDING tasks the tenant has (its ``max_pending`` quota)."""
+
+
 class WorkerRecords(Protocol):
     """The durable record of workers (``worker_registry``), beside the live registry."""
 
@@ -233,6 +249,9 @@ class TaskStore(Protocol):
 
     @property
     def workers(self) -> WorkerRecords: ...
+
+    @property
+    def tenant_limits(self) -> TenantLimitRecords: ...
 
     @property
     def epochs(self) -> Epochs: ...

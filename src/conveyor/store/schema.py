@@ -120,3 +120,13 @@ worker_registry = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("state_changed_at", sa.Double),  # NULL: recorded before revision 0006
 )
+
+tenant_limits = sa.Table(
+    "tenant_limits",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("weight", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("max_pending", sa.BigInteger),  # NULL: unlimited
+    sa.Column("creates_per_second", sa.Double),  # NULL: unlimited
+    sa.Column("updated_at", sa.Double, nullable=False),
+)

@@ -21,6 +21,7 @@ from conveyor.store.moves import MAX_RESULT_BYTES, SqlMoves
 from conveyor.store.stats import SqlStats
 from conveyor.store.sweeps import SqlSweeps
 from conveyor.store.tasks import SqlTasks
+from conveyor.store.tenant_limits import SqlTenantLimits
 from conveyor.store.urls import database_url
 from conveyor.store.workers import SqlWorkers
 
@@ -43,6 +44,7 @@ class SqlStore:
         self.keys = SqlApiKeys(self.db)
         self.workers = SqlWorkers(self.db)
         self.epochs = SqlEpochs(self.db)
+        self.tenant_limits = SqlTenantLimits(self.db)
 
     async def migrate(self) -> None:
         await self.db.migrate()

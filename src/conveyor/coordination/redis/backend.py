@@ -62,7 +62,9 @@ SCRIPTS = (
 )
 #: Scripts that push to or pop from the priority queues: ``lua/fair.lua`` (the queue layout's
 #: functions) is prepended to each, since a Redis script cannot load another.
-FAIR_SCRIPTS = frozenset({"enqueue", "peek", "assign", "remove", "promote_due", "hand_back", "reap"})
+FAIR_SCRIPTS = frozenset(
+    {"enqueue", "peek", "assign", "remove", "promote_due", "hand_back", "reap"}
+)
 
 
 def unavailable_on_loss(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:

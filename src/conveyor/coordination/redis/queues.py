@@ -160,9 +160,12 @@ class RedisTaskQueues:
         return counts
 
     @unavailable_on_loss
-    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+    async def take_tokens(
+        self, task_type: str, rate: float, wanted: int, now: float, whole: bool = False
+    ) -> int:
         key = self._keys.bucket(task_type)
-        return int(await self._b.run("take_tokens", [key], [repr(rate), wanted, repr(now)]))
+        args = [repr(rate), wanted, repr(now), int(whole)]
+        return int(await self._b.run("take_tokens", [key], args))
 
 
 def weight_args(weights: Mapping[str, int] | None) -> list[str | int]:
