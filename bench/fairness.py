@@ -35,12 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import BENCH, REDIS_DB, REDIS_HOST, REDIS_PORT, summary
-
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
 from conveyor.models import Priority, QueueItem, TenantLimits, WorkerInfo
 from conveyor.scheduler import Scheduler
+from harness import BENCH, REDIS_DB, REDIS_HOST, REDIS_PORT, summary
 
 # One worker of 100 slots: a pass places ``BATCH`` ids, and its queue keeps them in the order
 # the pass placed them, so "how many of A's ids went before B's" can be read from it.
