@@ -5,11 +5,5 @@
 -- KEYS[11]    wake (list holding at most one token for the dispatcher)
 -- ARGV[1..]   encoded items
 -- Returns     how many were pushed
-local queues = fair(1, KEYS[10])
-for _, member in ipairs(ARGV) do
-  queues:push(member)
-end
-if #ARGV > 0 then
-  wake(KEYS[11])
-end
+fair(1, KEYS[10]):push_all(ARGV, KEYS[11])
 return #ARGV

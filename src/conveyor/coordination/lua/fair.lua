@@ -104,9 +104,15 @@ local function read_weights(from)
   return weights, from + 1 + 2 * pairs_given
 end
 
-local function wake(key)
-  redis.call('LPUSH', key, '1')
-  redis.call('LTRIM', key, 0, 0)
+-- Push every member, then leave the one wake token in ``wake_key`` if anything was pushed.
+function Fair:push_all(members, wake_key)
+  for _, member in ipairs(members) do
+    self:push(member)
+  end
+  if #members > 0 then
+    redis.call('LPUSH', wake_key, '1')
+    redis.call('LTRIM', wake_key, 0, 0)
+  end
 end
 
 -- Script body follows.

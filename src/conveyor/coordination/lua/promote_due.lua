@@ -7,13 +7,9 @@
 -- ARGV[1]      now (epoch seconds); items with score <= now are due
 -- ARGV[2]      limit (> 0): at most this many move, earliest due first
 -- Returns      how many items moved
-local queues = fair(2, KEYS[12])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
-  queues:push(member)
 end
-if #due > 0 then
-  wake(KEYS[11])
-end
+fair(2, KEYS[12]):push_all(due, KEYS[11])
 return #due

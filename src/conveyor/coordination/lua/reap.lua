@@ -17,16 +17,10 @@ local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
   return redis.error_reply('STALE_EPOCH ' .. tostring(current))
 end
-local queues = fair(6, KEYS[16])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[3])
 local queued = redis.call('LRANGE', KEYS[4], 0, -1)
-for _, member in ipairs(queued) do
-  queues:push(member)
-end
-if #queued > 0 then
-  wake(KEYS[15])
-end
+fair(6, KEYS[16]):push_all(queued, KEYS[15])
 local active = redis.call('LRANGE', KEYS[5], 0, -1)
 redis.call('DEL', KEYS[4], KEYS[5])
 return {queued, active}
