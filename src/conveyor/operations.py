@@ -3,9 +3,11 @@ pause / resume of a priority queue or a task type."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from conveyor.audit import Action, Actor, AuditEntry
 from conveyor.coordination.protocol import Coordination
 from conveyor.errors import ValidationError
 from conveyor.models import (
@@ -16,7 +18,7 @@ from conveyor.models import (
     WorkerRecord,
     check_task_type,
 )
-from conveyor.store.protocol import TaskStats, WorkerRecords
+from conveyor.store.protocol import AuditLog, TaskStats, WorkerRecords
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)
 
@@ -61,11 +63,14 @@ class Stats:
 
 class Operations:
     def __init__(
-        self, workers: WorkerRecords, stats: TaskStats, coordination: Coordination
+        self, workers: WorkerRecords, stats: TaskStats, coordination: Coordination,
+        audit: AuditLog | None = None,
     ) -> None:
+        """``audit`` None: pause / resume are not audited (read-only uses, tests)."""
         self._workers = workers
         self._stats = stats
         self._coord = coordination
+        self._audit = audit
 
     async def live_workers(self) -> list[WorkerInfo]:
         return sorted(await self._coord.registry.live_workers(), key=lambda w: w.worker_id)
@@ -93,8 +98,12 @@ class Operations:
         created, finished = await self._stats.recent(now - window)
         return Stats(by_status, by_type, window, created, finished)
 
-    async def set_paused(self, name: str, paused: bool) -> QueueState:
-        """``name`` is a priority (``high``, ``normal``, ``low``) or a task type."""
+    async def set_paused(
+        self, name: str, paused: bool, *, actor: Actor | None = None
+    ) -> QueueState:
+        """``name`` is a priority (``high``, ``normal``, ``low``) or a task type. The pause
+        flag lives in the coordination backend, not in SQL: the audit row is written right
+        after the flag changed, so a refused change writes none (design.md §11)."""
         if name not in PRIORITY_NAMES:
             try:
                 check_task_type(name)
@@ -102,5 +111,11 @@ class Operations:
                 raise ValidationError(
                     f"{name!r} is neither a priority (high, normal, low) nor a valid task type"
                 ) from None
+        was = name in await self._coord.queues.paused()
         await self._coord.queues.set_paused(name, paused)
+        if self._audit is not None:
+            action = Action.QUEUE_PAUSE if paused else Action.QUEUE_RESUME
+            entry = AuditEntry(actor or Actor(None), action, name, {"paused": was},
+                               {"paused": paused})
+            await self._audit.write(entry, time.time())
         return await self.queues()

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from conveyor.apikeys import ANONYMOUS, Principal
+from conveyor.audit import Action, Actor, AuditEntry, task_view
 from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
@@ -215,10 +216,17 @@ class TaskService:
             raise Forbidden(f"task {task_id} was created by another API key")
         return found
 
-    async def cancel(self, task_id: str, principal: Principal = ANONYMOUS) -> CancelResult:
+    async def cancel(
+        self, task_id: str, principal: Principal = ANONYMOUS, *, actor: Actor | None = None
+    ) -> CancelResult:
+        """Audited: a pending task's row goes with its move; a running one's right after the
+        signal (``actor`` None: the principal, from no known address)."""
         await self._owned(task_id, principal)
         now = self.clock()
-        cancelled = await self.store.moves.cancel_pending(task_id, now, "cancelled by request")
+        audit = AuditEntry(actor or Actor.of(principal), Action.TASK_CANCEL, task_id)
+        cancelled = await self.store.moves.cancel_pending(
+            task_id, now, "cancelled by request", audit=audit
+        )
         if cancelled is not None:
             await self.coordination.queues.remove([queue_item(cancelled)])
             return CancelResult(cancelled, False)
@@ -228,13 +236,18 @@ class TaskService:
             await self.coordination.cancels.request(
                 AttemptRef(task_id, current.attempt), current.timeout + 60.0
             )
+            signalled = audit.change(task_view(current), {"cancel_requested": True})
+            await self.store.audit.write(signalled, now)
             return CancelResult(current, True)
         raise Conflict(f"task {task_id} is {current.status} and cannot be cancelled")
 
-    async def retry(self, task_id: str, principal: Principal = ANONYMOUS) -> Task:
+    async def retry(
+        self, task_id: str, principal: Principal = ANONYMOUS, *, actor: Actor | None = None
+    ) -> Task:
         await self._owned(task_id, principal)
         now = self.clock()
-        reopened = await self.store.moves.reopen(task_id, now, "manual retry")
+        audit = AuditEntry(actor or Actor.of(principal), Action.TASK_RETRY, task_id)
+        reopened = await self.store.moves.reopen(task_id, now, "manual retry", audit=audit)
         if reopened is None:
             current = await self.get(task_id)
             raise Conflict(
@@ -245,10 +258,14 @@ class TaskService:
         return reopened
 
     async def set_priority(
-        self, task_id: str, priority: Priority, principal: Principal = ANONYMOUS
+        self, task_id: str, priority: Priority, principal: Principal = ANONYMOUS,
+        *, actor: Actor | None = None,
     ) -> Task:
         before = await self._owned(task_id, principal)
-        changed = await self.store.moves.set_priority(task_id, priority, self.clock())
+        audit = AuditEntry(actor or Actor.of(principal), Action.TASK_PRIORITY, task_id)
+        changed = await self.store.moves.set_priority(
+            task_id, priority, self.clock(), audit=audit
+        )
         if changed is None:
             raise Conflict(f"task {task_id} is {before.status}; only PENDING tasks change priority")
         if changed.priority != before.priority:
@@ -258,13 +275,14 @@ class TaskService:
 
     # -- task types -----------------------------------------------------------------------
 
-    async def put_config(self, config: TaskConfig) -> TaskConfig:
+    async def put_config(self, config: TaskConfig, *, actor: Actor | None = None) -> TaskConfig:
         check_task_type(config.task_type)
         encode_json(config.executor_config, "executor_config")
         check_task_config(config, FunctionPolicy(
             self.catalog.registrations, self.settings.worker.python_modules
         ))
-        saved = await self.store.configs.put_config(config)
+        audit = AuditEntry(actor or Actor.of(ANONYMOUS), Action.CONFIG_PUT, config.task_type)
+        saved = await self.store.configs.put_config(config, audit=audit)
         self.catalog.invalidate(config.task_type)
         return saved
 
@@ -274,8 +292,9 @@ class TaskService:
             raise NotFound(f"no task config for type {task_type!r}")
         return found
 
-    async def delete_config(self, task_type: str) -> None:
-        if not await self.store.configs.delete_config(task_type):
+    async def delete_config(self, task_type: str, *, actor: Actor | None = None) -> None:
+        audit = AuditEntry(actor or Actor.of(ANONYMOUS), Action.CONFIG_DELETE, task_type)
+        if not await self.store.configs.delete_config(task_type, audit=audit):
             raise NotFound(f"no task config for type {task_type!r}")
         self.catalog.invalidate(task_type)
 

@@ -11,7 +11,7 @@ from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
 
-from conveyor.api import docs, errors, operation_routes, task_routes
+from conveyor.api import audit_routes, docs, errors, operation_routes, task_routes
 from conveyor.api.auth import Authenticate, scraper_or_reader
 from conveyor.api.guard import RequestGuard
 from conveyor.api.limits import BodyLimit
@@ -38,7 +38,9 @@ def create_app(
     )
     app.state.service = service
     store = service.store
-    app.state.operations = Operations(store.workers, store.stats, service.coordination)
+    app.state.operations = Operations(
+        store.workers, store.stats, service.coordination, store.audit
+    )
     app.add_middleware(
         BodyLimit, max_bytes=service.settings.max_body_bytes, timeout=server.body_timeout
     )
@@ -50,6 +52,7 @@ def create_app(
     errors.install(app)
     app.include_router(task_routes.router)
     app.include_router(operation_routes.router)
+    app.include_router(audit_routes.router)
     docs.install(app)
 
     @app.get("/healthz", tags=["health"])

@@ -23,6 +23,7 @@ from starlette.types import Scope as AsgiScope
 from conveyor.api.errors import error_response
 from conveyor.api.guard import UNSAFE_METHODS, has_body
 from conveyor.apikeys import ANONYMOUS, Principal, Scope, split_token, verify
+from conveyor.audit import Actor
 from conveyor.errors import BackendUnavailable, ConveyorError, Forbidden, Unauthorized
 from conveyor.store.protocol import ApiKeys
 
@@ -82,6 +83,13 @@ async def authenticate(request: Request, credentials: Credentials) -> Principal:
     if isinstance(found, ConveyorError):
         raise found
     return found
+
+
+def acting(principal: Principal, request: Request) -> Actor:
+    """Who an audit row names: the caller's key and tenant, and the address it called from
+    (the peer as uvicorn reports it: ``X-Forwarded-For`` counts only from its
+    ``forwarded_allow_ips``, by default 127.0.0.1)."""
+    return Actor.of(principal, request.client.host if request.client is not None else None)
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from conveyor.api.auth import Admin, Reader
+from conveyor.api.auth import Admin, Reader, acting
 from conveyor.api.operation_schemas import (
     QueuesOut,
     SchedulerOut,
@@ -96,9 +96,9 @@ async def stats(
 @router.post("/queues/{name}/pause", response_model=QueuesOut)
 async def pause(name: str, request: Request, who: Admin) -> QueuesOut:
     """Stop dispatching a priority (high, normal, low) or a task type; queued tasks wait."""
-    return _queues(await ops(request).set_paused(name, True))
+    return _queues(await ops(request).set_paused(name, True, actor=acting(who, request)))
 
 
 @router.post("/queues/{name}/resume", response_model=QueuesOut)
 async def resume(name: str, request: Request, who: Admin) -> QueuesOut:
-    return _queues(await ops(request).set_paused(name, False))
+    return _queues(await ops(request).set_paused(name, False, actor=acting(who, request)))

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from conveyor.api.auth import Admin, Reader, Submitter
+from conveyor.api.auth import Admin, Reader, Submitter, acting
 from conveyor.api.schemas import (
     BatchCreate,
     BatchOut,
@@ -144,7 +144,10 @@ async def patch_task(
     priority = parse_priority(body.priority)
     if priority is None:
         raise ValidationError("priority is required")
-    return TaskOut.of(await service(request).set_priority(task_id, priority, who))
+    changed = await service(request).set_priority(
+        task_id, priority, who, actor=acting(who, request)
+    )
+    return TaskOut.of(changed)
 
 
 @router.post(
@@ -156,7 +159,7 @@ async def cancel_task(
 ) -> TaskOut:
     """A PENDING task is cancelled at once (200); a running one is signalled (202) and its
     worker records CANCELLED within about a second."""
-    result = await service(request).cancel(task_id, who)
+    result = await service(request).cancel(task_id, who, actor=acting(who, request))
     response.status_code = 202 if result.requested else 200
     return TaskOut.of(result.task, cancel_requested=result.requested)
 
@@ -164,7 +167,7 @@ async def cancel_task(
 @router.post("/tasks/{task_id}/retry", response_model=TaskOut, tags=["tasks"])
 async def retry_task(task_id: str, request: Request, who: Submitter) -> TaskOut:
     """Reopen a FAILED, TIMEOUT or CANCELLED task as a new attempt with its retries restored."""
-    return TaskOut.of(await service(request).retry(task_id, who))
+    return TaskOut.of(await service(request).retry(task_id, who, actor=acting(who, request)))
 
 
 @router.get("/tasks/{task_id}/logs", response_model=LogList, tags=["tasks"])
@@ -189,10 +192,13 @@ async def put_config(
     task_type: str, body: TaskConfigIn, request: Request, who: Admin
 ) -> TaskConfigOut:
     config = body.to_config(check_task_type(task_type), time.time())
-    return TaskConfigOut.of(await service(request).put_config(config))
+    saved = await service(request).put_config(config, actor=acting(who, request))
+    return TaskConfigOut.of(saved)
 
 
 @router.delete("/task-configs/{task_type}", status_code=204, tags=["task configs"])
 async def delete_config(task_type: str, request: Request, who: Admin) -> Response:
-    await service(request).delete_config(check_task_type(task_type))
+    await service(request).delete_config(
+        check_task_type(task_type), actor=acting(who, request)
+    )
     return Response(status_code=204)

@@ -1,6 +1,7 @@
 """The ``conveyor`` command: run the service (standalone, api, scheduler, worker, migrate),
 talk to a running one (submit, get, list, cancel, retry, logs) and operate it (workers, queues,
-scheduler status, stats, pause, resume, apikey, tenants, config, types); batch submits a file.
+scheduler status, stats, pause, resume, audit, apikey, tenants, config, types); batch submits a
+file.
 
 Each group of commands is a module; importing them registers their commands on ``cli``, and
 the import order is the order of the help panels (Run, Tasks, Operations).
@@ -12,14 +13,15 @@ import sys
 
 from conveyor.cli import run  # isort: skip
 from conveyor.cli import tasks  # isort: skip
-from conveyor.cli import apikeys, batch, operations, settings, tenants, types
+from conveyor.cli import apikeys, audit, batch, operations, settings, tenants, types
 from conveyor.cli.common import cli
 
 settings.register(cli)
 types.register(cli)
 
 __all__ = [
-    "apikeys", "batch", "cli", "main", "operations", "run", "settings", "tasks", "tenants", "types",
+    "apikeys", "audit", "batch", "cli", "main", "operations", "run", "settings", "tasks", "tenants",
+    "types",
 ]
 
 

@@ -60,13 +60,15 @@ def apikey_create(
     Example: conveyor apikey create --scope submit --name billing
     """
     from conveyor.apikeys import Scope, new_key
+    from conveyor.audit import CLI, key_created
 
     try:
         parsed = Scope.parse(scope)
     except ConveyorError as exc:
         fail(str(exc), 2)
     key, token = new_key(parsed, name, time.time())
-    _with_store(settings_from(config, database_url=db), lambda store: store.keys.put_key(key))
+    _with_store(settings_from(config, database_url=db),
+                lambda store: store.keys.put_key(key, audit=key_created(CLI, key)))
     if as_json:
         show({"key_id": key.key_id, "scope": parsed.label, "name": name, "key": token}, True)
         return
@@ -79,8 +81,13 @@ def apikey_revoke(
     key_id: str, config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Revoke a key (by its id, the part after cvk_); refused from the next call on."""
+    from conveyor.audit import CLI, key_revoked
+
     settings = settings_from(config, database_url=db)
-    if not _with_store(settings, lambda store: store.keys.revoke_key(key_id, time.time())):
+    audit = key_revoked(CLI, key_id)
+    if not _with_store(
+        settings, lambda store: store.keys.revoke_key(key_id, time.time(), audit=audit)
+    ):
         fail(f"no active key with id {key_id!r}")
     if as_json:
         show({"revoked": key_id}, True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ from conveyor.client.wire import (
     Poll,
     Request,
     TaskInfo,
+    audit_listing,
     auth_headers,
     create,
     create_many,
@@ -80,11 +81,18 @@ class Client:
     ) -> Iterator[TaskInfo]:
         """Summaries, newest first, following cursors; ``include=("payload", "result")`` adds
         those fields (the server then sends fewer rows per page, within its byte budget)."""
+        pages = self._follow(
+            lambda cursor: listing(status, task_type, page_size, cursor, include), "tasks"
+        )
+        yield from (TaskInfo.from_json(t) for t in pages)
+
+    def _follow(self, page: Callable[[str | None], Request], rows: str) -> Iterator[Any]:
+        """The ``rows`` of every page, from the first (no cursor) to the last."""
         cursor = None
         while True:
-            page = self.call(listing(status, task_type, page_size, cursor, include))
-            yield from (TaskInfo.from_json(t) for t in page["tasks"])
-            if not (cursor := page["next_cursor"]):
+            found = self.call(page(cursor))
+            yield from found[rows]
+            if not (cursor := found["next_cursor"]):
                 return
 
     def cancel(self, task_id: str) -> TaskInfo:
@@ -146,6 +154,16 @@ class Client:
 
     def delete_config(self, task_type: str) -> None:
         self.call(Request("DELETE", f"/api/v1/task-configs/{task_type}"))
+
+    def audit(
+        self, action: str | None = None, target: str | None = None, key_id: str | None = None,
+        since: str | None = None, until: str | None = None, page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """Audit rows of the key's tenant (admin), newest first, following cursors;
+        ``since`` / ``until`` are ISO 8601 times (UTC without an offset)."""
+        filters = {"action": action, "target": target, "key_id": key_id, "since": since,
+                   "until": until}
+        return self._follow(lambda cursor: audit_listing(filters, page_size, cursor), "entries")
 
 
 class TaskHandle:

@@ -118,6 +118,15 @@ def listing(
     )
 
 
+def audit_listing(filters: Mapping[str, Any], limit: int, cursor: str | None) -> Request:
+    """A page of ``GET /api/v1/audit``: ``filters`` are its query parameters (action, target,
+    key_id, since, until), the None ones left out."""
+    params = {**filters, "limit": limit, "cursor": cursor}
+    return Request(
+        "GET", "/api/v1/audit", params={k: v for k, v in params.items() if v is not None}
+    )
+
+
 def retry_after(response: httpx.Response) -> int | None:
     """The ``Retry-After`` seconds of a refusal, when the server gave a number."""
     value = response.headers.get("Retry-After", "")

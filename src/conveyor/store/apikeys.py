@@ -6,7 +6,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from conveyor.apikeys import ApiKey, Scope
+from conveyor.audit import AuditEntry
 from conveyor.errors import Conflict
+from conveyor.store.audit import record
 from conveyor.store.database import Database
 from conveyor.store.schema import api_keys
 
@@ -15,15 +17,16 @@ class SqlApiKeys:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def put_key(self, key: ApiKey) -> None:
-        try:
-            async with self._db.begin() as conn:
+    async def put_key(self, key: ApiKey, *, audit: AuditEntry | None = None) -> None:
+        async with self._db.begin() as conn:
+            try:
                 await conn.execute(api_keys.insert().values(
                     key_id=key.key_id, secret_hash=key.secret_hash, scope=key.scope.label,
                     name=key.name, created_at=key.created_at, revoked_at=key.revoked_at,
                 ))
-        except IntegrityError as exc:
-            raise Conflict(f"API key {key.key_id} exists") from exc
+            except IntegrityError as exc:
+                raise Conflict(f"API key {key.key_id} exists") from exc
+            await record(conn, audit, key.created_at)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         row = await self._db.first(sa.select(api_keys).where(api_keys.c.key_id == key_id))
@@ -33,13 +36,18 @@ class SqlApiKeys:
         query = sa.select(api_keys).order_by(api_keys.c.created_at)
         return [_key_from_row(r) for r in await self._db.rows(query)]
 
-    async def revoke_key(self, key_id: str, now: float) -> bool:
+    async def revoke_key(
+        self, key_id: str, now: float, *, audit: AuditEntry | None = None
+    ) -> bool:
         async with self._db.begin() as conn:
             result = await conn.execute(
                 api_keys.update()
                 .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+            if result.rowcount:
+                await record(conn, audit, now, before={"revoked_at": None},
+                             after={"revoked_at": now})
         return bool(result.rowcount)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.audit import AuditEntry, config_view
 from conveyor.models import Backoff, Priority, TaskConfig
+from conveyor.store.audit import record
 from conveyor.store.database import Database
 from conveyor.store.rows import dumps, loads
 from conveyor.store.schema import task_config
@@ -24,7 +29,9 @@ class SqlConfigs:
         query = sa.select(task_config).order_by(task_config.c.task_type)
         return [_config_from_row(r) for r in await self._db.rows(query)]
 
-    async def put_config(self, config: TaskConfig) -> TaskConfig:
+    async def put_config(
+        self, config: TaskConfig, *, audit: AuditEntry | None = None
+    ) -> TaskConfig:
         row = {
             "executor": config.executor,
             "executor_config": dumps(config.executor_config),
@@ -39,14 +46,27 @@ class SqlConfigs:
             "enabled": config.enabled,
             "updated_at": config.updated_at,
         }
-        await self._db.upsert(task_config, "task_type", config.task_type, row)
+        async def audited(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
+            old = None if before is None else _config_from_row(before)
+            await record(conn, audit, config.updated_at, before=config_view(old),
+                         after=config_view(config))
+
+        await self._db.upsert(task_config, "task_type", config.task_type, row,
+                              then=None if audit is None else audited)
         return config
 
-    async def delete_config(self, task_type: str) -> bool:
+    async def delete_config(self, task_type: str, *, audit: AuditEntry | None = None) -> bool:
         async with self._db.begin() as conn:
+            found = None
+            if audit is not None:
+                lock = sa.select(task_config).where(task_config.c.task_type == task_type)
+                found = (await conn.execute(lock.with_for_update())).mappings().first()
             result = await conn.execute(
                 task_config.delete().where(task_config.c.task_type == task_type)
             )
+            if result.rowcount and found is not None:
+                await record(conn, audit, time.time(), before=config_view(_config_from_row(found)),
+                             after=None)
         return bool(result.rowcount)
 
 

@@ -13,7 +13,7 @@ cannot help, and a batch holding it is split so only its own member fails (``bat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from conveyor.errors import BackendUnavailable, Conflict, Refused
 
 _UPSERT_TRIES = 3
+# What ``upsert`` calls in the transaction that wrote, with the row as it was (None: new).
+Written = Callable[[AsyncConnection, "sa.RowMapping | None"], Awaitable[None]]
 
 
 class Database:
@@ -63,6 +65,7 @@ class Database:
     async def upsert(
         self, table: sa.Table, key: str, value: str, row: dict[str, Any],
         created: dict[str, Any] | None = None,
+        *, then: Written | None = None,
     ) -> None:
         """Update-then-insert: portable across the three databases; a lost insert race
         retries as an update. The two run in separate transactions: in one, two first inserts
@@ -75,19 +78,31 @@ class Database:
         left to right, so an expression that reads a column must come before that column.
 
         Three lost races in a row mean the row keeps appearing and vanishing under us (or the
-        database refuses the row itself): ``Conflict``, never a silent no-op."""
+        database refuses the row itself): ``Conflict``, never a silent no-op.
+
+        ``then`` runs in the transaction that wrote, with the row as it was before (read
+        ``FOR UPDATE`` first, so no one changes it in between; None when inserted): an audit
+        row of the change commits with it or not at all."""
         for attempt in range(1, _UPSERT_TRIES + 1):
             try:
                 async with self.begin() as conn:
+                    before = None
+                    if then is not None:
+                        lock = sa.select(table).where(table.c[key] == value).with_for_update()
+                        before = (await conn.execute(lock)).mappings().first()
                     result = await conn.execute(
                         table.update().where(table.c[key] == value).ordered_values(*row.items())
                     )
+                    if result.rowcount and then is not None:
+                        await then(conn, before)
                 if result.rowcount:
                     return
                 async with self.begin() as conn:
                     await conn.execute(
                         table.insert().values({key: value, **row, **(created or {})})
                     )
+                    if then is not None:
+                        await then(conn, None)
                 return
             except IntegrityError as exc:
                 if attempt == _UPSERT_TRIES:

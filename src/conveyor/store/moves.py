@@ -21,10 +21,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.audit import AuditEntry, task_view
 from conveyor.batches import isolate, unavailable
 from conveyor.errors import BackendUnavailable
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Priority, Task, TaskStatus, check_move
+from conveyor.store.audit import record
 from conveyor.store.bulk import finish_update
 from conveyor.store.database import Database
 from conveyor.store.protocol import Outcome
@@ -144,9 +146,11 @@ class SqlMoves:
     async def _move_one(
         self, task_id: str, sources: Sequence[TaskStatus], target: TaskStatus, now: float,
         message: str, extra: dict[str, Any], kind: EventKind | None,
+        audit: AuditEntry | None = None,
     ) -> Task | None:
         """One conditional write of one task from any of ``sources``; logged when the status
-        moves (a priority change in place is not a move of the state machine)."""
+        moves (a priority change in place is not a move of the state machine), audited when
+        it applied."""
         async with self._db.begin() as conn:
             by_id = sa.select(task).where(task.c.id == task_id)
             row = (await conn.execute(by_id)).mappings().first()
@@ -166,27 +170,35 @@ class SqlMoves:
             if source != target:
                 log = log_row(moved, source, target, now, message)
                 await conn.execute(task_logs.insert(), [log])
+            before = task_view(task_from_row(row))
+            await record(conn, audit, now, before=before, after=task_view(moved))
         if kind is not None:
             self._events.emit([Event(kind, moved, now)])
         return moved
 
-    async def cancel_pending(self, task_id: str, now: float, message: str) -> Task | None:
+    async def cancel_pending(
+        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+    ) -> Task | None:
         return await self._move_one(
             task_id, [S.PENDING], S.CANCELLED, now, message, {"finished_at": now},
-            EventKind.CANCELLED,
+            EventKind.CANCELLED, audit,
         )
 
-    async def reopen(self, task_id: str, now: float, message: str) -> Task | None:
+    async def reopen(
+        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+    ) -> Task | None:
         extra = {"retry_count": 0, "run_at": now, "finished_at": None, "error": None,
                  "result": None}
         return await self._move_one(
             task_id, [S.FAILED, S.TIMEOUT, S.CANCELLED], S.PENDING, now, message, extra,
-            EventKind.RETRYING,
+            EventKind.RETRYING, audit,
         )
 
-    async def set_priority(self, task_id: str, priority: Priority, now: float) -> Task | None:
+    async def set_priority(
+        self, task_id: str, priority: Priority, now: float, *, audit: AuditEntry | None = None
+    ) -> Task | None:
         return await self._move_one(
-            task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None
+            task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None, audit
         )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.apikeys import ApiKey
+from conveyor.audit import AuditEntry, AuditPage, AuditQuery
 from conveyor.models import (
     Priority,
     Task,
@@ -124,13 +125,21 @@ class TaskMoves(Protocol):
         """Apply each outcome to a PROCESSING task of that attempt; return the tasks that moved
         (their new state), skipping outcomes of superseded attempts."""
 
-    async def cancel_pending(self, task_id: str, now: float, message: str) -> Task | None:
-        """PENDING → CANCELLED; None when the task was not PENDING."""
+    async def cancel_pending(
+        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+    ) -> Task | None:
+        """PENDING → CANCELLED; None when the task was not PENDING. ``audit``, when given,
+        is written in the same transaction as the move, and only if it applied (so for the
+        three methods below)."""
 
-    async def reopen(self, task_id: str, now: float, message: str) -> Task | None:
+    async def reopen(
+        self, task_id: str, now: float, message: str, *, audit: AuditEntry | None = None
+    ) -> Task | None:
         """A manual retry: FAILED / TIMEOUT / CANCELLED → PENDING with its retries restored."""
 
-    async def set_priority(self, task_id: str, priority: Priority, now: float) -> Task | None:
+    async def set_priority(
+        self, task_id: str, priority: Priority, now: float, *, audit: AuditEntry | None = None
+    ) -> Task | None:
         """Change the priority of a PENDING task; None when it is not PENDING."""
 
 
@@ -165,20 +174,27 @@ class TaskConfigs(Protocol):
 
     async def list_configs(self) -> list[TaskConfig]: ...
 
-    async def put_config(self, config: TaskConfig) -> TaskConfig: ...
+    async def put_config(
+        self, config: TaskConfig, *, audit: AuditEntry | None = None
+    ) -> TaskConfig:
+        """``audit`` gets the config before (None if new) and after, in the write's
+        transaction."""
 
-    async def delete_config(self, task_type: str) -> bool: ...
+    async def delete_config(self, task_type: str, *, audit: AuditEntry | None = None) -> bool:
+        ...
 
 
 class ApiKeys(Protocol):
-    async def put_key(self, key: ApiKey) -> None:
+    async def put_key(self, key: ApiKey, *, audit: AuditEntry | None = None) -> None:
         """Store a new key; ``Conflict`` when its id is taken."""
 
     async def get_key(self, key_id: str) -> ApiKey | None: ...
 
     async def list_keys(self) -> list[ApiKey]: ...
 
-    async def revoke_key(self, key_id: str, now: float) -> bool:
+    async def revoke_key(
+        self, key_id: str, now: float, *, audit: AuditEntry | None = None
+    ) -> bool:
         """Mark the key revoked; False when there is no such (unrevoked) key."""
 
 
@@ -225,6 +241,17 @@ class Epochs(Protocol):
         already handed out (the coordination backend lost its counter)."""
 
 
+class AuditLog(Protocol):
+    """The audit log; rows of SQL changes are written by the store method that makes the
+    change (its ``audit=`` parameter), this part writes the others and reads them all."""
+
+    async def write(self, entry: AuditEntry, at: float) -> None:
+        """One row in a transaction of its own (an action that changed no SQL row)."""
+
+    async def list_entries(self, query: AuditQuery, tenant: str | None) -> AuditPage:
+        """Newest first, filtered in SQL; ``tenant`` None spans every tenant."""
+
+
 class TaskStore(Protocol):
     """The whole store. The parts are read-only properties so an implementation may hold
     more specific types than the protocols name."""
@@ -255,6 +282,9 @@ class TaskStore(Protocol):
 
     @property
     def epochs(self) -> Epochs: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     async def migrate(self) -> None: ...
 

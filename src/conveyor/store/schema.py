@@ -121,6 +121,28 @@ worker_registry = sa.Table(
     sa.Column("state_changed_at", sa.Double),  # NULL: recorded before revision 0006
 )
 
+# One row per operator action, written in the transaction of the action (``store.audit``).
+# ``(tenant, id)`` serves the newest-first list of a tenant, ``(tenant, target_id, id)`` the
+# history of one target, ``(at)`` the retention purge.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(32)),  # NULL: authentication off, or the CLI
+    sa.Column("client", sa.String(64)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_kind", sa.String(32), nullable=False),
+    sa.Column("target_id", sa.String(255), nullable=False),
+    sa.Column("before_json", sa.Text),
+    sa.Column("after_json", sa.Text),
+    sa.Column("detail", sa.String(255)),
+    sa.Index("ix_audit_tenant_id", "tenant", "id"),
+    sa.Index("ix_audit_tenant_target", "tenant", "target_id", "id"),
+    sa.Index("ix_audit_at", "at"),
+)
+
 tenant_limits = sa.Table(
     "tenant_limits",
     metadata,

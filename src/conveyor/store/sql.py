@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from conveyor.events import EventBus
 from conveyor.store.apikeys import SqlApiKeys
+from conveyor.store.audit import SqlAudit
 from conveyor.store.configs import SqlConfigs
 from conveyor.store.database import Database
 from conveyor.store.epochs import SqlEpochs
@@ -44,6 +45,7 @@ class SqlStore:
         self.keys = SqlApiKeys(self.db)
         self.workers = SqlWorkers(self.db)
         self.epochs = SqlEpochs(self.db)
+        self.audit = SqlAudit(self.db)
         self.tenant_limits = SqlTenantLimits(self.db)
 
     async def migrate(self) -> None:

@@ -1,0 +1,164 @@
+"""The audit log's values: who acted (``Actor``), what they did (``AuditEntry``), how a stored
+row reads back (``AuditRecord``) and what a query asks for (``AuditQuery``). Pure.
+
+An entry is built by the code that performs an operator action and handed to the store method
+that performs it (``audit=``), which writes the row in the same transaction as the change
+(``store.audit.record``); so an action that was refused, or rolled back, leaves no row, and a
+change that committed always has its row. Actions that are not SQL changes (pause / resume, the
+signal that stops a running task) write their row right after the change succeeded
+(``store.audit.write``); design.md §11 says what is atomic there and what is not.
+
+Actions are named ``<kind>.<verb>``; the kind is the kind of target (``task``, ``config``,
+``queue``, ``key``; later ``schedule``, ``workflow``), so a new feature audits with one new
+``Action`` member and one call, and no new column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from conveyor.apikeys import ApiKey, Principal
+from conveyor.errors import ValidationError
+from conveyor.models import Task, TaskConfig
+from conveyor.tenants import DEFAULT_TENANT
+
+ACTION_PATTERN = re.compile(r"^[a-z][a-z_]{0,30}\.[a-z][a-z_]{0,30}$")
+MAX_LIMIT = 1000
+
+
+class Action(StrEnum):
+    TASK_CANCEL = "task.cancel"
+    TASK_RETRY = "task.retry"
+    TASK_PRIORITY = "task.priority"
+    CONFIG_PUT = "config.put"
+    CONFIG_DELETE = "config.delete"
+    QUEUE_PAUSE = "queue.pause"
+    QUEUE_RESUME = "queue.resume"
+    KEY_CREATE = "key.create"
+    KEY_REVOKE = "key.revoke"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acted: the API key (None when authentication is off, or for the CLI, which writes
+    to the database directly), its tenant, and the client's address (``"cli"`` for the CLI)."""
+
+    key_id: str | None
+    tenant: str = DEFAULT_TENANT
+    client: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal, client: str | None = None) -> Actor:
+        return cls(principal.key_id, principal.tenant, client)
+
+
+CLI = Actor(None, DEFAULT_TENANT, "cli")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One operator action on one target. ``before`` / ``after`` are JSON values (the parts of
+    the target the action changed, None where there is no such side: a config created or
+    deleted); ``detail`` is a short free text."""
+
+    actor: Actor
+    action: str
+    target_id: str
+    before: Any = None
+    after: Any = None
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        check_action(self.action)
+
+    @property
+    def target_kind(self) -> str:
+        return self.action.partition(".")[0]
+
+    def change(self, before: Any, after: Any) -> AuditEntry:
+        """The same entry with what the store saw before and after, inside its transaction."""
+        return dataclasses.replace(self, before=before, after=after)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An entry as stored: its id (the list's cursor) and when it was written."""
+
+    id: int
+    at: float
+    entry: AuditEntry
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of an audit list (each None: any), newest first, ids below ``cursor``."""
+
+    action: str | None = None
+    target_id: str | None = None
+    key_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    cursor: int | None = None
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        if self.action is not None:
+            check_action(self.action)
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValidationError("since: must not be after until")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValidationError(f"limit must be within 1..{MAX_LIMIT}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    records: list[AuditRecord]
+    next_cursor: int | None
+
+
+def check_action(action: str) -> str:
+    if not isinstance(action, str) or not ACTION_PATTERN.match(action):
+        raise ValidationError(
+            f"action: {action!r} is not an action name (kind.verb, e.g. task.cancel)"
+        )
+    return action
+
+
+def parse_cursor(text: str | None) -> int | None:
+    """A ``next_cursor`` of an earlier page (a row id), else a 422."""
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        raise ValidationError("cursor: not a cursor of this API (pass next_cursor back)")
+    return int(text)
+
+
+# -- what an action's before / after show of its target ---------------------------------------
+
+def task_view(t: Task) -> dict[str, Any]:
+    return {"status": str(t.status), "priority": t.priority.label, "attempt": t.attempt}
+
+
+def config_view(c: TaskConfig | None) -> dict[str, Any] | None:
+    """A config as stored (``executor_config`` as the store holds it: sealed fields stay
+    sealed), without its type (the target) and its write time (the row's own ``at``)."""
+    if c is None:
+        return None
+    view = dataclasses.asdict(c)
+    del view["task_type"], view["updated_at"]
+    view["priority"] = None if c.priority is None else c.priority.label
+    return view
+
+
+def key_created(actor: Actor, key: ApiKey) -> AuditEntry:
+    """The entry of a new key, the same from the CLI and from an API route."""
+    return AuditEntry(actor, Action.KEY_CREATE, key.key_id,
+                      after={"scope": key.scope.label, "name": key.name})
+
+
+def key_revoked(actor: Actor, key_id: str) -> AuditEntry:
+    return AuditEntry(actor, Action.KEY_REVOKE, key_id)

@@ -1,0 +1,86 @@
+"""The audit log (``audit_log``): rows written inside the transaction of the action they
+record, and the filtered, tenant-scoped, newest-first list.
+
+``record(conn, entry, at)`` is the one call a store method makes, on the connection of its own
+transaction, once its change has applied: a refused or rolled-back action leaves no row, and an
+audit row the database refuses rolls the action back. ``entry`` None records nothing, so a
+method serves audited callers (the API, the CLI) and unaudited ones (the scheduler) alike.
+``SqlAudit.write`` is the same row in a transaction of its own, for actions that change no SQL
+row (pause / resume, a cancel signal to a running task).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.audit import Actor, AuditEntry, AuditPage, AuditQuery, AuditRecord
+from conveyor.store.database import Database
+from conveyor.store.rows import dumps, loads
+from conveyor.store.schema import audit_log
+
+UNSET: Any = object()  # ``record``'s before / after: keep what the entry holds
+
+
+async def record(
+    conn: AsyncConnection, entry: AuditEntry | None, at: float,
+    before: Any = UNSET, after: Any = UNSET,
+) -> None:
+    """Write ``entry`` (with ``before`` / ``after`` as seen in this transaction, when given)
+    on ``conn``; nothing when ``entry`` is None."""
+    if entry is None:
+        return
+    if before is not UNSET or after is not UNSET:
+        entry = entry.change(
+            entry.before if before is UNSET else before, entry.after if after is UNSET else after
+        )
+    await conn.execute(audit_log.insert().values(_row(entry, at)))
+
+
+def _row(entry: AuditEntry, at: float) -> dict[str, Any]:
+    who = entry.actor
+    return {
+        "at": at, "tenant": who.tenant, "key_id": who.key_id,
+        "client": None if who.client is None else who.client[:64],
+        "action": entry.action, "target_kind": entry.target_kind, "target_id": entry.target_id,
+        "before_json": None if entry.before is None else dumps(entry.before),
+        "after_json": None if entry.after is None else dumps(entry.after),
+        "detail": None if entry.detail is None else entry.detail[:255],
+    }
+
+
+class SqlAudit:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def write(self, entry: AuditEntry, at: float) -> None:
+        async with self._db.begin() as conn:
+            await record(conn, entry, at)
+
+    async def list_entries(self, query: AuditQuery, tenant: str | None) -> AuditPage:
+        """Newest first; ``tenant`` None spans tenants (a superadmin), else only its rows."""
+        c = audit_log.c
+        given = (
+            (c.tenant, operator.eq, tenant), (c.action, operator.eq, query.action),
+            (c.target_id, operator.eq, query.target_id), (c.key_id, operator.eq, query.key_id),
+            (c.at, operator.ge, query.since), (c.at, operator.le, query.until),
+            (c.id, operator.lt, query.cursor),
+        )
+        conditions = [op(column, value) for column, op, value in given if value is not None]
+        select = sa.select(audit_log).where(*conditions).order_by(c.id.desc())
+        rows = await self._db.rows(select.limit(query.limit + 1))
+        records = [_record(r) for r in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return AuditPage(records, records[-1].id if more else None)
+
+
+def _record(row: sa.RowMapping) -> AuditRecord:
+    actor = Actor(row["key_id"], row["tenant"], row["client"])
+    entry = AuditEntry(
+        actor, row["action"], row["target_id"], loads(row["before_json"]),
+        loads(row["after_json"]), row["detail"],
+    )
+    return AuditRecord(row["id"], row["at"], entry)
