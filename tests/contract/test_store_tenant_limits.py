@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from conveyor.audit import CLI, Action, AuditEntry, AuditQuery
 from conveyor.models import Priority, Task, TaskStatus, TenantLimits
 from conveyor.store.sql import SqlStore
 
@@ -34,3 +35,21 @@ async def test_count_pending_counts_pending_rows_only(store: SqlStore) -> None:
     await store.moves.start([made[0].id], "w1", 2.0)
     # integrator: with task.tenant, also assert other tenants' rows are not counted
     assert await store.tenant_limits.count_pending("default") == 2
+
+
+async def test_changes_carry_their_audit_rows(store: SqlStore) -> None:
+    first = TenantLimits("acme", weight=2, updated_at=10.0)
+    await store.tenant_limits.put_limits(first, audit=AuditEntry(CLI, Action.TENANT_SET, "acme"))
+    second = replace(first, max_pending=5, updated_at=11.0)
+    await store.tenant_limits.put_limits(second, audit=AuditEntry(CLI, Action.TENANT_SET, "acme"))
+    reset = AuditEntry(CLI, Action.TENANT_RESET, "acme")
+    assert await store.tenant_limits.delete_limits("acme", audit=reset)
+    assert not await store.tenant_limits.delete_limits("acme", audit=reset)  # no row, no audit
+    page = await store.audit.list_entries(AuditQuery(target_id="acme"), None)
+    changes = [(r.entry.action, r.entry.before, r.entry.after) for r in reversed(page.records)]
+    view = {"weight": 2, "max_pending": None, "creates_per_second": None}
+    assert changes == [
+        ("tenant.set", None, view),
+        ("tenant.set", view, {**view, "max_pending": 5}),
+        ("tenant.reset", {**view, "max_pending": 5}, None),
+    ]

@@ -34,6 +34,17 @@ def test_set_list_rm_and_bad_input(tmp_path: Path) -> None:
     assert json.loads(run_cli("tenants", "list", "--json", *db).stdout) == []
 
 
+def test_changes_are_audited(tmp_path: Path) -> None:
+    db = tmp_path / "conveyor.db"
+    with standalone(tmp_path, db) as server:
+        assert run_cli("tenants", "set", "acme", "--weight", "2", "--db", str(db)).returncode == 0
+        assert run_cli("tenants", "rm", "acme", "--db", str(db)).returncode == 0
+        listed = run_cli("audit", "--target", "acme", "--json", "--url", server.url)
+        rows = json.loads(listed.stdout)
+        assert [(r["action"], r["client"]) for r in rows] == [
+            ("tenant.reset", "cli"), ("tenant.set", "cli")]
+
+
 def test_a_create_past_a_quota_shows_the_429(tmp_path: Path) -> None:
     db = tmp_path / "conveyor.db"
     with standalone(tmp_path, db) as server:

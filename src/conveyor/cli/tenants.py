@@ -1,6 +1,6 @@
 """``conveyor tenants``: each tenant's dispatch weight and create quotas, straight in the database
-(like ``conveyor apikey``). Schedulers and API processes pick a change up within a few seconds
-(``quotas.LIMITS_TTL``)."""
+(like ``conveyor apikey``), each change with its audit row (``tenant.set``, ``tenant.reset``).
+Schedulers and API processes pick a change up within a few seconds (``quotas.LIMITS_TTL``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from conveyor.audit import CLI, Action, AuditEntry
 from conveyor.cli.apikeys import _with_store as with_store
 from conveyor.cli.common import (
     OPERATIONS,
@@ -88,7 +89,8 @@ def tenants_set(
                 old.creates_per_second if creates_per_second is None else creates_per_second),
             updated_at=time.time(),
         )
-        return await store.tenant_limits.put_limits(new)
+        entry = AuditEntry(CLI, Action.TENANT_SET, name)
+        return await store.tenant_limits.put_limits(new, audit=entry)
 
     saved = with_store(settings, put)
     if as_json:
@@ -121,7 +123,10 @@ def tenants_rm(
 ) -> None:
     """Forget a tenant's settings: back to weight 1 and no quota."""
     settings = settings_from(config, database_url=db)
-    if not with_store(settings, lambda store: store.tenant_limits.delete_limits(name)):
+    entry = AuditEntry(CLI, Action.TENANT_RESET, name)
+    if not with_store(
+        settings, lambda store: store.tenant_limits.delete_limits(name, audit=entry)
+    ):
         fail(f"tenant {name!r} has no settings")
     if as_json:
         show({"removed": name}, True)

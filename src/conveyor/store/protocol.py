@@ -201,13 +201,16 @@ class ApiKeys(Protocol):
 class TenantLimitRecords(Protocol):
     """Per-tenant dispatch weights and create quotas (``tenant_limits``)."""
 
-    async def put_limits(self, limits: TenantLimits) -> TenantLimits: ...
+    async def put_limits(
+        self, limits: TenantLimits, *, audit: AuditEntry | None = None
+    ) -> TenantLimits:
+        """Insert or replace; ``audit`` (with before / after) commits with the change."""
 
     async def get_limits(self, tenant: str) -> TenantLimits | None: ...
 
     async def list_limits(self) -> list[TenantLimits]: ...
 
-    async def delete_limits(self, tenant: str) -> bool: ...
+    async def delete_limits(self, tenant: str, *, audit: AuditEntry | None = None) -> bool: ...
 
     async def count_pending(self, tenant: str) -> int:
         """How many PENDING tasks the tenant has (its ``max_pending`` quota)."""

@@ -3,9 +3,14 @@ through short caches (``limits.LimitsCache``), plus the PENDING count the pendin
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import time
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.audit import AuditEntry, limits_view
 from conveyor.models import TaskStatus, TenantLimits
+from conveyor.store.audit import record
 from conveyor.store.database import Database
 from conveyor.store.schema import task, tenant_limits
 
@@ -14,14 +19,25 @@ class SqlTenantLimits:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def put_limits(self, limits: TenantLimits) -> TenantLimits:
+    async def put_limits(
+        self, limits: TenantLimits, *, audit: AuditEntry | None = None
+    ) -> TenantLimits:
+        """Insert or replace the tenant's row; ``audit`` is recorded in the same transaction,
+        with the row as it was before."""
         row = {
             "weight": limits.weight,
             "max_pending": limits.max_pending,
             "creates_per_second": limits.creates_per_second,
             "updated_at": limits.updated_at,
         }
-        await self._db.upsert(tenant_limits, "tenant", limits.tenant, row)
+
+        async def audited(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
+            old = None if before is None else _from_row(before)
+            await record(conn, audit, limits.updated_at, before=limits_view(old),
+                         after=limits_view(limits))
+
+        await self._db.upsert(tenant_limits, "tenant", limits.tenant, row,
+                              then=None if audit is None else audited)
         return limits
 
     async def get_limits(self, tenant: str) -> TenantLimits | None:
@@ -34,11 +50,19 @@ class SqlTenantLimits:
         query = sa.select(tenant_limits).order_by(tenant_limits.c.tenant)
         return [_from_row(r) for r in await self._db.rows(query)]
 
-    async def delete_limits(self, tenant: str) -> bool:
+    async def delete_limits(self, tenant: str, *, audit: AuditEntry | None = None) -> bool:
+        """Drop the tenant's row (back to weight 1, no quota); False when it had none."""
         async with self._db.begin() as conn:
+            found = None
+            if audit is not None:
+                lock = sa.select(tenant_limits).where(tenant_limits.c.tenant == tenant)
+                found = (await conn.execute(lock.with_for_update())).mappings().first()
             result = await conn.execute(
                 tenant_limits.delete().where(tenant_limits.c.tenant == tenant)
             )
+            if result.rowcount and found is not None:
+                await record(conn, audit, time.time(), before=limits_view(_from_row(found)),
+                             after=None)
         return bool(result.rowcount)
 
     async def count_pending(self, tenant: str) -> int:
