@@ -12,6 +12,8 @@ row (pause / resume, a cancel signal to a running task).
 from __future__ import annotations
 
 import operator
+import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +40,38 @@ async def record(
             entry.before if before is UNSET else before, entry.after if after is UNSET else after
         )
     await conn.execute(audit_log.insert().values(_row(entry, at)))
+
+
+View = Callable[[sa.RowMapping | None], Any]  # a table's row (None: none) as before / after
+
+
+async def upsert_recorded(
+    db: Database, table: sa.Table, key: str, value: str, row: dict[str, Any],
+    entry: AuditEntry | None, at: float, view: View, after: Any,
+) -> None:
+    """``db.upsert`` of one keyed row, recording ``entry`` in the transaction that wrote, with
+    ``view`` of the row before (read ``FOR UPDATE`` there) and ``after``."""
+
+    async def recorded(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
+        await record(conn, entry, at, before=view(before), after=after)
+
+    await db.upsert(table, key, value, row, then=None if entry is None else recorded)
+
+
+async def delete_recorded(
+    db: Database, table: sa.Table, key: str, value: str, entry: AuditEntry | None, view: View,
+) -> bool:
+    """Delete one keyed row, recording ``entry`` with ``view`` of the row deleted in the same
+    transaction; False (and no record) when there was no row."""
+    async with db.begin() as conn:
+        found = None
+        if entry is not None:
+            lock = sa.select(table).where(table.c[key] == value).with_for_update()
+            found = (await conn.execute(lock)).mappings().first()
+        result = await conn.execute(table.delete().where(table.c[key] == value))
+        if result.rowcount and found is not None:
+            await record(conn, entry, time.time(), before=view(found), after=None)
+    return bool(result.rowcount)
 
 
 def _row(entry: AuditEntry, at: float) -> dict[str, Any]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.audit import AuditEntry, config_view
 from conveyor.models import Backoff, Priority, TaskConfig
-from conveyor.store.audit import record
+from conveyor.store.audit import delete_recorded, upsert_recorded
 from conveyor.store.database import Database
 from conveyor.store.rows import dumps, loads
 from conveyor.store.schema import task_config
@@ -46,28 +43,18 @@ class SqlConfigs:
             "enabled": config.enabled,
             "updated_at": config.updated_at,
         }
-        async def audited(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
-            old = None if before is None else _config_from_row(before)
-            await record(conn, audit, config.updated_at, before=config_view(old),
-                         after=config_view(config))
-
-        await self._db.upsert(task_config, "task_type", config.task_type, row,
-                              then=None if audit is None else audited)
+        await upsert_recorded(
+            self._db, task_config, "task_type", config.task_type, row, audit,
+            config.updated_at, _view, config_view(config),
+        )
         return config
 
     async def delete_config(self, task_type: str, *, audit: AuditEntry | None = None) -> bool:
-        async with self._db.begin() as conn:
-            found = None
-            if audit is not None:
-                lock = sa.select(task_config).where(task_config.c.task_type == task_type)
-                found = (await conn.execute(lock.with_for_update())).mappings().first()
-            result = await conn.execute(
-                task_config.delete().where(task_config.c.task_type == task_type)
-            )
-            if result.rowcount and found is not None:
-                await record(conn, audit, time.time(), before=config_view(_config_from_row(found)),
-                             after=None)
-        return bool(result.rowcount)
+        return await delete_recorded(self._db, task_config, "task_type", task_type, audit, _view)
+
+
+def _view(row: sa.RowMapping | None) -> dict[str, object] | None:
+    return config_view(None if row is None else _config_from_row(row))
 
 
 def _config_from_row(row: sa.RowMapping) -> TaskConfig:

@@ -3,14 +3,11 @@ through short caches (``limits.LimitsCache``), plus the PENDING count the pendin
 
 from __future__ import annotations
 
-import time
-
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.audit import AuditEntry, limits_view
 from conveyor.models import TaskStatus, TenantLimits
-from conveyor.store.audit import record
+from conveyor.store.audit import delete_recorded, upsert_recorded
 from conveyor.store.database import Database
 from conveyor.store.schema import task, tenant_limits
 
@@ -30,14 +27,10 @@ class SqlTenantLimits:
             "creates_per_second": limits.creates_per_second,
             "updated_at": limits.updated_at,
         }
-
-        async def audited(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
-            old = None if before is None else _from_row(before)
-            await record(conn, audit, limits.updated_at, before=limits_view(old),
-                         after=limits_view(limits))
-
-        await self._db.upsert(tenant_limits, "tenant", limits.tenant, row,
-                              then=None if audit is None else audited)
+        await upsert_recorded(
+            self._db, tenant_limits, "tenant", limits.tenant, row, audit, limits.updated_at,
+            _view, limits_view(limits),
+        )
         return limits
 
     async def get_limits(self, tenant: str) -> TenantLimits | None:
@@ -52,18 +45,7 @@ class SqlTenantLimits:
 
     async def delete_limits(self, tenant: str, *, audit: AuditEntry | None = None) -> bool:
         """Drop the tenant's row (back to weight 1, no quota); False when it had none."""
-        async with self._db.begin() as conn:
-            found = None
-            if audit is not None:
-                lock = sa.select(tenant_limits).where(tenant_limits.c.tenant == tenant)
-                found = (await conn.execute(lock.with_for_update())).mappings().first()
-            result = await conn.execute(
-                tenant_limits.delete().where(tenant_limits.c.tenant == tenant)
-            )
-            if result.rowcount and found is not None:
-                await record(conn, audit, time.time(), before=limits_view(_from_row(found)),
-                             after=None)
-        return bool(result.rowcount)
+        return await delete_recorded(self._db, tenant_limits, "tenant", tenant, audit, _view)
 
     async def count_pending(self, tenant: str) -> int:
         """The tenant's PENDING tasks, for its ``max_pending`` quota (one indexed count; the
@@ -81,3 +63,7 @@ def _from_row(row: sa.RowMapping) -> TenantLimits:
         tenant=row["tenant"], weight=row["weight"], max_pending=row["max_pending"],
         creates_per_second=row["creates_per_second"], updated_at=row["updated_at"],
     )
+
+
+def _view(row: sa.RowMapping | None) -> dict[str, object] | None:
+    return limits_view(None if row is None else _from_row(row))
