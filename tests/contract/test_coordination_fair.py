@@ -7,9 +7,11 @@ See ``coordination_support`` for how the contract runs over both backends.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import TYPE_CHECKING
 
+from conveyor.coordination.local import LocalCoordination
 from conveyor.coordination.protocol import Coordination
 from conveyor.coordination.redis import connect_redis
 from conveyor.models import Priority, QueueItem
@@ -152,3 +154,45 @@ async def test_redis_tenant_queues_are_named_under_the_prefix(redis_env: RedisSe
         assert await redis_env.raw.lrange(f"{redis_env.prefix}queue:high", 0, -1) == ["d1|echo|2"]
     finally:
         await coord.close()
+
+
+async def test_redis_and_in_process_rings_agree_step_by_step(redis_env: RedisSession) -> None:
+    """The same random run of enqueues, passes (a peek, then the assign of some of it in peek
+    order, as the dispatcher holds some back), removals and promotions on both backends: every
+    peek must answer the same, so ``lua/fair.lua`` keeps exactly ``coordination/fair.py``'s
+    rules."""
+    rng = random.Random(12)
+    local = LocalCoordination().as_coordination()
+    remote = await connect_redis(redis_env.url, redis_env.prefix)
+    both = (local, remote)
+    try:
+        epochs = [await leader_epoch(c) for c in both]
+        weights = {"a": 3, "b": 1, "c": 2, DEFAULT_TENANT: 2}
+        made = 0
+        for _ in range(300):
+            step = rng.random()
+            if step < 0.4:
+                batch = []
+                for _ in range(rng.randrange(1, 6)):
+                    made += 1
+                    tenant = rng.choice(["a", "b", "c", "d", DEFAULT_TENANT])
+                    batch.append(QueueItem(f"t{made}", "echo", rng.choice([H, N]), tenant))
+                for c in both:
+                    await c.queues.enqueue(batch)
+            priority = rng.choice([H, N])
+            count = rng.randrange(1, 12)
+            seen = [await c.queues.peek(priority, count, weights) for c in both]
+            assert seen[0] == seen[1]
+            if step >= 0.4 and seen[0]:
+                if step < 0.85:
+                    moves = [(i, "w1") for i in seen[0] if rng.random() < 0.7]
+                    for c, epoch in zip(both, epochs, strict=True):
+                        await c.queues.assign(epoch, moves, within=count, weights=weights)
+                else:
+                    gone = [rng.choice(seen[0])]
+                    for c in both:
+                        await c.queues.remove(gone)
+        assert await local.queues.lengths() == await remote.queues.lengths()
+    finally:
+        await remote.close()
+        await local.close()
