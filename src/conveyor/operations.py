@@ -29,6 +29,7 @@ class QueueState:
     paused: set[str]
     no_worker: dict[str, int] = field(default_factory=dict)  # type → pending tasks no live
     # worker runs: the dispatcher leaves them queued until a worker that runs the type comes
+    tenants: dict[str, dict[str, int]] = field(default_factory=dict)  # priority → tenant → n
 
 
 def unrunnable(
@@ -80,8 +81,10 @@ class Operations:
 
     async def queues(self) -> QueueState:
         stranded = unrunnable(await self._stats.count_by_status(), await self.live_workers())
+        queues = self._coord.queues
         return QueueState(
-            await self._coord.queues.lengths(), await self._coord.queues.paused(), stranded
+            await queues.lengths(), await queues.paused(), stranded,
+            await queues.tenant_lengths(),
         )
 
     async def scheduler(self) -> SchedulerState:

@@ -196,3 +196,12 @@ async def test_redis_and_in_process_rings_agree_step_by_step(redis_env: RedisSes
     finally:
         await remote.close()
         await local.close()
+
+
+async def test_tenant_lengths_count_each_tenant_with_work(coord: Coordination) -> None:
+    epoch = await leader_epoch(coord)
+    await coord.queues.enqueue([*of("a", 3), *of("b", 1), *of("a", 2, H),
+                                QueueItem("d1", "echo", N)])
+    assert await coord.queues.assign(epoch, [(of("b", 1)[0], "w1")]) == 1
+    assert await coord.queues.tenant_lengths() == {
+        "high": {"a": 2}, "normal": {"a": 3, DEFAULT_TENANT: 1}, "low": {}}

@@ -98,6 +98,9 @@ class LocalCoordination:
             self._queues[item.priority].pop(item)
             self._delayed_live.pop(item, None)
 
+    async def tenant_lengths(self) -> dict[str, dict[str, int]]:
+        return {p.label: q.by_tenant() for p, q in self._queues.items()}
+
     async def lengths(self) -> dict[str, int]:
         sizes = {p.label: len(q) for p, q in self._queues.items()}
         sizes["delayed"] = len(self._delayed_live)

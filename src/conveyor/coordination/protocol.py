@@ -67,6 +67,10 @@ class TaskQueues(Protocol):
     async def lengths(self) -> dict[str, int]:
         """``{"high": n, "normal": n, "low": n, "delayed": n}``."""
 
+    async def tenant_lengths(self) -> dict[str, dict[str, int]]:
+        """Queued items by priority label and tenant, for the tenants with work only; the cost
+        follows the tenants with work, not the backlog."""
+
     async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
         """The ids of those items that sit anywhere: priority queues or the delayed set (as
         that very item: id, type and priority), worker queues or active lists (by id). The

@@ -17,6 +17,7 @@ from conveyor.coordination.redis.backend import (
     wake,
 )
 from conveyor.models import Priority, QueueItem, tenant_field
+from conveyor.tenants import DEFAULT_TENANT
 
 
 class RedisTaskQueues:
@@ -84,29 +85,32 @@ class RedisTaskQueues:
 
     @unavailable_on_loss
     async def lengths(self) -> dict[str, int]:
-        """Per priority, the default tenant's queue plus those of the tenants in the ring (a
-        length each: the cost follows the tenants with work, not the backlog)."""
+        sizes = {p: sum(n.values()) for p, n in (await self.tenant_lengths()).items()}
+        return sizes | {"delayed": int(await self._b.client.zcard(self._keys.delayed))}
+
+    @unavailable_on_loss
+    async def tenant_lengths(self) -> dict[str, dict[str, int]]:
+        """A length per tenant in each ring, plus the default tenant's queue, which may hold
+        items from before the rings (two pipelines; the cost follows the tenants with work)."""
         client, keys = self._b.client, self._keys
         async with client.pipeline(transaction=False) as pipe:
             for priority in Priority:
-                pipe.llen(keys.queue(priority))
                 pipe.lrange(keys.ring(priority), 0, -1)
-            pipe.zcard(keys.delayed)
-            *replies, delayed = await pipe.execute()
-        others = [
-            (priority, str(tenant))
-            for priority, ring in zip(Priority, replies[1::2], strict=True)
-            for tenant in ring if tenant
+            rings = await pipe.execute()
+        wanted = [
+            (priority, tenant)
+            for priority, ring in zip(Priority, rings, strict=True)
+            for tenant in [DEFAULT_TENANT, *(str(t) for t in ring if t)]
         ]
         async with client.pipeline(transaction=False) as pipe:
-            for priority, tenant in others:
+            for priority, tenant in wanted:
                 pipe.llen(keys.queue(priority, tenant))
             counts = await pipe.execute()
-        sizes = {p.label: int(n) for p, n in zip(Priority, replies[0::2], strict=True)}
-        for (priority, _), n in zip(others, counts, strict=True):
-            sizes[priority.label] += int(n)
-        sizes["delayed"] = int(delayed)
-        return sizes
+        found: dict[str, dict[str, int]] = {p.label: {} for p in Priority}
+        for (priority, tenant), n in zip(wanted, counts, strict=True):
+            if n:
+                found[priority.label][tenant] = int(n)
+        return found
 
     @unavailable_on_loss
     async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
