@@ -23,7 +23,7 @@ from typing import Any
 
 from conveyor.apikeys import ApiKey, Principal
 from conveyor.errors import ValidationError
-from conveyor.models import Task, TaskConfig
+from conveyor.models import Task, TaskConfig, TenantLimits
 from conveyor.tenants import DEFAULT_TENANT
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z_]{0,30}\.[a-z][a-z_]{0,30}$")
@@ -46,6 +46,8 @@ class Action(StrEnum):
     SCHEDULE_RESUME = "schedule.resume"
     SCHEDULE_TRIGGER = "schedule.trigger"
     SCHEDULE_BACKFILL = "schedule.backfill"
+    TENANT_SET = "tenant.set"
+    TENANT_RESET = "tenant.reset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,14 @@ def config_view(c: TaskConfig | None) -> dict[str, Any] | None:
     del view["task_type"], view["updated_at"]
     view["priority"] = None if c.priority is None else c.priority.label
     return view
+
+
+def limits_view(limits: TenantLimits | None) -> dict[str, Any] | None:
+    """A tenant's weight and quotas, without the tenant (the target) and the write time."""
+    if limits is None:
+        return None
+    return {"weight": limits.weight, "max_pending": limits.max_pending,
+            "creates_per_second": limits.creates_per_second}
 
 
 def key_created(actor: Actor, key: ApiKey) -> AuditEntry:

@@ -12,6 +12,7 @@ one type; the API maps each branch to an HTTP status in one table (``api/errors.
     │   └── IllegalTransition       a state move outside docs/design.md §2
     ├── StaleEpoch                  a scheduler acted under a superseded epoch
     ├── Unauthorized / Forbidden    authentication / scope                     → 401 / 403
+    ├── TooManyRequests             a tenant's quota is used up (Retry-After)  → 429
     ├── BackendUnavailable          store or coordination backend unreachable  → 503
     └── TaskError                   raised *inside* a task by business code
         ├── RetryableError          try again later, if retries remain
@@ -22,6 +23,8 @@ one type; the API maps each branch to an HTTP status in one table (``api/errors.
 """
 
 from __future__ import annotations
+
+import math
 
 
 class ConveyorError(Exception):
@@ -63,6 +66,15 @@ class Unauthorized(ConveyorError):
 
 class Forbidden(ConveyorError):
     """Credentials are valid but their scope does not allow this."""
+
+
+class TooManyRequests(ConveyorError):
+    """A tenant's quota (pending tasks, creates per second) refuses the request for now;
+    nothing was written. ``retry_after`` is the whole seconds to wait, at least 1."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 class BackendUnavailable(ConveyorError):

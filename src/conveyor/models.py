@@ -178,22 +178,49 @@ class TaskConfig:
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
-    """A queue entry: the task id plus the two facts the scheduler needs to place it without a
+    """A queue entry: the task id plus the facts the scheduler needs to place it without a
     database read (its type, to find a worker that runs it; its priority, to hand it back to
-    the right queue)."""
+    the right queue; its tenant, to take turns between tenants within a priority).
+
+    The encoding is ``task_id|task_type|priority`` for the default tenant, as it was before
+    tenants existed, and ``task_id|task_type|priority|tenant`` otherwise. Keeping the default
+    tenant's form unchanged means items queued before the upgrade are byte for byte the items
+    the new code builds, so every exact-member operation (assign, remove, the ``queued``
+    index, the delayed set) still finds them and old queues drain.
+    """
 
     task_id: str
     task_type: str
     priority: Priority
+    tenant: str = DEFAULT_TENANT
 
     def encode(self) -> str:
-        return f"{self.task_id}|{self.task_type}|{int(self.priority)}"
+        base = f"{self.task_id}|{self.task_type}|{int(self.priority)}"
+        return base if self.tenant == DEFAULT_TENANT else f"{base}|{self.tenant}"
 
     @classmethod
     def decode(cls, raw: str | bytes) -> QueueItem:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        task_id, task_type, priority = text.split("|")
-        return cls(task_id, task_type, Priority(int(priority)))
+        task_id, task_type, priority, *tenant = text.split("|")
+        return cls(task_id, task_type, Priority(int(priority)), *tenant)
+
+
+def tenant_field(tenant: str) -> str:
+    """How a tenant is named inside the queue layout (Redis ring entries, Lua arguments): the
+    default tenant as the empty string, matching its encoding without a fourth field."""
+    return "" if tenant == DEFAULT_TENANT else tenant
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """A tenant's share of dispatch and its quotas on create (``tenant_limits``); a tenant
+    without a row has these defaults: weight 1, no quota."""
+
+    tenant: str
+    weight: int = 1
+    max_pending: int | None = None  # PENDING tasks at most; None: unlimited
+    creates_per_second: float | None = None  # token bucket on create; None: unlimited
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class QueueState:
     paused: set[str]
     no_worker: dict[str, int] = field(default_factory=dict)  # type → pending tasks no live
     # worker runs: the dispatcher leaves them queued until a worker that runs the type comes
+    tenants: dict[str, dict[str, int]] = field(default_factory=dict)  # priority → tenant → n
 
 
 def unrunnable(
@@ -100,11 +101,15 @@ class Operations:
         return frozenset(c.task_type for c in configs if c.task_type not in own)
 
     async def queues(self, tenant: str | None = None) -> QueueState:
+        """The queues as ``tenant`` may see them (None: all of them, with every tenant's share
+        of each priority)."""
         counts = await self._stats.count_by_status(tenant)
         stranded = unrunnable(counts, await self.live_workers())
-        paused = await self._coord.queues.paused()
+        queues = self._coord.queues
+        paused = await queues.paused()
         if tenant is None:
-            return QueueState(await self._coord.queues.lengths(), paused, stranded)
+            return QueueState(await queues.lengths(), paused, stranded,
+                              await queues.tenant_lengths())
         own = {task_type for task_type, _ in counts}
         hidden = await self._hidden_types(tenant)
         return QueueState(

@@ -14,7 +14,7 @@ from conveyor.models import QueueItem, Task
 
 
 def queue_item(task: Task) -> QueueItem:
-    return QueueItem(task.id, task.task_type, task.priority)
+    return QueueItem(task.id, task.task_type, task.priority, tenant=task.tenant)
 
 
 async def place(queues: TaskQueues, tasks: Sequence[Task], now: float) -> None:

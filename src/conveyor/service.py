@@ -39,6 +39,7 @@ from conveyor.models import (
     check_task_type,
 )
 from conveyor.placement import place, queue_item
+from conveyor.quotas import LimitsCache, Quotas
 from conveyor.sealing import seal
 from conveyor.store.protocol import Created, ListRequest, Page, TaskStore
 from conveyor.tenants import DEFAULT_TENANT
@@ -91,6 +92,8 @@ class TaskService:
         self.clock = clock
         self.keyring = keyring or Keyring.from_settings(settings)
         self._inserts: Coalescer[Task, Created] = Coalescer(self._insert_and_push, MAX_BATCH)
+        self.limits = LimitsCache(store.tenant_limits)
+        self.quotas = Quotas(self.limits, store.tenant_limits, coordination.queues, clock)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -99,8 +102,11 @@ class TaskService:
         tenant: str | None = None,
     ) -> list[Created]:
         """Create in ``tenant``, by default the caller's own (the API lets only a caller
-        spanning tenants name another)."""
-        return await self._inserts.submit(await self.build(specs, principal, tenant))
+        spanning tenants name another), within the tenant's quotas (``TooManyRequests``
+        otherwise, with nothing written)."""
+        tasks = await self.build(specs, principal, tenant)
+        await self.quotas.admit(tenant or principal.tenant, len(tasks))
+        return await self._inserts.submit(tasks)
 
     async def build(
         self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS,

@@ -33,8 +33,8 @@ ASKED = 500
 
 async def _index_matches_the_queues(raw: aioredis.Redis, prefix: str) -> None:
     queued: set[str] = set()
-    for p in Priority:
-        queued |= {str(m) for m in await raw.lrange(f"{prefix}queue:{p.label}", 0, -1)}
+    async for key in raw.scan_iter(match=f"{prefix}queue:*"):  # every tenant's queues
+        queued |= {str(m) for m in await raw.lrange(key, 0, -1)}
     assert {str(m) for m in await raw.smembers(f"{prefix}queued")} == queued
 
 
@@ -46,6 +46,7 @@ async def test_the_queued_index_follows_every_move(redis_env: RedisSession) -> N
         await coord.registry.heartbeat(worker("w1"), 30)
         await coord.registry.heartbeat(worker("dead"), -1)
         await coord.queues.enqueue([item("a"), item("b", H), item("c", L), item("d")])
+        await coord.queues.enqueue([QueueItem("t", "echo", H, "acme")])
         await coord.queues.schedule([(item("e"), time.time() - 1)])
         await _index_matches_the_queues(raw, prefix)
         assert await coord.queues.promote_due(time.time(), 10) == 1

@@ -41,7 +41,7 @@ async def test_keys_live_under_the_prefix(redis_env: RedisSession) -> None:
         await coord.queues.enqueue([item("a", H)])
         await coord.registry.heartbeat(worker("w1"), 30)
         keys = {k async for k in redis_env.raw.scan_iter(match=f"{redis_env.prefix}*")}
-        expected = {"queue:high", "queued", "wake", "worker:w1", "workers"}
+        expected = {"queue:high", "ring:high", "queued", "wake", "worker:w1", "workers"}
         assert keys == {redis_env.prefix + k for k in expected}
     finally:
         await coord.close()

@@ -33,7 +33,8 @@ COMMANDS = [
     ("workers",), ("queues",), ("stats",), ("pause",), ("resume",), ("apikey",),
     ("apikey", "create"), ("apikey", "list"), ("apikey", "revoke"), ("config",),
     ("config", "show"), ("config", "reference"), ("types",), ("types", "put"),
-    ("types", "get"), ("types", "ls"), ("types", "rm"), ("batch",), ("audit",),
+    ("types", "get"), ("types", "ls"), ("types", "rm"), ("batch",), ("audit",), ("tenants",),
+    ("tenants", "set"), ("tenants", "list"), ("tenants", "rm"),
 ]
 
 
@@ -68,7 +69,8 @@ def test_help_groups_commands_and_names_env_and_defaults() -> None:
         assert f" {name} " in run_part
     for name in ("submit", "get", "list", "cancel", "retry", "logs", "batch"):
         assert f" {name} " in tasks_part
-    for name in ("workers", "queues", "stats", "pause", "resume", "audit", "apikey", "config",
+    for name in ("workers", "queues", "stats", "pause", "resume", "audit", "apikey", "tenants",
+                 "config",
                  "types"):
         assert f" {name} " in ops_part
     assert "Examples" in top

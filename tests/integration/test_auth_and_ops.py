@@ -95,7 +95,7 @@ async def test_operations_endpoints(parts: Components) -> None:
         assert [(w["worker_id"], w["state"]) for w in history] == [(worker.id, "alive")]
         assert (await http.get("/api/v1/queues")).json() == {
             "lengths": {"low": 0, "normal": 0, "high": 0, "delayed": 0}, "paused": [],
-            "no_worker": {}}
+            "no_worker": {}, "tenants": {"low": {}, "normal": {}, "high": {}}}
         paused = await http.post("/api/v1/queues/low/pause")
         assert paused.json()["paused"] == ["low"]
         assert (await http.post("/api/v1/queues/echo/pause")).json()["paused"] == ["echo", "low"]

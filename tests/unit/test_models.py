@@ -11,10 +11,12 @@ from conveyor.models import (
     ALLOWED_MOVES,
     FINAL_STATUSES,
     Priority,
+    QueueItem,
     TaskStatus,
     check_move,
     check_task_type,
 )
+from conveyor.tenants import DEFAULT_TENANT
 
 S = TaskStatus
 
@@ -137,3 +139,14 @@ def test_task_type_rejected(name: str) -> None:
 def test_task_type_must_be_a_string() -> None:
     with pytest.raises(ValidationError):
         check_task_type(123)  # type: ignore[arg-type]
+
+
+def test_queue_items_carry_their_tenant_and_read_the_old_form() -> None:
+    plain = QueueItem("01J", "mail.send", Priority.HIGH)
+    assert plain.tenant == DEFAULT_TENANT
+    assert plain.encode() == "01J|mail.send|2"  # as before tenants: old queues still match
+    assert QueueItem.decode("01J|mail.send|2") == plain
+    acme = QueueItem("01J", "mail.send", Priority.LOW, "acme")
+    assert acme.encode() == "01J|mail.send|0|acme"
+    assert QueueItem.decode(acme.encode()) == acme
+    assert QueueItem.decode(b"01J|mail.send|0|acme") == acme

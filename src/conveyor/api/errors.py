@@ -50,6 +50,14 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
                           "unavailable; retry shortly")
 
 
+async def _too_many(request: Request, exc: Exception) -> JSONResponse:
+    """A tenant's quota refused the request: 429 with ``Retry-After`` in whole seconds."""
+    assert isinstance(exc, errors.TooManyRequests)
+    response = error_response(429, "quota", str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.ConveyorError)
     async def _conveyor(request: Request, exc: errors.ConveyorError) -> JSONResponse:
@@ -59,8 +67,9 @@ def install(app: FastAPI) -> None:
         log.error("unmapped error on %s: %r", request.url.path, exc)
         return error_response(500, "internal", str(exc))
 
-    # More specific than ConveyorError, so Starlette picks it for BackendUnavailable.
+    # More specific than ConveyorError, so Starlette picks these for their kinds.
     app.add_exception_handler(errors.BackendUnavailable, _unavailable)
+    app.add_exception_handler(errors.TooManyRequests, _too_many)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

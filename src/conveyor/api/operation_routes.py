@@ -33,7 +33,8 @@ def ops(request: Request) -> Operations:
 
 def _queues(state: QueueState) -> QueuesOut:
     return QueuesOut(
-        lengths=state.lengths, paused=sorted(state.paused), no_worker=state.no_worker
+        lengths=state.lengths, paused=sorted(state.paused), no_worker=state.no_worker,
+        tenants=state.tenants,
     )
 
 

@@ -49,6 +49,11 @@ class QueuesOut(BaseModel):
         description="pending tasks by type, for the types no live worker runs: they stay "
         "queued until a worker that runs the type (e.g. one started with its --app) comes",
     )
+    tenants: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="queued tasks by priority and tenant, for the tenants with work: within a "
+        "priority they take turns (weighted round-robin)",
+    )
 
 
 class StatsOut(BaseModel):

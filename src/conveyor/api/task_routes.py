@@ -39,6 +39,12 @@ ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
 }
 
+QUOTA: dict[str, object] = {
+    "model": ErrorOut,
+    "description": "a quota of the caller's tenant (max_pending, creates_per_second) refused "
+                   "the request; nothing was written; retry after the Retry-After seconds",
+}
+
 UTC_NOTE = "ISO 8601; a time without an offset is UTC"
 INCLUDE_NOTE = "comma-separated big fields to add to each row: payload, result"
 
@@ -52,7 +58,8 @@ def service(request: Request) -> TaskService:
 
 @router.post(
     "/tasks", status_code=201, response_model=TaskOut, tags=["tasks"],
-    responses={200: {"model": TaskOut, "description": "an idempotency key matched"}},
+    responses={200: {"model": TaskOut, "description": "an idempotency key matched"},
+               429: QUOTA},
 )
 async def create_task(
     body: TaskCreate, request: Request, response: Response, who: Submitter,
@@ -65,7 +72,10 @@ async def create_task(
     return TaskOut.of(created.task, created=created.created)
 
 
-@router.post("/tasks/batch", status_code=201, response_model=BatchOut, tags=["tasks"])
+@router.post(
+    "/tasks/batch", status_code=201, response_model=BatchOut, tags=["tasks"],
+    responses={429: QUOTA},
+)
 async def create_tasks(
     body: BatchCreate, request: Request, who: Submitter, tenant: TenantParam = None
 ) -> BatchOut:

@@ -1,7 +1,7 @@
 """The ``conveyor`` command: run the service (standalone, api, scheduler, worker, migrate),
 talk to a running one (submit, get, list, cancel, retry, logs) and operate it (workers, queues,
-scheduler status, stats, pause, resume, audit, apikey, config, types, secrets, schedules); batch
-submits a file.
+scheduler status, stats, pause, resume, audit, apikey, tenants, config, types, secrets,
+schedules); batch submits a file.
 
 Each group of commands is a module; importing them registers their commands on ``cli``, and
 the import order is the order of the help panels (Run, Tasks, Operations).
@@ -13,7 +13,17 @@ import sys
 
 from conveyor.cli import run  # isort: skip
 from conveyor.cli import tasks  # isort: skip
-from conveyor.cli import apikeys, audit, batch, operations, schedules, secrets_cmd, settings, types
+from conveyor.cli import (
+    apikeys,
+    audit,
+    batch,
+    operations,
+    schedules,
+    secrets_cmd,
+    settings,
+    tenants,
+    types,
+)
 from conveyor.cli.common import cli
 
 settings.register(cli)
@@ -23,7 +33,7 @@ schedules.register(cli)
 
 __all__ = [
     "apikeys", "audit", "batch", "cli", "main", "operations", "run", "schedules", "secrets_cmd",
-    "settings", "tasks", "types",
+    "settings", "tasks", "tenants", "types",
 ]
 
 

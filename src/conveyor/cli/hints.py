@@ -19,6 +19,9 @@ def explain(exc: ApiError, url: str) -> str:
         return f"{exc.message}; {NO_KEY}"
     if exc.status == 403:
         return f"{exc.message}; this key's scope does not allow it (see `conveyor apikey list`)"
+    if exc.status == 429:
+        wait = f"retry after {exc.retry_after} s" if exc.retry_after else "retry later"
+        return f"{exc.message}; {wait} (quotas: `conveyor tenants list`)"
     return exc.message
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
+from conveyor.tenants import DEFAULT_TENANT
+
 STATE_STYLE = {
     "PENDING": "yellow", "PROCESSING": "cyan", "SUCCESS": "green", "FAILED": "red",
     "TIMEOUT": "magenta", "CANCELLED": "dim",
@@ -57,9 +59,13 @@ def queues(data: dict[str, Any]) -> Table:
     paused = set(data.get("paused", []))
     lengths = data.get("lengths", {})
     table = new_table("queue", "tasks", "state")
+    tenants: dict[str, dict[str, int]] = data.get("tenants", {})
+    several = any(set(by_tenant) - {DEFAULT_TENANT} for by_tenant in tenants.values())
     for name in (*PRIORITIES, "delayed"):
         table.add_row(name, str(lengths.get(name, 0)),
                       "[red]paused[/red]" if name in paused else "")
+        for tenant, n in sorted(tenants.get(name, {}).items()) if several else ():
+            table.add_row(f"  tenant {tenant}", str(n), "")
     for name in sorted(paused - set(PRIORITIES)):
         table.add_row(f"type {name}", "", "[red]paused[/red]")
     for name, n in sorted(data.get("no_worker", {}).items()):

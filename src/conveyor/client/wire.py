@@ -22,12 +22,18 @@ FINAL = frozenset({"SUCCESS", "FAILED", "TIMEOUT", "CANCELLED"})
 class ApiError(ConveyorError):
     """The server answered with an error; ``status`` and ``code`` say which."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: int | None = None
+    ) -> None:
         # No status when nothing answered: "0 unreachable" would only puzzle.
-        super().__init__(f"{status} {code}: {message}" if status else message)
+        text = f"{status} {code}: {message}" if status else message
+        if retry_after is not None:
+            text += f" (retry after {retry_after} s)"
+        super().__init__(text)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # a 429's Retry-After, in seconds
 
 
 class TaskFailed(ConveyorError):
@@ -121,13 +127,20 @@ def audit_listing(filters: Mapping[str, Any], limit: int, cursor: str | None) ->
     )
 
 
+def retry_after(response: httpx.Response) -> int | None:
+    """The ``Retry-After`` seconds of a refusal, when the server gave a number."""
+    value = response.headers.get("Retry-After", "")
+    return int(value) if value.isdigit() else None
+
+
 def read(response: httpx.Response) -> Any:
     """The JSON body, or ``ApiError`` carrying the server's own message (or saying that
     what answered is not a Conveyor API)."""
     if response.status_code >= 400:
         try:
             error = response.json()["error"]
-            raise ApiError(response.status_code, error["code"], error["message"])
+            raise ApiError(response.status_code, error["code"], error["message"],
+                           retry_after(response))
         except (ValueError, KeyError, TypeError):
             raise not_conveyor(response) from None
     if response.status_code == 204:

@@ -8,7 +8,11 @@ built here in ``ARGV``.
 =========================  ===========  ===================================================
 key                        type         use
 =========================  ===========  ===================================================
-``queue:high|normal|low``  list         pending ``QueueItem`` encodings by priority
+``queue:high|normal|low``  list         the default tenant's pending ``QueueItem`` encodings
+``queue:{p}:{tenant}``     list         another tenant's pending items of priority ``p``
+``ring:{p}``               list         tenants with work in priority ``p``; head = whose turn
+``ring:{p}:used``          counter      how many items the head took of its current turn
+``queued``                 set          every member of the priority queues (a lookup each)
 ``delayed``                sorted set   items due later (score = due time, epoch seconds)
 ``worker:{id}``            hash + TTL   what the worker advertises (``WorkerInfo``)
 ``workers``                sorted set   index of registered workers (score = heartbeat expiry)
@@ -22,7 +26,8 @@ key                        type         use
                                         are the truth)
 ``wake``                   list         at most one token: "work was enqueued" for the dispatcher
 ``paused``                 set          paused priorities and task types
-``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts)
+``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts), or
+                                        of a tenant's creates (``ratelimit:@tenant:{name}``)
 =========================  ===========  ===================================================
 """
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conveyor.models import Priority
+from conveyor.tenants import DEFAULT_TENANT
 
 DEFAULT_PREFIX = "conveyor:"
 DEFAULT_LEADER_KEY = "scheduler:leader"
@@ -43,16 +49,29 @@ class Keys:
     prefix: str = DEFAULT_PREFIX
     leader_key: str = DEFAULT_LEADER_KEY  # ``scheduler.leader_lock_key``
 
-    def queue(self, priority: Priority) -> str:
-        return f"{self.prefix}queue:{priority.label}"
+    def queue(self, priority: Priority, tenant: str = DEFAULT_TENANT) -> str:
+        """One tenant's queue of one priority. The default tenant's is the name every queue
+        had before tenants, so queues written before the upgrade are its queues and drain."""
+        base = f"{self.prefix}queue:{priority.label}"
+        return base if tenant == DEFAULT_TENANT else f"{base}:{tenant}"
+
+    def ring(self, priority: Priority) -> str:
+        return f"{self.prefix}ring:{priority.label}"
+
+    def ring_used(self, priority: Priority) -> str:
+        return f"{self.prefix}ring:{priority.label}:used"
 
     @property
-    def queues(self) -> list[str]:
-        """The three priority queues indexed by ``int(priority)`` (low, normal, high).
-
-        Scripts rely on this order: an item's encoded priority ``p`` selects ``KEYS[base + p]``.
-        """
-        return [self.queue(p) for p in sorted(Priority)]
+    def fair(self) -> list[str]:
+        """The nine keys of the fair queue layout, as ``lua/fair.lua`` expects them: the
+        default tenant's queues (also the base of the other tenants' names), the rings and
+        their turn counters, each indexed by ``int(priority)`` (low, normal, high)."""
+        order = sorted(Priority)
+        return [
+            *(self.queue(p) for p in order),
+            *(self.ring(p) for p in order),
+            *(self.ring_used(p) for p in order),
+        ]
 
     @property
     def queued(self) -> str:

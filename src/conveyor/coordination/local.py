@@ -12,9 +12,10 @@ import heapq
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 
+from conveyor.coordination.fair import FairQueue
 from conveyor.coordination.protocol import AttemptRef, Coordination, Reaped
 from conveyor.errors import StaleEpoch
 from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
@@ -25,8 +26,8 @@ class LocalCoordination:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        # An insertion-ordered dict is a queue with O(1) removal from the middle.
-        self._queues: dict[Priority, dict[QueueItem, None]] = {p: {} for p in Priority}
+        # A queue per tenant in each priority, served in turns (``fair``).
+        self._queues: dict[Priority, FairQueue] = {p: FairQueue() for p in Priority}
         self._delayed: list[tuple[float, int, QueueItem]] = []
         self._delayed_live: dict[QueueItem, int] = {}
         self._seq = itertools.count()
@@ -53,7 +54,7 @@ class LocalCoordination:
 
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
         for item in items:
-            self._queues[item.priority][item] = None
+            self._queues[item.priority].push(item)
         if items:
             self._work.set()
 
@@ -73,17 +74,20 @@ class LocalCoordination:
         await self.enqueue(moved)
         return len(moved)
 
-    async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
-        return list(itertools.islice(self._queues[priority], count))
+    async def peek(
+        self, priority: Priority, count: int, weights: Mapping[str, int] | None = None
+    ) -> list[QueueItem]:
+        return self._queues[priority].peek(count, weights)
 
     async def assign(
-        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None,
+        weights: Mapping[str, int] | None = None,
     ) -> int:
         # A dict finds an item in O(1) wherever it sits: ``within`` bounds nothing here.
         self._check_epoch(epoch)
         moved = 0
         for item, worker_id in moves:
-            if self._queues[item.priority].pop(item, 0) is None:
+            if self._queues[item.priority].take(item, weights):
                 self._worker_queues[worker_id][item] = None
                 self._worker_wakeups[worker_id].set()
                 moved += 1
@@ -91,8 +95,11 @@ class LocalCoordination:
 
     async def remove(self, items: Sequence[QueueItem]) -> None:
         for item in items:
-            self._queues[item.priority].pop(item, None)
+            self._queues[item.priority].pop(item)
             self._delayed_live.pop(item, None)
+
+    async def tenant_lengths(self) -> dict[str, dict[str, int]]:
+        return {p.label: q.by_tenant() for p, q in self._queues.items()}
 
     async def lengths(self) -> dict[str, int]:
         sizes = {p.label: len(q) for p, q in self._queues.items()}
@@ -131,11 +138,15 @@ class LocalCoordination:
                 counts[item.task_type] += 1
         return dict(counts)
 
-    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+    async def take_tokens(
+        self, task_type: str, rate: float, wanted: int, now: float, whole: bool = False
+    ) -> int:
         burst = max(1.0, rate)
         tokens, last = self._buckets.get(task_type, (burst, now))
         tokens = min(burst, tokens + max(0.0, now - last) * rate)
         granted = min(wanted, int(tokens))
+        if whole and granted < wanted:
+            granted = 0
         self._buckets[task_type] = (tokens - granted, now)
         return granted
 

@@ -10,7 +10,7 @@ The values they pass (``QueueItem``, ``WorkerInfo``, ``Lease``) are domain value
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -39,11 +39,17 @@ class TaskQueues(Protocol):
     async def promote_due(self, now: float, limit: int) -> int:
         """Move up to ``limit`` due items from the delayed set to their queues; return how many."""
 
-    async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
-        """The first ``count`` items of one priority queue, left in place."""
+    async def peek(
+        self, priority: Priority, count: int, weights: Mapping[str, int] | None = None
+    ) -> list[QueueItem]:
+        """The first ``count`` items of one priority in dispatch order, left in place: the
+        tenants with work take turns (weighted round-robin, ``coordination.fair``), starting
+        with the rest of the current tenant's turn; each tenant's own items stay in order.
+        ``weights`` maps a tenant to the items it may take per turn (absent: 1)."""
 
     async def assign(
-        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None,
+        weights: Mapping[str, int] | None = None,
     ) -> int:
         """Atomically move each item from its priority queue to a worker queue.
 
@@ -51,6 +57,8 @@ class TaskQueues(Protocol):
         queue (cancelled meanwhile) are skipped; returns how many moved. ``within``: the items
         were peeked that deep, so each is looked for only among its queue's first ``within``
         (the search stays bounded when an item is gone); None looks through the whole queue.
+        The moves come in ``peek`` order (per priority) and advance the tenants' ring as they
+        go, with the same ``weights``, so the next ``peek`` continues where this one stopped.
         """
 
     async def remove(self, items: Sequence[QueueItem]) -> None:
@@ -58,6 +66,10 @@ class TaskQueues(Protocol):
 
     async def lengths(self) -> dict[str, int]:
         """``{"high": n, "normal": n, "low": n, "delayed": n}``."""
+
+    async def tenant_lengths(self) -> dict[str, dict[str, int]]:
+        """Queued items by priority label and tenant, for the tenants with work only; the cost
+        follows the tenants with work, not the backlog."""
 
     async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
         """The ids of those items that sit anywhere: priority queues or the delayed set (as
@@ -77,9 +89,13 @@ class TaskQueues(Protocol):
     async def inflight(self) -> dict[str, int]:
         """Tasks per type sitting in worker queues or active lists (fleet-wide concurrency)."""
 
-    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+    async def take_tokens(
+        self, task_type: str, rate: float, wanted: int, now: float, whole: bool = False
+    ) -> int:
         """Token bucket per type: refill ``rate`` tokens a second up to a one-second burst
-        (at least one token); take up to ``wanted`` and return how many were granted."""
+        (at least one token); take up to ``wanted`` and return how many were granted.
+        ``whole``: all ``wanted`` or none (a create quota admits a batch whole). The tenants'
+        create quotas use buckets named ``@tenant:<name>``, a name no task type can have."""
 
 
 class WorkerQueues(Protocol):

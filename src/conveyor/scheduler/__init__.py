@@ -9,6 +9,7 @@ from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor
 from conveyor.outcomes import Outcomes
+from conveyor.quotas import LimitsCache
 from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.firing import Firing
@@ -50,6 +51,7 @@ class Scheduler:
             coordination, self.elector, balancer, catalog, batch_size=s.batch_size,
             scan_interval=s.scan_interval, look_past=s.look_past,
             weights=s.priority_weights if s.priority_mode == "weighted" else None,
+            tenant_weights=LimitsCache(store.tenant_limits).weights,
         )
         self.promoter = Promoter(
             coordination.queues, self.elector, min(0.2, s.scan_interval), s.batch_size

@@ -9,6 +9,11 @@ live worker takes) stay queued, and must not hold up the runnable ids behind the
 budget the queue heads could not fill plans again on a window ``look_past`` ids deeper in each
 priority, so runnable work up to that far behind held-back work is dispatched at once. The
 window bounds what one pass reads; a pass that fills its budget from the heads reads no more.
+
+Within a priority the queues hand out their items in tenant turns (weighted round-robin,
+``coordination.fair``): the dispatcher passes each tenant's weight (``tenant_limits``, cached
+for a few seconds) to ``peek`` and ``assign``, and keeps the peeked order, so one tenant's
+backlog delays another tenant's task by at most one turn and the next pass resumes the ring.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from conveyor.balancing import Balancer
@@ -46,6 +51,7 @@ class Dispatcher(Duty):
         scan_interval: float,
         look_past: int = 0,
         weights: tuple[int, int, int] | None = None,
+        tenant_weights: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
     ) -> None:
         super().__init__(scan_interval)
         self._coord = coordination
@@ -55,6 +61,8 @@ class Dispatcher(Duty):
         self._batch = batch_size
         self._look_past = look_past
         self._weights = weights  # (low, normal, high) for the weighted mode; None = strict
+        self._tenant_weights = tenant_weights  # items per turn by tenant (a cached read)
+        self._turns: Mapping[str, int] = {}  # this pass's tenant weights
         self._again = False
         self.dispatched = 0
         self.refused = 0  # passes whose epoch a script refused
@@ -73,12 +81,15 @@ class Dispatcher(Duty):
         if not workers:
             return
         paused = await self._coord.queues.paused()
+        self._turns = await self._tenant_weights() if self._tenant_weights else {}
         budget = min(self._batch, sum(w.free for w in workers))
         moves, depth = await self._moves(workers, budget, paused, now)
         if not moves:
             return
         try:
-            moved = await self._coord.queues.assign(epoch, moves, within=depth)
+            moved = await self._coord.queues.assign(
+                epoch, moves, within=depth, weights=self._turns
+            )
         except StaleEpoch:
             self.refused += 1
             self._elector.demote()
@@ -153,7 +164,7 @@ class Dispatcher(Duty):
         for p in order:
             if self._weights is None and candidates >= depth:
                 break
-            heads[p] = await self._coord.queues.peek(p, depth)
+            heads[p] = await self._coord.queues.peek(p, depth, self._turns)
             candidates += sum(i.task_type not in paused for i in heads[p])
         if self._weights is None:
             return [i for p in order for i in heads.get(p, [])]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +45,42 @@ async def record(
             entry.before if before is UNSET else before, entry.after if after is UNSET else after
         )
     await conn.execute(audit_log.insert().values(_row(entry, at)))
+
+
+View = Callable[[sa.RowMapping | None], Any]  # a table's row (None: none) as before / after
+
+
+async def upsert_recorded(
+    db: Database, table: sa.Table, key: dict[str, Any], row: dict[str, Any],
+    entry: AuditEntry | None, at: float, view: View, after: Any, tenant: str | None = None,
+) -> None:
+    """``db.upsert`` of the row whose primary key is ``key``, recording ``entry`` (filed under
+    ``tenant``) in the transaction that wrote, with ``view`` of the row before (read
+    ``FOR UPDATE`` there) and ``after``."""
+
+    async def recorded(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
+        await record(conn, entry, at, before=view(before), after=after, tenant=tenant)
+
+    await db.upsert(table, key, row, then=None if entry is None else recorded)
+
+
+async def delete_recorded(
+    db: Database, table: sa.Table, key: dict[str, Any], entry: AuditEntry | None, view: View,
+    tenant: str | None = None,
+) -> bool:
+    """Delete the row whose primary key is ``key``, recording ``entry`` with ``view`` of the
+    row deleted in the same transaction; False (and no record) when there was no row."""
+    match = [table.c[name] == value for name, value in key.items()]
+    async with db.begin() as conn:
+        found = None
+        if entry is not None:
+            lock = sa.select(table).where(*match).with_for_update()
+            found = (await conn.execute(lock)).mappings().first()
+        result = await conn.execute(table.delete().where(*match))
+        if result.rowcount and found is not None:
+            await record(conn, entry, time.time(), before=view(found), after=None,
+                         tenant=tenant)
+    return bool(result.rowcount)
 
 
 def _row(entry: AuditEntry, at: float) -> dict[str, Any]:

@@ -5,15 +5,12 @@ may have its own."""
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.audit import AuditEntry, config_view
 from conveyor.models import Backoff, Priority, TaskConfig
-from conveyor.store.audit import record
+from conveyor.store.audit import delete_recorded, upsert_recorded
 from conveyor.store.database import Database
 from conveyor.store.rows import dumps, in_tenant, loads
 from conveyor.store.schema import task_config
@@ -57,29 +54,23 @@ class SqlConfigs:
             "enabled": config.enabled,
             "updated_at": config.updated_at,
         }
-        async def audited(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
-            old = None if before is None else _config_from_row(before)
-            await record(conn, audit, config.updated_at, before=config_view(old),
-                         after=config_view(config), tenant=config.tenant)
-
-        key = {"tenant": config.tenant, "task_type": config.task_type}
-        await self._db.upsert(task_config, key, row, then=None if audit is None else audited)
+        await upsert_recorded(
+            self._db, task_config, {"tenant": config.tenant, "task_type": config.task_type}, row,
+            audit, config.updated_at, _view, config_view(config), config.tenant,
+        )
         return config
 
     async def delete_config(
         self, task_type: str, tenant: str = DEFAULT_TENANT, *, audit: AuditEntry | None = None
     ) -> bool:
-        match = (task_config.c.tenant == tenant, task_config.c.task_type == task_type)
-        async with self._db.begin() as conn:
-            found = None
-            if audit is not None:
-                lock = sa.select(task_config).where(*match).with_for_update()
-                found = (await conn.execute(lock)).mappings().first()
-            result = await conn.execute(task_config.delete().where(*match))
-            if result.rowcount and found is not None:
-                await record(conn, audit, time.time(), before=config_view(_config_from_row(found)),
-                             after=None, tenant=tenant)
-        return bool(result.rowcount)
+        return await delete_recorded(
+            self._db, task_config, {"tenant": tenant, "task_type": task_type}, audit, _view,
+            tenant,
+        )
+
+
+def _view(row: sa.RowMapping | None) -> dict[str, object] | None:
+    return config_view(None if row is None else _config_from_row(row))
 
 
 def _config_from_row(row: sa.RowMapping) -> TaskConfig:

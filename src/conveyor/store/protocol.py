@@ -29,6 +29,7 @@ from conveyor.models import (
     TaskConfig,
     TaskLog,
     TaskStatus,
+    TenantLimits,
     WorkerInfo,
     WorkerRecord,
 )
@@ -221,6 +222,24 @@ class ApiKeys(Protocol):
         """Mark the key revoked; False when there is no such (unrevoked) key in ``tenant``."""
 
 
+class TenantLimitRecords(Protocol):
+    """Per-tenant dispatch weights and create quotas (``tenant_limits``)."""
+
+    async def put_limits(
+        self, limits: TenantLimits, *, audit: AuditEntry | None = None
+    ) -> TenantLimits:
+        """Insert or replace; ``audit`` (with before / after) commits with the change."""
+
+    async def get_limits(self, tenant: str) -> TenantLimits | None: ...
+
+    async def list_limits(self) -> list[TenantLimits]: ...
+
+    async def delete_limits(self, tenant: str, *, audit: AuditEntry | None = None) -> bool: ...
+
+    async def count_pending(self, tenant: str) -> int:
+        """How many PENDING tasks the tenant has (its ``max_pending`` quota)."""
+
+
 class WorkerRecords(Protocol):
     """The durable record of workers (``worker_registry``), beside the live registry."""
 
@@ -340,6 +359,9 @@ class TaskStore(Protocol):
 
     @property
     def workers(self) -> WorkerRecords: ...
+
+    @property
+    def tenant_limits(self) -> TenantLimitRecords: ...
 
     @property
     def epochs(self) -> Epochs: ...

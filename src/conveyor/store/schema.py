@@ -217,3 +217,15 @@ schedule_fires = sa.Table(
     sa.Column("epoch", sa.BigInteger),
     sa.Column("note", sa.Text),
 )
+
+# Per-tenant dispatch weight and quotas (docs/design.md §11); a tenant without a row has
+# weight 1 and no quota.
+tenant_limits = sa.Table(
+    "tenant_limits",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("weight", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("max_pending", sa.BigInteger),  # NULL: unlimited
+    sa.Column("creates_per_second", sa.Double),  # NULL: unlimited
+    sa.Column("updated_at", sa.Double, nullable=False),
+)

@@ -23,6 +23,7 @@ from conveyor.store.schedules import SqlSchedules
 from conveyor.store.stats import SqlStats
 from conveyor.store.sweeps import SqlSweeps
 from conveyor.store.tasks import SqlTasks
+from conveyor.store.tenant_limits import SqlTenantLimits
 from conveyor.store.urls import database_url
 from conveyor.store.workers import SqlWorkers
 
@@ -47,6 +48,7 @@ class SqlStore:
         self.epochs = SqlEpochs(self.db)
         self.audit = SqlAudit(self.db)
         self.schedules = SqlSchedules(self.db, self.events)
+        self.tenant_limits = SqlTenantLimits(self.db)
 
     async def migrate(self) -> None:
         await self.db.migrate()

@@ -1,19 +1,11 @@
--- hand_back: return everything a worker has not taken yet to the tail of the priority queues.
+-- hand_back: return everything a worker has not taken yet to the tail of its tenants' queues.
 --
--- KEYS[1]     worker:{id}:queue
--- KEYS[2..4]  queue:low, queue:normal, queue:high (KEYS[2 + priority])
--- KEYS[5]     wake (list holding at most one token for the dispatcher)
--- KEYS[6]     queued (set of every priority-queue member)
--- Returns     the items moved, in worker-queue order
+-- KEYS[1]      worker:{id}:queue
+-- KEYS[2..10]  the fair block (fair.lua)
+-- KEYS[11]     wake (list holding at most one token for the dispatcher)
+-- KEYS[12]     queued (set of every priority-queue member)
+-- Returns      the items moved, in worker-queue order
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
-for _, member in ipairs(items) do
-  local priority = tonumber(string.match(member, '|(%d+)$'))
-  redis.call('RPUSH', KEYS[2 + priority], member)
-  redis.call('SADD', KEYS[6], member)
-end
-if #items > 0 then
-  redis.call('LPUSH', KEYS[5], '1')
-  redis.call('LTRIM', KEYS[5], 0, 0)
-end
+fair(2, KEYS[12]):push_all(items, KEYS[11])
 return items

@@ -46,7 +46,10 @@ BLOCK_SLICE = 2.0
 MIN_BLOCK = 0.01
 SOCKET_TIMEOUT = 5.0
 SCRIPTS = (
+    "enqueue",
+    "peek",
     "assign",
+    "remove",
     "promote_due",
     "fetch",
     "hand_back",
@@ -56,6 +59,11 @@ SCRIPTS = (
     "lease_renew",
     "lease_release",
     "take_tokens",
+)
+#: Scripts that push to or pop from the priority queues: ``lua/fair.lua`` (the queue layout's
+#: functions) is prepended to each, since a Redis script cannot load another.
+FAIR_SCRIPTS = frozenset(
+    {"enqueue", "peek", "assign", "remove", "promote_due", "hand_back", "reap"}
 )
 
 
@@ -156,7 +164,10 @@ def ms(seconds: float) -> int:
 def load_scripts(client: aioredis.Redis) -> dict[str, AsyncScript]:
     """Register every Lua script; ``AsyncScript`` uses EVALSHA and reloads on NOSCRIPT."""
     folder = resources.files("conveyor.coordination").joinpath("lua")
-    return {
-        name: client.register_script(folder.joinpath(f"{name}.lua").read_text("utf-8"))
-        for name in SCRIPTS
-    }
+    lib = folder.joinpath("fair.lua").read_text("utf-8")
+
+    def source(name: str) -> str:
+        text = folder.joinpath(f"{name}.lua").read_text("utf-8")
+        return f"{lib}\n{text}" if name in FAIR_SCRIPTS else text
+
+    return {name: client.register_script(source(name)) for name in SCRIPTS}

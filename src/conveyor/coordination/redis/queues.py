@@ -1,9 +1,10 @@
-"""``TaskQueues`` over Redis: a list per priority, the delayed set, dispatch into the worker
-queues, the wake token, pause flags and the rate-limit buckets."""
+"""``TaskQueues`` over Redis: a list per priority and tenant with a ring of the tenants that have
+work (``lua/fair.lua``), the delayed set, dispatch into the worker queues, the wake token, pause
+flags and the rate-limit buckets."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import redis.exceptions as redis_errors
 
@@ -15,11 +16,13 @@ from conveyor.coordination.redis.backend import (
     unavailable_on_loss,
     wake,
 )
-from conveyor.models import Priority, QueueItem
+from conveyor.models import Priority, QueueItem, tenant_field
+from conveyor.tenants import DEFAULT_TENANT
 
 
 class RedisTaskQueues:
-    """Priority queues (lists), the delayed set, dispatch into worker queues, the wake token."""
+    """Fair priority queues (lists and rings), the delayed set, dispatch into worker queues,
+    the wake token."""
 
     def __init__(self, backend: Backend) -> None:
         self._b = backend
@@ -27,25 +30,17 @@ class RedisTaskQueues:
 
     @unavailable_on_loss
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
-        """RPUSH per priority, the ``queued`` index and the wake token, in one round trip
-        (MULTI, so the index never holds an item its list lacks).
+        """Push each item onto its tenant's queue (its tenant joins the ring if it had no
+        work), the ``queued`` index and the wake token, in one script.
 
         Unlike the in-process dict, a list does not refuse an item that is already queued;
         checking would cost a scan of the queue per item on the hot path. A duplicate is
         harmless: ``assign`` moves one copy at a time, the store's compare-and-set refuses a
         second start of the same attempt.
         """
-        if not items:
-            return
-        by_queue: dict[str, list[str]] = {}
-        for item in items:
-            by_queue.setdefault(self._keys.queue(item.priority), []).append(item.encode())
-        async with self._b.client.pipeline(transaction=True) as pipe:
-            for key, members in by_queue.items():
-                pipe.rpush(key, *members)
-                pipe.sadd(self._keys.queued, *members)
-            wake(pipe, self._keys)
-            await pipe.execute()
+        if items:
+            keys = [*self._keys.fair, self._keys.queued, self._keys.wake]
+            await self._b.run("enqueue", keys, [item.encode() for item in items])
 
     @unavailable_on_loss
     async def schedule(self, items: Sequence[tuple[QueueItem, float]]) -> None:
@@ -56,23 +51,27 @@ class RedisTaskQueues:
     async def promote_due(self, now: float, limit: int) -> int:
         if limit <= 0:
             return 0
-        keys = [self._keys.delayed, *self._keys.queues, self._keys.wake, self._keys.queued]
+        keys = [self._keys.delayed, *self._keys.fair, self._keys.wake, self._keys.queued]
         return int(await self._b.run("promote_due", keys, [repr(now), limit]))
 
     @unavailable_on_loss
-    async def peek(self, priority: Priority, count: int) -> list[QueueItem]:
+    async def peek(
+        self, priority: Priority, count: int, weights: Mapping[str, int] | None = None
+    ) -> list[QueueItem]:
         if count <= 0:
             return []
-        raw = await self._b.client.lrange(self._keys.queue(priority), 0, count - 1)
-        return decode_all(raw)
+        args = [int(priority), count, *weight_args(weights)]
+        return decode_all(await self._b.run("peek", self._keys.fair, args))
 
     @unavailable_on_loss
     async def assign(
-        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None
+        self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None,
+        weights: Mapping[str, int] | None = None,
     ) -> int:
-        keys = [self._keys.epoch, *self._keys.queues, self._keys.queued]
+        keys = [self._keys.epoch, *self._keys.fair, self._keys.queued]
         keys += [self._keys.worker_queue(worker_id) for _, worker_id in moves]
-        args = [str(epoch), str(within or 0), *(item.encode() for item, _ in moves)]
+        args = [str(epoch), str(within or 0), *weight_args(weights)]
+        args += [item.encode() for item, _ in moves]
         try:
             return int(await self._b.run("assign", keys, args))
         except redis_errors.ResponseError as exc:
@@ -80,25 +79,38 @@ class RedisTaskQueues:
 
     @unavailable_on_loss
     async def remove(self, items: Sequence[QueueItem]) -> None:
-        if not items:
-            return
-        members = [item.encode() for item in items]
-        async with self._b.client.pipeline(transaction=True) as pipe:
-            for item, member in zip(items, members, strict=True):
-                pipe.lrem(self._keys.queue(item.priority), 1, member)
-            pipe.srem(self._keys.queued, *members)
-            pipe.zrem(self._keys.delayed, *members)
-            await pipe.execute()
+        if items:
+            keys = [*self._keys.fair, self._keys.queued, self._keys.delayed]
+            await self._b.run("remove", keys, [item.encode() for item in items])
 
     @unavailable_on_loss
     async def lengths(self) -> dict[str, int]:
-        async with self._b.client.pipeline(transaction=False) as pipe:
+        sizes = {p: sum(n.values()) for p, n in (await self.tenant_lengths()).items()}
+        return sizes | {"delayed": int(await self._b.client.zcard(self._keys.delayed))}
+
+    @unavailable_on_loss
+    async def tenant_lengths(self) -> dict[str, dict[str, int]]:
+        """A length per tenant in each ring, plus the default tenant's queue, which may hold
+        items from before the rings (two pipelines; the cost follows the tenants with work)."""
+        client, keys = self._b.client, self._keys
+        async with client.pipeline(transaction=False) as pipe:
             for priority in Priority:
-                pipe.llen(self._keys.queue(priority))
-            pipe.zcard(self._keys.delayed)
-            sizes = await pipe.execute()
-        names = [p.label for p in Priority] + ["delayed"]
-        return dict(zip(names, map(int, sizes), strict=True))
+                pipe.lrange(keys.ring(priority), 0, -1)
+            rings = await pipe.execute()
+        wanted = [
+            (priority, tenant)
+            for priority, ring in zip(Priority, rings, strict=True)
+            for tenant in [DEFAULT_TENANT, *(str(t) for t in ring if t)]
+        ]
+        async with client.pipeline(transaction=False) as pipe:
+            for priority, tenant in wanted:
+                pipe.llen(keys.queue(priority, tenant))
+            counts = await pipe.execute()
+        found: dict[str, dict[str, int]] = {p.label: {} for p in Priority}
+        for (priority, tenant), n in zip(wanted, counts, strict=True):
+            if n:
+                found[priority.label][tenant] = int(n)
+        return found
 
     @unavailable_on_loss
     async def tracked(self, items: Sequence[QueueItem]) -> set[str]:
@@ -152,6 +164,16 @@ class RedisTaskQueues:
         return counts
 
     @unavailable_on_loss
-    async def take_tokens(self, task_type: str, rate: float, wanted: int, now: float) -> int:
+    async def take_tokens(
+        self, task_type: str, rate: float, wanted: int, now: float, whole: bool = False
+    ) -> int:
         key = self._keys.bucket(task_type)
-        return int(await self._b.run("take_tokens", [key], [repr(rate), wanted, repr(now)]))
+        args = [repr(rate), wanted, repr(now), int(whole)]
+        return int(await self._b.run("take_tokens", [key], args))
+
+
+def weight_args(weights: Mapping[str, int] | None) -> list[str | int]:
+    """Tenant weights as script arguments: how many pairs, then (tenant, weight) pairs with
+    the tenant as the ring names it; weight 1 is the default and is left out."""
+    given = [(tenant_field(t), w) for t, w in (weights or {}).items() if w != 1]
+    return [len(given), *(x for pair in given for x in pair)]

@@ -139,7 +139,7 @@ class RedisRegistry:
             k.worker(worker_id),
             k.worker_queue(worker_id),
             k.worker_active(worker_id),
-            *k.queues,
+            *k.fair,
             k.wake,
             k.queued,
         ]

@@ -79,7 +79,7 @@ class RedisWorkerQueues:
     @unavailable_on_loss
     async def hand_back(self, worker_id: str) -> list[QueueItem]:
         keys = [
-            self._keys.worker_queue(worker_id), *self._keys.queues, self._keys.wake,
+            self._keys.worker_queue(worker_id), *self._keys.fair, self._keys.wake,
             self._keys.queued,
         ]
         return decode_all(await self._b.run("hand_back", keys, []))
