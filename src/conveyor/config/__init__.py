@@ -22,6 +22,7 @@ from pydantic import (
 from conveyor.config.fields import FROZEN, Seconds, parse_duration
 from conveyor.config.sections import (
     HttpExecutorSettings,
+    RetentionSettings,
     SchedulerSettings,
     ServerSettings,
     TaskDefaults,
@@ -32,6 +33,7 @@ from conveyor.errors import ConfigError
 
 __all__ = [
     "HttpExecutorSettings",
+    "RetentionSettings",
     "SchedulerSettings",
     "Seconds",
     "ServerSettings",
@@ -84,7 +86,7 @@ class Settings(BaseModel):
     worker: WorkerSettings = WorkerSettings()
     http_executor: HttpExecutorSettings = HttpExecutorSettings()
     webhooks: WebhookSettings = WebhookSettings()
-
+    retention: RetentionSettings = RetentionSettings()
 
     server: ServerSettings = ServerSettings()
 

@@ -201,6 +201,13 @@ class Sampler(RefreshingCollector):
             "conveyor_orphans_requeued", "Lost PENDING tasks re-queued by this scheduler.",
             scheduler.orphans.requeued,
         )
+        removed = CounterMetricFamily(
+            "conveyor_retention_rows_removed",
+            "Rows this scheduler's retention deleted, by table.", labels=["table"],
+        )
+        for table, count in sorted(scheduler.retention.removed.items()):
+            removed.add_metric([table], count)
+        yield removed
 
     def _tasks_by_status(self) -> Metric:
         family = GaugeMetricFamily(

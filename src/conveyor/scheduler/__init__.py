@@ -1,4 +1,4 @@
-"""The scheduler: one elected leader dispatches, promotes, sweeps and recovers."""
+"""The scheduler: one elected leader dispatches, promotes, sweeps, recovers and purges."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor
 from conveyor.outcomes import Outcomes
+from conveyor.scheduler.archive import JsonlArchive
 from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.orphans import OrphanSweeper
 from conveyor.scheduler.promoter import Promoter
 from conveyor.scheduler.recoverer import Recoverer
 from conveyor.scheduler.reporter import Reporter
+from conveyor.scheduler.retention import Retention, purge_targets
 from conveyor.scheduler.timeouts import TimeoutSweeper
 from conveyor.store.protocol import TaskStore
 
@@ -69,13 +71,21 @@ class Scheduler:
             store.sweeps, coordination, self.elector, interval=s.orphan_sweep_interval,
             min_age=s.orphan_min_age,
         )
+        r = settings.retention
+        archive = None if r.archive_dir is None else JsonlArchive(r.archive_dir)
+        if archive is not None:
+            archive.check()
+        self.retention = Retention(
+            store.retention, self.elector, purge_targets(r), interval=r.interval,
+            batch=r.batch_size, batches_per_pass=r.batches_per_pass, archive=archive,
+        )
         self._supervisor = Supervisor(self.duties)
 
     @property
     def duties(self) -> list[Duty]:
         return [
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
-            self.orphans, self.reporter,
+            self.orphans, self.retention, self.reporter,
         ]
 
     async def start(self, now: float, *, rebuild_queues: bool = False) -> None:

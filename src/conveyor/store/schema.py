@@ -53,6 +53,7 @@ task = sa.Table(
     sa.Index("ix_task_created", "created_at"),
     sa.Index("ix_task_worker_status", "worker_id", "status"),
     sa.Index("ix_task_finished", "finished_at"),
+    sa.Index("ix_task_status_finished", "status", "finished_at"),  # retention (0011)
     sa.UniqueConstraint("task_type", "idempotency_hash", name="uq_task_idempotency_hash"),
 )
 
@@ -70,6 +71,7 @@ task_logs = sa.Table(
     sa.Column("epoch", sa.BigInteger),
     sa.Index("ix_task_logs_task", "task_id", "id"),
     sa.Index("ix_task_logs_epoch", "epoch"),
+    sa.Index("ix_task_logs_at", "at"),  # retention (0011)
 )
 
 task_config = sa.Table(

@@ -1,0 +1,166 @@
+"""The purge queries of retention: find expired rows through an index, delete them in short
+transactions, with their child rows, after an optional archive has kept a copy.
+
+Generic over ``PurgeTarget``s (a table, its time column, how long it is kept, an optional
+status it must have, child tables whose rows go with it), so any table with a time column is
+purged the same way: the task table once per final status, ``task_logs`` by ``at``, and the
+tables other features add (an audit log, workflows, schedule fire histories).
+
+Why two steps: the ids come from one indexed ``SELECT ... ORDER BY time LIMIT n`` outside any
+transaction, so finding work takes no lock at all; the delete of those ids is then one short
+transaction per batch, never one huge ``DELETE`` that would hold locks (and grow the undo log)
+for as long as the whole backlog takes. Inside it the rows are locked by primary key and the
+expiry condition is checked again, so a task reopened (manual retry) since it was found is kept.
+Children go first, and only those whose parent still matches: that stays right on SQLite,
+where the first DELETE (not the SELECT) takes the write lock, and on a schema where a child
+refers to its parent by a foreign key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.store.database import Database
+from conveyor.store.rows import chunks
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """Rows of ``table`` whose ``column`` holds a purged parent's key are deleted with it."""
+
+    table: sa.Table
+    column: str
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeTarget:
+    """Rows of ``table`` whose ``time_column`` is more than ``keep`` seconds old (and whose
+    ``status_column`` equals ``status``, when given); ``keep`` 0 keeps them forever.
+
+    A status is one equality, so the query is one range of a (status, time) index; a table
+    purged by several statuses is several targets."""
+
+    table: sa.Table
+    time_column: str
+    keep: float
+    key: str = "id"
+    status_column: str | None = None
+    status: str | None = None
+    children: tuple[Child, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return self.keep > 0
+
+    def expired(self, now: float) -> sa.ColumnElement[bool]:
+        """The condition a row must meet to go; NULL times (not finished) never match."""
+        cond: sa.ColumnElement[bool] = self.table.c[self.time_column] < now - self.keep
+        if self.status_column is not None and self.status is not None:
+            cond = sa.and_(self.table.c[self.status_column] == self.status, cond)
+        return cond
+
+    @property
+    def label(self) -> str:
+        return self.table.name if self.status is None else f"{self.table.name}/{self.status}"
+
+
+class RowArchive(Protocol):
+    """Keeps a durable copy of rows about to be deleted: ``keep`` returns only once they are
+    on disk, and raises (``OSError``) if they are not, which aborts the delete."""
+
+    async def keep(self, table: str, rows: Sequence[Row], now: float) -> None: ...
+
+
+class SqlPurges:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def expired(self, target: PurgeTarget, now: float, limit: int) -> list[Any]:
+        """Keys of up to ``limit`` expired rows, oldest first, read through the target's
+        (status, time) or (time) index without a transaction."""
+        t = target.table
+        query = (
+            sa.select(t.c[target.key]).where(target.expired(now))
+            .order_by(t.c[target.time_column]).limit(limit)
+        )
+        return [row[target.key] for row in await self._db.rows(query)]
+
+    async def purge(
+        self, target: PurgeTarget, keys: Sequence[Any], now: float,
+        archive: RowArchive | None = None,
+    ) -> dict[str, int]:
+        """Delete the rows of ``keys`` that are still expired, and their children, in one
+        transaction; with an ``archive``, every row deleted is kept there first (a row that
+        stops matching meanwhile on SQLite may be archived and kept: archives can hold a row
+        more than once, never miss one). Returns rows deleted per table."""
+        t, key = target.table, t_key(target)
+        removed: dict[str, int] = {}
+        async with self._db.begin() as conn:
+            rows = await _locked(conn, target, keys, now, full=archive is not None)
+            if not rows:
+                return removed
+            live = [r[target.key] for r in rows]
+            if archive is not None:
+                for child in target.children:
+                    await archive.keep(
+                        child.table.name, await _children(conn, child, live), now)
+                await archive.keep(t.name, rows, now)
+            for child in target.children:
+                still = sa.exists().where(key == child.table.c[child.column], target.expired(now))
+                removed[child.table.name] = await _delete(
+                    conn, child.table, child.table.c[child.column], live, still)
+            removed[t.name] = await _delete(conn, t, key, live, target.expired(now))
+        return removed
+
+
+def t_key(target: PurgeTarget) -> sa.Column[Any]:
+    return target.table.c[target.key]
+
+
+async def _locked(
+    conn: AsyncConnection, target: PurgeTarget, keys: Sequence[Any], now: float, *, full: bool
+) -> list[Row]:
+    """The rows of ``keys`` still expired, locked until commit (MariaDB, PostgreSQL)."""
+    t = target.table
+    columns = list(t.c) if full else [t_key(target)]
+    found: list[Row] = []
+    for part in chunks(keys):
+        query = (
+            sa.select(*columns).where(t_key(target).in_(part), target.expired(now))
+            .order_by(t_key(target)).with_for_update()
+        )
+        found.extend(_plain(r) for r in (await conn.execute(query)).mappings())
+    return found
+
+
+async def _children(conn: AsyncConnection, child: Child, keys: Sequence[Any]) -> list[Row]:
+    column = child.table.c[child.column]
+    found: list[Row] = []
+    for part in chunks(keys):
+        query = sa.select(child.table).where(column.in_(part)).order_by(*child.table.primary_key)
+        found.extend(_plain(r) for r in (await conn.execute(query)).mappings())
+    return found
+
+
+async def _delete(
+    conn: AsyncConnection, table: sa.Table, column: sa.Column[Any], keys: Sequence[Any],
+    condition: sa.ColumnElement[bool],
+) -> int:
+    count = 0
+    for part in chunks(keys):
+        result = await conn.execute(table.delete().where(column.in_(part), condition))
+        count += result.rowcount
+    return count
+
+
+def _plain(row: sa.RowMapping) -> Row:
+    """A row as a dict keyed by plain ``str`` (SQLAlchemy's keys are a ``str`` subclass that
+    JSON encoders refuse)."""
+    return {str(k): v for k, v in row.items()}
