@@ -23,8 +23,10 @@ NOW = 2_000_000_000.0
 POLICY = RetentionSettings(succeeded=7 * DAY, failed=30 * DAY, logs=60 * DAY)
 
 
-async def purge_all(store: SqlStore, targets: list[PurgeTarget], archive: JsonlArchive | None = None,
-                    batch: int = 100) -> dict[str, int]:
+async def purge_all(
+    store: SqlStore, targets: list[PurgeTarget], archive: JsonlArchive | None = None,
+    batch: int = 100,
+) -> dict[str, int]:
     counts: dict[str, int] = {}
     for target in targets:
         while keys := await store.retention.expired(target, NOW, batch):

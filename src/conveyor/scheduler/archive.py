@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from conveyor.errors import ConfigError
+from conveyor.errors import ArchiveFailed, ConfigError
 from conveyor.store.retention import Row
 
 
@@ -45,9 +45,14 @@ class JsonlArchive:
         return self.directory / f"{table}-{day}.jsonl"
 
     async def keep(self, table: str, rows: Sequence[Row], now: float) -> None:
-        if rows:
+        if not rows:
+            return
+        path = self.path(table, now)
+        try:
             # In a thread: an fsync takes milliseconds, which the event loop must not wait out.
-            await asyncio.to_thread(self._append, self.path(table, now), rows)
+            await asyncio.to_thread(self._append, path, rows)
+        except OSError as exc:  # not OSError: the store would take it for a lost connection
+            raise ArchiveFailed(f"cannot append to {path}: {exc}") from exc
 
     def _append(self, path: Path, rows: Sequence[Row]) -> None:
         fresh = not path.exists()

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from conveyor.config import RetentionSettings
 from conveyor.duty import Duty, sleep_unless
+from conveyor.errors import ArchiveFailed
 from conveyor.models import FINAL_STATUSES, TaskStatus
 from conveyor.scheduler.elector import Elector
 from conveyor.store.protocol import Purges
@@ -104,7 +105,7 @@ class Retention(Duty):
             if keys:
                 try:
                     removed = await self._purges.purge(target, keys, now, self._archive)
-                except OSError as exc:  # the archive could not keep the batch: none was deleted
+                except ArchiveFailed as exc:  # the batch was not kept, so none of it was deleted
                     log.error("retention: archiving %s failed (%s); nothing of it was deleted, "
                               "retrying next pass", target.label, exc)
                     self.archive_failures += 1

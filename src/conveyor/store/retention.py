@@ -73,7 +73,7 @@ class PurgeTarget:
 
 class RowArchive(Protocol):
     """Keeps a durable copy of rows about to be deleted: ``keep`` returns only once they are
-    on disk, and raises (``OSError``) if they are not, which aborts the delete."""
+    on disk, and raises ``ArchiveFailed`` if they are not, which aborts the delete."""
 
     async def keep(self, table: str, rows: Sequence[Row], now: float) -> None: ...
 
