@@ -69,9 +69,9 @@ async def test_a_pass_stops_at_its_batch_cap_and_the_next_goes_on(
     old = await ended(store, S.SUCCESS, clock.now - 101, 7)
     duty = retention(store, leader, batch=2, batches=2)
     await duty.run_once(clock.now)
-    assert duty.removed["task"] == 4 and duty._more
+    assert duty.removed["task"] == 4 and duty.behind
     await duty.run_once(clock.now)
-    assert duty.removed["task"] == 7 and not duty._more
+    assert duty.removed["task"] == 7 and not duty.behind
     assert await remaining(store, *(t.id for t in old)) == 0
 
 

@@ -72,12 +72,12 @@ class Retention(Duty):
         self._purges, self._elector, self._archive = purges, elector, archive
         self._targets = [t for t in targets if t.enabled]
         self._batch, self._batches_per_pass = batch, batches_per_pass
-        self._more = False  # the last pass stopped at its cap with rows left
+        self.behind = False  # the last pass stopped at its cap with rows left
         self.removed: dict[str, int] = {}  # rows deleted per table, since start
         self.archive_failures = 0
 
     async def wait_for_next_pass(self) -> None:
-        if self._more:
+        if self.behind:
             await sleep_unless(self._stopping, min(self.interval, 1.0))
         else:
             await super().wait_for_next_pass()
@@ -86,7 +86,7 @@ class Retention(Duty):
         if self._elector.epoch is None:
             return
         counts: dict[str, int] = {}
-        self._more = False
+        self.behind = False
         for target in self._targets:
             if not await self._purge(target, now, counts):
                 break
@@ -114,5 +114,5 @@ class Retention(Duty):
                     counts[table] = counts.get(table, 0) + n
             if len(keys) < self._batch:
                 return True
-        self._more = True
+        self.behind = True
         return True

@@ -10,10 +10,9 @@ Why two steps: the ids come from one indexed ``SELECT ... ORDER BY time LIMIT n`
 transaction, so finding work takes no lock at all; the delete of those ids is then one short
 transaction per batch, never one huge ``DELETE`` that would hold locks (and grow the undo log)
 for as long as the whole backlog takes. Inside it the rows are locked by primary key and the
-expiry condition is checked again, so a task reopened (manual retry) since it was found is kept.
-Children go first, and only those whose parent still matches: that stays right on SQLite,
-where the first DELETE (not the SELECT) takes the write lock, and on a schema where a child
-refers to its parent by a foreign key.
+expiry condition is checked again on them, so a task reopened (manual retry) since it was found
+is kept. Children go before their parent, so a schema where a child refers to its parent by a
+foreign key is purged the same way.
 """
 
 from __future__ import annotations
@@ -67,6 +66,19 @@ class PurgeTarget:
         return cond
 
     @property
+    def condition_columns(self) -> list[sa.Column[Any]]:
+        named = [self.time_column, self.status_column] if self.status else [self.time_column]
+        return [self.table.c[n] for n in named if n is not None]
+
+    def matches(self, row: Row, now: float) -> bool:
+        """``expired`` checked on a row already read."""
+        at = row[self.time_column]
+        if at is None or at >= now - self.keep:
+            return False
+        return self.status_column is None or self.status is None or (
+            row[self.status_column] == self.status)
+
+    @property
     def label(self) -> str:
         return self.table.name if self.status is None else f"{self.table.name}/{self.status}"
 
@@ -97,13 +109,14 @@ class SqlPurges:
         archive: RowArchive | None = None,
     ) -> dict[str, int]:
         """Delete the rows of ``keys`` that are still expired, and their children, in one
-        transaction; with an ``archive``, every row deleted is kept there first (a row that
-        stops matching meanwhile on SQLite may be archived and kept: archives can hold a row
-        more than once, never miss one). Returns rows deleted per table."""
+        transaction; with an ``archive``, every row deleted is kept there first (a crash
+        between the archive's fsync and the commit archives those rows again next time).
+        Returns rows deleted per table."""
         t, key = target.table, t_key(target)
         removed: dict[str, int] = {}
         async with self._db.begin() as conn:
-            rows = await _locked(conn, target, keys, now, full=archive is not None)
+            rows = [r for r in await _locked(conn, target, keys, full=archive is not None)
+                    if target.matches(r, now)]
             if not rows:
                 return removed
             live = [r[target.key] for r in rows]
@@ -113,10 +126,9 @@ class SqlPurges:
                         child.table.name, await _children(conn, child, live), now)
                 await archive.keep(t.name, rows, now)
             for child in target.children:
-                still = sa.exists().where(key == child.table.c[child.column], target.expired(now))
                 removed[child.table.name] = await _delete(
-                    conn, child.table, child.table.c[child.column], live, still)
-            removed[t.name] = await _delete(conn, t, key, live, target.expired(now))
+                    conn, child.table, child.table.c[child.column], live)
+            removed[t.name] = await _delete(conn, t, key, live)
         return removed
 
 
@@ -125,17 +137,22 @@ def t_key(target: PurgeTarget) -> sa.Column[Any]:
 
 
 async def _locked(
-    conn: AsyncConnection, target: PurgeTarget, keys: Sequence[Any], now: float, *, full: bool
+    conn: AsyncConnection, target: PurgeTarget, keys: Sequence[Any], *, full: bool
 ) -> list[Row]:
-    """The rows of ``keys`` still expired, locked until commit (MariaDB, PostgreSQL)."""
-    t = target.table
-    columns = list(t.c) if full else [t_key(target)]
+    """The rows of ``keys``, locked until commit, read by primary key alone.
+
+    By key alone because a planner offered the expiry condition too may scan the (status,
+    time) index instead, through every expired row, for each batch (PostgreSQL does, without
+    fresh statistics): the condition is checked on the rows read (``PurgeTarget.matches``).
+    MariaDB and PostgreSQL lock the rows with ``FOR UPDATE``; SQLite has no row locks, so a
+    write to those rows comes first and takes its database-wide write lock."""
+    t, key = target.table, t_key(target)
+    columns = list(t.c) if full else [key, *target.condition_columns]
     found: list[Row] = []
     for part in chunks(keys):
-        query = (
-            sa.select(*columns).where(t_key(target).in_(part), target.expired(now))
-            .order_by(t_key(target)).with_for_update()
-        )
+        if conn.dialect.name == "sqlite":
+            await conn.execute(t.update().where(key.in_(part)).values({target.key: key}))
+        query = sa.select(*columns).where(key.in_(part)).order_by(key).with_for_update()
         found.extend(_plain(r) for r in (await conn.execute(query)).mappings())
     return found
 
@@ -150,12 +167,11 @@ async def _children(conn: AsyncConnection, child: Child, keys: Sequence[Any]) ->
 
 
 async def _delete(
-    conn: AsyncConnection, table: sa.Table, column: sa.Column[Any], keys: Sequence[Any],
-    condition: sa.ColumnElement[bool],
+    conn: AsyncConnection, table: sa.Table, column: sa.Column[Any], keys: Sequence[Any]
 ) -> int:
     count = 0
     for part in chunks(keys):
-        result = await conn.execute(table.delete().where(column.in_(part), condition))
+        result = await conn.execute(table.delete().where(column.in_(part)))
         count += result.rowcount
     return count
 
