@@ -57,15 +57,17 @@ class HotPath:
 
     store: SqlStore
     created: list[float] = field(default_factory=list)
+    create_seconds: list[float] = field(default_factory=list)  # each create's latency
     finished: list[float] = field(default_factory=list)
     _pending: list[str] = field(default_factory=list)
 
     async def creates(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            t = new_task(time.time())
+            t, began = new_task(time.time()), time.monotonic()
             await self.store.tasks.insert([t])
             self._pending.append(t.id)
             self.created.append(time.monotonic())
+            self.create_seconds.append(self.created[-1] - began)
 
     async def runs(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -93,10 +95,13 @@ async def leading_purger(store: SqlStore, policy: RetentionSettings) -> Retentio
                      batch=policy.batch_size, batches_per_pass=policy.batches_per_pass)
 
 
-async def purge_everything(duty: Retention) -> int:
-    """Passes until one ends below its cap; the rows it removed in all."""
+async def purge_everything(duty: Retention, *, paced: bool = False) -> int:
+    """Passes until one ends below its cap, back to back or, ``paced``, with the pause the
+    running duty takes after a capped pass; the rows it removed in all."""
     before = sum(duty.removed.values())
     while True:
         await duty.run_once(time.time())
         if not duty.behind:
             return sum(duty.removed.values()) - before
+        if paced:
+            await duty.wait_for_next_pass()
