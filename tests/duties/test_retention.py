@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.config import RetentionSettings
+from conveyor.errors import ConfigError
 from conveyor.models import TaskStatus
 from conveyor.scheduler.archive import JsonlArchive
 from conveyor.scheduler.elector import Elector
@@ -97,3 +98,10 @@ async def test_an_archive_that_cannot_write_keeps_the_rows(
     await duty.run_once(clock.now)
     assert await remaining(store, old[0].id) == 0
     assert len((archive.path("task", clock.now)).read_text().splitlines()) == 1
+
+
+def test_an_archive_dir_that_cannot_be_written_stops_the_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=r"retention.archive_dir .*a-file/archive"):
+        JsonlArchive(blocker / "archive").check()
