@@ -81,6 +81,10 @@ class BackendUnavailable(ConveyorError):
     """The store or the coordination backend cannot be reached."""
 
 
+class ArchiveFailed(ConveyorError):
+    """The retention archive could not keep a batch on disk: that batch is not deleted."""
+
+
 class TaskError(Exception):
     """Raised by business code inside a task to steer the retry decision."""
 

@@ -40,6 +40,7 @@ from conveyor.scheduler import Scheduler
 from conveyor.service import TaskRequest
 from conveyor.serving import check_backends
 from conveyor.worker import Worker
+from tests.support.finished import ended
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -179,6 +180,16 @@ async def test_sampled_gauges_describe_the_fleet(running: Running) -> None:
     await parts.coordination.queues.set_paused("low", True)
     samples = parse(await running.metrics.scrape())
     assert value(samples, "conveyor_queue_paused", name="low") == 1
+
+
+async def test_retention_counts_the_rows_it_removed(running: Running) -> None:
+    """The standalone scheduler runs the retention duty; its counter is per table."""
+    now = time.time()
+    await ended(running.parts.store, TaskStatus.SUCCESS, now - 8 * 86_400, 2)
+    await running.scheduler.retention.run_once(now)
+    samples = parse(await running.metrics.scrape())
+    assert value(samples, "conveyor_retention_rows_removed_total", table="task") == 2
+    assert value(samples, "conveyor_retention_rows_removed_total", table="task_logs") == 6
 
 
 class _BrokenQueues:

@@ -23,6 +23,7 @@ from conveyor.config.fields import FROZEN, Seconds, parse_duration
 from conveyor.config.sections import (
     HttpExecutorSettings,
     MetricsSettings,
+    RetentionSettings,
     SchedulerSettings,
     SecretsSettings,
     ServerSettings,
@@ -35,6 +36,7 @@ from conveyor.errors import ConfigError
 __all__ = [
     "HttpExecutorSettings",
     "MetricsSettings",
+    "RetentionSettings",
     "SchedulerSettings",
     "Seconds",
     "SecretsSettings",
@@ -89,6 +91,7 @@ class Settings(BaseModel):
     http_executor: HttpExecutorSettings = HttpExecutorSettings()
     webhooks: WebhookSettings = WebhookSettings()
     metrics: MetricsSettings = MetricsSettings()
+    retention: RetentionSettings = RetentionSettings()
     server: ServerSettings = ServerSettings()
     secrets: SecretsSettings = SecretsSettings()
 

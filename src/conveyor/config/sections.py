@@ -263,3 +263,36 @@ class SecretsSettings(BaseModel):
                     "base64; make one with `conveyor secrets generate-key`)"
                 ) from None
         return value
+
+
+_DAY = 86_400.0
+
+
+class RetentionSettings(BaseModel):
+    """How long finished rows are kept before the leader's purger deletes them
+    (``scheduler.retention``). Every duration counts from the row's own time (a task's
+    ``finished_at``, a log's ``at``); 0 keeps those rows forever."""
+
+    model_config = FROZEN
+
+    # Tasks that ended SUCCESS, with their logs.
+    succeeded: Seconds = Field(7 * _DAY, ge=0, le=100 * 365 * _DAY)
+    # Tasks that ended in any other final status (FAILED, TIMEOUT, CANCELLED), with their
+    # logs: kept longer, as they are the ones someone comes back to look at.
+    failed: Seconds = Field(30 * _DAY, ge=0, le=100 * 365 * _DAY)
+    # Log rows older than this go even when their task is kept (a long-lived or often retried
+    # task); a purged task's logs go with it whatever this says. The default equals ``failed``,
+    # so with the defaults no kept finished task loses its history.
+    logs: Seconds = Field(30 * _DAY, ge=0, le=100 * 365 * _DAY)
+    # Audit records (the audit log's ``at``).
+    audit: Seconds = Field(365 * _DAY, ge=0, le=100 * 365 * _DAY)
+    # Rows one batch deletes at most, per target: one short transaction each (its row locks
+    # last one batch). Larger purges faster but holds more rows in memory when archiving.
+    batch_size: int = Field(1000, ge=1, le=50_000)
+    # Batches per target in one pass; a pass that hit the cap goes on a second later.
+    batches_per_pass: int = Field(20, ge=1, le=10_000)
+    # Time between passes once nothing is left to purge.
+    interval: Seconds = Field(60.0, gt=0, le=_DAY)
+    # A directory to append each batch to as JSON lines (``task-2026-12-01.jsonl``), fsynced
+    # before the batch is deleted; unset: rows are deleted without a copy.
+    archive_dir: str | None = Field(None, min_length=1)

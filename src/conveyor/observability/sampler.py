@@ -210,6 +210,13 @@ class Sampler(RefreshingCollector):
         for outcome, count in sorted(scheduler.firing.outcomes.items()):
             fires.add_metric([outcome], count)
         yield fires
+        removed = CounterMetricFamily(
+            "conveyor_retention_rows_removed",
+            "Rows this scheduler's retention deleted, by table.", labels=["table"],
+        )
+        for table, count in sorted(scheduler.retention.removed.items()):
+            removed.add_metric([table], count)
+        yield removed
 
     def _tasks_by_status(self) -> Metric:
         family = GaugeMetricFamily(

@@ -1,5 +1,5 @@
-"""The scheduler: one elected leader dispatches, promotes, sweeps, recovers and fires
-schedules."""
+"""The scheduler: one elected leader dispatches, promotes, sweeps, recovers, fires schedules
+and purges."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor
 from conveyor.outcomes import Outcomes
 from conveyor.quotas import LimitsCache
+from conveyor.scheduler.archive import JsonlArchive
 from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.firing import Firing
@@ -17,6 +18,7 @@ from conveyor.scheduler.orphans import OrphanSweeper
 from conveyor.scheduler.promoter import Promoter
 from conveyor.scheduler.recoverer import Recoverer
 from conveyor.scheduler.reporter import Reporter
+from conveyor.scheduler.retention import Retention, purge_targets
 from conveyor.scheduler.timeouts import TimeoutSweeper
 from conveyor.service import TaskService
 from conveyor.store.protocol import TaskStore
@@ -79,13 +81,21 @@ class Scheduler:
             store.schedules, store.tasks, coordination.queues, service, self.elector,
             interval=s.schedule_interval, batch=s.schedule_batch,
         )
+        r = settings.retention
+        archive = None if r.archive_dir is None else JsonlArchive(r.archive_dir)
+        if archive is not None:
+            archive.check()
+        self.retention = Retention(
+            store.retention, self.elector, purge_targets(r), interval=r.interval,
+            batch=r.batch_size, batches_per_pass=r.batches_per_pass, archive=archive,
+        )
         self._supervisor = Supervisor(self.duties)
 
     @property
     def duties(self) -> list[Duty]:
         return [
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
-            self.orphans, self.firing, self.reporter,
+            self.orphans, self.firing, self.retention, self.reporter,
         ]
 
     async def start(self, now: float, *, rebuild_queues: bool = False) -> None:

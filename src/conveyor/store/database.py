@@ -40,11 +40,19 @@ class Database:
                 yield conn
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction that commits when the block ends."""
+    async def begin(self, *, read_committed: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that commits when the block ends.
+
+        ``read_committed`` on MariaDB/MySQL (PostgreSQL's default already; SQLite has one
+        writer): no gap locks, and rows a statement reads but does not change are not locked
+        nor waited for, so a bulk delete whose plan scans more than its rows cannot block or
+        deadlock with the hot path's inserts."""
         with backend_errors():
-            async with self.engine.begin() as conn:
-                yield conn
+            async with self.engine.connect() as conn:
+                if read_committed and conn.dialect.name in ("mysql", "mariadb"):
+                    await conn.execution_options(isolation_level="READ COMMITTED")
+                async with conn.begin():
+                    yield conn
 
     async def rows(self, query: sa.Select[Any]) -> Sequence[sa.RowMapping]:
         """Every row of one read, on a connection of its own."""

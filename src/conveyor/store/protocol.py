@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor.apikeys import ApiKey
 from conveyor.audit import AuditEntry, AuditPage, AuditQuery
@@ -35,6 +35,9 @@ from conveyor.models import (
 )
 from conveyor.schedules.model import Fire, Schedule
 from conveyor.tenants import DEFAULT_TENANT
+
+if TYPE_CHECKING:
+    from conveyor.store.retention import PurgeTarget, RowArchive
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,21 @@ class Sweeps(Protocol):
         self, after_id: str | None, created_before: float, limit: int
     ) -> list[Task]:
         """PENDING tasks in id order, for the orphan sweep."""
+
+
+class Purges(Protocol):
+    """Retention's queries (``store.retention``): expired rows found by index, deleted in
+    short transactions with their children."""
+
+    async def expired(self, target: PurgeTarget, now: float, limit: int) -> list[Any]:
+        """Keys of up to ``limit`` rows of ``target`` expired at ``now``, oldest first."""
+
+    async def purge(
+        self, target: PurgeTarget, keys: Sequence[Any], now: float,
+        archive: RowArchive | None = None,
+    ) -> dict[str, int]:
+        """Delete those of ``keys`` still expired, with their children, in one transaction,
+        after ``archive`` kept them; rows deleted per table."""
 
 
 class TaskStats(Protocol):
@@ -350,6 +368,9 @@ class TaskStore(Protocol):
 
     @property
     def stats(self) -> TaskStats: ...
+
+    @property
+    def retention(self) -> Purges: ...
 
     @property
     def configs(self) -> TaskConfigs: ...

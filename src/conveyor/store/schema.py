@@ -75,6 +75,7 @@ task = sa.Table(
     sa.UniqueConstraint(
         "tenant", "task_type", "idempotency_hash", name="uq_task_tenant_idempotency"
     ),
+    sa.Index("ix_task_status_finished", "status", "finished_at"),  # retention (0011)
 )
 
 task_logs = sa.Table(
@@ -91,6 +92,7 @@ task_logs = sa.Table(
     sa.Column("epoch", sa.BigInteger),
     sa.Index("ix_task_logs_task", "task_id", "id"),
     sa.Index("ix_task_logs_epoch", "epoch"),
+    sa.Index("ix_task_logs_at", "at"),  # retention (0011)
 )
 
 task_config = sa.Table(

@@ -19,6 +19,7 @@ from conveyor.store.configs import SqlConfigs
 from conveyor.store.database import Database
 from conveyor.store.epochs import SqlEpochs
 from conveyor.store.moves import MAX_RESULT_BYTES, SqlMoves
+from conveyor.store.retention import SqlPurges
 from conveyor.store.schedules import SqlSchedules
 from conveyor.store.stats import SqlStats
 from conveyor.store.sweeps import SqlSweeps
@@ -42,6 +43,7 @@ class SqlStore:
         self.moves = SqlMoves(self.db, self.events, max_result_bytes)
         self.sweeps = SqlSweeps(self.db)
         self.stats = SqlStats(self.db)
+        self.retention = SqlPurges(self.db)
         self.configs = SqlConfigs(self.db)
         self.keys = SqlApiKeys(self.db)
         self.workers = SqlWorkers(self.db)

@@ -1,0 +1,120 @@
+"""Retention: the leader deletes finished rows once they are older than their setting.
+
+What goes (``purge_targets``): a task that ended SUCCESS once ``retention.succeeded`` has
+passed since it finished, one in any other final status (FAILED, TIMEOUT, CANCELLED) after
+``retention.failed``, each with its ``task_logs`` in the same transaction; any log row older
+than ``retention.logs``, even of a task that is kept. PENDING and PROCESSING tasks are never
+deleted, however old; audit rows once ``retention.audit`` has passed. A setting of 0 keeps
+those rows forever. Tables other features add (workflows; schedule fire histories, once a
+target can be keyed by more than one column) are more ``PurgeTarget``s in the same list;
+``final_targets`` maps a table's final statuses onto the two task settings.
+
+A pass deletes, per target, batches of at most ``batch_size`` rows (each its own short
+transaction, see ``store.retention``) and at most ``batches_per_pass`` of them; a pass that hit
+the cap comes back a second later instead of after ``interval``, so a large backlog drains in
+steps that never hold locks for long. Only the leader purges (every batch checks its epoch);
+two schedulers purging at once would only find each other's rows gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+
+from conveyor.config import RetentionSettings
+from conveyor.duty import Duty, sleep_unless
+from conveyor.errors import ArchiveFailed
+from conveyor.models import FINAL_STATUSES, TaskStatus
+from conveyor.scheduler.elector import Elector
+from conveyor.store.protocol import Purges
+from conveyor.store.retention import Child, PurgeTarget, RowArchive
+from conveyor.store.schema import audit_log, task, task_logs
+
+log = logging.getLogger(__name__)
+
+
+def keep_for(status: str, settings: RetentionSettings) -> float:
+    """How long a row that ended in ``status`` is kept: SUCCESS by ``succeeded``, every other
+    final status by ``failed``."""
+    return settings.succeeded if status == TaskStatus.SUCCESS else settings.failed
+
+
+def final_targets(
+    table: sa.Table, settings: RetentionSettings, *, time_column: str = "finished_at",
+    status_column: str = "status", statuses: Iterable[str] = FINAL_STATUSES,
+    children: Sequence[Child] = (),
+) -> list[PurgeTarget]:
+    """One target per final status of ``table``, kept as ``keep_for`` says."""
+    return [
+        PurgeTarget(table, time_column, keep_for(s, settings), status_column=status_column,
+                    status=str(s), children=tuple(children))
+        for s in sorted(statuses)
+    ]
+
+
+def purge_targets(settings: RetentionSettings) -> list[PurgeTarget]:
+    """Everything retention purges, tasks first so most logs go with their task."""
+    return [
+        *final_targets(task, settings, children=[Child(task_logs, "task_id")]),
+        PurgeTarget(task_logs, "at", settings.logs),
+        PurgeTarget(audit_log, "at", settings.audit),
+    ]
+
+
+class Retention(Duty):
+    name = "retention"
+
+    def __init__(
+        self, purges: Purges, elector: Elector, targets: Sequence[PurgeTarget], *,
+        interval: float, batch: int, batches_per_pass: int, archive: RowArchive | None = None,
+    ) -> None:
+        super().__init__(interval)
+        self._purges, self._elector, self._archive = purges, elector, archive
+        self._targets = [t for t in targets if t.enabled]
+        self._batch, self._batches_per_pass = batch, batches_per_pass
+        self.behind = False  # the last pass stopped at its cap with rows left
+        self.removed: dict[str, int] = {}  # rows deleted per table, since start
+        self.archive_failures = 0
+
+    async def wait_for_next_pass(self) -> None:
+        if self.behind:
+            await sleep_unless(self._stopping, min(self.interval, 1.0))
+        else:
+            await super().wait_for_next_pass()
+
+    async def run_once(self, now: float) -> None:
+        if self._elector.epoch is None:
+            return
+        counts: dict[str, int] = {}
+        self.behind = False
+        for target in self._targets:
+            if not await self._purge(target, now, counts):
+                break
+        for table, n in counts.items():
+            self.removed[table] = self.removed.get(table, 0) + n
+        if any(counts.values()):
+            log.info("retention removed %s", ", ".join(
+                f"{n} {table}" for table, n in sorted(counts.items())))
+
+    async def _purge(self, target: PurgeTarget, now: float, counts: dict[str, int]) -> bool:
+        """Up to ``batches_per_pass`` batches of one target; False once leadership is lost."""
+        for _ in range(self._batches_per_pass):
+            if self._elector.epoch is None:
+                return False
+            keys = await self._purges.expired(target, now, self._batch)
+            if keys:
+                try:
+                    removed = await self._purges.purge(target, keys, now, self._archive)
+                except ArchiveFailed as exc:  # the batch was not kept, so none of it was deleted
+                    log.error("retention: archiving %s failed (%s); nothing of it was deleted, "
+                              "retrying next pass", target.label, exc)
+                    self.archive_failures += 1
+                    return False
+                for table, n in removed.items():
+                    counts[table] = counts.get(table, 0) + n
+            if len(keys) < self._batch:
+                return True
+        self.behind = True
+        return True
