@@ -24,6 +24,7 @@ from typing import Any
 from conveyor.apikeys import ApiKey, Principal
 from conveyor.errors import ValidationError
 from conveyor.models import Task, TaskConfig, TenantLimits
+from conveyor.schedules.model import Fire, FireOutcome, Schedule
 from conveyor.tenants import DEFAULT_TENANT
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z_]{0,30}\.[a-z][a-z_]{0,30}$")
@@ -65,6 +66,7 @@ class Actor:
 
 
 CLI = Actor(None, DEFAULT_TENANT, "cli")
+CODE = Actor(None, DEFAULT_TENANT, "code")  # the sync of code-declared schedules at start
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,37 @@ def limits_view(limits: TenantLimits | None) -> dict[str, Any] | None:
         return None
     return {"weight": limits.weight, "max_pending": limits.max_pending,
             "creates_per_second": limits.creates_per_second}
+
+
+def schedule_view(s: Schedule | None) -> dict[str, Any] | None:
+    """A schedule's definition (what a put changes), without its name (the target), its
+    firing state (the leader's, not an operator's) and its write times."""
+    if s is None:
+        return None
+    t, g = s.template, s.trigger
+    return {
+        "task_type": t.task_type, "payload": t.payload,
+        "priority": None if t.priority is None else t.priority.label,
+        "timeout": t.timeout, "max_retries": t.max_retries, "metadata": t.metadata,
+        "cron": g.cron, "every_seconds": g.every_seconds, "timezone": g.timezone,
+        "start_at": g.start_at, "end_at": g.end_at, "overlap": str(s.overlap),
+        "catchup_window": s.catchup_window, "jitter": s.jitter, "paused": s.paused,
+        "source": s.source,
+    }
+
+
+def fires_view(recorded: list[Fire]) -> dict[str, Any]:
+    """What one fire transaction (a trigger, one chunk of a backfill) recorded: how many
+    fires, how many created a task, their span; a single fire names its task and outcome."""
+    view: dict[str, Any] = {
+        "fires": len(recorded),
+        "fired": sum(1 for f in recorded if f.outcome == FireOutcome.FIRED),
+        "from": min((f.fire_at for f in recorded), default=None),
+        "to": max((f.fire_at for f in recorded), default=None),
+    }
+    if len(recorded) == 1:
+        view |= {"task_id": recorded[0].task_id, "outcome": str(recorded[0].outcome)}
+    return view
 
 
 def key_created(actor: Actor, key: ApiKey) -> AuditEntry:

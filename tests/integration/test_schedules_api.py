@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conveyor.api.app import create_app
+from conveyor.audit import AuditQuery
 from conveyor.bootstrap import Components
 from conveyor.schedules.service import ScheduleService
 
@@ -119,3 +120,30 @@ async def test_another_tenants_schedule_is_not_found(parts: Components) -> None:
         assert (await http.post("/api/v1/schedules/theirs/trigger")).status_code == 404
         assert (await http.delete("/api/v1/schedules/theirs")).status_code == 404
     assert [s.name for s in await other.list_schedules("acme")] == ["theirs"]
+
+
+async def test_changes_are_audited_and_refused_ones_are_not(parts: Components) -> None:
+    async with client(parts) as http:
+        assert (await http.put("/api/v1/schedules/tick", json={**BODY, "cron": "nope",
+                                                              "every_seconds": None})
+                ).status_code == 422
+        huge = {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"}
+        await http.put("/api/v1/schedules/tick", json=BODY)
+        assert (await http.post("/api/v1/schedules/tick/backfill", json=huge)).status_code == 422
+        assert (await http.post("/api/v1/schedules/none/pause")).status_code == 404
+        await http.put("/api/v1/schedules/tick", json=BODY)  # unchanged: nothing written
+        await http.post("/api/v1/schedules/tick/pause")
+        await http.post("/api/v1/schedules/tick/trigger")
+        window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:59Z"}
+        await http.post("/api/v1/schedules/tick/backfill", json=window)
+        await http.delete("/api/v1/schedules/tick")
+    page = await parts.store.audit.list_entries(AuditQuery(), None)
+    done = [r.entry for r in reversed(page.records)]
+    assert [e.action for e in done] == ["schedule.put", "schedule.pause", "schedule.trigger",
+                                        "schedule.backfill", "schedule.delete"]
+    put, _, trigger, backfill, delete = done
+    assert put.before is None and put.after["every_seconds"] == 30
+    assert trigger.after["outcome"] == "fired" and trigger.after["task_id"]
+    assert backfill.after["fires"] == 2 and backfill.detail is not None
+    assert "2026-01-01T00:00:00" in backfill.detail
+    assert delete.before["paused"] is True and delete.after is None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.audit import AuditQuery
 from conveyor.bootstrap import build
 from conveyor.config import load_settings
 from conveyor.errors import ConfigError
@@ -69,5 +70,9 @@ async def test_sync_creates_updates_keeps_and_reports(tmp_path: Path) -> None:
         assert kept.jitter == 5.0 and kept.next_fire_at == before.next_fire_at
         names = [s.name for s in await service.list_schedules(DEFAULT_TENANT)]
         assert names == ["heartbeat", "nightly-report"]  # undeclared: reported, not deleted
+        page = await parts.store.audit.list_entries(AuditQuery(), None)
+        audited = [(r.entry.target_id, r.entry.actor.client) for r in reversed(page.records)]
+        assert audited == [("heartbeat", "code"), ("nightly-report", "code"),
+                           ("heartbeat", "code")]  # created twice, updated once; unchanged: none
     finally:
         await parts.close()

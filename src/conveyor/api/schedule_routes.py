@@ -2,8 +2,8 @@
 tenant (a superadmin: the one ``?tenant=`` names, or the default one), so another tenant's
 schedule is 404 like a missing one.
 
-Every change writes an audit row once it has been made, in a transaction of its own (not the
-change's: see docs/design.md §11); a refused change writes none."""
+Every change hands its audit entry to the store, which writes the row in the change's own
+transaction (docs/design.md §11): a refused change writes none."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from conveyor.api.tenancy import TenantParam, home, reach
 from conveyor.apikeys import Principal
 from conveyor.audit import Action, AuditEntry
 from conveyor.schedules.service import ScheduleService
-from conveyor.service import TaskService
 
 router = APIRouter(prefix="/api/v1/schedules", responses=ERRORS, tags=["schedules"])
 
@@ -38,13 +37,11 @@ def schedules(request: Request) -> ScheduleService:
     return svc
 
 
-async def audited(
-    request: Request, who: Principal, action: Action, tenant: str, name: str,
-    after: object = None,
-) -> None:
-    tasks: TaskService = request.app.state.service
-    entry = AuditEntry(acting(who, request), action, name, after=after)
-    await tasks.store.audit.write(entry, tasks.clock(), tenant=tenant)
+def entry(
+    request: Request, who: Principal, action: Action, name: str, detail: str | None = None
+) -> AuditEntry:
+    """The entry of an action on schedule ``name``; the store adds before / after."""
+    return AuditEntry(acting(who, request), action, name, detail=detail)
 
 
 @router.get("", response_model=ScheduleList)
@@ -64,9 +61,8 @@ async def put_schedule(
 ) -> ScheduleOut:
     """Create or replace a schedule. A replace that keeps the trigger keeps the next fire."""
     where = home(who, tenant)
-    saved, created = await schedules(request).put(body.to_schedule(where, name))
-    await audited(request, who, Action.SCHEDULE_PUT, where, name,
-                  body.model_dump(mode="json", exclude_unset=True))
+    saved, created = await schedules(request).put(
+        body.to_schedule(where, name), audit=entry(request, who, Action.SCHEDULE_PUT, name))
     response.status_code = 201 if created else 200
     return ScheduleOut.of(saved, created=created)
 
@@ -84,8 +80,8 @@ async def delete_schedule(
 ) -> Response:
     """The schedule and its fire history; tasks it created stay."""
     where = home(who, tenant)
-    await schedules(request).delete(where, name)
-    await audited(request, who, Action.SCHEDULE_DELETE, where, name)
+    await schedules(request).delete(
+        where, name, audit=entry(request, who, Action.SCHEDULE_DELETE, name))
     return Response(status_code=204)
 
 
@@ -94,8 +90,8 @@ async def pause_schedule(
     name: str, request: Request, who: Admin, tenant: TenantParam = None
 ) -> ScheduleOut:
     where = home(who, tenant)
-    paused = await schedules(request).pause(where, name, True)
-    await audited(request, who, Action.SCHEDULE_PAUSE, where, name)
+    paused = await schedules(request).pause(
+        where, name, True, audit=entry(request, who, Action.SCHEDULE_PAUSE, name))
     return ScheduleOut.of(paused)
 
 
@@ -105,8 +101,8 @@ async def resume_schedule(
 ) -> ScheduleOut:
     """Fires again from now on; what fell in the pause is not caught up."""
     where = home(who, tenant)
-    resumed = await schedules(request).pause(where, name, False)
-    await audited(request, who, Action.SCHEDULE_RESUME, where, name)
+    resumed = await schedules(request).pause(
+        where, name, False, audit=entry(request, who, Action.SCHEDULE_RESUME, name))
     return ScheduleOut.of(resumed)
 
 
@@ -116,10 +112,8 @@ async def trigger_schedule(
 ) -> FireOut:
     """Fire now, once, outside the trigger and whatever the overlap policy."""
     where = home(who, tenant)
-    fired = FireOut.of(await schedules(request).trigger(where, name))
-    await audited(request, who, Action.SCHEDULE_TRIGGER, where, name,
-                  {"task_id": fired.task_id, "outcome": fired.outcome})
-    return fired
+    return FireOut.of(await schedules(request).trigger(
+        where, name, audit=entry(request, who, Action.SCHEDULE_TRIGGER, name)))
 
 
 @router.post("/{name}/backfill", response_model=BackfillOut)
@@ -131,10 +125,10 @@ async def backfill_schedule(
     where = home(who, tenant)
     start = utc_seconds(body.start, "from") or 0.0
     end = utc_seconds(body.end, "to") or 0.0
-    done = BackfillOut.of(await schedules(request).backfill(where, name, start, end))
-    await audited(request, who, Action.SCHEDULE_BACKFILL, where, name,
-                  body.model_dump(mode="json", by_alias=True))
-    return done
+    asked = entry(request, who, Action.SCHEDULE_BACKFILL, name,
+                  f"from {body.start.isoformat()} to {body.end.isoformat()}")
+    return BackfillOut.of(await schedules(request).backfill(where, name, start, end,
+                                                            audit=asked))
 
 
 @router.get("/{name}/fires", response_model=FireList)

@@ -5,7 +5,8 @@ created, a changed one updated (keeping its next fire when the trigger is the sa
 unchanged one left alone (so fires due during the downtime are still caught up), and one the
 code no longer declares is reported, not deleted: an operator may still want its history, or
 an older version of the code may still be running elsewhere in a rolling deploy. A schedule
-an operator paused stays paused.
+an operator paused stays paused. Each create or update is audited as ``schedule.put`` by the
+``code`` actor (no key), in the transaction of the write.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from conveyor.audit import CODE as CODE_ACTOR
+from conveyor.audit import Action, AuditEntry
 from conveyor.errors import ConfigError, ValidationError
 from conveyor.schedules.cron import Trigger, check_trigger
 from conveyor.schedules.model import Overlap, Schedule, TaskTemplate
@@ -57,7 +60,9 @@ class SyncReport:
 class Syncer(Protocol):
     """What ``sync`` needs of ``ScheduleService`` (kept narrow so tests can see the calls)."""
 
-    async def put(self, schedule: Schedule) -> tuple[Schedule, bool]: ...
+    async def put(
+        self, schedule: Schedule, *, audit: AuditEntry | None = None
+    ) -> tuple[Schedule, bool]: ...
 
     async def list_schedules(self, tenant: str) -> list[Schedule]: ...
 
@@ -73,7 +78,7 @@ async def sync(service: Syncer, declared: Iterable[Schedule]) -> SyncReport:
         if before is not None and before.source == CODE and before.same_definition(schedule):
             report.unchanged.append(name)
             continue
-        await service.put(schedule)
+        await service.put(schedule, audit=AuditEntry(CODE_ACTOR, Action.SCHEDULE_PUT, name))
         (report.created if before is None else report.updated).append(name)
     report.undeclared = sorted(n for n, s in stored.items() if s.source == CODE and n not in wanted)
     if report.created or report.updated:

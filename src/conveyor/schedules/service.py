@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from conveyor.audit import AuditEntry
 from conveyor.errors import NotFound, ValidationError
 from conveyor.models import check_task_type
 from conveyor.placement import place
@@ -39,8 +40,11 @@ class ScheduleService:
         self._store = service.store.schedules
         self._clock = clock
 
-    async def put(self, schedule: Schedule) -> tuple[Schedule, bool]:
-        """Create or replace by (tenant, name); True when created."""
+    async def put(
+        self, schedule: Schedule, *, audit: AuditEntry | None = None
+    ) -> tuple[Schedule, bool]:
+        """Create or replace by (tenant, name); True when created. A put that changes
+        nothing writes nothing, so it records nothing either."""
         now = self._clock()
         await self.check(schedule, now)
         existing = await self._store.get(schedule.tenant, schedule.name)
@@ -54,7 +58,7 @@ class ScheduleService:
         await self._store.put(replace(
             schedule, next_fire_at=upcoming, updated_at=now,
             created_at=existing.created_at if existing else now,
-        ))
+        ), audit=audit)
         return await self.get(schedule.tenant, schedule.name), existing is None
 
     async def check(self, schedule: Schedule, now: float) -> None:
@@ -77,30 +81,41 @@ class ScheduleService:
     async def list_schedules(self, tenant: str | None) -> list[Schedule]:
         return await self._store.list_schedules(tenant)
 
-    async def delete(self, tenant: str, name: str) -> None:
-        if not await self._store.delete(tenant, name):
+    async def delete(
+        self, tenant: str, name: str, *, audit: AuditEntry | None = None
+    ) -> None:
+        if not await self._store.delete(tenant, name, audit=audit):
             raise NotFound(f"no schedule named {name!r}")
 
-    async def pause(self, tenant: str, name: str, paused: bool) -> Schedule:
+    async def pause(
+        self, tenant: str, name: str, paused: bool, *, audit: AuditEntry | None = None
+    ) -> Schedule:
         """Paused fires nothing; resumed, it fires from now on (no catch-up of the pause)."""
         found = await self.get(tenant, name)
         now = self._clock()
         upcoming = None if paused else next_fire(found.trigger, now)
-        changed = await self._store.set_paused(tenant, name, paused, upcoming, now)
+        changed = await self._store.set_paused(tenant, name, paused, upcoming, now,
+                                               audit=audit)
         if changed is None:
             raise NotFound(f"no schedule named {name!r}")
         return changed
 
-    async def trigger(self, tenant: str, name: str) -> Fire:
+    async def trigger(
+        self, tenant: str, name: str, *, audit: AuditEntry | None = None
+    ) -> Fire:
         """Fire now, outside the trigger, whatever the overlap policy."""
         found = await self.get(tenant, name)
         now = self._clock()
         [fire] = await self._record(found, [PlannedFire(now, FireOutcome.FIRED, "triggered")],
-                                    FireKind.MANUAL, now)
+                                    FireKind.MANUAL, now, audit)
         return fire
 
-    async def backfill(self, tenant: str, name: str, start: float, end: float) -> Backfilled:
-        """The fires of [start, end], each once: fires recorded already are left as they are."""
+    async def backfill(
+        self, tenant: str, name: str, start: float, end: float, *,
+        audit: AuditEntry | None = None,
+    ) -> Backfilled:
+        """The fires of [start, end], each once: fires recorded already are left as they are.
+        Each transaction (at most ``_CHUNK`` fires) records ``audit`` with what it fired."""
         if end < start:
             raise ValidationError("backfill: 'to' must not be before 'from'")
         found = await self.get(tenant, name)
@@ -114,7 +129,7 @@ class ScheduleService:
         for i in range(0, len(times), _CHUNK):
             planned = [PlannedFire(at, FireOutcome.FIRED, "backfill")
                        for at in times[i:i + _CHUNK]]
-            recorded = await self._record(found, planned, FireKind.SCHEDULED, now)
+            recorded = await self._record(found, planned, FireKind.SCHEDULED, now, audit)
             created += sum(1 for f in recorded if f.outcome == FireOutcome.FIRED)
         return Backfilled(len(times), created)
 
@@ -125,9 +140,11 @@ class ScheduleService:
         return await self._store.fires(tenant, name, limit, before)
 
     async def _record(
-        self, schedule: Schedule, planned: list[PlannedFire], kind: FireKind, now: float
+        self, schedule: Schedule, planned: list[PlannedFire], kind: FireKind, now: float,
+        audit: AuditEntry | None,
     ) -> list[Fire]:
         fires = await build_fires(self._service, schedule, planned, kind, now, None)
-        result = await self._store.fire([FireWrite(schedule, fires, advance=False)], now)
+        result = await self._store.fire([FireWrite(schedule, fires, advance=False)], now,
+                                        audit=audit)
         await place(self._service.coordination.queues, result.created, now)
         return result.recorded

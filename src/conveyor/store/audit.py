@@ -53,15 +53,16 @@ View = Callable[[sa.RowMapping | None], Any]  # a table's row (None: none) as be
 async def upsert_recorded(
     db: Database, table: sa.Table, key: dict[str, Any], row: dict[str, Any],
     entry: AuditEntry | None, at: float, view: View, after: Any, tenant: str | None = None,
+    *, created: dict[str, Any] | None = None,
 ) -> None:
-    """``db.upsert`` of the row whose primary key is ``key``, recording ``entry`` (filed under
-    ``tenant``) in the transaction that wrote, with ``view`` of the row before (read
-    ``FOR UPDATE`` there) and ``after``."""
+    """``db.upsert`` of the row whose primary key is ``key`` (``created``: what only a new row
+    gets), recording ``entry`` (filed under ``tenant``) in the transaction that wrote, with
+    ``view`` of the row before (read ``FOR UPDATE`` there) and ``after``."""
 
     async def recorded(conn: AsyncConnection, before: sa.RowMapping | None) -> None:
         await record(conn, entry, at, before=view(before), after=after, tenant=tenant)
 
-    await db.upsert(table, key, row, then=None if entry is None else recorded)
+    await db.upsert(table, key, row, created, then=None if entry is None else recorded)
 
 
 async def delete_recorded(
@@ -72,15 +73,24 @@ async def delete_recorded(
     row deleted in the same transaction; False (and no record) when there was no row."""
     match = [table.c[name] == value for name, value in key.items()]
     async with db.begin() as conn:
-        found = None
-        if entry is not None:
-            lock = sa.select(table).where(*match).with_for_update()
-            found = (await conn.execute(lock)).mappings().first()
+        found = await locked_before(conn, table, match, entry)
         result = await conn.execute(table.delete().where(*match))
         if result.rowcount and found is not None:
             await record(conn, entry, time.time(), before=view(found), after=None,
                          tenant=tenant)
     return bool(result.rowcount)
+
+
+async def locked_before(
+    conn: AsyncConnection, table: sa.Table, match: list[sa.ColumnElement[bool]],
+    entry: AuditEntry | None,
+) -> sa.RowMapping | None:
+    """The row a change is about to touch, read ``FOR UPDATE`` so no one changes it before the
+    change and its record commit; not read (None) when nothing is recorded."""
+    if entry is None:
+        return None
+    lock = sa.select(table).where(*match).with_for_update()
+    return (await conn.execute(lock)).mappings().first()
 
 
 def _row(entry: AuditEntry, at: float) -> dict[str, Any]:

@@ -319,19 +319,23 @@ class Schedules(Protocol):
     """Schedules and their fire history (docs/design.md §9); every read and write names the
     tenant, except the leader's, which spans tenants."""
 
-    async def put(self, schedule: Schedule) -> None:
-        """Create or replace the definition; firing state is kept on a replace."""
+    async def put(self, schedule: Schedule, *, audit: AuditEntry | None = None) -> None:
+        """Create or replace the definition; firing state is kept on a replace. ``audit``
+        gets the definition before (None if new) and after, in the write's transaction."""
 
     async def get(self, tenant: str, name: str) -> Schedule | None: ...
 
     async def list_schedules(self, tenant: str | None) -> list[Schedule]:
         """By name; ``None``: every tenant (the code sync)."""
 
-    async def delete(self, tenant: str, name: str) -> bool:
-        """The schedule and its history."""
+    async def delete(
+        self, tenant: str, name: str, *, audit: AuditEntry | None = None
+    ) -> bool:
+        """The schedule and its history; ``audit`` recorded only when there was one."""
 
     async def set_paused(
-        self, tenant: str, name: str, paused: bool, next_fire_at: float | None, now: float
+        self, tenant: str, name: str, paused: bool, next_fire_at: float | None, now: float,
+        *, audit: AuditEntry | None = None,
     ) -> Schedule | None: ...
 
     async def due(self, now: float, limit: int) -> list[Schedule]:
@@ -344,8 +348,11 @@ class Schedules(Protocol):
 
     async def buffered_fires(self, schedule: Schedule, limit: int) -> list[Fire]: ...
 
-    async def fire(self, writes: Sequence[FireWrite], now: float) -> FireResult:
-        """One transaction for the whole batch: tasks, fire rows and schedule moves."""
+    async def fire(
+        self, writes: Sequence[FireWrite], now: float, *, audit: AuditEntry | None = None
+    ) -> FireResult:
+        """One transaction for the whole batch: tasks, fire rows and schedule moves; ``audit``
+        (an operator's trigger or backfill of one schedule) records what was fired, in it."""
 
     async def fires(
         self, tenant: str, name: str, limit: int, before: float | None = None

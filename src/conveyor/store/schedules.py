@@ -9,6 +9,7 @@ idempotency key ``schedule:<name>:<fire time>`` holds even if the fire row were 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,10 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.audit import AuditEntry, fires_view, schedule_view
 from conveyor.errors import Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task
 from conveyor.schedules.model import Fire, FireOutcome, Schedule
+from conveyor.store import audit as recording
 from conveyor.store.bulk import schedule_moves
 from conveyor.store.database import Database
 from conveyor.store.protocol import FireResult, FireWrite
@@ -45,10 +48,11 @@ class SqlSchedules:
         self._db = db
         self._events = events
 
-    async def put(self, schedule: Schedule) -> None:
-        await self._db.upsert(
-            schedules, {"tenant": schedule.tenant, "name": schedule.name},
-            {**definition_row(schedule), "version": _S.version + 1}, new_row(schedule),
+    async def put(self, schedule: Schedule, *, audit: AuditEntry | None = None) -> None:
+        await recording.upsert_recorded(
+            self._db, schedules, {"tenant": schedule.tenant, "name": schedule.name},
+            {**definition_row(schedule), "version": _S.version + 1}, audit, schedule.updated_at,
+            _view, schedule_view(schedule), schedule.tenant, created=new_row(schedule),
         )
 
     async def get(self, tenant: str, name: str) -> Schedule | None:
@@ -61,20 +65,31 @@ class SqlSchedules:
             query = query.where(_S.tenant == tenant)
         return [schedule_from_row(r) for r in await self._db.rows(query)]
 
-    async def delete(self, tenant: str, name: str) -> bool:
+    async def delete(
+        self, tenant: str, name: str, *, audit: AuditEntry | None = None
+    ) -> bool:
         async with self._db.begin() as conn:
+            found = await recording.locked_before(conn, schedules, [_named(tenant, name)], audit)
             await conn.execute(schedule_fires.delete().where(
                 sa.and_(_F.tenant == tenant, _F.name == name)))
             result = await conn.execute(schedules.delete().where(_named(tenant, name)))
+            if result.rowcount:
+                await recording.record(conn, audit, time.time(), before=_view(found),
+                                       after=None, tenant=tenant)
         return bool(result.rowcount)
 
     async def set_paused(
-        self, tenant: str, name: str, paused: bool, next_fire_at: float | None, now: float
+        self, tenant: str, name: str, paused: bool, next_fire_at: float | None, now: float,
+        *, audit: AuditEntry | None = None,
     ) -> Schedule | None:
         async with self._db.begin() as conn:
-            await conn.execute(schedules.update().where(_named(tenant, name)).values(
+            found = await recording.locked_before(conn, schedules, [_named(tenant, name)], audit)
+            result = await conn.execute(schedules.update().where(_named(tenant, name)).values(
                 paused=paused, next_fire_at=next_fire_at, updated_at=now,
                 version=_S.version + 1))
+            if result.rowcount and found is not None:
+                await recording.record(conn, audit, now, before={"paused": bool(found["paused"])},
+                                       after={"paused": paused}, tenant=tenant)
         return await self.get(tenant, name)
 
     async def due(self, now: float, limit: int) -> list[Schedule]:
@@ -108,12 +123,17 @@ class SqlSchedules:
             query = query.where(_F.fire_at < before)
         return [fire_from_row(r) for r in await self._db.rows(query)]
 
-    async def fire(self, writes: Sequence[FireWrite], now: float) -> FireResult:
+    async def fire(
+        self, writes: Sequence[FireWrite], now: float, *, audit: AuditEntry | None = None
+    ) -> FireResult:
         per_row, lost = False, 0
         while True:
             try:
                 async with self._db.begin() as conn:
                     result = await _fire_in(conn, writes, now, per_row)
+                    await recording.record(
+                        conn, audit, now, after=fires_view(result.recorded),
+                        tenant=writes[0].schedule.tenant if writes else None)
                 break
             except _Stale:
                 per_row = True  # rolled back; raised only by the batched path, so once
@@ -241,6 +261,10 @@ def _with_task(fire: Fire, task_id: str | None) -> Fire:
         return fire
     return Fire(fire.tenant, fire.name, fire.fire_at, fire.kind, fire.outcome, task_id,
                 fire.recorded_at, fire.epoch, fire.note)
+
+
+def _view(row: sa.RowMapping | None) -> dict[str, Any] | None:
+    return schedule_view(None if row is None else schedule_from_row(row))
 
 
 def _named(tenant: str, name: str) -> sa.ColumnElement[bool]:
