@@ -161,13 +161,15 @@ async def test_paused_names(coord: Coordination) -> None:
 
 async def test_inflight_counts_worker_queues_and_active_lists(coord: Coordination) -> None:
     items = [QueueItem(f"t{i}", "a" if i % 2 else "b", Priority.NORMAL) for i in range(6)]
+    theirs = QueueItem("t9", "a", Priority.NORMAL, "acme")  # per tenant: counted apart
     await coord.registry.heartbeat(WorkerInfo("w1", "h", 1, 10), 5)
-    await coord.queues.enqueue(items)
+    await coord.queues.enqueue([*items, theirs])
     lease = await coord.lease.acquire("s", 5)
     assert lease is not None
-    await coord.queues.assign(lease.epoch, [(i, "w1") for i in items[:4]])
+    await coord.queues.assign(lease.epoch, [(i, "w1") for i in [*items[:4], theirs]])
     await coord.worker_queues.fetch("w1", 2, 0.1)
-    assert await coord.queues.inflight() == {"a": 2, "b": 2}
+    assert await coord.queues.inflight() == {
+        ("default", "a"): 2, ("default", "b"): 2, ("acme", "a"): 1}
 
 
 async def test_token_bucket(coord: Coordination) -> None:

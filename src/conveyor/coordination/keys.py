@@ -26,8 +26,10 @@ key                        type         use
                                         are the truth)
 ``wake``                   list         at most one token: "work was enqueued" for the dispatcher
 ``paused``                 set          paused priorities and task types
-``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts), or
-                                        of a tenant's creates (``ratelimit:@tenant:{name}``)
+``ratelimit:{type}``       hash + TTL   token bucket of a rate-limited type (tokens, ts;
+                                        ``ratelimit:{type}@{tenant}`` outside the default
+                                        tenant), or of a tenant's creates
+                                        (``ratelimit:@tenant:{name}``)
 =========================  ===========  ===================================================
 """
 

@@ -131,11 +131,11 @@ class LocalCoordination:
     async def paused(self) -> set[str]:
         return set(self._paused)
 
-    async def inflight(self) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
+    async def inflight(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = defaultdict(int)
         for place in (*self._worker_queues.values(), *self._active.values()):
             for item in place:
-                counts[item.task_type] += 1
+                counts[item.tenant, item.task_type] += 1
         return dict(counts)
 
     async def take_tokens(

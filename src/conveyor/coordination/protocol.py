@@ -86,8 +86,9 @@ class TaskQueues(Protocol):
     async def paused(self) -> set[str]:
         """Names currently paused."""
 
-    async def inflight(self) -> dict[str, int]:
-        """Tasks per type sitting in worker queues or active lists (fleet-wide concurrency)."""
+    async def inflight(self) -> dict[tuple[str, str], int]:
+        """Tasks per (tenant, type) sitting in worker queues or active lists (fleet-wide
+        concurrency, capped per tenant); read from the queue items, which carry both."""
 
     async def take_tokens(
         self, task_type: str, rate: float, wanted: int, now: float, whole: bool = False
@@ -95,7 +96,8 @@ class TaskQueues(Protocol):
         """Token bucket per type: refill ``rate`` tokens a second up to a one-second burst
         (at least one token); take up to ``wanted`` and return how many were granted.
         ``whole``: all ``wanted`` or none (a create quota admits a batch whole). The tenants'
-        create quotas use buckets named ``@tenant:<name>``, a name no task type can have."""
+        create quotas use buckets named ``@tenant:<name>``, a name no task type can have; the
+        dispatcher's are the type, or ``type@tenant`` outside the default tenant."""
 
 
 class WorkerQueues(Protocol):

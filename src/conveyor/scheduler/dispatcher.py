@@ -14,6 +14,11 @@ Within a priority the queues hand out their items in tenant turns (weighted roun
 ``coordination.fair``): the dispatcher passes each tenant's weight (``tenant_limits``, cached
 for a few seconds) to ``peek`` and ``assign``, and keeps the peeked order, so one tenant's
 backlog delays another tenant's task by at most one turn and the next pass resumes the ring.
+
+Flow control is per (tenant, type), a ``Flow``: each tenant's config of a type (``catalog.spec(
+type, tenant)``) sets its own concurrency cap, counted against that tenant's in-flight tasks of
+the type only, and its own rate bucket (``flow_bucket``), so tenant A at its cap for ``x``
+never holds back tenant B's ``x``.
 """
 
 from __future__ import annotations
@@ -31,10 +36,25 @@ from conveyor.duty import Duty
 from conveyor.errors import StaleEpoch
 from conveyor.models import Priority, QueueItem, WorkerInfo
 from conveyor.scheduler.elector import Elector
+from conveyor.tenants import DEFAULT_TENANT
 
 log = logging.getLogger(__name__)
 
 STRICT_ORDER = (Priority.HIGH, Priority.NORMAL, Priority.LOW)
+
+Flow = tuple[str, str]  # (tenant, task type): what a concurrency cap or a rate bucket bounds
+
+
+def flow(item: QueueItem) -> Flow:
+    return item.tenant, item.task_type
+
+
+def flow_bucket(key: Flow) -> str:
+    """The ``take_tokens`` bucket of a flow: the bare type for the default tenant (the bucket
+    it had before tenants), ``type@tenant`` otherwise; ``@`` is in neither a type nor a
+    tenant name, and a tenant's create quota bucket starts with it, so none collide."""
+    tenant, task_type = key
+    return task_type if tenant == DEFAULT_TENANT else f"{task_type}@{tenant}"
 
 
 class Dispatcher(Duty):
@@ -102,15 +122,16 @@ class Dispatcher(Duty):
     ) -> tuple[list[tuple[QueueItem, str]], int]:
         """Plan the pass on the first ``budget`` ids of the queues; if held-back ids left slots
         unfilled, plan again on a window ``look_past`` deeper (the deeper read is paid only
-        then). Each type's cap (concurrency room, rate tokens taken) is decided once. Returns
+        then). Each flow's cap (concurrency room, rate tokens taken) is decided once. Returns
         the moves and how deep the queues were read."""
-        caps: dict[str, int] = {}
-        seen: set[str] = set()
+        caps: dict[Flow, int] = {}
+        seen: set[Flow] = set()
         depth = budget
         while True:
             items = await self._take(budget, depth, paused)
-            limits = await self._limits({i.task_type for i in items} - seen)
-            seen |= {i.task_type for i in items}
+            flows = {flow(i) for i in items}
+            limits = await self._limits(flows - seen)
+            seen |= flows
             caps |= await self._concurrency_caps(limits)
             moves = plan(items, workers, self._balancer, paused, caps, budget)
             rated = {t: s.rate_limit for t, s in limits.items() if s.rate_limit}
@@ -121,20 +142,18 @@ class Dispatcher(Duty):
                 return moves, depth  # filled, nothing further behind, or already looked past
             depth = budget + self._look_past
 
-    async def _limits(self, types: set[str]) -> dict[str, TypeSpec]:
-        """The types in this pass that have a concurrency or rate limit (configs are cached).
-
-        Queue items do not carry their tenant yet, so flow control reads the default
-        tenant's configs (what every install had before tenants); the per-tenant limits come
-        with tenant-aware queue items."""
+    async def _limits(self, flows: set[Flow]) -> dict[Flow, TypeSpec]:
+        """The flows in this pass that have a concurrency or rate limit, each by its own
+        tenant's config of the type (configs are cached)."""
         limited = {}
-        for task_type in types:
-            spec = await self._catalog.spec(task_type)
+        for key in flows:
+            tenant, task_type = key
+            spec = await self._catalog.spec(task_type, tenant)
             if spec is not None and (spec.concurrency_limit or spec.rate_limit):
-                limited[task_type] = spec
+                limited[key] = spec
         return limited
 
-    async def _concurrency_caps(self, limits: dict[str, TypeSpec]) -> dict[str, int]:
+    async def _concurrency_caps(self, limits: dict[Flow, TypeSpec]) -> dict[Flow, int]:
         capped = {t: s.concurrency_limit for t, s in limits.items() if s.concurrency_limit}
         if not capped:
             return {}
@@ -142,14 +161,15 @@ class Dispatcher(Duty):
         return {t: max(0, limit - inflight.get(t, 0)) for t, limit in capped.items()}
 
     async def _rate_tokens(
-        self, moves: list[tuple[QueueItem, str]], rated: dict[str, float], now: float
-    ) -> dict[str, int]:
-        """Tokens for the rate-limited types, taken only for ids that found a worker, so no
-        token is spent in vain; what each type got becomes its cap for this pass."""
-        wanted = Counter(item.task_type for item, _ in moves if item.task_type in rated)
+        self, moves: list[tuple[QueueItem, str]], rated: dict[Flow, float], now: float
+    ) -> dict[Flow, int]:
+        """Tokens for the rate-limited flows, taken only for ids that found a worker, so no
+        token is spent in vain; what each flow got becomes its cap for this pass."""
+        wanted = Counter(flow(item) for item, _ in moves if flow(item) in rated)
         return {
-            t: await self._coord.queues.take_tokens(t, rated[t], n, now) for t, n in wanted.items()
-        } | {t: 0 for t in rated if t not in wanted}
+            f: await self._coord.queues.take_tokens(flow_bucket(f), rated[f], n, now)
+            for f, n in wanted.items()
+        } | {f: 0 for f in rated if f not in wanted}
 
     async def _take(self, budget: int, depth: int, paused: set[str]) -> list[QueueItem]:
         """The heads of the unpaused priorities, in the order ``plan`` should consider them.
@@ -179,13 +199,13 @@ def plan(
     workers: Sequence[WorkerInfo],
     balancer: Balancer,
     paused: set[str],
-    caps: Mapping[str, int] | None = None,
+    caps: Mapping[Flow, int] | None = None,
     budget: int | None = None,
 ) -> list[tuple[QueueItem, str]]:
     """Choose a worker for each item; pure, so the balancing rules are testable alone.
 
-    ``caps`` bounds how many items of a type may be placed (fleet-wide concurrency limits,
-    rate tokens); ``budget`` how many in all. Items that cannot be placed are skipped, never
+    ``caps`` bounds how many items of a (tenant, type) may be placed (fleet-wide concurrency
+    limits, rate tokens); ``budget`` how many in all. Items that cannot be placed are skipped, never
     waited on, so those behind them still are.
     """
     load = {w.worker_id: w for w in workers}
@@ -194,7 +214,7 @@ def plan(
     for item in items:
         if budget is not None and len(moves) >= budget:
             break
-        if item.task_type in paused or left.get(item.task_type, 1) <= 0:
+        if item.task_type in paused or left.get(flow(item), 1) <= 0:
             continue
         fits = [w for w in load.values() if w.free > 0 and w.supports(item.task_type)]
         if not fits:
@@ -202,6 +222,6 @@ def plan(
         chosen = balancer.choose(item, fits)
         load[chosen.worker_id] = replace(chosen, load=chosen.load + 1)
         moves.append((item, chosen.worker_id))
-        if item.task_type in left:
-            left[item.task_type] -= 1
+        if flow(item) in left:
+            left[flow(item)] -= 1
     return moves

@@ -1,4 +1,5 @@
--- take_tokens: a token bucket per task type (the dispatcher's rate limit) or per tenant
+-- take_tokens: a token bucket per task type and tenant (the dispatcher's rate limit:
+-- ``type``, or ``type@tenant`` outside the default tenant) or per tenant
 -- (``@tenant:<name>``, the create quota).
 --
 -- KEYS[1]  ratelimit:{type} (hash: tokens, ts)

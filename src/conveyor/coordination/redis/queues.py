@@ -149,7 +149,7 @@ class RedisTaskQueues:
         return {str(name) for name in await self._b.client.smembers(self._keys.paused)}
 
     @unavailable_on_loss
-    async def inflight(self) -> dict[str, int]:
+    async def inflight(self) -> dict[tuple[str, str], int]:
         """LRANGE of every registered worker's queue and active list, in one pipeline; only
         asked for when some type has a concurrency limit, and bounded by the fleet's slots."""
         ids = [str(w) for w in await self._b.client.zrange(self._keys.workers, 0, -1)]
@@ -158,9 +158,10 @@ class RedisTaskQueues:
                 pipe.lrange(self._keys.worker_queue(worker_id), 0, -1)
                 pipe.lrange(self._keys.worker_active(worker_id), 0, -1)
             replies = await pipe.execute()
-        counts: dict[str, int] = {}
+        counts: dict[tuple[str, str], int] = {}
         for item in (i for reply in replies for i in decode_all(reply)):
-            counts[item.task_type] = counts.get(item.task_type, 0) + 1
+            key = (item.tenant, item.task_type)
+            counts[key] = counts.get(key, 0) + 1
         return counts
 
     @unavailable_on_loss
