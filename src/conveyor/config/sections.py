@@ -286,6 +286,9 @@ class RetentionSettings(BaseModel):
     logs: Seconds = Field(30 * _DAY, ge=0, le=100 * 365 * _DAY)
     # Audit records (the audit log's ``at``).
     audit: Seconds = Field(365 * _DAY, ge=0, le=100 * 365 * _DAY)
+    # Schedule fire history rows, from when the fire was recorded (``recorded_at``); a fire
+    # still buffered (waiting for the running task) is kept however old.
+    schedule_fires: Seconds = Field(30 * _DAY, ge=0, le=100 * 365 * _DAY)
     # Rows one batch deletes at most, per target: one short transaction each (its row locks
     # last one batch). Larger purges faster but holds more rows in memory when archiving.
     batch_size: int = Field(1000, ge=1, le=50_000)

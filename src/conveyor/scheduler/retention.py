@@ -4,10 +4,12 @@ What goes (``purge_targets``): a task that ended SUCCESS once ``retention.succee
 passed since it finished, one in any other final status (FAILED, TIMEOUT, CANCELLED) after
 ``retention.failed``, each with its ``task_logs`` in the same transaction; any log row older
 than ``retention.logs``, even of a task that is kept. PENDING and PROCESSING tasks are never
-deleted, however old; audit rows once ``retention.audit`` has passed. A setting of 0 keeps
-those rows forever. Tables other features add (workflows; schedule fire histories, once a
-target can be keyed by more than one column) are more ``PurgeTarget``s in the same list;
-``final_targets`` maps a table's final statuses onto the two task settings.
+deleted, however old; audit rows once ``retention.audit`` has passed; schedule fire history
+rows ``retention.schedule_fires`` after they were recorded, one target per outcome but
+BUFFERED (a buffered fire is still to fire, and its schedule counts it), by the composite key
+of ``schedule_fires``. A setting of 0 keeps those rows forever. Tables other features add
+(workflows) are more ``PurgeTarget``s in the same list; ``final_targets`` maps a table's final
+statuses onto the two task settings.
 
 A pass deletes, per target, batches of at most ``batch_size`` rows (each its own short
 transaction, see ``store.retention``) and at most ``batches_per_pass`` of them; a pass that hit
@@ -28,9 +30,10 @@ from conveyor.duty import Duty, sleep_unless
 from conveyor.errors import ArchiveFailed
 from conveyor.models import FINAL_STATUSES, TaskStatus
 from conveyor.scheduler.elector import Elector
+from conveyor.schedules.model import FireOutcome
 from conveyor.store.protocol import Purges
 from conveyor.store.retention import Child, PurgeTarget, RowArchive
-from conveyor.store.schema import audit_log, task, task_logs
+from conveyor.store.schema import audit_log, schedule_fires, task, task_logs
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,19 @@ def purge_targets(settings: RetentionSettings) -> list[PurgeTarget]:
         *final_targets(task, settings, children=[Child(task_logs, "task_id")]),
         PurgeTarget(task_logs, "at", settings.logs),
         PurgeTarget(audit_log, "at", settings.audit),
+        *fire_targets(settings),
+    ]
+
+
+def fire_targets(settings: RetentionSettings) -> list[PurgeTarget]:
+    """Recorded fires by outcome, through ``ix_schedule_fires_outcome_recorded``; never a
+    buffered one. A purged fire's task keeps its idempotency key, so a backfill over a purged
+    range creates no second task while that task is kept."""
+    key = tuple(c.name for c in schedule_fires.primary_key)
+    return [
+        PurgeTarget(schedule_fires, "recorded_at", settings.schedule_fires, key=key,
+                    status_column="outcome", status=str(o))
+        for o in FireOutcome if o != FireOutcome.BUFFERED
     ]
 
 

@@ -4,7 +4,10 @@ transactions, with their child rows, after an optional archive has kept a copy.
 Generic over ``PurgeTarget``s (a table, its time column, how long it is kept, an optional
 status it must have, child tables whose rows go with it), so any table with a time column is
 purged the same way: the task table once per final status, ``task_logs`` by ``at``, and the
-tables other features add (an audit log, workflows, schedule fire histories).
+tables other features add (an audit log, workflows, schedule fire histories). A table whose
+primary key has several columns (``schedule_fires``) names them all as the target's ``key``:
+its keys are tuples, matched as an OR of per-row equalities, which every database answers from
+the primary key index (a row-value ``IN`` is a table scan on SQLite).
 
 Why two steps: the ids come from one indexed ``SELECT ... ORDER BY time LIMIT n`` outside any
 transaction, so finding work takes no lock at all; the delete of those ids is then one short
@@ -20,7 +23,7 @@ schema where a child refers to its parent by a foreign key is purged the same wa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,19 +56,44 @@ class PurgeTarget:
     ``status_column`` equals ``status``, when given); ``keep`` 0 keeps them forever.
 
     A status is one equality, so the query is one range of a (status, time) index; a table
-    purged by several statuses is several targets."""
+    purged by several statuses is several targets. ``key`` is the primary key: one column
+    (keys are its values) or several (keys are tuples of theirs; such a target has no
+    children, which would name a single parent column)."""
 
     table: sa.Table
     time_column: str
     keep: float
-    key: str = "id"
+    key: str | tuple[str, ...] = "id"
     status_column: str | None = None
     status: str | None = None
     children: tuple[Child, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) and self.children:
+            raise ValueError(f"{self.table.name}: a composite key cannot have children")
+
     @property
     def enabled(self) -> bool:
         return self.keep > 0
+
+    @property
+    def key_columns(self) -> list[sa.Column[Any]]:
+        names = (self.key,) if isinstance(self.key, str) else self.key
+        return [self.table.c[n] for n in names]
+
+    def key_of(self, row: Row | sa.RowMapping) -> Any:
+        """A row's key: the value of a one-column key, a tuple of a composite one."""
+        if isinstance(self.key, str):
+            return row[self.key]
+        return tuple(row[n] for n in self.key)
+
+    def with_keys(self, keys: Sequence[Any]) -> sa.ColumnElement[bool]:
+        """The rows of ``keys`` (at most ``PURGE_CHUNK``)."""
+        columns = self.key_columns
+        if isinstance(self.key, str):
+            return columns[0].in_(keys)
+        return sa.or_(*(sa.and_(*(c == v for c, v in zip(columns, k, strict=True)))
+                        for k in keys))
 
     def expired(self, now: float) -> sa.ColumnElement[bool]:
         """The condition a row must meet to go; NULL times (not finished) never match."""
@@ -108,10 +136,10 @@ class SqlPurges:
         (status, time) or (time) index without a transaction."""
         t = target.table
         query = (
-            sa.select(t.c[target.key]).where(target.expired(now))
+            sa.select(*target.key_columns).where(target.expired(now))
             .order_by(t.c[target.time_column]).limit(limit)
         )
-        return [row[target.key] for row in await self._db.rows(query)]
+        return [target.key_of(row) for row in await self._db.rows(query)]
 
     async def purge(
         self, target: PurgeTarget, keys: Sequence[Any], now: float,
@@ -121,14 +149,14 @@ class SqlPurges:
         transaction; with an ``archive``, every row deleted is kept there first (a crash
         between the archive's fsync and the commit archives those rows again next time).
         Returns rows deleted per table."""
-        t, key = target.table, t_key(target)
+        t = target.table
         removed: dict[str, int] = {}
         async with self._db.begin(read_committed=True) as conn:
             rows = [r for r in await _locked(conn, target, keys, full=archive is not None)
                     if target.matches(r, now)]
             if not rows:
                 return removed
-            live = [r[target.key] for r in rows]
+            live = [target.key_of(r) for r in rows]
             if archive is not None:
                 for child in target.children:
                     await archive.keep(
@@ -136,13 +164,9 @@ class SqlPurges:
                 await archive.keep(t.name, rows, now)
             for child in target.children:
                 removed[child.table.name] = await _delete(
-                    conn, child.table, child.table.c[child.column], live)
-            removed[t.name] = await _delete(conn, t, key, live)
+                    conn, child.table, child.table.c[child.column].in_, live)
+            removed[t.name] = await _delete(conn, t, target.with_keys, live)
         return removed
-
-
-def t_key(target: PurgeTarget) -> sa.Column[Any]:
-    return target.table.c[target.key]
 
 
 async def _locked(
@@ -155,13 +179,15 @@ async def _locked(
     fresh statistics): the condition is checked on the rows read (``PurgeTarget.matches``).
     MariaDB and PostgreSQL lock the rows with ``FOR UPDATE``; SQLite has no row locks, so a
     write to those rows comes first and takes its database-wide write lock."""
-    t, key = target.table, t_key(target)
-    columns = list(t.c) if full else [key, *target.condition_columns]
+    t, key = target.table, target.key_columns
+    columns = list(t.c) if full else [*key, *target.condition_columns]
     found: list[Row] = []
     for part in chunks(keys, PURGE_CHUNK):
         if conn.dialect.name == "sqlite":
-            await conn.execute(t.update().where(key.in_(part)).values({target.key: key}))
-        query = sa.select(*columns).where(key.in_(part)).order_by(key).with_for_update()
+            await conn.execute(
+                t.update().where(target.with_keys(part)).values({key[0].name: key[0]}))
+        query = (sa.select(*columns).where(target.with_keys(part)).order_by(*key)
+                 .with_for_update())
         found.extend(_plain(r) for r in (await conn.execute(query)).mappings())
     return found
 
@@ -176,11 +202,12 @@ async def _children(conn: AsyncConnection, child: Child, keys: Sequence[Any]) ->
 
 
 async def _delete(
-    conn: AsyncConnection, table: sa.Table, column: sa.Column[Any], keys: Sequence[Any]
+    conn: AsyncConnection, table: sa.Table,
+    matching: Callable[[Sequence[Any]], sa.ColumnElement[bool]], keys: Sequence[Any],
 ) -> int:
     count = 0
     for part in chunks(keys, PURGE_CHUNK):
-        result = await conn.execute(table.delete().where(column.in_(part)))
+        result = await conn.execute(table.delete().where(matching(part)))
         count += result.rowcount
     return count
 

@@ -218,6 +218,7 @@ schedule_fires = sa.Table(
     sa.Column("recorded_at", sa.Double, nullable=False),
     sa.Column("epoch", sa.BigInteger),
     sa.Column("note", sa.Text),
+    sa.Index("ix_schedule_fires_outcome_recorded", "outcome", "recorded_at"),  # retention (0014)
 )
 
 # Per-tenant dispatch weight and quotas (docs/design.md §11); a tenant without a row has
