@@ -57,6 +57,7 @@ class SchedulerState:
     leader: Lease | None
     queues: QueueState
     duties: dict[str, float]  # duty name → when the leader last ran it
+    standby: dict[str, float]  # live schedulers but the leader → when each last announced
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +121,10 @@ class Operations:
 
     async def scheduler(self, tenant: str | None = None) -> SchedulerState:
         lease = self._coord.lease
-        return SchedulerState(
-            await lease.current(), await self.queues(tenant), await lease.status()
-        )
+        leader = await lease.current()
+        live = await lease.schedulers()
+        standby = {h: seen for h, seen in live.items() if leader is None or h != leader.holder}
+        return SchedulerState(leader, await self.queues(tenant), await lease.status(), standby)
 
     async def stats(self, window: float, now: float, tenant: str | None = None) -> Stats:
         counts = await self._stats.count_by_status(tenant)

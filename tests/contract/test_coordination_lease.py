@@ -61,3 +61,16 @@ async def test_holder_names_may_contain_the_separator(coord: Coordination) -> No
     lease = await coord.lease.acquire("host|1234|x", 5)
     assert lease is not None
     assert await coord.lease.current() == lease
+
+
+async def test_schedulers_announce_expire_and_withdraw(coord: Coordination) -> None:
+    assert await coord.lease.schedulers() == {}
+    await coord.lease.announce("s1", 10.5, 5)
+    await coord.lease.announce("s2|host", 11.0, 0.2)
+    assert await coord.lease.schedulers() == {"s1": 10.5, "s2|host": 11.0}
+    await coord.lease.announce("s1", 12.25, 5)  # again: the newer time
+    await asyncio.sleep(0.3)
+    assert await coord.lease.schedulers() == {"s1": 12.25}  # s2 died without withdrawing
+    await coord.lease.withdraw("s1")
+    await coord.lease.withdraw("never-announced")
+    assert await coord.lease.schedulers() == {}

@@ -101,6 +101,7 @@ def test_tables_and_json(server: Standalone) -> None:
     assert " ago" in workers and "/10" in workers
     status = run_cli("scheduler", "status", *url).stdout
     assert "lease renewed" in status and "s ago" in status
+    assert "standby" in status and "none" in status  # one standalone: no standby
     # Piped, a long id is never cut: the full worker id is on one line.
     worker_id = json.loads(run_cli("workers", "--json", *url).stdout)[0]["worker_id"]
     assert worker_id in workers

@@ -43,6 +43,12 @@ class SlowLease:
     async def release(self, lease: Lease) -> None:
         return None
 
+    async def announce(self, holder: str, seen: float, ttl: float) -> None:
+        return None
+
+    async def withdraw(self, holder: str) -> None:
+        return None
+
 
 class History:
     async def max_epoch(self) -> int:

@@ -10,6 +10,7 @@ import pytest
 from conveyor.api.app import create_app
 from conveyor.apikeys import Scope, new_key
 from conveyor.bootstrap import Components
+from conveyor.scheduler.elector import Elector
 
 
 async def _key(parts: Components, scope: Scope) -> tuple[str, dict[str, str]]:
@@ -118,5 +119,11 @@ async def test_operations_endpoints(parts: Components) -> None:
         await scheduler.reporter.run_once(time.time())
         state = (await http.get("/api/v1/scheduler")).json()
         assert state["leader"] == scheduler.id and state["epoch"] == 1
-        assert list(state["duties"]) == ["dispatcher"]
+        assert list(state["duties"]) == ["dispatcher"] and state["standby"] == {}
+        standby = Elector(parts.coordination.lease, parts.store.epochs, "standby-1", 15.0, 5.0)
+        await standby.run_once(time.time())  # found the lease taken: a standby
+        state = (await http.get("/api/v1/scheduler")).json()
+        assert state["leader"] == scheduler.id and list(state["standby"]) == ["standby-1"]
+        await standby.stop()  # withdrawn at once
+        assert (await http.get("/api/v1/scheduler")).json()["standby"] == {}
     await worker.stop()

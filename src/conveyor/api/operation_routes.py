@@ -77,13 +77,14 @@ async def queues(request: Request, who: Reader, tenant: TenantParam = None) -> Q
 async def scheduler(
     request: Request, who: Reader, tenant: TenantParam = None
 ) -> SchedulerOut:
-    """The current leader and its fencing epoch, with the queues it serves."""
+    """The current leader and its fencing epoch, the standby schedulers, and the queues."""
     state = await ops(request).scheduler(reach(who, tenant))
     return SchedulerOut(
         leader=state.leader.holder if state.leader else None,
         epoch=state.leader.epoch if state.leader else None,
         queues=_queues(state.queues),
         duties={name: iso(ts) for name, ts in sorted(state.duties.items())},
+        standby={holder: iso(ts) for holder, ts in sorted(state.standby.items())},
     )
 
 

@@ -71,3 +71,7 @@ class SchedulerOut(BaseModel):
     duties: dict[str, str | None] = Field(
         default_factory=dict, description="the leader's duties and when each last ran"
     )
+    standby: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="live schedulers other than the leader, and when each last announced",
+    )

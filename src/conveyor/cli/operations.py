@@ -25,7 +25,8 @@ from conveyor.cli.run import scheduler_cli
 
 @scheduler_cli.command("status")
 def scheduler_status(url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False) -> None:
-    """Leader, fencing epoch, lease age, each duty's last run, queue lengths, paused queues."""
+    """Leader, fencing epoch, lease age, standby schedulers, each duty's last run, queue
+    lengths, paused queues."""
     with client_for(url, api_key) as client:
         data = call(client.scheduler_status, url)
     show(data, True) if as_json else out.print(tables.scheduler(data))

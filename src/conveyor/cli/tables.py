@@ -95,6 +95,9 @@ def scheduler(data: dict[str, Any]) -> Table:
     table.add_row("leader", f"[green]{leader}[/green]" if leader else "[red]none elected[/red]")
     table.add_row("epoch", str(data.get("epoch") if data.get("epoch") is not None else ""))
     table.add_row("lease renewed", ago(duties.get("elector")))
+    standby: dict[str, str] = data.get("standby") or {}
+    table.add_row("standby", ", ".join(f"{h} ({ago(at)})" for h, at in standby.items())
+                  or "none")
     for name, last in sorted(duties.items()):
         if name != "elector":
             table.add_row(f"{name} ran", ago(last))

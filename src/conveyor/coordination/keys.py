@@ -21,6 +21,8 @@ key                        type         use
 ``scheduler:leader``       string + TTL ``holder|epoch`` of the current lease
 ``scheduler:epoch``        counter      fencing epoch, raised by every new lease
 ``scheduler:status``       hash + TTL   the leader's duties and when each last ran
+``scheduler:node:{id}``    string + TTL a live scheduler (leader or standby): when it announced
+``scheduler:nodes``        set          index of the ``scheduler:node:`` keys (pruned on read)
 ``task:cancel:{id}:{n}``   string + TTL cancel flag of attempt ``n`` of a running task
 ``cancel``                 channel      pub/sub push of cancel requests, ``{id}:{n}`` (flags
                                         are the truth)
@@ -119,6 +121,13 @@ class Keys:
     @property
     def epoch(self) -> str:
         return f"{self.prefix}scheduler:epoch"
+
+    @property
+    def scheduler_nodes(self) -> str:
+        return f"{self.prefix}scheduler:nodes"
+
+    def scheduler_node(self, holder: str) -> str:
+        return f"{self.prefix}scheduler:node:{holder}"
 
     def cancel(self, task_id: str, attempt: int) -> str:
         """Per attempt, so a flag that outlives its attempt cannot stop the next one."""

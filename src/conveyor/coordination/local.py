@@ -40,6 +40,7 @@ class LocalCoordination:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lease: tuple[Lease, float] | None = None
         self._status: tuple[dict[str, float], float] | None = None
+        self._schedulers: dict[str, tuple[float, float]] = {}  # holder -> (seen, expiry)
         self._epoch = 0
         self._cancel_flags: dict[AttemptRef, float] = {}
         self._listeners: set[asyncio.Queue[AttemptRef]] = set()
@@ -248,6 +249,16 @@ class LocalCoordination:
         if self._status is None or self._status[1] <= self._clock():
             return {}
         return dict(self._status[0])
+
+    async def announce(self, holder: str, seen: float, ttl: float) -> None:
+        self._schedulers[holder] = (seen, self._clock() + ttl)
+
+    async def withdraw(self, holder: str) -> None:
+        self._schedulers.pop(holder, None)
+
+    async def schedulers(self) -> dict[str, float]:
+        now = self._clock()
+        return {h: seen for h, (seen, expiry) in self._schedulers.items() if expiry > now}
 
     def _check_epoch(self, epoch: int) -> None:
         if epoch != self._epoch:

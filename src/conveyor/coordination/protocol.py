@@ -159,6 +159,16 @@ class LeaderLease(Protocol):
 
     async def status(self) -> dict[str, float]: ...
 
+    async def announce(self, holder: str, seen: float, ttl: float) -> None:
+        """Scheduler ``holder`` (leader or standby) is alive as of ``seen``; forgotten after
+        ``ttl`` unless announced again (every elector pass announces)."""
+
+    async def withdraw(self, holder: str) -> None:
+        """A clean stop: forget ``holder`` at once."""
+
+    async def schedulers(self) -> dict[str, float]:
+        """Live schedulers, each with when it last announced."""
+
 
 class AttemptRef(NamedTuple):
     """One attempt of one task. A cancel names the attempt it stops, so a flag that outlives

@@ -6,6 +6,10 @@ acting as leader before its lease can run out on the server. The fencing epoch c
 left: every scheduling script refuses an epoch that is not the current one. A new lease takes
 an epoch above the highest one the store has recorded, so epochs keep rising even when the
 coordination backend lost its counter.
+
+Every pass, leader or standby, first announces the scheduler (``lease.announce``, expiring with
+the lease TTL), so operators see the standbys ready to take over (``conveyor scheduler
+status``); a clean stop withdraws it.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class Elector(Duty):
 
     async def run_once(self, now: float) -> None:
         sent = self._monotonic()
+        await self._lease.announce(self.holder, now, self._ttl)
         held = self.current  # ``demote`` may clear ``current`` while we wait for Redis
         if held is not None:
             if await self._lease.renew(held, self._ttl):
@@ -101,6 +106,10 @@ class Elector(Duty):
 
     async def stop(self) -> None:
         await super().stop()
+        try:
+            await self._lease.withdraw(self.holder)
+        except Exception as exc:  # the announcement expires on its own
+            log.warning("could not withdraw the scheduler's announcement: %s", exc)
         if self.current is not None:
             lease, self.current = self.current, None
             try:

@@ -1,5 +1,6 @@
-"""``LeaderLease`` over Redis: the scheduler lease with its fencing epoch, and the leader's
-published duty status."""
+"""``LeaderLease`` over Redis: the scheduler lease with its fencing epoch, the leader's
+published duty status, and every live scheduler's announcement (a TTL key each, indexed by a
+set that a read prunes of expired members)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,28 @@ class RedisLeaderLease:
     async def status(self) -> dict[str, float]:
         found = await self._b.client.hgetall(self._keys.leader_status)
         return {str(name): float(ts) for name, ts in found.items()}
+
+    @unavailable_on_loss
+    async def announce(self, holder: str, seen: float, ttl: float) -> None:
+        async with self._b.client.pipeline(transaction=True) as pipe:
+            pipe.set(self._keys.scheduler_node(holder), repr(seen), px=ms(ttl))
+            pipe.sadd(self._keys.scheduler_nodes, holder)
+            await pipe.execute()
+
+    @unavailable_on_loss
+    async def withdraw(self, holder: str) -> None:
+        async with self._b.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self._keys.scheduler_node(holder))
+            pipe.srem(self._keys.scheduler_nodes, holder)
+            await pipe.execute()
+
+    @unavailable_on_loss
+    async def schedulers(self) -> dict[str, float]:
+        holders = sorted(str(h) for h in await self._b.client.smembers(self._keys.scheduler_nodes))
+        if not holders:
+            return {}
+        seen = await self._b.client.mget([self._keys.scheduler_node(h) for h in holders])
+        gone = [h for h, at in zip(holders, seen, strict=True) if at is None]
+        if gone:  # expired: a scheduler that died without withdrawing
+            await self._b.client.srem(self._keys.scheduler_nodes, *gone)
+        return {h: float(at) for h, at in zip(holders, seen, strict=True) if at is not None}
