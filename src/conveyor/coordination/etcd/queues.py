@@ -4,6 +4,7 @@ pause flags and token buckets, each change one transaction."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 
@@ -63,7 +64,7 @@ class EtcdTaskQueues:
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
         """One transaction per ``TXN_ITEMS`` items (etcd's operation limit), in order."""
         for part in chunks(items):
-            await run_cas(lambda part=part: self._push(part))
+            await run_cas(functools.partial(self._push, part))
 
     @unavailable_on_loss
     async def schedule(self, items: Sequence[tuple[QueueItem, float]]) -> None:
