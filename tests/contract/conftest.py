@@ -85,9 +85,14 @@ async def etcd_session() -> AsyncIterator[Coordination]:
     try:
         yield backend
     finally:
-        client = backend.closer.client  # type: ignore[attr-defined]
-        await client.txn([], [("delete_prefix", prefix.encode())])
+        await drop_etcd_prefix(backend, prefix)
         await backend.close()
+
+
+async def drop_etcd_prefix(coord: Coordination, prefix: str) -> None:
+    """Delete every key a test left under its etcd prefix."""
+    client = coord.closer.client  # type: ignore[attr-defined]
+    await client.txn([], [("delete_prefix", prefix.encode())])
 
 
 @pytest.fixture

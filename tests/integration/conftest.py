@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from conveyor.bootstrap import Components, build
 from conveyor.config import load_settings
 from conveyor.errors import BackendUnavailable
+from tests.contract.conftest import drop_etcd_prefix
 from tests.support.databases import unavailable
 
 REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -42,8 +43,7 @@ async def both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         yield built
     finally:
         if etcd_url:
-            client = built.coordination.closer.client  # type: ignore[attr-defined]
-            await client.txn([], [("delete_prefix", prefix.encode())])
+            await drop_etcd_prefix(built.coordination, prefix)
         await built.close()
         if redis_url:
             await drop_prefix(prefix)

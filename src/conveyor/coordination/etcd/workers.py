@@ -13,9 +13,11 @@ from urllib.parse import unquote
 
 from conveyor.coordination.etcd.client import (
     TXN_ITEMS,
+    TXN_READS,
     Compare,
     EtcdClient,
     Op,
+    chunks,
     unavailable_on_loss,
 )
 from conveyor.coordination.etcd.layout import Layout
@@ -49,15 +51,16 @@ class EtcdWorkerQueues:
         self._l = layout
 
     async def fetch(self, worker_id: str, count: int, timeout: float) -> list[QueueItem]:
-        """Move up to ``count`` items to the active list in one transaction; while the queue
-        is empty, watch it (from the revision read) until ``timeout``."""
+        """Move up to ``count`` items (at most ``TXN_ITEMS``, one transaction's worth) to the
+        active list in one transaction; while the queue is empty, watch it (from the revision
+        read) until ``timeout``."""
         if count <= 0:
             return []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         queue = self._l.worker_queue(worker_id)
         while True:
-            revision, [waiting] = await self._c.snapshot([(queue, True, count)])
+            revision, [waiting] = await self._c.snapshot([(queue, True, min(count, TXN_ITEMS))])
             if waiting:
                 ops: list[Op] = []
                 for kv in waiting:
@@ -83,7 +86,9 @@ class EtcdWorkerQueues:
         held = await self._c.range(self._l.worker_active(worker_id), prefix=True)
         done = {i.encode().encode() for i in items}
         ops: list[Op] = [("delete", kv.key) for kv in held if kv.value in done]
-        await self._c.txn([], [*ops, ("put", self._l.wake, b"1", 0)])
+        for part in chunks(ops, TXN_READS):
+            await self._c.txn([], part)
+        await self._c.put(self._l.wake, b"1")
 
     @unavailable_on_loss
     async def hand_back(self, worker_id: str) -> list[QueueItem]:
