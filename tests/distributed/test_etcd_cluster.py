@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed.etcd_harness import EtcdCluster, etcd_cluster
+from tests.distributed.etcd_harness import (
+    EtcdCluster,
+    etcd_cluster,
+    etcd_cluster_on,
+    etcd_members,
+)
 from tests.distributed.harness import wait_until
 from tests.distributed.test_cluster import (
     PRIORITIES,
@@ -123,3 +128,27 @@ def test_cancel_running_task_on_etcd(tmp_path: Path) -> None:
             elapsed = time.monotonic() - began
         print(f"\n[etcd] cancel of a running task landed in {elapsed * 1000:.0f} ms")
         assert elapsed < 1.5
+
+
+@pytest.mark.timeout(240)
+def test_three_members_lose_one_then_the_leader(tmp_path: Path) -> None:
+    """A member SIGKILLed and restarted mid-run, then the Raft leader: Conveyor keeps
+    dispatching, every task succeeds exactly once."""
+    with etcd_members(tmp_path) as group, etcd_cluster_on(tmp_path, group.url) as c:
+        start_fleet(c, schedulers=2, workers=2)
+        with flowing(c.url or "", every=0.05, batch=5) as ids:
+            for pick in ("follower", "leader"):
+                lead = group.leader()
+                victim = lead if pick == "leader" else next(
+                    m for m in group.members if m is not lead)
+                wait_until(lambda: c.count("SUCCESS") > 0, 30, 0.1, "tasks to flow")
+                before = c.count("SUCCESS")
+                victim.kill()
+                wait_until(lambda b=before: c.count("SUCCESS") > b + 20, 30, 0.1,
+                           f"dispatch to go on with the {pick} member down")
+                group.start(victim)
+                print(f"\n[etcd x3] {pick} member {victim.name} killed and restarted; "
+                      f"{c.count('SUCCESS')} tasks done")
+        c.wait_status("SUCCESS", len(ids), 60)
+        assert_one_success_each(c, len(ids))
+        c.check_alive()
