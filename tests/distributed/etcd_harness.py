@@ -116,7 +116,7 @@ class EtcdMember:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.client_port}"
 
-    def start(self, initial_cluster: str) -> None:
+    def start(self, initial_cluster: str, token: str) -> None:
         binary = shutil.which("etcd")
         assert binary, "etcd is not installed (scripts/services.sh installs etcd-server)"
         peer, client = f"http://127.0.0.1:{self.peer_port}", f"http://{self.endpoint}"
@@ -126,7 +126,7 @@ class EtcdMember:
                  "--listen-client-urls", client, "--advertise-client-urls", client,
                  "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                  "--initial-cluster", initial_cluster, "--initial-cluster-state", "new",
-                 "--initial-cluster-token", self.workdir.name],
+                 "--initial-cluster-token", token],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
@@ -138,9 +138,10 @@ class EtcdMember:
 
 @dataclass
 class EtcdMembers:
-    """Three etcd members started by the test, killed with it."""
+    """Etcd members started by the test, killed with it."""
 
     members: list[EtcdMember]
+    generation: int = 0  # a new member set after ``wipe``
 
     @property
     def initial_cluster(self) -> str:
@@ -152,8 +153,16 @@ class EtcdMembers:
 
     def start(self, member: EtcdMember | None = None) -> None:
         for m in [member] if member else self.members:
-            m.start(self.initial_cluster)
+            m.start(self.initial_cluster, f"{m.workdir.name}-{self.generation}")
         self.wait_healthy()
+
+    def wipe(self) -> None:
+        """Every member killed and started again with no data: etcd lost everything."""
+        self.stop()
+        for m in self.members:
+            shutil.rmtree(m.workdir / m.name, ignore_errors=True)
+        self.generation += 1
+        self.start()
 
     def wait_healthy(self, timeout: float = 30) -> None:
         from tests.distributed.harness import wait_until
@@ -184,7 +193,7 @@ class EtcdMembers:
 
 
 @contextlib.contextmanager
-def etcd_members(workdir: Path) -> Iterator[EtcdMembers]:
+def etcd_members(workdir: Path, size: int = 3) -> Iterator[EtcdMembers]:
     from tests.support.processes import free_port
 
     if shutil.which("etcd") is None:
@@ -192,7 +201,7 @@ def etcd_members(workdir: Path) -> Iterator[EtcdMembers]:
             pytest.fail("etcd is not installed")
         pytest.skip("etcd is not installed")
     group = EtcdMembers([EtcdMember(f"m{i}", free_port(), free_port(), workdir)
-                         for i in range(3)])
+                         for i in range(size)])
     try:
         group.start()
         yield group
