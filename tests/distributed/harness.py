@@ -264,6 +264,12 @@ class Cluster:
 
         return wait_until(registered, timeout, 0.1, f"{count} workers to register")
 
+    def queued_with(self, worker_id: str) -> list[str]:
+        """Task ids waiting in a worker's queue."""
+        with self.redis() as r:
+            return [str(x).split("|")[0]
+                    for x in r.lrange(f"{self.prefix}worker:{worker_id}:queue", 0, -1)]
+
     def wait_leader(self, timeout: float = 30) -> tuple[str, int]:
         return wait_until(self.leader, timeout, 0.02, "a scheduler leader")
 
