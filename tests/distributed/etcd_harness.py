@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote, unquote
 
 import pytest
 
-from tests.distributed.harness import Cluster, database
+from tests.distributed.harness import Cluster, cluster
 
 ETCD_URL = os.environ.get("CONVEYOR_TEST_ETCD_URL", "etcd://127.0.0.1:2379")
 
@@ -209,19 +210,9 @@ def etcd_members(workdir: Path, size: int = 3) -> Iterator[EtcdMembers]:
         group.stop()
 
 
-@contextlib.contextmanager
 def etcd_cluster_on(
     tmp_path: Path, url: str, backend: str = "mariadb", **env: str
-) -> Iterator[EtcdCluster]:
+) -> contextlib.AbstractContextManager[EtcdCluster]:
     """As ``etcd_cluster``, on the etcd members behind ``url``."""
-    with database(backend, tmp_path) as db:
-        c = EtcdCluster(tmp_path, db, url, extra_env=env)
-        try:
-            c.migrate()
-            yield c
-        except BaseException:
-            c.report()
-            raise
-        finally:
-            c.shutdown()
-            db.dispose()
+    return cast(contextlib.AbstractContextManager[EtcdCluster],
+                cluster(tmp_path, backend, url, kind=EtcdCluster, **env))

@@ -318,12 +318,13 @@ class Cluster:
 @contextlib.contextmanager
 def cluster(
     tmp_path: Path, backend: str = "mariadb", redis_url: str = SHARED_REDIS, *,
-    fast: bool = True, **env: str,
+    fast: bool = True, kind: type[Cluster] = Cluster, **env: str,
 ) -> Iterator[Cluster]:
     """A fresh database (migrated) and an empty key prefix; every process killed at the end.
-    ``fast=False`` keeps the production defaults for leases, heartbeats and sweeps."""
+    ``fast=False`` keeps the production defaults for leases, heartbeats and sweeps; ``kind``
+    is the cluster class (``etcd_harness.EtcdCluster`` for etcd)."""
     with database(backend, tmp_path) as db:
-        c = Cluster(tmp_path, db, redis_url, extra_env=env, fast=fast)
+        c = kind(tmp_path, db, redis_url, extra_env=env, fast=fast)
         try:
             c.migrate()
             yield c

@@ -108,8 +108,8 @@ class EtcdCoordination:
 
     def __init__(self, client: EtcdClient, layout: Layout, clock: Callable[[], float]) -> None:
         self.client = client
-        self.queues = EtcdTaskQueues(client, layout)
-        self.worker_queues = EtcdWorkerQueues(client, layout)
+        self.queues = EtcdTaskQueues(client, layout, clock)
+        self.worker_queues = EtcdWorkerQueues(client, layout, clock)
         self.registry = EtcdRegistry(client, layout, clock)
         self.lease = EtcdLeaderLease(client, layout, clock)
         self.cancels = EtcdCancelSignals(client, layout, clock)

@@ -28,10 +28,15 @@ backend's clock (sub-second TTLs work as on Redis); etcd leases only collect the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from conveyor.models import Priority, QueueItem
+
+if TYPE_CHECKING:
+    from conveyor.coordination.etcd.client import EtcdClient
 
 
 def q(text: str) -> str:
@@ -113,3 +118,15 @@ class Layout:
 
     def bucket(self, task_type: str) -> bytes:
         return self.k(f"bucket/{q(task_type)}")
+
+
+class Part:
+    """What each of the five parts holds: the client, the key layout and the clock (expiry is
+    a timestamp compared with it, see the module docstring)."""
+
+    def __init__(
+        self, client: EtcdClient, layout: Layout, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._c = client
+        self._l = layout
+        self._clock = clock

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote, unquote
 
 import grpc
 
-from conveyor.coordination.etcd.client import EtcdClient, Kv, unavailable_on_loss
-from conveyor.coordination.etcd.layout import Layout
+from conveyor.coordination.etcd.client import Kv, unavailable_on_loss
+from conveyor.coordination.etcd.layout import Part
 from conveyor.coordination.etcd.plan import run_cas
 from conveyor.coordination.protocol import AttemptRef
 from conveyor.models import Lease
@@ -29,14 +28,7 @@ from conveyor.models import Lease
 log = logging.getLogger(__name__)
 
 
-class EtcdLeaderLease:
-    def __init__(
-        self, client: EtcdClient, layout: Layout, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._c = client
-        self._l = layout
-        self._clock = clock
-
+class EtcdLeaderLease(Part):
     def _live(self, kv: Kv | None) -> Lease | None:
         if kv is None:
             return None
@@ -102,16 +94,9 @@ class EtcdLeaderLease:
         return {} if body["expires"] <= self._clock() else dict(body["status"])
 
 
-class EtcdCancelSignals:
+class EtcdCancelSignals(Part):
     #: Waits between re-watches after a lost connection.
     RETRY = 0.5
-
-    def __init__(
-        self, client: EtcdClient, layout: Layout, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._c = client
-        self._l = layout
-        self._clock = clock
 
     @unavailable_on_loss
     async def request(self, attempt: AttemptRef, ttl: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from conveyor.coordination.etcd.client import (
@@ -17,7 +18,7 @@ from conveyor.coordination.etcd.client import (
     chunks,
     unavailable_on_loss,
 )
-from conveyor.coordination.etcd.layout import Layout
+from conveyor.coordination.etcd.layout import Layout, Part
 from conveyor.coordination.etcd.plan import Plan, load_ring, run_cas
 from conveyor.coordination.fair import FairQueue
 from conveyor.errors import BackendUnavailable, StaleEpoch
@@ -43,11 +44,8 @@ def decode_values(kvs: Sequence[Kv]) -> list[QueueItem]:
     return [QueueItem.decode(kv.value) for kv in kvs]
 
 
-class EtcdTaskQueues:
-    def __init__(self, client: EtcdClient, layout: Layout) -> None:
-        self._c = client
-        self._l = layout
-        self._seen_wake = 0
+class EtcdTaskQueues(Part):
+    _seen_wake = 0  # the wake key's revision the dispatcher last saw
 
     async def _push(self, items: Sequence[QueueItem], extra: Sequence[Op] = (),
                     compares: Sequence[Compare] = ()) -> tuple[bool, int]:
@@ -259,10 +257,8 @@ class EtcdTaskQueues:
 
     @unavailable_on_loss
     async def inflight(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for queued in decode_values(await self._c.range(self._l.worker_all(), prefix=True)):
-            counts[queued.task_type] = counts.get(queued.task_type, 0) + 1
-        return counts
+        held = decode_values(await self._c.range(self._l.worker_all(), prefix=True))
+        return dict(Counter(queued.task_type for queued in held))
 
     @unavailable_on_loss
     async def take_tokens(

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from urllib.parse import unquote
 
 from conveyor.coordination.etcd.client import (
@@ -20,7 +19,7 @@ from conveyor.coordination.etcd.client import (
     chunks,
     unavailable_on_loss,
 )
-from conveyor.coordination.etcd.layout import Layout
+from conveyor.coordination.etcd.layout import Layout, Part
 from conveyor.coordination.etcd.plan import Plan, run_cas
 from conveyor.coordination.etcd.queues import check_epoch, decode_values, epoch_compare
 from conveyor.coordination.protocol import Reaped
@@ -45,11 +44,7 @@ async def push_back(
     return plan, items
 
 
-class EtcdWorkerQueues:
-    def __init__(self, client: EtcdClient, layout: Layout) -> None:
-        self._c = client
-        self._l = layout
-
+class EtcdWorkerQueues(Part):
     async def fetch(self, worker_id: str, count: int, timeout: float) -> list[QueueItem]:
         """Move up to ``count`` items (at most ``TXN_ITEMS``, one transaction's worth) to the
         active list in one transaction; while the queue is empty, watch it (from the revision
@@ -115,14 +110,7 @@ async def hand_back_all(
     return moved
 
 
-class EtcdRegistry:
-    def __init__(
-        self, client: EtcdClient, layout: Layout, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._c = client
-        self._l = layout
-        self._clock = clock
-
+class EtcdRegistry(Part):
     @unavailable_on_loss
     async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
         """The entry carries its expiry (sub-second TTLs are exact) and an etcd lease, so a
