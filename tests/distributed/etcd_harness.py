@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -117,7 +117,7 @@ class EtcdMember:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.client_port}"
 
-    def start(self, initial_cluster: str, token: str) -> None:
+    def start(self, initial_cluster: str, token: str, extra: Sequence[str] = ()) -> None:
         binary = shutil.which("etcd")
         assert binary, "etcd is not installed (scripts/services.sh installs etcd-server)"
         peer, client = f"http://127.0.0.1:{self.peer_port}", f"http://{self.endpoint}"
@@ -127,7 +127,7 @@ class EtcdMember:
                  "--listen-client-urls", client, "--advertise-client-urls", client,
                  "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                  "--initial-cluster", initial_cluster, "--initial-cluster-state", "new",
-                 "--initial-cluster-token", token],
+                 "--initial-cluster-token", token, *extra],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
@@ -143,6 +143,7 @@ class EtcdMembers:
 
     members: list[EtcdMember]
     generation: int = 0  # a new member set after ``wipe``
+    extra: Sequence[str] = ()  # more etcd flags for every member
 
     @property
     def initial_cluster(self) -> str:
@@ -154,7 +155,7 @@ class EtcdMembers:
 
     def start(self, member: EtcdMember | None = None) -> None:
         for m in [member] if member else self.members:
-            m.start(self.initial_cluster, f"{m.workdir.name}-{self.generation}")
+            m.start(self.initial_cluster, f"{m.workdir.name}-{self.generation}", self.extra)
         self.wait_healthy()
 
     def wipe(self) -> None:
@@ -194,7 +195,9 @@ class EtcdMembers:
 
 
 @contextlib.contextmanager
-def etcd_members(workdir: Path, size: int = 3) -> Iterator[EtcdMembers]:
+def etcd_members(
+    workdir: Path, size: int = 3, extra: Sequence[str] = ()
+) -> Iterator[EtcdMembers]:
     from tests.support.processes import free_port
 
     if shutil.which("etcd") is None:
@@ -202,7 +205,7 @@ def etcd_members(workdir: Path, size: int = 3) -> Iterator[EtcdMembers]:
             pytest.fail("etcd is not installed")
         pytest.skip("etcd is not installed")
     group = EtcdMembers([EtcdMember(f"m{i}", free_port(), free_port(), workdir)
-                         for i in range(size)])
+                         for i in range(size)], extra=extra)
     try:
         group.start()
         yield group

@@ -5,14 +5,19 @@ on etcd there, parametrised. Figures are printed (``-s``)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
+from conveyor.coordination.etcd import connect_etcd
+from conveyor.errors import ConfigError
+from conveyor.models import Priority, QueueItem
 from tests.distributed.etcd_harness import (
     etcd_cluster_on,
     etcd_members,
+    etcdctl,
 )
 from tests.distributed.harness import wait_until
 from tests.distributed.test_cluster import (
@@ -72,3 +77,28 @@ def test_etcd_losing_its_data_loses_nothing(tmp_path: Path) -> None:
         print(f"\n[etcd] lost its data; all {len(ids)} tasks done {took:.1f}s later; "
               f"epoch {before} -> {after}")
         assert after > before
+
+
+def test_user_password_auth_and_token_expiry(tmp_path: Path) -> None:
+    """``etcd://user:password@...`` logs in; the token (1 s here) expiring mid-life is
+    renewed on its own; wrong or missing credentials are a clear ConfigError."""
+    with etcd_members(tmp_path, size=1, extra=["--auth-token-ttl", "1"]) as group:
+        where = group.members[0].endpoint
+        etcdctl("user", "add", "root", "--new-user-password=s3cret", endpoints=where)
+        etcdctl("auth", "enable", endpoints=where)
+
+        async def scenario() -> None:
+            coord = await connect_etcd(f"etcd://root:s3cret@{where}", "auth:")
+            try:
+                await coord.queues.enqueue([QueueItem("a", "echo", Priority.HIGH)])
+                await asyncio.sleep(3)  # the token lapses
+                assert await coord.queues.peek(Priority.HIGH, 5) == [
+                    QueueItem("a", "echo", Priority.HIGH)]
+            finally:
+                await coord.close()
+            with pytest.raises(ConfigError, match="etcd refused Conveyor"):
+                await connect_etcd(f"etcd://root:wrong@{where}", "auth:")
+            with pytest.raises(ConfigError, match="etcd refused Conveyor"):
+                await connect_etcd(f"etcd://{where}", "auth:")
+
+        asyncio.run(scenario())

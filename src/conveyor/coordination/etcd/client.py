@@ -61,6 +61,11 @@ def unavailable_on_loss(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[
             try:
                 return await fn(*args, **kwargs)
             except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
+                    # The auth token expired (etcd's simple tokens last minutes): log in again.
+                    client = args[0] if args else None
+                    if isinstance(client, EtcdClient) and await client.reauthenticate():
+                        continue
                 if exc.code() not in LOST_CODES:
                     raise
                 lost: BaseException = exc
@@ -131,6 +136,7 @@ class EtcdClient:
     def __init__(self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] = ()):
         self.channel = channel
         self.metadata = metadata
+        self._credentials: tuple[str, str] | None = None
         self._kv = rpc.KVStub(channel)
         self._lease = rpc.LeaseStub(channel)
         self._watch = rpc.WatchStub(channel)
@@ -141,6 +147,14 @@ class EtcdClient:
             rpc.AuthenticateRequest(name=user, password=password), timeout=CALL_TIMEOUT
         )
         self.metadata = (("token", reply.token),)
+        self._credentials = (user, password)
+
+    async def reauthenticate(self) -> bool:
+        """Log in again with the credentials given before; False if there were none."""
+        if self._credentials is None:
+            return False
+        await self.authenticate(*self._credentials)
+        return True
 
     @unavailable_on_loss
     async def get(self, key: bytes) -> Kv | None:

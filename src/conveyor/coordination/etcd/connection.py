@@ -138,4 +138,7 @@ async def connect_etcd(
     except BackendUnavailable:
         await client.close()
         raise
+    except grpc.aio.AioRpcError as exc:  # bad credentials, none where auth is on, no access
+        await client.close()
+        raise ConfigError(f"etcd refused Conveyor: {exc.details()}") from exc
     return EtcdCoordination(client, Layout(prefix, leader_key), clock).as_coordination()
