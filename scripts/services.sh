@@ -38,7 +38,7 @@ if ! pg_isready -h 127.0.0.1 -q; then
 fi
 wait_for postgresql pg_isready -h 127.0.0.1 -q
 # etcd (Debian's 3.4): one member on 127.0.0.1:2379, data under /var/lib/conveyor-etcd.
-etcd_ok() { curl -sf -X POST http://127.0.0.1:2379/v3/maintenance/status -d '{}'; }
+etcd_ok() { ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 --dial-timeout=1s endpoint health; }
 if ! etcd_ok >/dev/null 2>&1; then
     mkdir -p /var/lib/conveyor-etcd /var/log/etcd
     nohup etcd --name conveyor-ci --data-dir /var/lib/conveyor-etcd \
