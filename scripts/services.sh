@@ -8,7 +8,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
-command -v etcd >/dev/null || need_apt+=(etcd-server etcd-client)
+{ command -v etcd && command -v etcdctl; } >/dev/null || need_apt+=(etcd-server etcd-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
