@@ -6,13 +6,15 @@ on etcd there, parametrised. Figures are printed (``-s``)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from conveyor.coordination.etcd import connect_etcd
-from conveyor.errors import ConfigError
+from conveyor.errors import BackendUnavailable, ConfigError
 from conveyor.models import Priority, QueueItem
 from tests.distributed.etcd_harness import (
     etcd_cluster_on,
@@ -26,6 +28,7 @@ from tests.distributed.test_cluster import (
     start_fleet,
     submit_in_batches,
 )
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +105,57 @@ def test_user_password_auth_and_token_expiry(tmp_path: Path) -> None:
                 await connect_etcd(f"etcd://{where}", "auth:")
 
         asyncio.run(scenario())
+
+
+def make_certs(folder: Path) -> None:
+    """A CA and a server certificate for 127.0.0.1 (the openssl command line)."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "server.key", "-out", "server.csr")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.pem")
+
+
+def test_etcds_url_speaks_tls(tmp_path: Path) -> None:
+    """``etcds://...?ca=`` reaches an etcd that serves TLS only, and verifies it."""
+    if shutil.which("openssl") is None or shutil.which("etcd") is None:
+        pytest.skip("openssl or etcd is not installed")
+    make_certs(tmp_path)
+    client, peer = free_port(), free_port()
+    server = subprocess.Popen(
+        ["etcd", "--data-dir", str(tmp_path / "data"),
+         "--listen-client-urls", f"https://127.0.0.1:{client}",
+         "--advertise-client-urls", f"https://127.0.0.1:{client}",
+         "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-cluster", f"default=http://127.0.0.1:{peer}",
+         "--cert-file", str(tmp_path / "server.pem"), "--key-file", str(tmp_path / "server.key")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"etcds://127.0.0.1:{client}?ca={tmp_path / 'ca.pem'}"
+
+    async def scenario() -> None:
+        for _ in range(50):  # until the member serves
+            try:
+                coord = await connect_etcd(url, "tls:")
+                break
+            except BackendUnavailable:
+                await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the TLS etcd never answered")
+        try:
+            lease = await coord.lease.acquire("tls", 5)
+            assert lease is not None and await coord.lease.current() == lease
+        finally:
+            await coord.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.kill()
+        server.wait(10)
