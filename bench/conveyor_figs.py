@@ -1,5 +1,5 @@
 """Conveyor's figures, each against real processes: ``conveyor api`` / ``scheduler`` /
-``worker`` on MariaDB and Redis (one fresh database and Redis key prefix per cluster), or
+``worker`` on MariaDB and Redis or etcd (one fresh database and key prefix per cluster), or
 ``conveyor standalone`` on a SQLite file. Timestamps are read from SQL after a run."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import httpx
 
 from conveyor.config import SchedulerSettings
 from harness import (
+    ETCD_URL,
     REDIS_DB,
     REDIS_HOST,
     REDIS_PORT,
@@ -31,6 +32,8 @@ from harness import (
     BenchError,
     Proc,
     Procs,
+    etcd_delete_prefix,
+    etcd_writes,
     free_port,
     http_ok,
     percentile,
@@ -43,10 +46,12 @@ CONVEYOR = VENV_BIN / "conveyor"
 
 
 class Cluster:
-    """One distributed Conveyor: a fresh MariaDB database and Redis prefix, and the processes
-    started on them. ``close`` kills them and drops both."""
+    """One distributed Conveyor: a fresh MariaDB database and key prefix on Redis or etcd
+    (``coordination``), and the processes started on them. ``close`` kills them and drops
+    both."""
 
-    def __init__(self, procs: Procs, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(self, procs: Procs, settings: Mapping[str, str] | None = None,
+                 coordination: str = "redis") -> None:
         tag = uuid.uuid4().hex[:10]
         self.procs = procs
         self.db = f"conveyor_bench_{tag}"
@@ -61,6 +66,9 @@ class Cluster:
             CONVEYOR_AUTH_REQUIRED="false",  # loopback only; keys are not what is measured
             **(settings or {}),
         )
+        self.coordination = coordination
+        if coordination == "etcd":  # coordination_url wins over redis_url
+            self.env["CONVEYOR_COORDINATION_URL"] = ETCD_URL
         self.members: list[Proc] = []
         self.url = ""
 
@@ -79,7 +87,10 @@ class Cluster:
         self.procs.stop(self.members)
         try:
             await sql(f"DROP DATABASE IF EXISTS `{self.db}`")
-            await redis_delete_prefix(self.prefix)
+            if self.coordination == "etcd":
+                await etcd_delete_prefix(self.prefix)
+            else:
+                await redis_delete_prefix(self.prefix)
         finally:
             shutil.rmtree(self.cwd, ignore_errors=True)
 
@@ -269,8 +280,10 @@ async def _submit_spaced(url: str, samples: int, gap: float) -> list[tuple[str, 
     return sent
 
 
-async def latency_distributed(procs: Procs, samples: int, gap: float, warmup: int) -> list[float]:
-    async with Cluster(procs) as cluster:
+async def latency_distributed(
+    procs: Procs, samples: int, gap: float, warmup: int, coordination: str = "redis"
+) -> list[float]:
+    async with Cluster(procs, coordination=coordination) as cluster:
         await cluster.api()
         cluster.scheduler()
         cluster.worker(10)
@@ -321,16 +334,20 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 # -- figure 3: drain ------------------------------------------------------------------------
 
 
-async def drain(procs: Procs, count: int, workers: int, capacity: int) -> dict[str, float]:
+async def drain(
+    procs: Procs, count: int, workers: int, capacity: int, coordination: str = "redis"
+) -> dict[str, float]:
     """``count`` no-ops queued while the normal queue is paused, then resumed: tasks/s from the
-    first start to the last finish, with 1 scheduler and ``workers`` worker processes."""
-    async with Cluster(procs) as cluster:
+    first start to the last finish, with 1 scheduler and ``workers`` worker processes. On etcd
+    also the etcd writes (Raft proposals) per task over the whole run, submit to finish."""
+    async with Cluster(procs, coordination=coordination) as cluster:
         await cluster.api()
         cluster.scheduler()
         for _ in range(workers):
             cluster.worker(capacity)
         await cluster.wait_ready(workers)
         await cluster.post("/api/v1/queues/normal/pause")
+        writes = await etcd_writes() if coordination == "etcd" else 0.0
         began = time.perf_counter()
         await cluster.insert("noop", {}, count)
         insert_s = time.perf_counter() - began
@@ -338,8 +355,11 @@ async def drain(procs: Procs, count: int, workers: int, capacity: int) -> dict[s
         resumed = time.time()
         await cluster.wait_status("SUCCESS", count, 300)
         first, last, n = await cluster.span()
-        return {"tasks_per_s": n / (last - first), "seconds": last - first,
-                "resume_to_last_s": last - resumed, "insert_per_s": count / insert_s}
+        out = {"tasks_per_s": n / (last - first), "seconds": last - first,
+               "resume_to_last_s": last - resumed, "insert_per_s": count / insert_s}
+        if coordination == "etcd":  # heartbeats and lease renewals are counted in, too
+            out["etcd_writes_per_task"] = (await etcd_writes() - writes) / count
+        return out
 
 
 # -- figure 4: 10,000 concurrent sleeping tasks ---------------------------------------------
@@ -379,14 +399,14 @@ async def _steady_submit(url: str, stop: asyncio.Event, every: float) -> int:
 
 
 async def failover(
-    procs: Procs, schedulers: int = 3, lease: float | None = 1.0
+    procs: Procs, schedulers: int = 3, lease: float | None = 1.0, coordination: str = "redis"
 ) -> dict[str, float]:
     """kill -9 the leader while ~100 tasks/s arrive: seconds until a task created after the kill
     starts, and the longest pause between consecutive starts. ``lease=None``: the defaults."""
     lease_env = {} if lease is None else {
         "CONVEYOR_SCHEDULER__LEADER_LOCK_TTL": str(lease),
         "CONVEYOR_SCHEDULER__LEADER_RENEW_INTERVAL": str(round(lease / 3, 3))}
-    async with Cluster(procs, lease_env) as cluster:
+    async with Cluster(procs, lease_env, coordination) as cluster:
         await cluster.api()
         candidates = [cluster.scheduler() for _ in range(schedulers)]
         cluster.worker(50)

@@ -118,6 +118,8 @@ class Bench:
                 self.procs, s.samples, s.gap, 10))),
             ("conveyor distributed (MariaDB+Redis)", run(lambda: cf.latency_distributed(
                 self.procs, s.samples, s.gap, 10))),
+            ("conveyor distributed (MariaDB+etcd)", run(lambda: cf.latency_distributed(
+                self.procs, s.samples, s.gap, 10, "etcd"))),
         ]
         for peer in self.peers:
             systems.append((peer.name, run(lambda p=peer: pf.latency_run(  # type: ignore[misc]
@@ -131,13 +133,18 @@ class Bench:
         systems: list[tuple[str, Callable[[], Awaitable[dict[str, float]]]]] = [
             ("conveyor (2 workers x 100, 1 scheduler)",
              lambda: cf.drain(self.procs, s.drain, workers=2, capacity=100)),
+            ("conveyor on etcd (2 workers x 100, 1 scheduler)",
+             lambda: cf.drain(self.procs, s.drain, workers=2, capacity=100,
+                              coordination="etcd")),
         ]
         for peer in self.peers:
             systems.append((peer.name, lambda p=peer: pf.drain_run(  # type: ignore[misc]
                 self.procs, p, self.peer_redis, s.drain, s.drain_cap)))
         for name, fn in systems:
-            self.record("3 drain", name, await self.repeat(f"drain {name}", fn),
-                        [("tasks_per_s", "tasks/s")])
+            metrics = [("tasks_per_s", "tasks/s")]
+            if "etcd" in name:
+                metrics.append(("etcd_writes_per_task", "etcd writes/task"))
+            self.record("3 drain", name, await self.repeat(f"drain {name}", fn), metrics)
 
     async def concurrency(self) -> None:
         n = self.sizes.sleepers
@@ -148,6 +155,10 @@ class Bench:
     async def recovery(self) -> None:
         runs = await self.repeat("failover", lambda: cf.failover(self.procs))
         self.record("5 recovery", "leader kill -9, 3 schedulers, 1 s lease", runs,
+                    [("failover_s", "s"), ("max_start_gap_s", "s")])
+        runs = await self.repeat("failover on etcd",
+                                 lambda: cf.failover(self.procs, coordination="etcd"))
+        self.record("5 recovery", "leader kill -9, 3 schedulers, 1 s lease, on etcd", runs,
                     [("failover_s", "s"), ("max_start_gap_s", "s")])
         runs = await self.repeat("worker crash", lambda: cf.worker_recovery(self.procs))
         self.record("5 recovery", "worker kill -9, heartbeat TTL 3 s", runs,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the servers the test suite talks to are up: Redis, MariaDB, PostgreSQL.
+# Make sure the servers the test suite talks to are up: Redis, MariaDB, PostgreSQL, etcd.
 # Installs them from Debian's packages when missing, starts them when stopped, waits until
 # each answers. Safe to run again and again.
 set -euo pipefail
@@ -8,6 +8,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+{ command -v etcd && command -v etcdctl; } >/dev/null || need_apt+=(etcd-server etcd-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -36,4 +37,15 @@ if ! pg_isready -h 127.0.0.1 -q; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
 fi
 wait_for postgresql pg_isready -h 127.0.0.1 -q
-echo "services up: redis, mariadb, postgresql"
+# etcd (Debian's 3.4): one member on 127.0.0.1:2379, data under /var/lib/conveyor-etcd.
+etcd_ok() { ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 --dial-timeout=1s endpoint health; }
+if ! etcd_ok >/dev/null 2>&1; then
+    mkdir -p /var/lib/conveyor-etcd /var/log/etcd
+    nohup etcd --name conveyor-ci --data-dir /var/lib/conveyor-etcd \
+        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+        --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster conveyor-ci=http://127.0.0.1:2380 \
+        >/var/log/etcd/ci.log 2>&1 &
+fi
+wait_for etcd etcd_ok
+echo "services up: redis, mariadb, postgresql, etcd"

@@ -24,7 +24,8 @@ def mask(url: str) -> str:
 
 
 def backends(settings: Settings, *, standalone: bool) -> str:
-    coordination = "in-process queues" if standalone else mask(settings.redis_url or "")
+    url = settings.coordination_url or settings.redis_url or ""
+    coordination = "in-process queues" if standalone else mask(url)
     return f"store {mask(settings.database_url)}, coordination {coordination}"
 
 

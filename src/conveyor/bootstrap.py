@@ -92,17 +92,31 @@ def listeners(settings: Settings) -> list[Listener]:
 
 
 async def coordination(settings: Settings, *, standalone: bool) -> Coordination:
-    if settings.redis_url:
+    url = settings.coordination_url or settings.redis_url
+    if url and url.startswith(("etcd://", "etcds://")):
+        from conveyor.coordination.etcd import connect_etcd
+
+        return await connect_etcd(
+            url, settings.redis_prefix, leader_key=settings.scheduler.leader_lock_key
+        )
+    if url:
+        redis_schemes = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+        if settings.coordination_url and not url.startswith(redis_schemes):
+            raise ConfigError(
+                f"coordination_url must start with redis://, rediss://, unix://, "
+                f"redis+sentinel://, etcd:// or etcds://, not {url.split('://')[0]}://"
+            )
         from conveyor.coordination.redis import connect_redis
 
         # Named connections let the recoverer see a worker's process die (CLIENT LIST).
         return await connect_redis(
-            settings.redis_url, settings.redis_prefix, client_name=process_id("conveyor"),
+            url, settings.redis_prefix, client_name=process_id("conveyor"),
             leader_key=settings.scheduler.leader_lock_key,
         )
     if not standalone:
         raise ConfigError(
-            "this command needs CONVEYOR_REDIS_URL (or --redis-url): separate api, scheduler "
+            "this command needs CONVEYOR_COORDINATION_URL (etcd://... or redis://...) or "
+            "CONVEYOR_REDIS_URL (or --redis-url): separate api, scheduler "
             "and worker processes share their queues through Redis; use `conveyor standalone` "
             "to run everything in one process without Redis"
         )

@@ -1,9 +1,10 @@
 """Fixtures for the contracts: the store on each database (``store``), and coordination on
-each backend (``coord``), Redis isolated by prefix.
+each backend (``coord``), Redis and etcd isolated by a key prefix per test.
 
 Redis is real (``CONVEYOR_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/0``). When it is
 unreachable the Redis half is skipped on a laptop but *fails* under ``CI=true``, so a broken
-CI service can never turn the suite green by skipping it.
+CI service can never turn the suite green by skipping it. etcd likewise
+(``CONVEYOR_TEST_ETCD_URL``, default ``etcd://127.0.0.1:2379``; ``scripts/services.sh`` starts it).
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 
+from conveyor.coordination.etcd import connect_etcd
 from conveyor.coordination.local import LocalCoordination
 from conveyor.coordination.protocol import Coordination
 from conveyor.coordination.redis import connect_redis
+from conveyor.errors import BackendUnavailable
 from conveyor.events import EventBus
 from conveyor.store.sql import SqlStore
 from tests.contract.store_support import Recorder
 from tests.support.databases import BACKENDS as DATABASES
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, unavailable
 
 REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-BACKENDS = ["local", "redis"]
+ETCD_URL = os.environ.get("CONVEYOR_TEST_ETCD_URL", "etcd://127.0.0.1:2379")
+BACKENDS = ["local", "redis", "etcd"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,28 @@ async def redis_session() -> AsyncIterator[RedisSession]:
         await raw.aclose()
 
 
+@asynccontextmanager
+async def etcd_session() -> AsyncIterator[Coordination]:
+    """The etcd backend under a fresh prefix, whose keys are deleted afterwards."""
+    prefix = f"test:{uuid4().hex}:"
+    try:
+        backend = await connect_etcd(ETCD_URL, prefix)
+    except BackendUnavailable as exc:
+        unavailable(f"etcd at {ETCD_URL}", exc)
+        raise
+    try:
+        yield backend
+    finally:
+        await drop_etcd_prefix(backend, prefix)
+        await backend.close()
+
+
+async def drop_etcd_prefix(coord: Coordination, prefix: str) -> None:
+    """Delete every key a test left under its etcd prefix."""
+    client = coord.closer.client  # type: ignore[attr-defined]
+    await client.txn([], [("delete_prefix", prefix.encode())])
+
+
 @pytest.fixture
 async def redis_env() -> AsyncIterator[RedisSession]:
     async with redis_session() as session:
@@ -77,11 +103,15 @@ async def redis_env() -> AsyncIterator[RedisSession]:
 
 @pytest.fixture(params=BACKENDS)
 async def coord(request: pytest.FixtureRequest) -> AsyncIterator[Coordination]:
-    """The same contract over the in-process and the Redis backend."""
+    """The same contract over the in-process, the Redis and the etcd backend."""
     if request.param == "local":
         local = LocalCoordination().as_coordination()
         yield local
         await local.close()
+        return
+    if request.param == "etcd":
+        async with etcd_session() as backend:
+            yield backend
         return
     async with redis_session() as session:
         backend = await connect_redis(

@@ -264,6 +264,12 @@ class Cluster:
 
         return wait_until(registered, timeout, 0.1, f"{count} workers to register")
 
+    def queued_with(self, worker_id: str) -> list[str]:
+        """Task ids waiting in a worker's queue."""
+        with self.redis() as r:
+            return [str(x).split("|")[0]
+                    for x in r.lrange(f"{self.prefix}worker:{worker_id}:queue", 0, -1)]
+
     def wait_leader(self, timeout: float = 30) -> tuple[str, int]:
         return wait_until(self.leader, timeout, 0.02, "a scheduler leader")
 
@@ -312,12 +318,13 @@ class Cluster:
 @contextlib.contextmanager
 def cluster(
     tmp_path: Path, backend: str = "mariadb", redis_url: str = SHARED_REDIS, *,
-    fast: bool = True, **env: str,
+    fast: bool = True, kind: type[Cluster] = Cluster, **env: str,
 ) -> Iterator[Cluster]:
     """A fresh database (migrated) and an empty key prefix; every process killed at the end.
-    ``fast=False`` keeps the production defaults for leases, heartbeats and sweeps."""
+    ``fast=False`` keeps the production defaults for leases, heartbeats and sweeps; ``kind``
+    is the cluster class (``etcd_harness.EtcdCluster`` for etcd)."""
     with database(backend, tmp_path) as db:
-        c = Cluster(tmp_path, db, redis_url, extra_env=env, fast=fast)
+        c = kind(tmp_path, db, redis_url, extra_env=env, fast=fast)
         try:
             c.migrate()
             yield c

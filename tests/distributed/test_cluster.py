@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,23 @@ import pytest
 from conveyor.balancing import ConsistentHash
 from conveyor.client import Client
 from conveyor.models import Priority, QueueItem, WorkerInfo
+from tests.distributed.etcd_harness import etcd_cluster
 from tests.distributed.harness import Cluster, cluster, redis_server, wait_until
 
 pytestmark = pytest.mark.slow
 
 PRIORITIES = ("high", "normal", "low")
+#: The coordination backends the fleet tests run on (the etcd one: ``etcd_harness``).
+COORDINATION = ["redis", "etcd"]
+
+
+def on(
+    coordination: str, tmp_path: Path, backend: str = "mariadb"
+) -> AbstractContextManager[Cluster]:
+    """A cluster coordinated by the shared Redis or the shared etcd."""
+    if coordination == "etcd":
+        return etcd_cluster(tmp_path, backend)
+    return cluster(tmp_path, backend)
 
 
 def submit_in_batches(client: Client, tasks: list[dict[str, Any]], size: int = 500) -> list[str]:
@@ -96,10 +108,15 @@ def flowing(client_url: str, every: float = 0.05, batch: int = 5) -> Iterator[li
 # -- 1. throughput and exactly one SUCCESS ----------------------------------------------------
 
 
-@pytest.mark.timeout(180)
-@pytest.mark.parametrize(("backend", "total"), [("mariadb", 2000), ("postgres", 200)])
-def test_every_task_succeeds_once(tmp_path: Path, backend: str, total: int) -> None:
-    with cluster(tmp_path, backend) as c:
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    ("backend", "total", "coordination"),
+    [("mariadb", 2000, "redis"), ("postgres", 200, "redis"), ("mariadb", 2000, "etcd")],
+)
+def test_every_task_succeeds_once(
+    tmp_path: Path, backend: str, total: int, coordination: str
+) -> None:
+    with on(coordination, tmp_path, backend) as c:
         start_fleet(c, schedulers=3, workers=3, capacity=50)
         rng = random.Random(7)
         tasks = [
@@ -112,7 +129,7 @@ def test_every_task_succeeds_once(tmp_path: Path, backend: str, total: int) -> N
         assert len(set(ids)) == total
         c.wait_status("SUCCESS", total, 120)
         took = time.monotonic() - began
-        print(f"\n[{backend}] {total} tasks submitted and finished in {took:.1f}s "
+        print(f"\n[{backend}, {coordination}] {total} tasks submitted and finished in {took:.1f}s "
               f"({total / took:.0f}/s) by 3 workers")
         assert_one_success_each(c, total)
         by_priority = dict(c.db.rows("SELECT priority, COUNT(*) FROM task GROUP BY priority"))
@@ -160,8 +177,9 @@ def test_high_priority_starts_first_on_a_saturated_fleet(tmp_path: Path) -> None
 # -- 3. kill -9 of the leader -----------------------------------------------------------------
 
 
-def test_leader_kill_fails_over_quickly(tmp_path: Path) -> None:
-    with cluster(tmp_path) as c:
+@pytest.mark.parametrize("coordination", COORDINATION)
+def test_leader_kill_fails_over_quickly(tmp_path: Path, coordination: str) -> None:
+    with on(coordination, tmp_path) as c:
         start_fleet(c, schedulers=3, workers=2)
         holder, epoch = c.wait_leader()
         with c.client() as client:
@@ -268,21 +286,20 @@ def test_paused_leader_never_dispatches_with_its_old_epoch(tmp_path: Path) -> No
 
 
 def pick_victim(c: Cluster) -> tuple[str, list[str], list[str]]:
-    """A worker with both running tasks and tasks waiting in its Redis queue."""
-    with c.redis() as r:
-        for row in c.db.rows("SELECT DISTINCT worker_id FROM task WHERE status = 'PROCESSING'"):
-            queued = [str(x).split("|")[0]
-                      for x in r.lrange(f"{c.prefix}worker:{row.worker_id}:queue", 0, -1)]
-            running = [x.id for x in c.db.rows(
-                "SELECT id FROM task WHERE status = 'PROCESSING' AND worker_id = :w",
-                w=row.worker_id)]
-            if queued and running:
-                return row.worker_id, running, queued
+    """A worker with both running tasks and tasks waiting in its queue."""
+    for row in c.db.rows("SELECT DISTINCT worker_id FROM task WHERE status = 'PROCESSING'"):
+        queued = c.queued_with(row.worker_id)
+        running = [x.id for x in c.db.rows(
+            "SELECT id FROM task WHERE status = 'PROCESSING' AND worker_id = :w",
+            w=row.worker_id)]
+        if queued and running:
+            return row.worker_id, running, queued
     return "", [], []
 
 
-def test_worker_kill_loses_no_task(tmp_path: Path) -> None:
-    with cluster(tmp_path) as c:
+@pytest.mark.parametrize("coordination", COORDINATION)
+def test_worker_kill_loses_no_task(tmp_path: Path, coordination: str) -> None:
+    with on(coordination, tmp_path) as c:
         start_fleet(c, schedulers=2, workers=3, capacity=2)
         with c.client() as client:
             ids = submit_in_batches(
@@ -356,8 +373,9 @@ def test_epoch_keeps_rising_after_redis_loses_its_data(tmp_path: Path) -> None:
 # -- 7. cancelling a running task -------------------------------------------------------------
 
 
-def test_cancel_running_task_lands_within_a_second(tmp_path: Path) -> None:
-    with cluster(tmp_path) as c:
+@pytest.mark.parametrize("coordination", COORDINATION)
+def test_cancel_running_task_lands_within_a_second(tmp_path: Path, coordination: str) -> None:
+    with on(coordination, tmp_path) as c:
         start_fleet(c, schedulers=1, workers=1)
         with c.client() as client:
             handle = client.submit("sleep", {"seconds": 30})

@@ -18,7 +18,7 @@ from conveyor.config import Settings, parse_duration
 BOUNDS = (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"), ("min_length", "length ≥"),
           ("max_length", "length ≤"), ("pattern", "matches"))
 SECRET = frozenset({"webhook_secret", "secrets.keys"})
-URLS = frozenset({"database_url", "redis_url"})
+URLS = frozenset({"database_url", "redis_url", "coordination_url"})
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ class Settings(BaseModel):
 
     database_url: str = "conveyor.db"
     redis_url: str | None = None
+    # The coordination backend of a distributed deployment, by URL: redis://... (as
+    # redis_url) or etcd://host:port[,host:port...] / etcds://... (coordination/etcd). It wins
+    # over redis_url when both are set. redis_prefix is the key prefix on either backend.
+    coordination_url: str | None = None
     redis_prefix: str = Field("conveyor:", min_length=1, max_length=64)
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)

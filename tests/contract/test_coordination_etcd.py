@@ -1,0 +1,75 @@
+"""What only etcd needs checked: compare-and-swap under real concurrency (two clients, one
+prefix), transactions split under etcd's operation limit, and the epoch fence inside them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from uuid import uuid4
+
+import pytest
+
+from conveyor.coordination.etcd import connect_etcd
+from conveyor.coordination.protocol import Coordination
+from conveyor.errors import BackendUnavailable, StaleEpoch
+from conveyor.models import Priority, QueueItem
+from tests.contract.conftest import ETCD_URL, drop_etcd_prefix
+from tests.support.databases import unavailable
+
+
+async def two_clients() -> tuple[Coordination, Coordination, str]:
+    prefix = f"test:{uuid4().hex}:"
+    try:
+        first = await connect_etcd(ETCD_URL, prefix)
+    except BackendUnavailable as exc:
+        unavailable(f"etcd at {ETCD_URL}", exc)
+    return first, await connect_etcd(ETCD_URL, prefix), prefix
+
+
+async def drain(coord: Coordination, worker_id: str) -> list[QueueItem]:
+    """Fetch until the worker queue is empty (one fetch takes one transaction's worth)."""
+    taken: list[QueueItem] = []
+    while batch := await coord.worker_queues.fetch(worker_id, 400, 0.05):
+        taken += batch
+    return taken
+
+
+async def test_concurrent_enqueues_and_assigns_lose_and_double_nothing() -> None:
+    a, b, prefix = await two_clients()
+    try:
+        items = [QueueItem(f"t{n}", "echo", Priority.NORMAL, f"tenant{n % 3}")
+                 for n in range(300)]
+        await asyncio.gather(a.queues.enqueue(items[::2]), b.queues.enqueue(items[1::2]))
+        assert (await a.queues.lengths())["normal"] == 300
+        lease = await a.lease.acquire("s", 30)
+        assert lease is not None
+        moved = await asyncio.gather(
+            a.queues.assign(lease.epoch, [(i, "wa") for i in items]),
+            b.queues.assign(lease.epoch, [(i, "wb") for i in reversed(items)]),
+        )
+        assert sum(moved) == 300
+        taken = [*await drain(a, "wa"), *await drain(b, "wb")]
+        assert Counter(taken) == Counter(items)
+        assert await a.queues.tenant_lengths() == {"high": {}, "normal": {}, "low": {}}
+    finally:
+        await drop_etcd_prefix(a, prefix)
+        await a.close()
+        await b.close()
+
+
+async def test_a_deposed_leader_moves_nothing() -> None:
+    a, b, prefix = await two_clients()
+    try:
+        await a.queues.enqueue([QueueItem("x", "echo", Priority.HIGH)])
+        old = await a.lease.acquire("old", 30, min_epoch=6)
+        assert old is not None
+        await a.lease.release(old)
+        new = await b.lease.acquire("new", 30)
+        assert new is not None and new.epoch == old.epoch + 1
+        with pytest.raises(StaleEpoch):
+            await a.queues.assign(old.epoch, [(QueueItem("x", "echo", Priority.HIGH), "w")])
+        assert await b.queues.peek(Priority.HIGH, 5) == [QueueItem("x", "echo", Priority.HIGH)]
+    finally:
+        await drop_etcd_prefix(a, prefix)
+        await a.close()
+        await b.close()
