@@ -10,7 +10,7 @@ key                                value and use
 ``w/{id}/q/{seq}``                 items assigned to a worker, not yet taken
 ``w/{id}/a/{item}``                items the worker took and runs (reliable fetch)
 ``nodes/worker/{id}``              ``WorkerInfo`` JSON with its expiry, bound to an etcd lease
-``nodes/scheduler/{id}``           reserved for the scheduler registry (not written yet)
+``nodes/scheduler/{id}``           a live scheduler (leader or standby): JSON seen + expiry
 ``wi/{id}``                        expiry of every registered worker (kept until reaped)
 ``leader``, ``epoch``              the lease JSON (holder, epoch, expiry); the fencing counter
 ``status``                         the leader's duties, JSON with expiry
@@ -90,6 +90,9 @@ class Layout:
 
     def node(self, worker_id: str) -> bytes:
         return self.k(f"nodes/worker/{q(worker_id)}")
+
+    def scheduler_node(self, holder: str = "") -> bytes:
+        return self.k(f"nodes/scheduler/{q(holder)}" if holder else "nodes/scheduler/")
 
     def worker_index(self, worker_id: str = "") -> bytes:
         return self.k(f"wi/{q(worker_id)}")

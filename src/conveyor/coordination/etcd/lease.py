@@ -1,5 +1,8 @@
 """``LeaderLease`` and ``CancelSignals`` over etcd.
 
+Every live scheduler, leader or standby, announces itself under ``nodes/scheduler/{id}``
+(JSON seen + expiry, bound to an etcd lease that collects it later).
+
 The lease is one key (holder, epoch, expiry) beside an ``epoch`` counter that only rises: a
 campaign is one transaction comparing both keys' revisions with what it read, so two schedulers
 can never both win, and the winner's epoch is above every earlier one (and above the store's
@@ -92,6 +95,24 @@ class EtcdLeaderLease(Part):
             return {}
         body = json.loads(found.value)
         return {} if body["expires"] <= self._clock() else dict(body["status"])
+
+    @unavailable_on_loss
+    async def announce(self, holder: str, seen: float, ttl: float) -> None:
+        body = {"seen": seen, "expires": self._clock() + ttl}
+        await self._c.put(self._l.scheduler_node(holder), json.dumps(body).encode(),
+                          await self._c.grant(2 * ttl))
+
+    @unavailable_on_loss
+    async def withdraw(self, holder: str) -> None:
+        await self._c.txn([], [("delete", self._l.scheduler_node(holder))])
+
+    @unavailable_on_loss
+    async def schedulers(self) -> dict[str, float]:
+        """Expiry is the timestamp in the value (the etcd lease only collects the key later)."""
+        start, now = len(self._l.scheduler_node()), self._clock()
+        found = await self._c.range(self._l.scheduler_node(), prefix=True)
+        bodies = [(unquote(kv.key[start:].decode()), json.loads(kv.value)) for kv in found]
+        return {holder: float(b["seen"]) for holder, b in bodies if b["expires"] > now}
 
 
 class EtcdCancelSignals(Part):

@@ -256,9 +256,9 @@ class EtcdTaskQueues(Part):
         return {kv.value.decode() for kv in await self._c.range(self._l.paused(), prefix=True)}
 
     @unavailable_on_loss
-    async def inflight(self) -> dict[str, int]:
+    async def inflight(self) -> dict[tuple[str, str], int]:
         held = decode_values(await self._c.range(self._l.worker_all(), prefix=True))
-        return dict(Counter(queued.task_type for queued in held))
+        return dict(Counter((queued.tenant, queued.task_type) for queued in held))
 
     @unavailable_on_loss
     async def take_tokens(
