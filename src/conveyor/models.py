@@ -9,6 +9,9 @@ Allowed moves::
        │            └──► CANCELLED
        └── a manual retry of FAILED / TIMEOUT / CANCELLED
     PENDING ──► CANCELLED
+    WAITING ──► PENDING        (every parent succeeded, or ended with on_parent_failure "run")
+    WAITING ──► CANCELLED      (a parent failed for good, a cancel, a wait timeout)
+    CANCELLED ──► WAITING      (a workflow retry reopens a cancelled descendant)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 class TaskStatus(StrEnum):
+    WAITING = "WAITING"  # has parents (docs/design.md §10) that have not all ended yet
     PENDING = "PENDING"
     PROCESSING = "PROCESSING"
     SUCCESS = "SUCCESS"
@@ -43,6 +47,7 @@ FINAL_STATUSES = frozenset(
 )
 
 ALLOWED_MOVES: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.WAITING: frozenset({TaskStatus.PENDING, TaskStatus.CANCELLED}),
     TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED}),
     TaskStatus.PROCESSING: frozenset(
         {TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED}
@@ -50,7 +55,7 @@ ALLOWED_MOVES: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.SUCCESS: frozenset(),
     TaskStatus.FAILED: frozenset({TaskStatus.PENDING}),
     TaskStatus.TIMEOUT: frozenset({TaskStatus.PENDING}),
-    TaskStatus.CANCELLED: frozenset({TaskStatus.PENDING}),
+    TaskStatus.CANCELLED: frozenset({TaskStatus.PENDING, TaskStatus.WAITING}),
 }
 
 
