@@ -103,6 +103,20 @@ def check_task_type(task_type: str) -> str:
     return task_type
 
 
+PARENT_POLICIES = ("cancel", "run")
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A payload key filled at release from parents' results: ``parent`` (a task id) or, for a
+    fan-in, every parent in order (``parent`` None: the key gets the list); ``path`` is the
+    dotted path into each result ("" for the whole result)."""
+
+    key: str
+    parent: str | None
+    path: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
     """One row of the ``task`` table."""
@@ -129,6 +143,12 @@ class Task:
     callback_url: str | None = None
     owner: str | None = None  # id of the API key that created it
     tenant: str = DEFAULT_TENANT
+    # Dependencies (docs/design.md §10), written to ``task_deps`` on insert, not read back
+    # with the row: parent ids in order, the policy when one fails for good, and the payload
+    # keys that get parents' results at release.
+    parents: tuple[str, ...] = ()
+    on_parent_failure: str = "cancel"
+    inputs: tuple[Input, ...] = ()
 
     @property
     def retries_left(self) -> bool:

@@ -134,6 +134,13 @@ async def create_task(w: World) -> None:
     assert unknown.status_code == 422  # acme's config does not make the type known to bravo
     named = await w.http.post("/api/v1/tasks?tenant=acme", json=body, headers=w.bravo["admin"])
     assert named.status_code == 403
+    # A parent of another tenant is refused as a missing one is, by the very same text.
+    missing = new_id(time.time())
+    theirs, nobody = [
+        await w.http.post("/api/v1/tasks", json={"task_type": "echo", "depends_on": [p]},
+                          headers=w.bravo["submit"]) for p in (w.pending, missing)]
+    assert theirs.status_code == nobody.status_code == 422
+    assert theirs.text.replace(w.pending, "ID") == nobody.text.replace(missing, "ID")
 
 
 async def create_batch(w: World) -> None:

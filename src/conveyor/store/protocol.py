@@ -37,6 +37,7 @@ from conveyor.schedules.model import Fire, Schedule
 from conveyor.tenants import DEFAULT_TENANT
 
 if TYPE_CHECKING:
+    from conveyor.store.deps import Settled
     from conveyor.store.retention import PurgeTarget, RowArchive
 
 
@@ -58,6 +59,16 @@ class Outcome:
     message: str = ""
     worker_id: str | None = None
     epoch: int | None = None
+
+
+class Finished(list[Task]):
+    """The tasks a finish moved, as a list, plus the WAITING children their final moves
+    released in the same transaction (``released``: to place on their queues after the
+    commit, like retries; docs/design.md §10)."""
+
+    def __init__(self, moved: Sequence[Task] = (), released: Sequence[Task] = ()) -> None:
+        super().__init__(moved)
+        self.released = list(released)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +145,10 @@ class TaskMoves(Protocol):
     async def start(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[Task]:
         """PENDING → PROCESSING with ``attempt + 1``; returns only the tasks that moved."""
 
-    async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
+    async def finish(self, outcomes: Sequence[Outcome], now: float) -> Finished:
         """Apply each outcome to a PROCESSING task of that attempt; return the tasks that moved
-        (their new state), skipping outcomes of superseded attempts."""
+        (their new state), skipping outcomes of superseded attempts, and in ``released`` the
+        children their final moves released."""
 
     async def cancel_pending(
         self, task_id: str, now: float, message: str, *, tenant: str | None = None,
@@ -353,6 +365,16 @@ class Schedules(Protocol):
         """History, newest fire first."""
 
 
+class Dependencies(Protocol):
+    """WAITING tasks the release sweep settles (docs/design.md §10)."""
+
+    async def release_waiting(
+        self, after_id: str | None, older_than: float, limit: int, now: float
+    ) -> tuple[str | None, Settled]:
+        """One page after ``after_id``: the last id seen (None: none left) and what it
+        released and cancelled."""
+
+
 class TaskStore(Protocol):
     """The whole store. The parts are read-only properties so an implementation may hold
     more specific types than the protocols name."""
@@ -392,6 +414,9 @@ class TaskStore(Protocol):
 
     @property
     def schedules(self) -> Schedules: ...
+
+    @property
+    def deps(self) -> Dependencies: ...
 
     async def migrate(self) -> None: ...
 
