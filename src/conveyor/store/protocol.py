@@ -39,6 +39,8 @@ from conveyor.tenants import DEFAULT_TENANT
 if TYPE_CHECKING:
     from conveyor.store.deps import Settled
     from conveyor.store.retention import PurgeTarget, RowArchive
+    from conveyor.store.workflows import WorkflowCancel
+    from conveyor.workflows import Workflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +377,28 @@ class Dependencies(Protocol):
         released and cancelled."""
 
 
+class WorkflowRecords(Protocol):
+    """Workflows and their nodes (docs/design.md §10), filtered by tenant in SQL."""
+
+    async def create(self, flow: Workflow, tasks: Sequence[Task], now: float) -> list[Task]:
+        """Every node's task, its edges and the workflow's rows in one transaction."""
+
+    async def get(self, workflow_id: str, tenant: str | None) -> Workflow | None: ...
+
+    async def node_states(self, workflow_id: str) -> dict[str, TaskStatus]: ...
+
+    async def list_workflows(
+        self, tenant: str | None, name: str | None, cursor: str | None, limit: int
+    ) -> list[Workflow]: ...
+
+    async def cancel(
+        self, flow: Workflow, now: float, audit: AuditEntry | None
+    ) -> WorkflowCancel: ...
+
+    async def retry(self, flow: Workflow, now: float, audit: AuditEntry | None) -> list[Task]:
+        """Reopen failed and cancelled nodes; returns the ones now PENDING."""
+
+
 class TaskStore(Protocol):
     """The whole store. The parts are read-only properties so an implementation may hold
     more specific types than the protocols name."""
@@ -417,6 +441,9 @@ class TaskStore(Protocol):
 
     @property
     def deps(self) -> Dependencies: ...
+
+    @property
+    def workflows(self) -> WorkflowRecords: ...
 
     async def migrate(self) -> None: ...
 

@@ -28,6 +28,7 @@ from conveyor.store.tasks import SqlTasks
 from conveyor.store.tenant_limits import SqlTenantLimits
 from conveyor.store.urls import database_url
 from conveyor.store.workers import SqlWorkers
+from conveyor.store.workflows import SqlWorkflows
 
 
 class SqlStore:
@@ -53,6 +54,7 @@ class SqlStore:
         self.schedules = SqlSchedules(self.db, self.events)
         self.tenant_limits = SqlTenantLimits(self.db)
         self.deps = SqlDeps(self.db)
+        self.workflows = SqlWorkflows(self.db, self.events)
 
     async def migrate(self) -> None:
         await self.db.migrate()
