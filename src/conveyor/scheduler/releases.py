@@ -16,40 +16,31 @@ from __future__ import annotations
 import logging
 
 from conveyor.coordination.protocol import TaskQueues
-from conveyor.duty import Duty, sleep_unless
 from conveyor.placement import place
 from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.paging import PAGES_PER_PASS, PagedSweep
 from conveyor.store.protocol import Dependencies
 
 log = logging.getLogger(__name__)
 
-PAGES_PER_PASS = 20
 
-
-class ReleaseSweeper(Duty):
+class ReleaseSweeper(PagedSweep):
     name = "release-sweeper"
 
     def __init__(
         self, deps: Dependencies, queues: TaskQueues, elector: Elector, *,
         interval: float, min_age: float, batch: int = 500, pages_per_pass: int = PAGES_PER_PASS,
     ) -> None:
-        super().__init__(interval)
-        self._deps, self._queues, self._elector = deps, queues, elector
-        self._min_age, self._batch, self._pages = min_age, batch, pages_per_pass
-        self._cursor: str | None = None
+        super().__init__(elector, interval=interval, min_age=min_age, batch=batch,
+                         pages_per_pass=pages_per_pass)
+        self._deps, self._queues = deps, queues
         self.released = 0
         self.cancelled = 0
-
-    async def wait_for_next_pass(self) -> None:
-        if self._cursor is None:
-            await super().wait_for_next_pass()
-        else:
-            await sleep_unless(self._stopping, min(self.interval, 1.0))
 
     async def run_once(self, now: float) -> None:
         if self._elector.epoch is None:
             return
-        for _ in range(self._pages):
+        for _ in range(self._pages_per_pass):
             self._cursor, settled = await self._deps.release_waiting(
                 self._cursor, now - self._min_age, self._batch, now
             )
