@@ -310,7 +310,8 @@ class TaskService:
                 f"task {task_id} is {current.status}; only FAILED, TIMEOUT or CANCELLED tasks "
                 "can be retried"
             )
-        await place(self.coordination.queues, [reopened], now)
+        if reopened.status == TaskStatus.PENDING:  # else WAITING for its parents again
+            await place(self.coordination.queues, [reopened], now)
         return reopened
 
     async def set_priority(

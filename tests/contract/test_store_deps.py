@@ -144,3 +144,28 @@ async def test_the_release_sweep_settles_what_a_finish_missed(store: SqlStore) -
     assert cursor == b.id and [t.id for t in settled.released] == [b.id]
     _, again = await store.deps.release_waiting(None, later, 100, later)
     assert again.released == [] and await statuses(store, [b]) == [S.PENDING]
+
+
+async def test_a_manual_retry_of_a_cancelled_child_waits_for_its_parents(
+    store: SqlStore,
+) -> None:
+    a = make_task()
+    b = child(a)
+    await store.tasks.insert([a, b])
+    await end(store, [a], S.FAILED)
+    # Its parent still failed for good: cancelled again at once, naming it.
+    again = await store.moves.reopen(b.id, time.time(), "manual retry")
+    assert again is not None and again.status == S.CANCELLED and a.id in (again.error or "")
+    assert await store.moves.reopen(a.id, time.time(), "manual retry")
+    reopened = await store.moves.reopen(b.id, time.time(), "manual retry")
+    assert reopened is not None and reopened.status == S.WAITING
+    await store.moves.start([a.id], "w1", time.time())
+    done = await store.moves.finish([Outcome(a.id, 2, S.SUCCESS)], time.time())
+    assert [t.id for t in done.released] == [b.id]
+    ok = make_task()
+    c = child(ok)
+    await store.tasks.insert([ok, c])
+    assert await store.moves.cancel_pending(c.id, time.time(), "by request")
+    await end(store, [ok])
+    ran = await store.moves.reopen(c.id, time.time(), "manual retry")
+    assert ran is not None and ran.status == S.PENDING  # its parent had succeeded

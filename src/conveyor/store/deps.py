@@ -57,6 +57,11 @@ def _inputs_text(child: Task, parent_id: str) -> str | None:
     return None if stored is None else dumps(stored)
 
 
+async def has_parents(conn: AsyncConnection, task_id: str) -> bool:
+    query = sa.select(task_deps.c.parent_id).where(task_deps.c.child_id == task_id).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
 async def children_of(conn: AsyncConnection, parent_ids: Sequence[str]) -> list[str]:
     found: list[str] = []
     for chunk in chunks(list(dict.fromkeys(parent_ids))):

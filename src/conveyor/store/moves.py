@@ -29,7 +29,7 @@ from conveyor.models import Priority, Task, TaskStatus, check_move
 from conveyor.store.audit import record
 from conveyor.store.bulk import finish_update
 from conveyor.store.database import Database
-from conveyor.store.deps import Settled, settle_children
+from conveyor.store.deps import Settled, has_parents, settle, settle_children
 from conveyor.store.protocol import Finished, Outcome
 from conveyor.store.rows import (
     by_ids,
@@ -190,8 +190,12 @@ class SqlMoves:
             await record(conn, audit, now, before=before, after=task_view(moved),
                          tenant=moved.tenant)
             # A cancel ends the task for good: its children's verdicts share the transaction
-            # (children released by policy "run" are queued by the orphan sweep).
+            # (children released by policy "run" are queued by the orphan sweep). A task
+            # reopened to WAITING is released at once if its parents allow it.
             settled = await settle_children(conn, [moved], now)
+            if moved.status == S.WAITING:
+                again = await settle(conn, [moved.id], now)
+                moved = next(iter(again.released + again.cancelled), moved)
         if kind is not None:
             self._events.emit([Event(kind, moved, now)])
         self._emit_settled(settled, now)
@@ -210,8 +214,18 @@ class SqlMoves:
         self, task_id: str, now: float, message: str, *, tenant: str | None = None,
         audit: AuditEntry | None = None,
     ) -> Task | None:
+        """A task with parents that was cancelled goes back to WAITING (§10: it never runs
+        before its parents succeeded), settled at once; any other to PENDING. Edges never
+        change after the insert, so reading them first is safe."""
         extra = {"retry_count": 0, "run_at": now, "finished_at": None, "error": None,
                  "result": None}
+        async with self._db.connect() as conn:
+            waits = await has_parents(conn, task_id)
+        if waits:
+            moved = await self._move_one(task_id, [S.CANCELLED], S.WAITING, now, message,
+                                         extra, None, tenant, audit)
+            if moved is not None:
+                return moved
         return await self._move_one(
             task_id, [S.FAILED, S.TIMEOUT, S.CANCELLED], S.PENDING, now, message, extra,
             EventKind.RETRYING, tenant, audit,
