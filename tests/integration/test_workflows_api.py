@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import Any
 
+from conveyor.canvas import chain, chord, group, step
 from tests.integration.test_api import Api, any_api, api, error_of, running
 
 __all__ = ["any_api", "api"]  # the fixtures, shared with test_api
@@ -138,3 +139,13 @@ async def test_bad_graphs_are_refused_naming_the_offenders(api: Api) -> None:
     assert answer.status_code == 422
     assert await api.stored() == 0
     assert error_of(await api.http.get("/api/v1/workflows/01KZZZZZZZZZZZZZZZZZZZZZZZ"), 404)
+
+
+async def test_a_chord_built_in_python_runs(api: Api) -> None:
+    flow = chain(step("echo", v=0), chord(group(*(step("echo", i=i) for i in range(3))),
+                                          step("echo", total=True)))
+    async with running(api):
+        made = await create(api, flow.nodes())
+        assert (await wait_state(api, made["workflow_id"]))["state"] == "SUCCESS"
+    last = await api.get(made["nodes"]["echo-4"])
+    assert last["result"] == {"total": True, "results": [{"i": 0}, {"i": 1}, {"i": 2}]}
