@@ -11,6 +11,7 @@ from conveyor.coordination.protocol import Coordination
 from conveyor.models import TaskStatus
 from conveyor.outcomes import Outcomes
 from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.orphans import OrphanSweeper
 from conveyor.scheduler.releases import ReleaseSweeper
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
@@ -65,3 +66,19 @@ async def test_a_follower_does_not_sweep(
     duty = sweeper(store, coord, follower)
     await duty.run_once(clock.now)
     assert duty.released == 0
+
+
+async def test_a_crash_between_the_commit_and_the_push_loses_no_child(
+    store: SqlStore, tasks: Tasks, coord: Coordination, leader: Elector, clock: Clock
+) -> None:
+    """The finish committed the release, the process died before ``place``: the child is a
+    PENDING row no queue holds, and the orphan sweep queues it."""
+    [parent] = await tasks.running()
+    [kid] = await tasks.pending(status=S.WAITING, parents=(parent.id,))
+    done = await store.moves.finish([Outcome(parent.id, 1, S.SUCCESS)], clock.now)
+    assert [t.id for t in done.released] == [kid.id]  # ... and then kill -9
+    assert await queued_ids(coord) == []
+    clock.now += MIN_AGE + 1
+    orphans = OrphanSweeper(store.sweeps, coord, leader, interval=30.0, min_age=MIN_AGE)
+    await orphans.run_once(clock.now)
+    assert await queued_ids(coord) == [kid.id]
