@@ -49,6 +49,8 @@ class Action(StrEnum):
     SCHEDULE_BACKFILL = "schedule.backfill"
     TENANT_SET = "tenant.set"
     TENANT_RESET = "tenant.reset"
+    WORKFLOW_CANCEL = "workflow.cancel"
+    WORKFLOW_RETRY = "workflow.retry"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ Allowed moves::
        │            └──► CANCELLED
        └── a manual retry of FAILED / TIMEOUT / CANCELLED
     PENDING ──► CANCELLED
+    WAITING ──► PENDING        (every parent succeeded, or ended with on_parent_failure "run")
+    WAITING ──► CANCELLED      (a parent failed for good, a cancel, a wait timeout)
+    CANCELLED ──► WAITING      (a workflow retry reopens a cancelled descendant)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 class TaskStatus(StrEnum):
+    WAITING = "WAITING"  # has parents (docs/design.md §10) that have not all ended yet
     PENDING = "PENDING"
     PROCESSING = "PROCESSING"
     SUCCESS = "SUCCESS"
@@ -43,6 +47,7 @@ FINAL_STATUSES = frozenset(
 )
 
 ALLOWED_MOVES: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.WAITING: frozenset({TaskStatus.PENDING, TaskStatus.CANCELLED}),
     TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED}),
     TaskStatus.PROCESSING: frozenset(
         {TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED}
@@ -50,7 +55,7 @@ ALLOWED_MOVES: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.SUCCESS: frozenset(),
     TaskStatus.FAILED: frozenset({TaskStatus.PENDING}),
     TaskStatus.TIMEOUT: frozenset({TaskStatus.PENDING}),
-    TaskStatus.CANCELLED: frozenset({TaskStatus.PENDING}),
+    TaskStatus.CANCELLED: frozenset({TaskStatus.PENDING, TaskStatus.WAITING}),
 }
 
 
@@ -98,6 +103,20 @@ def check_task_type(task_type: str) -> str:
     return task_type
 
 
+PARENT_POLICIES = ("cancel", "run")
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A payload key filled at release from parents' results: ``parent`` (a task id) or, for a
+    fan-in, every parent in order (``parent`` None: the key gets the list); ``path`` is the
+    dotted path into each result ("" for the whole result)."""
+
+    key: str
+    parent: str | None
+    path: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
     """One row of the ``task`` table."""
@@ -124,6 +143,12 @@ class Task:
     callback_url: str | None = None
     owner: str | None = None  # id of the API key that created it
     tenant: str = DEFAULT_TENANT
+    # Dependencies (docs/design.md §10), written to ``task_deps`` on insert, not read back
+    # with the row: parent ids in order, the policy when one fails for good, and the payload
+    # keys that get parents' results at release.
+    parents: tuple[str, ...] = ()
+    on_parent_failure: str = "cancel"
+    inputs: tuple[Input, ...] = ()
 
     @property
     def retries_left(self) -> bool:

@@ -64,9 +64,11 @@ class Outcomes:
         )
 
     async def record(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
-        """Record outcomes, then queue the tasks that went back to PENDING for a retry."""
+        """Record outcomes, then queue the tasks that went back to PENDING for a retry and the
+        children that the final moves released (docs/design.md §10)."""
         moved = await self._moves.finish(outcomes, now)
-        await place(self._queues, [t for t in moved if t.status == TaskStatus.PENDING], now)
+        retried = [t for t in moved if t.status == TaskStatus.PENDING]
+        await place(self._queues, retried + moved.released, now)
         return moved
 
     async def expire(

@@ -24,6 +24,7 @@ from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
 from conveyor.coordination.protocol import AttemptRef, Coordination
+from conveyor.dependencies import check_parents, parse_input
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.executors.functions import FunctionPolicy
 from conveyor.executors.rules import check_task_config
@@ -67,6 +68,9 @@ class TaskRequest:
     idempotency_key: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     callback_url: str | None = None
+    depends_on: tuple[str, ...] = ()  # parent task ids: the task waits for them (§10)
+    on_parent_failure: str = "cancel"
+    inputs: dict[str, str] = field(default_factory=dict)  # payload key -> "<parent>.result..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +137,26 @@ class TaskService:
             tasks.append(
                 self._build(spec, resolved[spec.task_type], now, where, principal, home)
             )
+        await self._check_parents(tasks, home)
         return tasks
+
+    async def _check_parents(self, tasks: Sequence[Task], tenant: str) -> None:
+        """Parents must be tasks of the tenant (those of the same batch count): a missing one
+        and another tenant's are named alike, so neither can be told from the other."""
+        batch = {t.id for t in tasks}
+        wanted = sorted({p for t in tasks for p in t.parents} - batch)
+        if not wanted:
+            return
+        known = [p for p in wanted if is_id(p)]
+        found = {t.id for t in await self.store.tasks.get_many(known, tenant)} if known else set()
+        missing = [p for p in wanted if p not in found]
+        if missing:
+            raise ValidationError(f"depends_on: no task with id {', '.join(missing)}")
 
     async def _insert_and_push(self, tasks: list[Task]) -> list[Created]:
         created = await self.store.tasks.insert(tasks)
-        await place(
-            self.coordination.queues, [c.task for c in created if c.created], self.clock()
-        )
+        ready = [c.task for c in created if c.created and c.task.status == TaskStatus.PENDING]
+        await place(self.coordination.queues, ready, self.clock())
         return created
 
     async def _spec_for(self, task_type: str, tenant: str) -> TypeSpec:
@@ -159,12 +176,16 @@ class TaskService:
         principal: Principal, tenant: str,
     ) -> Task:
         self._check_payload(spec, where)
+        parents = check_parents(spec.depends_on, spec.on_parent_failure, where)
+        named = {p: p for p in parents}
+        if spec.inputs and not parents:
+            raise ValidationError(f"{where}inputs need depends_on: they read parents' results")
         return Task(
             id=new_id(now),
             task_type=spec.task_type,
             priority=spec.priority if spec.priority is not None else type_spec.priority,
             payload=spec.payload,
-            status=TaskStatus.PENDING,
+            status=TaskStatus.WAITING if parents else TaskStatus.PENDING,
             max_retries=spec.max_retries if spec.max_retries is not None else type_spec.max_retries,
             timeout=spec.timeout if spec.timeout is not None else type_spec.timeout,
             created_at=now,
@@ -174,6 +195,9 @@ class TaskService:
             callback_url=spec.callback_url,
             owner=principal.key_id,
             tenant=tenant,
+            parents=parents,
+            on_parent_failure=spec.on_parent_failure,
+            inputs=tuple(parse_input(k, v, named) for k, v in spec.inputs.items()),
         )
 
     def _check_payload(self, spec: TaskRequest, where: str) -> None:
@@ -286,7 +310,8 @@ class TaskService:
                 f"task {task_id} is {current.status}; only FAILED, TIMEOUT or CANCELLED tasks "
                 "can be retried"
             )
-        await place(self.coordination.queues, [reopened], now)
+        if reopened.status == TaskStatus.PENDING:  # else WAITING for its parents again
+            await place(self.coordination.queues, [reopened], now)
         return reopened
 
     async def set_priority(

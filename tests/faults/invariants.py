@@ -117,7 +117,7 @@ def check_task(row: Row, logs: list[Log], found: Findings) -> None:
 
 def _check_move(tid: str, lg: Log, previous: str | None, index: int, found: Findings) -> None:
     if lg.from_status is None:
-        if index != 0 or lg.to_status != S.PENDING:
+        if index != 0 or lg.to_status not in (S.PENDING, S.WAITING):  # WAITING: has parents
             found.illegal_moves.append((tid, f"log {lg.id} from nothing to {lg.to_status}"))
     elif S(lg.to_status) not in ALLOWED_MOVES[S(lg.from_status)]:
         found.illegal_moves.append((tid, f"log {lg.id} {lg.from_status}->{lg.to_status}"))

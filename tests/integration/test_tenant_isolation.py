@@ -39,14 +39,16 @@ class World:
     superadmin: dict[str, str]
     pending: str = ""
     cancelled: str = ""
+    workflow: str = ""
+    workflow_tasks: list[str] = field(default_factory=list)
     acme_keys: list[str] = field(default_factory=list)
     bravo_key_id: str = ""
 
     @property
     def secrets(self) -> list[str]:
         """Strings that must never appear in an answer to bravo."""
-        return [self.pending, self.cancelled, SECRET_TYPE, SECRET_KEY, SECRET_SCHEDULE,
-                *self.acme_keys]
+        return [self.pending, self.cancelled, self.workflow, SECRET_TYPE, SECRET_KEY,
+                SECRET_SCHEDULE, *self.acme_keys]
 
 
 async def _key(parts: Components, scope: Scope, tenant: str) -> tuple[str, dict[str, str]]:
@@ -78,6 +80,12 @@ async def world(parts: Components) -> World:
     w.cancelled = other.json()["task_id"]
     assert (await http.post(f"/api/v1/tasks/{w.cancelled}/cancel",
                             headers=acme["submit"])).status_code == 200
+    node = {"task_type": "echo", "priority": "low", "delay_seconds": 600}
+    flow = {"name": "acme-flow", "tasks": {"a": node, "b": {**node, "after": ["a"]}}}
+    made_flow = await http.post("/api/v1/workflows", json=flow, headers=acme["submit"])
+    assert made_flow.status_code == 201, made_flow.text
+    w.workflow = made_flow.json()["workflow_id"]
+    w.workflow_tasks = list(made_flow.json()["nodes"].values())
     schedule = {"task_type": "echo", "every_seconds": 3600, "paused": True}
     made = await http.put(f"/api/v1/schedules/{SECRET_SCHEDULE}", json=schedule,
                           headers=acme["admin"])
@@ -134,6 +142,13 @@ async def create_task(w: World) -> None:
     assert unknown.status_code == 422  # acme's config does not make the type known to bravo
     named = await w.http.post("/api/v1/tasks?tenant=acme", json=body, headers=w.bravo["admin"])
     assert named.status_code == 403
+    # A parent of another tenant is refused as a missing one is, by the very same text.
+    missing = new_id(time.time())
+    theirs, nobody = [
+        await w.http.post("/api/v1/tasks", json={"task_type": "echo", "depends_on": [p]},
+                          headers=w.bravo["submit"]) for p in (w.pending, missing)]
+    assert theirs.status_code == nobody.status_code == 422
+    assert theirs.text.replace(w.pending, "ID") == nobody.text.replace(missing, "ID")
 
 
 async def create_batch(w: World) -> None:
@@ -321,6 +336,49 @@ async def schedule_fires(w: World) -> None:
     await schedule_not_found(w, "GET", "/fires")
 
 
+async def workflow_not_found(w: World, method: str, suffix: str = "") -> None:
+    """Acme's workflow answers 404 with the very body a never-made id gets."""
+    missing = new_id(time.time())
+    for role in ("admin", "submit"):
+        theirs = await w.http.request(method, f"/api/v1/workflows/{w.workflow}{suffix}",
+                                      headers=w.bravo[role])
+        nobody = await w.http.request(method, f"/api/v1/workflows/{missing}{suffix}",
+                                      headers=w.bravo[role])
+        assert theirs.status_code == nobody.status_code == 404, theirs.text
+        assert theirs.text.replace(w.workflow, "ID") == nobody.text.replace(missing, "ID")
+
+
+async def create_workflow(w: World) -> None:
+    own = {"name": "acme-flow", "tasks": {"a": {"task_type": "echo"}}}
+    mine = await w.http.post("/api/v1/workflows", json=own, headers=w.bravo["submit"])
+    assert mine.status_code == 201, mine.text
+    clean(w, mine)
+    theirs = {"name": "x", "tasks": {"a": {"task_type": "echo", "depends_on": [w.pending]}}}
+    refused = await w.http.post("/api/v1/workflows", json=theirs, headers=w.bravo["submit"])
+    assert refused.status_code == 422
+    named = await w.http.post("/api/v1/workflows?tenant=acme", json=own,
+                              headers=w.bravo["admin"])
+    assert named.status_code == 403
+
+
+async def list_workflows(w: World) -> None:
+    for query in ("", "?name=acme-flow"):
+        listed = await get_clean(w, f"/api/v1/workflows{query}", "read")
+        assert listed.json()["workflows"] == []
+
+
+async def get_workflow(w: World) -> None:
+    await workflow_not_found(w, "GET")
+
+
+async def cancel_workflow(w: World) -> None:
+    await workflow_not_found(w, "POST", "/cancel")
+
+
+async def retry_workflow(w: World) -> None:
+    await workflow_not_found(w, "POST", "/retry")
+
+
 async def metrics(w: World) -> None:
     refused = await w.http.get("/metrics", headers=w.bravo["read"])
     assert refused.status_code == 403  # the process's counters span every tenant
@@ -363,6 +421,11 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("POST", "/api/v1/schedules/{name}/trigger"): trigger_schedule,
     ("POST", "/api/v1/schedules/{name}/backfill"): backfill_schedule,
     ("GET", "/api/v1/schedules/{name}/fires"): schedule_fires,
+    ("POST", "/api/v1/workflows"): create_workflow,
+    ("GET", "/api/v1/workflows"): list_workflows,
+    ("GET", "/api/v1/workflows/{workflow_id}"): get_workflow,
+    ("POST", "/api/v1/workflows/{workflow_id}/cancel"): cancel_workflow,
+    ("POST", "/api/v1/workflows/{workflow_id}/retry"): retry_workflow,
     ("GET", "/metrics"): metrics,
     ("GET", "/healthz"): public,
     ("GET", "/readyz"): public,
@@ -412,8 +475,9 @@ async def _acme_state(w: World) -> object:
     paused = await w.parts.coordination.queues.paused()
     schedule = await store.schedules.get("acme", SECRET_SCHEDULE)
     fires = await store.schedules.fires("acme", SECRET_SCHEDULE, 10)
+    flow = await store.workflows.node_states(w.workflow)
     return ([(t.id, t.status, t.priority, t.version) for t in tasks], config, keys, paused,
-            schedule, fires)
+            schedule, fires, flow)
 
 
 async def test_acme_sees_its_own(world: World) -> None:
@@ -437,10 +501,10 @@ async def test_a_superadmin_spans_tenants(world: World) -> None:
     listed = (await w.http.get("/api/v1/tasks", headers=su)).json()["tasks"]
     assert {t["tenant"] for t in listed} == {"acme", "bravo"}
     narrowed = (await w.http.get("/api/v1/tasks?tenant=acme", headers=su)).json()["tasks"]
-    assert {t["task_id"] for t in narrowed} == {w.pending, w.cancelled}
+    assert {t["task_id"] for t in narrowed} == {w.pending, w.cancelled, *w.workflow_tasks}
     assert (await w.http.get(f"/api/v1/tasks/{w.pending}", headers=su)).status_code == 200
     stats = (await w.http.get("/api/v1/stats", headers=su)).json()
-    assert stats["by_status"] == {"PENDING": 2, "CANCELLED": 1}
+    assert stats["by_status"] == {"PENDING": 3, "WAITING": 1, "CANCELLED": 1}
     configs = (await w.http.get("/api/v1/task-configs", headers=su)).json()["configs"]
     assert [c["tenant"] for c in configs] == ["acme"]
     keys = (await w.http.get("/api/v1/keys", headers=su)).json()["keys"]

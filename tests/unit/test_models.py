@@ -31,6 +31,9 @@ DESIGN_EDGES = {
     (S.FAILED, S.PENDING),
     (S.TIMEOUT, S.PENDING),
     (S.CANCELLED, S.PENDING),
+    (S.WAITING, S.PENDING),
+    (S.WAITING, S.CANCELLED),
+    (S.CANCELLED, S.WAITING),
 }
 ALL_PAIRS = list(itertools.product(TaskStatus, TaskStatus))
 ILLEGAL = [pair for pair in ALL_PAIRS if pair not in DESIGN_EDGES]
@@ -71,6 +74,20 @@ def test_final_statuses() -> None:
     assert {S.SUCCESS, S.FAILED, S.TIMEOUT, S.CANCELLED} == FINAL_STATUSES
     assert not S.PENDING.is_final
     assert not S.PROCESSING.is_final
+    assert not S.WAITING.is_final
+
+
+@pytest.mark.parametrize("target", [S.PROCESSING, S.SUCCESS, S.FAILED, S.TIMEOUT, S.WAITING])
+def test_a_waiting_task_is_only_released_or_cancelled(target: TaskStatus) -> None:
+    """docs/design.md §10: a task with parents never starts, ends or fails before its release."""
+    with pytest.raises(IllegalTransition):
+        check_move(S.WAITING, target)
+
+
+@pytest.mark.parametrize("source", [S.PENDING, S.PROCESSING, S.SUCCESS, S.FAILED, S.TIMEOUT])
+def test_only_a_cancelled_task_goes_back_to_waiting(source: TaskStatus) -> None:
+    with pytest.raises(IllegalTransition):
+        check_move(source, S.WAITING)
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from conveyor.api import (
     operation_routes,
     schedule_routes,
     task_routes,
+    workflow_routes,
 )
 from conveyor.api.auth import Authenticate, scraper_or_reader
 from conveyor.api.guard import RequestGuard
@@ -65,6 +66,7 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(key_routes.router)
     app.include_router(schedule_routes.router)
+    app.include_router(workflow_routes.router)
     docs.install(app)
 
     @app.get("/healthz", tags=["health"])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from conveyor.dependencies import MAX_PARENTS
 from conveyor.errors import ConfigError, ValidationError
 from conveyor.executors.secret_fields import secret_fields
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
@@ -60,6 +62,15 @@ class TaskCreate(BaseModel):
     idempotency_key: str | None = Field(None, min_length=1, max_length=255)
     metadata: dict[str, str] = Field(default_factory=dict)
     callback_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
+    depends_on: list[str] = Field(
+        default_factory=list, max_length=MAX_PARENTS,
+        description="parent task ids: the task is WAITING until every one succeeded")
+    on_parent_failure: Literal["cancel", "run"] = Field(
+        "cancel", description="a parent failed for good: cancel this task, or run it anyway")
+    inputs: dict[str, str] = Field(
+        default_factory=dict, examples=[{"image": "PARENT_ID.result.path"}],
+        description="payload keys set at release from a parent's result; '*.result' gives "
+                    "the list of every parent's result, in depends_on order")
 
     @field_validator("priority")
     @classmethod
@@ -67,7 +78,7 @@ class TaskCreate(BaseModel):
         parse_priority(value)
         return value
 
-    def to_spec(self) -> TaskRequest:
+    def to_spec(self, depends_on: Sequence[str] | None = None) -> TaskRequest:
         return TaskRequest(
             task_type=self.task_type, payload=self.payload,
             priority=parse_priority(self.priority), timeout=self.timeout_seconds,
@@ -75,6 +86,8 @@ class TaskCreate(BaseModel):
             run_at=utc_seconds(self.run_at, "run_at"),
             idempotency_key=self.idempotency_key, metadata=self.metadata,
             callback_url=self.callback_url,
+            depends_on=tuple(self.depends_on if depends_on is None else depends_on),
+            on_parent_failure=self.on_parent_failure, inputs=self.inputs,
         )
 
 

@@ -1,7 +1,7 @@
 """The ``conveyor`` command: run the service (standalone, api, scheduler, worker, migrate),
 talk to a running one (submit, get, list, cancel, retry, logs) and operate it (workers, queues,
 scheduler status, stats, pause, resume, audit, apikey, tenants, config, types, secrets,
-schedules); batch submits a file.
+schedules, workflows); batch submits a file.
 
 Each group of commands is a module; importing them registers their commands on ``cli``, and
 the import order is the order of the help panels (Run, Tasks, Operations).
@@ -23,6 +23,7 @@ from conveyor.cli import (
     settings,
     tenants,
     types,
+    workflows,
 )
 from conveyor.cli.common import cli
 
@@ -30,10 +31,11 @@ settings.register(cli)
 types.register(cli)
 secrets_cmd.register(cli)
 schedules.register(cli)
+workflows.register(cli)
 
 __all__ = [
     "apikeys", "audit", "batch", "cli", "main", "operations", "run", "schedules", "secrets_cmd",
-    "settings", "tasks", "tenants", "types",
+    "settings", "tasks", "tenants", "types", "workflows",
 ]
 
 

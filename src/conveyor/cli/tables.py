@@ -12,8 +12,8 @@ from rich.table import Table
 from conveyor.tenants import DEFAULT_TENANT
 
 STATE_STYLE = {
-    "PENDING": "yellow", "PROCESSING": "cyan", "SUCCESS": "green", "FAILED": "red",
-    "TIMEOUT": "magenta", "CANCELLED": "dim",
+    "WAITING": "blue", "PENDING": "yellow", "PROCESSING": "cyan", "SUCCESS": "green",
+    "FAILED": "red", "TIMEOUT": "magenta", "CANCELLED": "dim",
 }
 PRIORITIES = ("high", "normal", "low")
 

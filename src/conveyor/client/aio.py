@@ -23,6 +23,7 @@ from conveyor.client.wire import (
     target,
     unreachable,
 )
+from conveyor.client.workflows import WorkflowCalls
 
 
 class AsyncClient:
@@ -38,6 +39,7 @@ class AsyncClient:
         url, api_key = target(url, api_key)
         self._http = httpx.AsyncClient(base_url=url, headers=auth_headers(api_key), timeout=timeout)
         self.schedules: ScheduleCalls[Coroutine[Any, Any, Any]] = ScheduleCalls(self.call)
+        self.workflows: WorkflowCalls[Coroutine[Any, Any, Any]] = WorkflowCalls(self.call)
 
     async def __aenter__(self) -> AsyncClient:
         return self

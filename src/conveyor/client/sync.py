@@ -24,6 +24,7 @@ from conveyor.client.wire import (
     target,
     unreachable,
 )
+from conveyor.client.workflows import WorkflowCalls
 
 
 class Client:
@@ -39,6 +40,7 @@ class Client:
         url, api_key = target(url, api_key)
         self._http = httpx.Client(base_url=url, headers=auth_headers(api_key), timeout=timeout)
         self.schedules: ScheduleCalls[Any] = ScheduleCalls(self.call)
+        self.workflows: WorkflowCalls[Any] = WorkflowCalls(self.call)
 
     def __enter__(self) -> Client:
         return self

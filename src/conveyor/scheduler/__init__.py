@@ -17,6 +17,7 @@ from conveyor.scheduler.firing import Firing
 from conveyor.scheduler.orphans import OrphanSweeper
 from conveyor.scheduler.promoter import Promoter
 from conveyor.scheduler.recoverer import Recoverer
+from conveyor.scheduler.releases import ReleaseSweeper
 from conveyor.scheduler.reporter import Reporter
 from conveyor.scheduler.retention import Retention, purge_targets
 from conveyor.scheduler.timeouts import TimeoutSweeper
@@ -77,6 +78,10 @@ class Scheduler:
             store.sweeps, coordination, self.elector, interval=s.orphan_sweep_interval,
             min_age=s.orphan_min_age,
         )
+        self.releases = ReleaseSweeper(
+            store.deps, coordination.queues, self.elector, interval=s.orphan_sweep_interval,
+            min_age=s.orphan_min_age,
+        )
         self.firing = Firing(
             store.schedules, store.tasks, coordination.queues, service, self.elector,
             interval=s.schedule_interval, batch=s.schedule_batch,
@@ -95,7 +100,7 @@ class Scheduler:
     def duties(self) -> list[Duty]:
         return [
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
-            self.orphans, self.firing, self.retention, self.reporter,
+            self.orphans, self.releases, self.firing, self.retention, self.reporter,
         ]
 
     async def start(self, now: float, *, rebuild_queues: bool = False) -> None:

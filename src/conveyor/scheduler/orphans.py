@@ -13,37 +13,25 @@ from __future__ import annotations
 import logging
 
 from conveyor.coordination.protocol import Coordination
-from conveyor.duty import Duty, sleep_unless
 from conveyor.placement import place, queue_item
 from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.paging import PAGES_PER_PASS, PagedSweep
 from conveyor.store.protocol import Sweeps
 
 log = logging.getLogger(__name__)
 
 
-#: Pages one pass sweeps at most (10,000 rows at the default page of 500): the pass's cost
-#: stays bounded whatever the backlog; a longer sweep goes on a second later where it stopped.
-PAGES_PER_PASS = 20
-
-
-class OrphanSweeper(Duty):
+class OrphanSweeper(PagedSweep):
     name = "orphan-sweeper"
 
     def __init__(
         self, sweeps: Sweeps, coordination: Coordination, elector: Elector, *,
         interval: float, min_age: float, batch: int = 500, pages_per_pass: int = PAGES_PER_PASS,
     ) -> None:
-        super().__init__(interval)
-        self._sweeps, self._coord, self._elector = sweeps, coordination, elector
-        self._min_age, self._batch, self._pages_per_pass = min_age, batch, pages_per_pass
-        self._cursor: str | None = None  # where a sweep part-way through its rows stopped
+        super().__init__(elector, interval=interval, min_age=min_age, batch=batch,
+                         pages_per_pass=pages_per_pass)
+        self._sweeps, self._coord = sweeps, coordination
         self.requeued = 0
-
-    async def wait_for_next_pass(self) -> None:
-        if self._cursor is None:
-            await super().wait_for_next_pass()
-        else:
-            await sleep_unless(self._stopping, min(self.interval, 1.0))
 
     async def run_once(self, now: float) -> None:
         if self._elector.epoch is not None:

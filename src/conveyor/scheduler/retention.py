@@ -33,7 +33,7 @@ from conveyor.scheduler.elector import Elector
 from conveyor.schedules.model import FireOutcome
 from conveyor.store.protocol import Purges
 from conveyor.store.retention import Child, PurgeTarget, RowArchive
-from conveyor.store.schema import audit_log, schedule_fires, task, task_logs
+from conveyor.store.schema import audit_log, schedule_fires, task, task_deps, task_logs
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,11 @@ def final_targets(
 
 
 def purge_targets(settings: RetentionSettings) -> list[PurgeTarget]:
-    """Everything retention purges, tasks first so most logs go with their task."""
+    """Everything retention purges, tasks first so most logs go with their task, and a
+    task's edges to its parents with it (a child's edges are read only while it waits)."""
+    children = [Child(task_logs, "task_id"), Child(task_deps, "child_id")]
     return [
-        *final_targets(task, settings, children=[Child(task_logs, "task_id")]),
+        *final_targets(task, settings, children=children),
         PurgeTarget(task_logs, "at", settings.logs),
         PurgeTarget(audit_log, "at", settings.audit),
         *fire_targets(settings),

@@ -29,7 +29,8 @@ from conveyor.models import Priority, Task, TaskStatus, check_move
 from conveyor.store.audit import record
 from conveyor.store.bulk import finish_update
 from conveyor.store.database import Database
-from conveyor.store.protocol import Outcome
+from conveyor.store.deps import Settled, has_parents, settle, settle_children
+from conveyor.store.protocol import Finished, Outcome
 from conveyor.store.rows import (
     by_ids,
     chunks,
@@ -102,10 +103,10 @@ class SqlMoves:
                 started.extend(mine)
         return started
 
-    async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
+    async def finish(self, outcomes: Sequence[Outcome], now: float) -> Finished:
         """Record outcomes; one the store still refuses is recorded as FAILED with the reason
         instead, and if even that is refused it is left for the timeout sweep (logged)."""
-        moved: list[Task] = []
+        moved = Finished()
         fit = [storable(o, self._max_result) for o in outcomes]
         written = await isolate(fit, lambda p: self._finish(p, now))
         unavailable(written)  # the finisher retries; outcomes recorded already are dropped then
@@ -113,9 +114,10 @@ class SqlMoves:
             if isinstance(done, Exception):
                 done = await self._finish_refused(part[0], done, now)
             moved.extend(done)
+            moved.released.extend(done.released)
         return moved
 
-    async def _finish_refused(self, o: Outcome, exc: Exception, now: float) -> list[Task]:
+    async def _finish_refused(self, o: Outcome, exc: Exception, now: float) -> Finished:
         log.warning("outcome of task %r refused by the store (%s); recording FAILED", o.task_id,
                     exc)
         failed = replace(o, status=S.FAILED, result=None, retry_at=None,
@@ -126,30 +128,36 @@ class SqlMoves:
             raise
         except Exception as again:  # one bad row must never block the rest
             log.error("outcome of task %r refused by the store: %s", o.task_id, again)
-            return []
+            return Finished()
 
-    async def _finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
-        """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch.
+    async def _finish(self, outcomes: Sequence[Outcome], now: float) -> Finished:
+        """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch,
+        then the verdicts on the children of the tasks that ended for good (``store.deps``).
 
         Each row's UPDATE is conditional on each row's version as read here, so a row changed
         meanwhile by another process is not overwritten; when the row count says some rows did
         not apply, a second read tells which did.
         """
         if not outcomes:
-            return []
+            return Finished()
         async with self._db.begin() as conn:
             read = await select_tasks(conn, by_ids([o.task_id for o in outcomes]))
             planned = _plan_outcomes(outcomes, {t.id: t for t in read}, now)
             if not planned:
-                return []
+                return Finished()
             result = await _write_outcomes(conn, planned, now)
             if result != len(planned):
                 planned = await _confirm(conn, planned, now)
             logs = [row for o, after in planned for row in _outcome_logs(o, after, now)]
             if logs:
                 await conn.execute(task_logs.insert(), logs)
+            settled = await settle_children(conn, [after for _, after in planned], now)
         self._events.emit([Event(_outcome_event(o), after, now) for o, after in planned])
-        return [after for _, after in planned]
+        self._emit_settled(settled, now)
+        return Finished([after for _, after in planned], settled.released)
+
+    def _emit_settled(self, settled: Settled, now: float) -> None:
+        self._events.emit([Event(EventKind.CANCELLED, t, now) for t in settled.cancelled])
 
     async def _move_one(
         self, task_id: str, sources: Sequence[TaskStatus], target: TaskStatus, now: float,
@@ -181,8 +189,16 @@ class SqlMoves:
             before = task_view(task_from_row(row))
             await record(conn, audit, now, before=before, after=task_view(moved),
                          tenant=moved.tenant)
+            # A cancel ends the task for good: its children's verdicts share the transaction
+            # (children released by policy "run" are queued by the orphan sweep). A task
+            # reopened to WAITING is released at once if its parents allow it.
+            settled = await settle_children(conn, [moved], now)
+            if moved.status == S.WAITING:
+                again = await settle(conn, [moved.id], now)
+                moved = next(iter(again.released + again.cancelled), moved)
         if kind is not None:
             self._events.emit([Event(kind, moved, now)])
+        self._emit_settled(settled, now)
         return moved
 
     async def cancel_pending(
@@ -190,7 +206,7 @@ class SqlMoves:
         audit: AuditEntry | None = None,
     ) -> Task | None:
         return await self._move_one(
-            task_id, [S.PENDING], S.CANCELLED, now, message, {"finished_at": now},
+            task_id, [S.PENDING, S.WAITING], S.CANCELLED, now, message, {"finished_at": now},
             EventKind.CANCELLED, tenant, audit,
         )
 
@@ -198,8 +214,18 @@ class SqlMoves:
         self, task_id: str, now: float, message: str, *, tenant: str | None = None,
         audit: AuditEntry | None = None,
     ) -> Task | None:
+        """A task with parents that was cancelled goes back to WAITING (§10: it never runs
+        before its parents succeeded), settled at once; any other to PENDING. Edges never
+        change after the insert, so reading them first is safe."""
         extra = {"retry_count": 0, "run_at": now, "finished_at": None, "error": None,
                  "result": None}
+        async with self._db.connect() as conn:
+            waits = await has_parents(conn, task_id)
+        if waits:
+            moved = await self._move_one(task_id, [S.CANCELLED], S.WAITING, now, message,
+                                         extra, None, tenant, audit)
+            if moved is not None:
+                return moved
         return await self._move_one(
             task_id, [S.FAILED, S.TIMEOUT, S.CANCELLED], S.PENDING, now, message, extra,
             EventKind.RETRYING, tenant, audit,

@@ -37,7 +37,10 @@ from conveyor.schedules.model import Fire, Schedule
 from conveyor.tenants import DEFAULT_TENANT
 
 if TYPE_CHECKING:
+    from conveyor.store.deps import Settled
     from conveyor.store.retention import PurgeTarget, RowArchive
+    from conveyor.store.workflows import WorkflowCancel
+    from conveyor.workflows import Workflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,16 @@ class Outcome:
     message: str = ""
     worker_id: str | None = None
     epoch: int | None = None
+
+
+class Finished(list[Task]):
+    """The tasks a finish moved, as a list, plus the WAITING children their final moves
+    released in the same transaction (``released``: to place on their queues after the
+    commit, like retries; docs/design.md §10)."""
+
+    def __init__(self, moved: Sequence[Task] = (), released: Sequence[Task] = ()) -> None:
+        super().__init__(moved)
+        self.released = list(released)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +147,10 @@ class TaskMoves(Protocol):
     async def start(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[Task]:
         """PENDING → PROCESSING with ``attempt + 1``; returns only the tasks that moved."""
 
-    async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:
+    async def finish(self, outcomes: Sequence[Outcome], now: float) -> Finished:
         """Apply each outcome to a PROCESSING task of that attempt; return the tasks that moved
-        (their new state), skipping outcomes of superseded attempts."""
+        (their new state), skipping outcomes of superseded attempts, and in ``released`` the
+        children their final moves released."""
 
     async def cancel_pending(
         self, task_id: str, now: float, message: str, *, tenant: str | None = None,
@@ -360,6 +374,38 @@ class Schedules(Protocol):
         """History, newest fire first."""
 
 
+class Dependencies(Protocol):
+    """WAITING tasks the release sweep settles (docs/design.md §10)."""
+
+    async def release_waiting(
+        self, after_id: str | None, older_than: float, limit: int, now: float
+    ) -> tuple[str | None, Settled]:
+        """One page after ``after_id``: the last id seen (None: none left) and what it
+        released and cancelled."""
+
+
+class WorkflowRecords(Protocol):
+    """Workflows and their nodes (docs/design.md §10), filtered by tenant in SQL."""
+
+    async def create(self, flow: Workflow, tasks: Sequence[Task], now: float) -> list[Task]:
+        """Every node's task, its edges and the workflow's rows in one transaction."""
+
+    async def get(self, workflow_id: str, tenant: str | None) -> Workflow | None: ...
+
+    async def node_states(self, workflow_id: str) -> dict[str, TaskStatus]: ...
+
+    async def list_workflows(
+        self, tenant: str | None, name: str | None, cursor: str | None, limit: int
+    ) -> list[Workflow]: ...
+
+    async def cancel(
+        self, flow: Workflow, now: float, audit: AuditEntry | None
+    ) -> WorkflowCancel: ...
+
+    async def retry(self, flow: Workflow, now: float, audit: AuditEntry | None) -> list[Task]:
+        """Reopen failed and cancelled nodes; returns the ones now PENDING."""
+
+
 class TaskStore(Protocol):
     """The whole store. The parts are read-only properties so an implementation may hold
     more specific types than the protocols name."""
@@ -399,6 +445,12 @@ class TaskStore(Protocol):
 
     @property
     def schedules(self) -> Schedules: ...
+
+    @property
+    def deps(self) -> Dependencies: ...
+
+    @property
+    def workflows(self) -> WorkflowRecords: ...
 
     async def migrate(self) -> None: ...
 

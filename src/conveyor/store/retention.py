@@ -162,9 +162,9 @@ class SqlPurges:
                     await archive.keep(
                         child.table.name, await _children(conn, child, live), now)
                 await archive.keep(t.name, rows, now)
-            for child in target.children:
-                removed[child.table.name] = await _delete(
-                    conn, child.table, child.table.c[child.column].in_, live)
+            for child in target.children:  # a child table nothing was deleted from is left out
+                if gone := await _delete(conn, child.table, child.table.c[child.column].in_, live):
+                    removed[child.table.name] = gone
             removed[t.name] = await _delete(conn, t, target.with_keys, live)
         return removed
 

@@ -232,3 +232,47 @@ tenant_limits = sa.Table(
     sa.Column("creates_per_second", sa.Double),  # NULL: unlimited
     sa.Column("updated_at", sa.Double, nullable=False),
 )
+
+# Dependencies (docs/design.md §10): one row per (child, parent) edge. The primary key serves
+# "parents of this child" (a release reads every parent's status); ``ix_task_deps_parent``
+# serves "children of these parents" (a parent's final move finds whom to release).
+# ``position`` keeps the parents in the order given (a fan-in gets their results in that
+# order); ``policy`` is the child's ``on_parent_failure`` (``cancel`` or ``run``), copied on
+# each of its edges so a release reads one table; ``input`` names the payload key that gets
+# this parent's result (``inputs``), with ``path`` the dotted path into that result.
+task_deps = sa.Table(
+    "task_deps",
+    metadata,
+    sa.Column("child_id", sa.String(26), primary_key=True),
+    sa.Column("parent_id", sa.String(26), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("policy", sa.String(8), nullable=False),
+    sa.Column("inputs", sa.Text),  # JSON: [[payload key, dotted path or null, fan-in], ...]
+    sa.Index("ix_task_deps_parent", "parent_id", "child_id"),
+)
+
+# A workflow groups the tasks of one DAG (``POST /api/v1/workflows``); ``workflow_nodes`` names
+# each task by its node. Its state is derived from its tasks', never stored, so it cannot
+# disagree with them. ``ix_workflow_nodes_task`` gives a task's workflow.
+workflows = sa.Table(
+    "workflows",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("owner", sa.String(32)),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("nodes", sa.Integer, nullable=False),
+    sa.Index("ix_workflows_tenant_id", "tenant", "id"),
+    sa.Index("ix_workflows_created", "created_at"),
+)
+
+workflow_nodes = sa.Table(
+    "workflow_nodes",
+    metadata,
+    sa.Column("workflow_id", sa.String(26), primary_key=True),
+    sa.Column("node", sa.String(128), primary_key=True),
+    sa.Column("task_id", sa.String(26), nullable=False),
+    sa.Index("ix_workflow_nodes_task", "task_id"),
+)

@@ -17,6 +17,7 @@ from conveyor.store.apikeys import SqlApiKeys
 from conveyor.store.audit import SqlAudit
 from conveyor.store.configs import SqlConfigs
 from conveyor.store.database import Database
+from conveyor.store.deps import SqlDeps
 from conveyor.store.epochs import SqlEpochs
 from conveyor.store.moves import MAX_RESULT_BYTES, SqlMoves
 from conveyor.store.retention import SqlPurges
@@ -27,6 +28,7 @@ from conveyor.store.tasks import SqlTasks
 from conveyor.store.tenant_limits import SqlTenantLimits
 from conveyor.store.urls import database_url
 from conveyor.store.workers import SqlWorkers
+from conveyor.store.workflows import SqlWorkflows
 
 
 class SqlStore:
@@ -51,6 +53,8 @@ class SqlStore:
         self.audit = SqlAudit(self.db)
         self.schedules = SqlSchedules(self.db, self.events)
         self.tenant_limits = SqlTenantLimits(self.db)
+        self.deps = SqlDeps(self.db)
+        self.workflows = SqlWorkflows(self.db, self.events)
 
     async def migrate(self) -> None:
         await self.db.migrate()

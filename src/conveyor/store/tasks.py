@@ -18,6 +18,7 @@ from conveyor.errors import Conflict
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task, TaskLog, TaskStatus
 from conveyor.store.database import Database
+from conveyor.store.deps import insert_edges, settle
 from conveyor.store.protocol import Created, ListRequest, Page
 from conveyor.store.rows import (
     SUMMARY_COLUMNS,
@@ -150,10 +151,11 @@ async def insert_in(
     existing = await _existing_by_key(conn, tasks)
     fresh = _first_per_key([t for t in tasks if _key(t) not in existing])
     await _insert_rows(conn, fresh, now)
-    created_ids = {t.id for t in fresh}
+    fresh = await _with_parents(conn, fresh, now)
+    created = {t.id: t for t in fresh}
     by_key = {_key(t): t for t in fresh if _key(t)}
     result = [
-        Created(t, True) if t.id in created_ids
+        Created(created[t.id], True) if t.id in created
         else Created(existing.get(_key(t)) or by_key[_key(t)], False)
         for t in tasks
     ]
@@ -163,8 +165,21 @@ async def insert_in(
 async def _insert_rows(conn: AsyncConnection, fresh: Sequence[Task], now: float) -> None:
     for chunk in chunks(fresh, weight=_weight):
         await conn.execute(task.insert(), [task_to_row(t, now) for t in chunk])
-        logs = [log_row(t, None, TaskStatus.PENDING, now, "created") for t in chunk]
+        logs = [log_row(t, None, t.status, now, "created") for t in chunk]
         await conn.execute(task_logs.insert(), logs)
+
+
+async def _with_parents(conn: AsyncConnection, fresh: list[Task], now: float) -> list[Task]:
+    """Write the edges of the WAITING tasks among ``fresh``, and settle them at once: parents
+    that ended before this commit release (or cancel) their child here, since no later final
+    move of theirs will (docs/design.md §10)."""
+    children = [t for t in fresh if t.parents]
+    if not children:
+        return fresh
+    await insert_edges(conn, children)
+    settled = await settle(conn, [t.id for t in children], now)
+    moved = {t.id: t for t in settled.released + settled.cancelled}
+    return [moved.get(t.id, t) for t in fresh]
 
 
 async def _existing_by_key(conn: AsyncConnection, tasks: Sequence[Task]) -> dict[Key, Task]:

@@ -1,0 +1,200 @@
+"""Dependency edges and the release of WAITING tasks, inside the caller's transaction
+(docs/design.md §10).
+
+A parent's final move and the verdict on its children share one transaction (``moves.finish``
+and ``cancel_pending`` call ``settle_children``), so a child is released or cancelled exactly
+once: the children are read ``FOR UPDATE`` and every write is conditional on WAITING, so a
+concurrent sweep or a second parent's finish cannot move a child twice. Work is batched by
+ids, never by edge: per round, one SELECT of the children, one of their edges joined to their
+parents, one UPDATE per chunk of released children (an executemany for those whose payload
+gets inputs), one UPDATE per distinct reason for cancelled ones and one log INSERT. A cancelled
+child cancels its own waiting children in the next round, up to ``MAX_ROUNDS`` rounds in the
+transaction; a deeper chain is finished by the release sweep (``scheduler/releases.py``), as is
+any child whose parents' commits this transaction could not yet see (MariaDB's snapshot).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.dependencies import Edge, Verdict, decide, edge_inputs, read_inputs
+from conveyor.models import Task, TaskStatus
+from conveyor.store.database import Database
+from conveyor.store.rows import by_ids, chunks, dumps, loads, log_row, select_tasks
+from conveyor.store.schema import task, task_deps, task_logs
+
+S = TaskStatus
+MAX_ROUNDS = 20  # cascade depth settled in one transaction; deeper levels go to the sweep
+
+
+@dataclass(slots=True)
+class Settled:
+    """What a settle moved: released tasks to place on their queues after the commit,
+    cancelled ones for the events."""
+
+    released: list[Task] = field(default_factory=list)
+    cancelled: list[Task] = field(default_factory=list)
+
+
+async def insert_edges(conn: AsyncConnection, children: Sequence[Task]) -> None:
+    rows = [
+        {"child_id": c.id, "parent_id": p, "tenant": c.tenant, "position": i,
+         "policy": c.on_parent_failure, "inputs": _inputs_text(c, p)}
+        for c in children for i, p in enumerate(c.parents)
+    ]
+    for chunk in chunks(rows):
+        await conn.execute(task_deps.insert(), list(chunk))
+
+
+def _inputs_text(child: Task, parent_id: str) -> str | None:
+    stored = edge_inputs(child, parent_id)
+    return None if stored is None else dumps(stored)
+
+
+async def has_parents(conn: AsyncConnection, task_id: str) -> bool:
+    query = sa.select(task_deps.c.parent_id).where(task_deps.c.child_id == task_id).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
+async def children_of(conn: AsyncConnection, parent_ids: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    for chunk in chunks(list(dict.fromkeys(parent_ids))):
+        query = sa.select(task_deps.c.child_id).where(task_deps.c.parent_id.in_(chunk))
+        found.extend(r.child_id for r in await conn.execute(query))
+    return list(dict.fromkeys(found))
+
+
+async def settle_children(
+    conn: AsyncConnection, ended: Sequence[Task], now: float
+) -> Settled:
+    """The verdicts on the children of tasks that just ended for good."""
+    final = [t.id for t in ended if t.status.is_final]
+    if not final:
+        return Settled()
+    return await settle(conn, await children_of(conn, final), now)
+
+
+async def settle(conn: AsyncConnection, child_ids: Sequence[str], now: float) -> Settled:
+    """Release or cancel each WAITING task of ``child_ids`` whose parents allow it; cancelled
+    ones cascade to their own children."""
+    settled = Settled()
+    frontier = list(child_ids)
+    for _ in range(MAX_ROUNDS):
+        if not frontier:
+            break
+        cancelled: list[Task] = []
+        for chunk in chunks(sorted(set(frontier))):
+            released, gone = await _settle_chunk(conn, chunk, now)
+            settled.released.extend(released)
+            cancelled.extend(gone)
+        settled.cancelled.extend(cancelled)
+        frontier = await children_of(conn, [t.id for t in cancelled])
+    return settled
+
+
+async def _settle_chunk(
+    conn: AsyncConnection, ids: Sequence[str], now: float
+) -> tuple[list[Task], list[Task]]:
+    waiting = by_ids(ids).where(task.c.status == str(S.WAITING)).order_by(task.c.id)
+    children = await select_tasks(conn, waiting.with_for_update())
+    if not children:
+        return [], []
+    edges = await _edges(conn, [c.id for c in children])
+    verdicts = [(c, decide(c.payload, edges.get(c.id, []))) for c in children]
+    released = await _release(conn, [(c, v) for c, v in verdicts if v.target == S.PENDING], now)
+    cancelled = await _cancel(conn, [(c, v) for c, v in verdicts if v.target == S.CANCELLED],
+                              now)
+    logs = [log_row(t, S.WAITING, t.status, now, v.reason) for t, v in released + cancelled]
+    if logs:
+        await conn.execute(task_logs.insert(), logs)
+    return [t for t, _ in released], [t for t, _ in cancelled]
+
+
+async def _edges(conn: AsyncConnection, child_ids: Sequence[str]) -> dict[str, list[Edge]]:
+    d, p = task_deps, task.alias("p")
+    query = (
+        sa.select(d.c.child_id, d.c.parent_id, d.c.position, d.c.policy, d.c.inputs,
+                  p.c.status, sa.case((d.c.inputs.isnot(None), p.c.result)).label("result"))
+        .select_from(d.outerjoin(p, p.c.id == d.c.parent_id))
+        .where(d.c.child_id.in_(child_ids))
+    )
+    found: dict[str, list[Edge]] = defaultdict(list)
+    for r in await conn.execute(query):
+        found[r.child_id].append(Edge(
+            r.parent_id, r.position, r.policy, None if r.status is None else S(r.status),
+            loads(r.result), read_inputs(loads(r.inputs), r.parent_id),
+        ))
+    return found
+
+
+Moved = list[tuple[Task, Verdict]]
+
+
+async def _release(conn: AsyncConnection, chosen: Moved, now: float) -> Moved:
+    bump = {"updated_at": now, "version": task.c.version + 1}
+    plain = [c.id for c, v in chosen if v.payload is None]
+    for chunk in chunks(plain):
+        await conn.execute(task.update().where(task.c.id.in_(chunk))
+                           .values(status=str(S.PENDING), **bump))
+    filled = [{"b_id": c.id, "b_payload": dumps(v.payload)} for c, v in chosen
+              if v.payload is not None]
+    if filled:
+        await conn.execute(
+            task.update().where(task.c.id == sa.bindparam("b_id"))
+            .values(status=str(S.PENDING), payload=sa.bindparam("b_payload"), **bump), filled,
+        )
+    return [(_moved(c, S.PENDING, payload=v.payload or c.payload), v) for c, v in chosen]
+
+
+async def _cancel(conn: AsyncConnection, chosen: Moved, now: float) -> Moved:
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for c, v in chosen:
+        by_reason[v.reason].append(c.id)
+    for reason, ids in by_reason.items():
+        for chunk in chunks(ids):
+            await conn.execute(
+                task.update().where(task.c.id.in_(chunk)).values(
+                    status=str(S.CANCELLED), error=reason, finished_at=now, updated_at=now,
+                    version=task.c.version + 1,
+                )
+            )
+    return [(_moved(c, S.CANCELLED, error=v.reason, finished_at=now), v) for c, v in chosen]
+
+
+def _moved(before: Task, status: TaskStatus, **changes: Any) -> Task:
+    return replace(before, status=status, version=before.version + 1, **changes)
+
+
+async def waiting_page(
+    conn: AsyncConnection, after_id: str | None, older_than: float, limit: int
+) -> list[str]:
+    """Ids of WAITING tasks untouched since ``older_than``, by id from ``after_id``."""
+    query = (sa.select(task.c.id)
+             .where(task.c.status == str(S.WAITING), task.c.updated_at < older_than)
+             .order_by(task.c.id).limit(limit))
+    if after_id is not None:
+        query = query.where(task.c.id > after_id)
+    return [r.id for r in await conn.execute(query)]
+
+
+class SqlDeps:
+    """The release sweep's side of the dependency tables."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def release_waiting(
+        self, after_id: str | None, older_than: float, limit: int, now: float
+    ) -> tuple[str | None, Settled]:
+        """Settle one page of WAITING tasks untouched since ``older_than``, in one
+        transaction; returns the last id seen (None: no more) and what moved."""
+        async with self._db.begin() as conn:
+            ids = await waiting_page(conn, after_id, older_than, limit)
+            settled = await settle(conn, ids, now) if ids else Settled()
+        return (ids[-1] if ids else None), settled
