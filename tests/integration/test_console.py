@@ -1,0 +1,258 @@
+"""The web console through the real app and store: every page and action, the login cookie,
+scope enforcement (a read key sees no buttons and its forged POST is 403), CSRF, escaping of
+untrusted strings, cursor paging, and the guards that still hold under ``/ui``."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from conveyor.api.app import create_app
+from conveyor.apikeys import Scope, new_key
+from conveyor.audit import AuditQuery
+from conveyor.bootstrap import Components
+from conveyor.ids import new_id
+from conveyor.models import Priority, Task, TaskStatus
+from conveyor.service import TaskRequest
+from conveyor.store.protocol import Outcome
+
+EVIL = "<script>alert('x')</script>"
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+PAGES = ["/ui", "/ui/overview/live", "/ui/tasks", "/ui/queues", "/ui/workers", "/ui/schedules"]
+
+
+@dataclass
+class Console:
+    parts: Components
+    http: httpx.AsyncClient
+
+    async def login(self, scope: Scope, tenant: str = "default") -> str:
+        key, token = new_key(scope, scope.label, time.time(), tenant)
+        await self.parts.store.keys.put_key(key)
+        form = await self.http.get("/ui/login")
+        assert form.status_code == 200, form.text
+        done = await self.http.post("/ui/login", data={"key": token, **self.csrf(form)})
+        assert done.status_code == 303 and done.headers["location"] == "/ui", done.text
+        return token
+
+    @staticmethod
+    def csrf(page: httpx.Response) -> dict[str, str]:
+        found = TOKEN.search(page.text)
+        assert found, page.text
+        return {"csrf_token": found.group(1)}
+
+    async def post(self, path: str, page: str = "/ui/tasks", **data: str) -> httpx.Response:
+        """Submit a form as the browser would: with the token of a page it just loaded."""
+        token = self.csrf(await self.http.get(page))
+        return await self.http.post(path, data={**token, **data})
+
+    async def task(self, **body: object) -> str:
+        [made] = await self.parts.service.submit([TaskRequest("echo", **body)])  # type: ignore[arg-type]
+        return made.task.id
+
+
+def _app(parts: Components, auth: bool) -> httpx.AsyncClient:
+    app = create_app(parts.service, auth_required=auth)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t")
+
+
+@pytest.fixture
+async def open_console(parts: Components) -> AsyncIterator[Console]:
+    """Standalone on loopback: no key needed."""
+    async with _app(parts, False) as http:
+        yield Console(parts, http)
+
+
+@pytest.fixture
+async def console(parts: Components) -> AsyncIterator[Console]:
+    async with _app(parts, True) as http:
+        yield Console(parts, http)
+
+
+async def test_root_redirects_and_every_page_renders(open_console: Console) -> None:
+    c = open_console
+    root = await c.http.get("/")
+    assert root.status_code == 307 and root.headers["location"] == "/ui"
+    task_id = await c.task(payload={"x": 1})
+    for path in [*PAGES, f"/ui/tasks/{task_id}", f"/ui/tasks/{task_id}/panel"]:
+        page = await c.http.get(path)
+        assert page.status_code == 200, (path, page.text)
+        assert page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+    overview = (await c.http.get("/ui")).text
+    assert 'data-state="PENDING">1<' in overview and 'hx-trigger="every 1s"' in overview
+    assert "/ui/static/vendor/uplot/uPlot.iife.min.js" in overview
+    detail = (await c.http.get(f"/ui/tasks/{task_id}")).text
+    assert "PENDING" in detail and "created" in detail and 'data-action="Cancel"' in detail
+    assert len(Console.csrf(await c.http.get(f"/ui/tasks/{task_id}"))["csrf_token"]) >= 32
+    assert (await c.http.get("/ui/static/vendor/htmx/htmx.min.js")).status_code == 200
+    assert (await c.http.get("/ui/login")).status_code == 303  # nothing to log in to
+
+
+async def test_a_page_without_a_key_asks_for_one(console: Console) -> None:
+    c = console
+    for path in PAGES:
+        page = await c.http.get(path)
+        assert page.status_code == 303 and page.headers["location"] == "/ui/login", path
+    fragment = await c.http.get("/ui/overview/live", headers={"HX-Request": "true"})
+    assert fragment.status_code == 204 and fragment.headers["hx-redirect"] == "/ui/login"
+    form = await c.http.get("/ui/login")
+    bad = await c.http.post("/ui/login", data={"key": "cvk_nope_nope", **c.csrf(form)})
+    assert bad.status_code == 401 and "not valid" in bad.text
+    assert "conveyor_key" not in bad.headers.get("set-cookie", "")
+
+
+async def test_login_keeps_the_key_in_a_strict_httponly_cookie(console: Console) -> None:
+    c = console
+    form = await c.http.get("/ui/login")
+    key, token = new_key(Scope.READ, "r", time.time())
+    await c.parts.store.keys.put_key(key)
+    done = await c.http.post("/ui/login", data={"key": token, **c.csrf(form)})
+    cookies = done.headers.get_list("set-cookie")
+    [kept] = [h for h in cookies if h.startswith("conveyor_key=")]
+    assert "HttpOnly" in kept and "SameSite=strict" in kept and "Path=/ui" in kept
+    assert token not in done.headers["location"]
+    assert c.csrf(form)["csrf_token"] not in " ".join(cookies)  # a new token after login
+    page = await c.http.get("/ui")
+    assert page.status_code == 200 and key.key_id in page.text
+    assert token not in page.text  # the key is never written into a page
+    out = await c.post("/ui/logout", "/ui")
+    assert out.status_code == 303
+    assert (await c.http.get("/ui")).status_code == 303
+
+
+async def test_a_login_form_without_its_token_is_refused(console: Console) -> None:
+    key, token = new_key(Scope.ADMIN, "a", time.time())
+    await console.parts.store.keys.put_key(key)
+    forged = await console.http.post("/ui/login", data={"key": token})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+
+
+async def test_a_read_key_sees_no_button_and_its_forged_post_is_refused(console: Console) -> None:
+    c = console
+    task_id = await c.task()
+    failed = await c.task()
+    await c.login(Scope.READ)
+    for path in ("/ui/tasks", f"/ui/tasks/{task_id}", "/ui/queues"):
+        page = await c.http.get(path)
+        assert page.status_code == 200 and "data-action=" not in page.text, path
+    for verb in ("cancel", "retry", "priority"):
+        forged = await c.post(f"/ui/tasks/{task_id}/{verb}", priority="high")
+        assert forged.status_code == 403, forged.text
+    assert (await c.post("/ui/queues/low/pause")).status_code == 403
+    assert (await c.parts.service.get(task_id)).status == TaskStatus.PENDING
+    assert "low" not in await c.parts.coordination.queues.paused()
+    assert failed
+
+
+async def test_cancel_retry_and_priority_need_the_csrf_token(console: Console) -> None:
+    c = console
+    task_id = await c.task()
+    await c.login(Scope.SUBMIT)
+    theirs = await c.post(f"/ui/tasks/{task_id}/cancel")
+    assert theirs.status_code == 403 and "another API key" in theirs.text  # as on the API
+    await c.login(Scope.ADMIN)
+    assert (await c.http.post(f"/ui/tasks/{task_id}/cancel")).status_code == 403
+    wrong = await c.http.post(f"/ui/tasks/{task_id}/cancel", data={"csrf_token": "x" * 43})
+    assert wrong.status_code == 403 and "CSRF" in wrong.text
+    assert (await c.parts.service.get(task_id)).status == TaskStatus.PENDING
+
+    moved = await c.post(f"/ui/tasks/{task_id}/priority", priority="high")
+    assert moved.status_code == 303 and moved.headers["location"] == f"/ui/tasks/{task_id}"
+    assert (await c.parts.service.get(task_id)).priority == Priority.HIGH
+    bad = await c.post(f"/ui/tasks/{task_id}/priority", priority="urgent")
+    assert bad.status_code == 422 and "priority" in bad.text
+
+    cancelled = await c.post(f"/ui/tasks/{task_id}/cancel", next="/ui/tasks?status=PENDING")
+    assert cancelled.status_code == 303 and cancelled.headers["location"] == (
+        "/ui/tasks?status=PENDING")
+    assert (await c.parts.service.get(task_id)).status == TaskStatus.CANCELLED
+    again = await c.post(f"/ui/tasks/{task_id}/cancel")
+    assert again.status_code == 409 and "cannot be cancelled" in again.text
+
+    retried = await c.post(f"/ui/tasks/{task_id}/retry", next="//evil.example/x")
+    assert retried.status_code == 303 and retried.headers["location"] == f"/ui/tasks/{task_id}"
+    assert (await c.parts.service.get(task_id)).status == TaskStatus.PENDING
+    audit = await c.parts.store.audit.list_entries(AuditQuery(target_id=task_id), None)
+    assert {str(r.entry.action) for r in audit.records} == {"task.cancel", "task.retry",
+                                                       "task.priority"}
+
+
+async def test_pause_and_resume_by_an_admin(console: Console) -> None:
+    c = console
+    await c.login(Scope.ADMIN)
+    paused = await c.post("/ui/queues/low/pause", "/ui/queues")
+    assert paused.status_code == 303 and paused.headers["location"] == "/ui/queues"
+    assert "low" in await c.parts.coordination.queues.paused()
+    page = (await c.http.get("/ui/queues")).text
+    assert 'data-queue="low"' in page and "Resume" in page
+    assert (await c.post("/ui/queues/low/resume", "/ui/queues")).status_code == 303
+    assert "low" not in await c.parts.coordination.queues.paused()
+    bad = await c.post("/ui/queues/no such/pause", "/ui/queues")
+    assert bad.status_code == 422
+
+
+async def test_untrusted_strings_are_escaped_everywhere(open_console: Console) -> None:
+    c = open_console
+    store = c.parts.store
+    now = time.time()
+    evil = Task(new_id(now), EVIL, Priority.NORMAL, {"x": EVIL, EVIL: 1}, TaskStatus.PENDING,
+                0, 30.0, now, now, metadata={EVIL: EVIL}, idempotency_key=EVIL)
+    await store.tasks.insert([evil])
+    await store.moves.start([evil.id], "w-1", now)
+    await store.moves.finish([Outcome(evil.id, 1, TaskStatus.FAILED, error=EVIL,
+                                      message=EVIL, worker_id="w-1")], now)
+    for path in [*PAGES, f"/ui/tasks/{evil.id}", f"/ui/tasks/{evil.id}/panel",
+                 f"/ui/tasks?type=x&created_from={EVIL}"]:
+        page = await c.http.get(path)
+        assert "<script>alert" not in page.text, path
+    detail = (await c.http.get(f"/ui/tasks/{evil.id}")).text
+    assert detail.count("&lt;script&gt;") >= 5  # type, payload, metadata, key, error, log
+
+
+async def test_search_filters_and_pages_with_a_cursor(open_console: Console) -> None:
+    c = open_console
+    made = [await c.task(payload={"i": i}) for i in range(55)]
+    first = await c.http.get("/ui/tasks?type=echo&status=PENDING")
+    assert first.text.count('<tr data-task="') == 50
+    found = re.search(r'href="(/ui/tasks\?[^"]*cursor=[^"]+)"', first.text)
+    assert found
+    second = await c.http.get(found.group(1).replace("&amp;", "&"))
+    assert second.text.count('<tr data-task="') == 5 and "Next page" not in second.text
+    assert made[0] in second.text
+    assert "No task matches." in (await c.http.get("/ui/tasks?status=SUCCESS")).text
+    opened = await c.http.get(f"/ui/tasks?id={made[3]}")
+    assert opened.status_code == 303 and opened.headers["location"] == f"/ui/tasks/{made[3]}"
+    assert (await c.http.get(f"/ui/tasks?id={new_id(time.time())}")).status_code == 404
+    assert (await c.http.get("/ui/tasks?status=LOST")).status_code == 422
+    assert (await c.http.get("/ui/tasks?created_from=yesterday")).status_code == 422
+    assert (await c.http.get("/ui/tasks?cursor=nope")).status_code == 422
+    future = await c.http.get("/ui/tasks?created_from=2999-01-01T00:00")
+    assert "No task matches." in future.text
+
+
+async def test_the_request_guards_still_hold_under_ui(open_console: Console) -> None:
+    c = open_console
+    task_id = await c.task()
+    page = await c.http.get("/ui/tasks")
+    foreign = await c.http.post(f"/ui/tasks/{task_id}/cancel", data=c.csrf(page),
+                                headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 403
+    form_to_api = await c.http.post(f"/api/v1/tasks/{task_id}/cancel", data={"a": "b"})
+    assert form_to_api.status_code == 415  # the API itself still takes only JSON
+    assert (await c.parts.service.get(task_id)).status == TaskStatus.PENDING
+
+
+async def test_a_key_of_another_tenant_sees_only_its_own(console: Console) -> None:
+    c = console
+    theirs = await c.task(payload={"secret": "acme"})
+    await c.login(Scope.ADMIN, tenant="bravo")
+    assert theirs not in (await c.http.get("/ui/tasks")).text
+    assert (await c.http.get(f"/ui/tasks/{theirs}")).status_code == 404
+    assert 'data-state="PENDING">0<' in (await c.http.get("/ui")).text
+    assert (await c.post("/ui/queues/low/pause")).status_code == 403  # every tenant's queues
