@@ -35,6 +35,10 @@
     names.forEach(function (name, i) { data[i + 1].push(parseFloat(rates.dataset[name]) || 0); });
     if (xs.length > KEEP) { data.forEach(function (column) { column.shift(); }); }
     chart.setData(data);
+    // What the browser test reads to see the chart move: points drawn, highest created/s.
+    var box = document.getElementById("rates-chart");
+    box.dataset.points = String(xs.length);
+    box.dataset.peak = String(Math.max.apply(null, data[1]));
   }
 
   document.addEventListener("DOMContentLoaded", start);
