@@ -11,13 +11,9 @@ cd "$(dirname "$0")/.."
 HTMX_VERSION=${HTMX_VERSION:-2.0.11}
 UPLOT_VERSION=${UPLOT_VERSION:-1.6.32}
 dest=src/conveyor/console/static/vendor
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-(cd "$work" && npm pack --silent "htmx.org@$HTMX_VERSION" "uplot@$UPLOT_VERSION" >/dev/null)
-mkdir -p "$work/htmx" "$work/uplot"
-tar xzf "$work/htmx.org-$HTMX_VERSION.tgz" -C "$work/htmx" --strip-components=1
-tar xzf "$work/uplot-$UPLOT_VERSION.tgz" -C "$work/uplot" --strip-components=1
+source scripts/npm-unpack.sh
+unpack htmx.org "$HTMX_VERSION" htmx
+unpack uplot "$UPLOT_VERSION" uplot
 
 rm -rf "$dest"
 mkdir -p "$dest/htmx" "$dest/uplot"
