@@ -16,6 +16,7 @@ from conveyor.api.app import create_app
 from conveyor.apikeys import Scope, new_key
 from conveyor.audit import AuditQuery
 from conveyor.bootstrap import Components
+from conveyor.console import bulk
 from conveyor.ids import new_id
 from conveyor.models import Priority, Task, TaskStatus
 from conveyor.service import TaskRequest
@@ -256,3 +257,69 @@ async def test_a_key_of_another_tenant_sees_only_its_own(console: Console) -> No
     assert (await c.http.get(f"/ui/tasks/{theirs}")).status_code == 404
     assert 'data-state="PENDING">0<' in (await c.http.get("/ui")).text
     assert (await c.post("/ui/queues/low/pause")).status_code == 403  # every tenant's queues
+
+
+async def test_bulk_cancel_of_every_task_matching_a_filter(console: Console) -> None:
+    c = console
+    delayed = [await c.task(delay=3600.0) for _ in range(4)]
+    await c.login(Scope.ADMIN)
+    page = await c.http.get("/ui/tasks?status=PENDING")
+    assert 'data-bulk="cancel"' in page.text
+    ask = await c.http.get("/ui/tasks/bulk?verb=cancel&status=PENDING")
+    assert ask.status_code == 200 and "<strong>4</strong> of the 4 matching" in ask.text
+    nothing = await c.http.get("/ui/tasks/bulk?verb=retry&status=PENDING")
+    assert "<strong>0</strong> of the 4" in nothing.text and 'data-action="Confirm"' not in (
+        nothing.text)
+    assert (await c.http.get("/ui/tasks/bulk?verb=explode")).status_code == 422
+    forged = await c.http.post("/ui/tasks/bulk", data={"verb": "cancel", "status": "PENDING"})
+    assert forged.status_code == 403  # no CSRF token
+    done = await c.http.post("/ui/tasks/bulk", data={
+        "verb": "cancel", "status": "PENDING", **c.csrf(ask)})
+    assert done.status_code == 200 and "<strong>4</strong> task(s) cancelled" in done.text
+    for task_id in delayed:
+        assert (await c.parts.service.get(task_id)).status == TaskStatus.CANCELLED
+
+
+async def test_bulk_retry_of_the_checked_tasks(console: Console) -> None:
+    c = console
+    ids = [await c.task(delay=3600.0) for _ in range(3)]
+    for task_id in ids:
+        await c.parts.service.cancel(task_id)
+    await c.login(Scope.READ)
+    listing = await c.http.get("/ui/tasks")
+    assert 'form="selection"' not in listing.text and "data-bulk" not in listing.text
+    refused = await c.post("/ui/tasks/selected", verb="retry", id=ids[0])
+    assert refused.status_code == 403
+    assert (await c.http.get("/ui/tasks/bulk?verb=retry")).status_code == 403
+    await c.login(Scope.ADMIN)
+    listing = await c.http.get("/ui/tasks")
+    assert listing.text.count('form="selection"') == 3
+    token = c.csrf(listing)
+    done = await c.http.post("/ui/tasks/selected", content=(
+        f"csrf_token={token['csrf_token']}&verb=retry&id={ids[0]}&id={ids[2]}&id=nonsense"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 200 and "<strong>2</strong> task(s) retried, 1 skipped" in done.text
+    states = [(await c.parts.service.get(i)).status for i in ids]
+    assert states == [TaskStatus.PENDING, TaskStatus.CANCELLED, TaskStatus.PENDING]
+
+
+async def test_a_large_bulk_goes_in_batches(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "MAX_BULK", 3)
+    c = console
+    ids = [await c.task(delay=3600.0) for _ in range(5)]
+    await c.login(Scope.ADMIN)
+    ask = await c.http.get("/ui/tasks/bulk?verb=cancel")
+    assert "<strong>3</strong> of the 3+ matching" in ask.text
+    done = await c.http.post("/ui/tasks/bulk", data={"verb": "cancel", **c.csrf(ask)})
+    assert "<strong>3</strong> task(s) cancelled" in done.text
+    found = re.search(r'href="(/ui/tasks/bulk\?[^"]+cursor=[^"]+)"', done.text)
+    assert found
+    rest = await c.http.get(found.group(1).replace("&amp;", "&"))
+    assert "<strong>2</strong> of the 2 matching" in rest.text
+    cursor = re.search(r'name="cursor" value="([^"]+)"', rest.text)
+    assert cursor
+    await c.http.post("/ui/tasks/bulk", data={"verb": "cancel", "cursor": cursor.group(1),
+                                              **c.csrf(rest)})
+    assert {(await c.parts.service.get(i)).status for i in ids} == {TaskStatus.CANCELLED}

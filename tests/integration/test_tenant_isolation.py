@@ -393,6 +393,25 @@ async def console_priority(w: World) -> None:
     await console_not_found(w, "POST", "/ui/tasks/{id}/priority")
 
 
+async def console_bulk(w: World) -> None:
+    """Acme's tasks are neither counted nor touched by bravo's bulk actions."""
+    for verb in ("cancel", "retry"):
+        ask = await console_get(w, f"/ui/tasks/bulk?verb={verb}", "admin")
+        assert "of the 0 matching" in ask.text
+        done = await w.http.post("/ui/tasks/bulk", data={"csrf_token": CSRF, "verb": verb},
+                                 headers=console_headers(w, "admin"))
+        assert done.status_code == 200 and "<strong>0</strong> task(s)" in done.text
+        clean(w, done)
+
+
+async def console_selected(w: World) -> None:
+    body = {"csrf_token": CSRF, "verb": "cancel", "id": w.pending}
+    done = await w.http.post("/ui/tasks/selected", data=body,
+                             headers=console_headers(w, "admin"))
+    assert done.status_code == 200 and "0</strong> task(s) cancelled, 1 skipped" in done.text
+    clean(w, done, w.pending)
+
+
 async def console_queues(w: World) -> None:
     page = await console_get(w, "/ui/queues")
     assert 'data-queue="normal"><th>normal</th><td>0<' in page.text
@@ -464,6 +483,9 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("GET", "/ui"): console_overview,
     ("GET", "/ui/overview/live"): console_live,
     ("GET", "/ui/tasks"): console_tasks,
+    ("GET", "/ui/tasks/bulk"): console_bulk,
+    ("POST", "/ui/tasks/bulk"): console_bulk,
+    ("POST", "/ui/tasks/selected"): console_selected,
     ("GET", "/ui/tasks/{task_id}"): console_task,
     ("GET", "/ui/tasks/{task_id}/panel"): console_panel,
     ("POST", "/ui/tasks/{task_id}/cancel"): console_cancel,

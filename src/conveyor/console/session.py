@@ -23,7 +23,7 @@ PREFIX = "/ui"
 KEY_COOKIE = CookieKey(PREFIX, "conveyor_key")
 CSRF_COOKIE = "conveyor_csrf"
 CSRF_FIELD = "csrf_token"
-MAX_FORM_BYTES = 16_384  # a console form is a key, a few ids and filters
+MAX_FORM_BYTES = 65_536  # a console form: a key, filters, or a page of checked ids
 
 
 def csrf_token(request: Request) -> str:
@@ -66,14 +66,26 @@ def _set(request: Request, response: Response, name: str, value: str) -> None:
     )
 
 
-async def checked_form(request: Request) -> dict[str, str]:
-    """The form body (URL-encoded, one value a name), refused with 403 unless it carries this
-    browser's CSRF token. Called only after the caller's key was checked, so a stranger's
-    body is never read."""
+class Form(dict[str, str]):
+    """A form's fields, the first value of each name; ``every`` gives all values of a name
+    (the checked boxes of a list)."""
+
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        super().__init__({k: v[0] for k, v in values.items()})
+        self._values = values
+
+    def every(self, name: str) -> list[str]:
+        return list(self._values.get(name, []))
+
+
+async def checked_form(request: Request) -> Form:
+    """The form body (URL-encoded), refused with 403 unless it carries this browser's CSRF
+    token. Called only after the caller's key was checked, so a stranger's body is never
+    read."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise Forbidden(f"a console form is at most {MAX_FORM_BYTES} bytes")
-    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    fields = Form(parse_qs(body.decode("utf-8", "replace")))
     sent = fields.get(CSRF_FIELD, "") or request.headers.get("x-csrf-token", "")
     held = request.cookies.get(CSRF_COOKIE, "")
     if not held or not secrets.compare_digest(sent.encode(), held.encode()):
