@@ -18,13 +18,15 @@ from conveyor.audit import AuditQuery
 from conveyor.bootstrap import Components
 from conveyor.console import bulk
 from conveyor.ids import new_id
-from conveyor.models import Priority, Task, TaskStatus
+from conveyor.models import Priority, Task, TaskStatus, WorkerInfo
+from conveyor.placement import place
 from conveyor.service import TaskRequest
 from conveyor.store.protocol import Outcome
 
 EVIL = "<script>alert('x')</script>"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-PAGES = ["/ui", "/ui/overview/live", "/ui/tasks", "/ui/queues", "/ui/workers", "/ui/schedules"]
+PAGES = ["/ui", "/ui/overview/live", "/ui/tasks", "/ui/queues", "/ui/workers", "/ui/schedules",
+         "/ui/drift"]
 
 
 @dataclass
@@ -257,6 +259,12 @@ async def test_a_key_of_another_tenant_sees_only_its_own(console: Console) -> No
     assert (await c.http.get(f"/ui/tasks/{theirs}")).status_code == 404
     assert 'data-state="PENDING">0<' in (await c.http.get("/ui")).text
     assert (await c.post("/ui/queues/low/pause")).status_code == 403  # every tenant's queues
+    now = time.time()
+    orphan = Task(new_id(now - 60), "echo", Priority.NORMAL, {}, TaskStatus.PENDING, 3, 30.0,
+                  now - 60, now - 60, tenant="acme")
+    await c.parts.store.tasks.insert([orphan])
+    drift = await c.http.get("/ui/drift")
+    assert drift.status_code == 200 and orphan.id not in drift.text
 
 
 async def test_bulk_cancel_of_every_task_matching_a_filter(console: Console) -> None:
@@ -323,3 +331,24 @@ async def test_a_large_bulk_goes_in_batches(
     await c.http.post("/ui/tasks/bulk", data={"verb": "cancel", "cursor": cursor.group(1),
                                               **c.csrf(rest)})
     assert {(await c.parts.service.get(i)).status for i in ids} == {TaskStatus.CANCELLED}
+
+
+async def test_drift_shows_what_the_sweepers_will_repair(open_console: Console) -> None:
+    c = open_console
+    store, now = c.parts.store, time.time()
+
+    def old(i: int, tenant: str = "default") -> Task:
+        return Task(new_id(now - 60 + i), "echo", Priority.NORMAL, {}, TaskStatus.PENDING, 3,
+                    30.0, now - 60, now - 60, tenant=tenant)
+
+    lost, queued, running = old(0), old(1), old(2)
+    await store.tasks.insert([lost, queued, running])
+    await place(c.parts.coordination.queues, [queued], now)
+    await store.moves.start([running.id], "w-gone", now)
+    gone = WorkerInfo("w-gone", "h", 1, 4, started_at=now - 100, last_heartbeat=now - 50)
+    await store.workers.record_workers([gone], "dead", now)
+    page = await c.http.get("/ui/drift")
+    assert page.status_code == 200 and 'href="/ui/drift" class="active"' in page.text
+    assert f'data-task="{lost.id}"' in page.text and f'data-task="{queued.id}"' not in page.text
+    assert "<strong>1</strong> of 2 pending rows" in page.text
+    assert "w-gone" in page.text and f'data-task="{running.id}"' in page.text

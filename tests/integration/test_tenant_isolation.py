@@ -430,6 +430,11 @@ async def console_workers(w: World) -> None:
     assert "w-1" in page.text  # the shared fleet, without acme's type (``clean``)
 
 
+async def console_drift(w: World) -> None:
+    page = await console_get(w, "/ui/drift", "admin")
+    assert "<strong>0</strong>" in page.text
+
+
 async def console_schedules(w: World) -> None:
     page = await console_get(w, "/ui/schedules")
     assert "No schedules" in page.text
@@ -496,6 +501,7 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("POST", "/ui/queues/{name}/resume"): console_pause,
     ("GET", "/ui/workers"): console_workers,
     ("GET", "/ui/schedules"): console_schedules,
+    ("GET", "/ui/drift"): console_drift,
     ("GET", "/ui/login"): public,
     ("POST", "/ui/login"): public,
     ("POST", "/ui/logout"): public,

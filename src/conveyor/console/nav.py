@@ -17,4 +17,5 @@ NAV: tuple[Entry, ...] = (
     Entry("Queues", "/queues"),
     Entry("Workers", "/workers"),
     Entry("Schedules", "/schedules"),
+    Entry("Drift", "/drift"),
 )
