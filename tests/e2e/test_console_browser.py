@@ -167,7 +167,7 @@ def read_tab(browser: Browser, fleet: Fleet) -> Iterator[Tab]:
 def test_every_page_loads_without_errors(admin_tab: Tab, fleet: Fleet, tmp_path: Path) -> None:
     page, base = admin_tab.page, fleet.server.url
     pages = {"overview": "/ui", "tasks": "/ui/tasks", "queues": "/ui/queues",
-             "workers": "/ui/workers", "schedules": "/ui/schedules",
+             "workers": "/ui/workers", "schedules": "/ui/schedules", "drift": "/ui/drift",
              "task": f"/ui/tasks/{fleet.tasks['FAILED']}",
              "running": f"/ui/tasks/{fleet.tasks['PROCESSING']}"}
     for name, path in pages.items():
