@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from conveyor.api.auth import CookieKey
+from conveyor.api.guard import RequestGuard
 from conveyor.console.routing import back
 from conveyor.console.snapshot import Snapshot, alerts
 from conveyor.console.timeline import timeline
@@ -69,3 +71,24 @@ def test_rates_are_per_second_over_the_window() -> None:
 def test_spans_read_as_people_read_them() -> None:
     assert [span(0.25), span(12.34), span(245), span(3 * 3600 + 125), span(None)] == [
         "250 ms", "12.3 s", "4 min 5 s", "3 h 2 min", "—"]
+
+
+def test_the_key_cookie_is_read_under_its_prefix_only() -> None:
+    cookie = CookieKey("/ui", "conveyor_key")
+    assert cookie.covers("/ui") and cookie.covers("/ui/tasks/x")
+    assert not cookie.covers("/uix") and not cookie.covers("/api/v1/tasks")
+    assert cookie.token(b"a=1; conveyor_key=cvk_id_secret; b=2") == b"Bearer cvk_id_secret"
+    assert cookie.token(b"other=1") is None and cookie.token(None) is None
+    assert cookie.token(b"conveyor_key=") is None
+
+
+@pytest.mark.parametrize(("path", "refused"), [
+    ("/ui/tasks/x/cancel", None), ("/ui/login", None), ("/ui", None),
+    ("/uix/tasks", 415), ("/api/v1/tasks", 415),
+])
+def test_form_bodies_are_taken_under_the_console_only(path: str, refused: int | None) -> None:
+    guard = RequestGuard(app=None, hosts=None, forms="/ui")  # type: ignore[arg-type]
+    headers = {b"host": b"t", b"content-type": b"application/x-www-form-urlencoded",
+               b"content-length": b"5"}
+    found = guard._refusal("POST", path, headers)
+    assert (found[0] if found else None) == refused
