@@ -8,7 +8,7 @@ import pytest
 from conveyor.api.auth import CookieKey
 from conveyor.api.guard import RequestGuard
 from conveyor.console.routing import back
-from conveyor.console.snapshot import Snapshot, alerts
+from conveyor.console.snapshot import Backlog, Snapshot, alerts
 from conveyor.console.timeline import timeline
 from conveyor.console.views import span
 from conveyor.models import Lease, TaskLog, TaskStatus, WorkerInfo
@@ -92,3 +92,17 @@ def test_form_bodies_are_taken_under_the_console_only(path: str, refused: int | 
                b"content-length": b"5"}
     found = guard._refusal("POST", path, headers)
     assert (found[0] if found else None) == refused
+
+
+def test_a_backlog_is_growing_only_after_five_rising_minutes() -> None:
+    backlog = Backlog()
+    for minute, pending in enumerate([10, 20, 30, 40, 50]):
+        backlog.add(60.0 * minute, pending)
+        backlog.add(60.0 * minute + 30, 0)  # within the minute: not sampled
+    assert not backlog.growing()  # four rises so far
+    backlog.add(300.0, 60)
+    assert backlog.growing()
+    backlog.add(360.0, 60)  # a minute without growth
+    assert not backlog.growing()
+    snap = _snap(Lease("s", 1), [], {})
+    assert alerts(snap, 2.0, growing=True)[0].startswith("the backlog has grown for 5 minutes")

@@ -11,13 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from conveyor.models import Lease, WorkerInfo
 from conveyor.operations import Operations, QueueState, Stats
 
 WINDOW = 5.0  # seconds the per-second rates average over
 LATE_HEARTBEATS = 3  # a worker more than this many heartbeat intervals behind is "late"
+GROWTH_STEP = 60.0  # the backlog is sampled once a minute ...
+GROWTH_STEPS = 5  # ... and "growing" when it rose at each of the last five samples
+
+
+@dataclass
+class Backlog:
+    """Pending totals sampled once a ``GROWTH_STEP`` (while someone watches the overview), to
+    tell a backlog that keeps growing from one that is only large."""
+
+    samples: deque[tuple[float, int]] = field(
+        default_factory=lambda: deque(maxlen=GROWTH_STEPS + 1))
+
+    def add(self, at: float, pending: int) -> None:
+        if not self.samples or at - self.samples[-1][0] >= GROWTH_STEP:
+            self.samples.append((at, pending))
+
+    def growing(self) -> bool:
+        counts = [n for _, n in self.samples]
+        return len(counts) > GROWTH_STEPS and all(a < b for a, b in pairwise(counts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +59,12 @@ class Snapshot:
         return self.stats.created / self.stats.window
 
 
-def alerts(snap: Snapshot, heartbeat_interval: float) -> list[str]:
+def alerts(snap: Snapshot, heartbeat_interval: float, growing: bool = False) -> list[str]:
     """What an operator should look at now (pure)."""
     found = []
+    if growing:
+        found.append(f"the backlog has grown for {GROWTH_STEPS} minutes in a row "
+                     f"({sum(snap.queues.lengths.values())} queued now)")
     if snap.leader is None:
         found.append("no scheduler holds the lease: nothing is being dispatched")
     late = [w.worker_id for w in snap.workers
@@ -59,6 +83,7 @@ class Snapshots:
         self._max_age = max_age
         self._held: dict[str | None, Snapshot] = {}
         self._locks: dict[str | None, asyncio.Lock] = {}
+        self._backlogs: dict[str | None, Backlog] = {}
 
     async def get(self, tenant: str | None) -> Snapshot:
         held = self._held.get(tenant)
@@ -79,5 +104,7 @@ class Snapshots:
             now, await self._ops.stats(WINDOW, now, tenant), state.queues, state.leader,
             state.duties, await self._ops.live_workers(tenant),
         )
-        snap.alerts.extend(alerts(snap, self._interval))
+        backlog = self._backlogs.setdefault(tenant, Backlog())
+        backlog.add(now, sum(snap.queues.lengths.values()))
+        snap.alerts.extend(alerts(snap, self._interval, backlog.growing()))
         return snap
