@@ -18,8 +18,9 @@ from conveyor.audit import AuditQuery
 from conveyor.bootstrap import Components
 from conveyor.console import bulk
 from conveyor.ids import new_id
-from conveyor.models import Priority, Task, TaskStatus, WorkerInfo
+from conveyor.models import Priority, Task, TaskConfig, TaskStatus, WorkerInfo
 from conveyor.placement import place
+from conveyor.sealing import unseal
 from conveyor.service import TaskRequest
 from conveyor.store.protocol import Outcome
 
@@ -352,3 +353,34 @@ async def test_drift_shows_what_the_sweepers_will_repair(open_console: Console) 
     assert f'data-task="{lost.id}"' in page.text and f'data-task="{queued.id}"' not in page.text
     assert "<strong>1</strong> of 2 pending rows" in page.text
     assert "w-gone" in page.text and f'data-task="{running.id}"' in page.text
+
+
+async def test_an_admin_edits_a_config_and_its_secrets_stay_sealed(console: Console) -> None:
+    c = console
+    svc = c.parts.service
+    await svc.put_config(TaskConfig("send_mail", "http", {
+        "url": "http://mail.test/send", "headers": {"Authorization": "Bearer s3cr3t"}}))
+    await c.login(Scope.READ)
+    form = await c.http.get("/ui/configs/send_mail")
+    assert form.status_code == 200 and 'data-action="Save"' not in form.text
+    assert "s3cr3t" not in form.text and "***" in form.text
+    assert (await c.post("/ui/configs/send_mail", "/ui/queues", timeout_seconds="5")
+            ).status_code == 403
+    await c.login(Scope.ADMIN)
+    queues = await c.http.get("/ui/queues")
+    assert 'href="/ui/configs/send_mail"' in queues.text
+    saved = await c.post("/ui/configs/send_mail", "/ui/configs/send_mail", timeout_seconds="45",
+                         max_retries="2", priority="high", rate_limit="2.5", enabled="on")
+    assert saved.status_code == 303, saved.text
+    stored = await svc.get_config("send_mail")
+    assert (stored.timeout, stored.max_retries, stored.priority, stored.rate_limit,
+            stored.concurrency_limit, stored.enabled) == (45.0, 2, Priority.HIGH, 2.5, None, True)
+    opened = unseal(stored.executor_config, svc.keyring.opening)
+    assert opened["headers"]["Authorization"] == "Bearer s3cr3t"
+    for bad in ({"timeout_seconds": "soon"}, {"max_retries": "-1"}, {"priority": "urgent"}):
+        refused = await c.post("/ui/configs/send_mail", "/ui/configs/send_mail", **bad)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert next(iter(bad)) in refused.text
+    off = await c.post("/ui/configs/send_mail", "/ui/configs/send_mail")
+    assert off.status_code == 303 and (await svc.get_config("send_mail")).enabled is False
+    assert (await c.http.get("/ui/configs/never_made")).status_code == 404

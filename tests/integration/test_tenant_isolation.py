@@ -430,6 +430,18 @@ async def console_workers(w: World) -> None:
     assert "w-1" in page.text  # the shared fleet, without acme's type (``clean``)
 
 
+async def console_config(w: World) -> None:
+    """Acme's config answers 404 with the page of a never-made type, to read or to save."""
+    for method in ("GET", "POST"):
+        kw: dict[str, object] = {"headers": console_headers(w, "admin")}
+        if method == "POST":
+            kw["data"] = {"csrf_token": CSRF, "timeout_seconds": "1"}
+        theirs = await w.http.request(method, f"/ui/configs/{SECRET_TYPE}", **kw)  # type: ignore[arg-type]
+        nobody = await w.http.request(method, "/ui/configs/never_made", **kw)  # type: ignore[arg-type]
+        assert theirs.status_code == nobody.status_code == 404, theirs.text
+        assert theirs.text.replace(SECRET_TYPE, "T") == nobody.text.replace("never_made", "T")
+
+
 async def console_drift(w: World) -> None:
     page = await console_get(w, "/ui/drift", "admin")
     assert "<strong>0</strong>" in page.text
@@ -502,6 +514,8 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("GET", "/ui/workers"): console_workers,
     ("GET", "/ui/schedules"): console_schedules,
     ("GET", "/ui/drift"): console_drift,
+    ("GET", "/ui/configs/{task_type}"): console_config,
+    ("POST", "/ui/configs/{task_type}"): console_config,
     ("GET", "/ui/login"): public,
     ("POST", "/ui/login"): public,
     ("POST", "/ui/logout"): public,

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from conveyor.console import bulk, drift, fleet, login, overview, session, tasks
+from conveyor.console import bulk, configs, drift, fleet, login, overview, session, tasks
 from conveyor.console.snapshot import Snapshots
 from conveyor.console.views import HERE
 
@@ -28,7 +28,8 @@ def install(app: FastAPI, *, auth_required: bool) -> None:
         app.state.operations, service.settings.worker.heartbeat_interval
     )
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-assets")
-    for part in (overview, bulk, tasks, fleet, drift, login):  # bulk first: /tasks/bulk, not an id
+    # bulk before tasks: /tasks/bulk is a page, not a task id
+    for part in (overview, bulk, tasks, fleet, configs, drift, login):
         app.include_router(part.router, prefix=PREFIX, include_in_schema=False)
 
     @app.get("/", include_in_schema=False)
