@@ -4,6 +4,7 @@ untrusted strings, cursor paging, and the guards that still hold under ``/ui``."
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from conveyor.apikeys import Scope, new_key
 from conveyor.audit import AuditQuery
 from conveyor.bootstrap import Components
 from conveyor.console import bulk
+from conveyor.console.snapshot import Snapshots
 from conveyor.ids import new_id
 from conveyor.models import Priority, Task, TaskConfig, TaskStatus, WorkerInfo
 from conveyor.placement import place
@@ -384,3 +386,23 @@ async def test_an_admin_edits_a_config_and_its_secrets_stay_sealed(console: Cons
     off = await c.post("/ui/configs/send_mail", "/ui/configs/send_mail")
     assert off.status_code == 303 and (await svc.get_config("send_mail")).enabled is False
     assert (await c.http.get("/ui/configs/never_made")).status_code == 404
+
+
+async def test_a_stale_snapshot_is_served_while_one_read_renews_it(parts: Components) -> None:
+    app = create_app(parts.service)
+    snapshots = Snapshots(app.state.operations, 2.0, max_age=0.05)
+    first = await snapshots.get(None)
+    assert await snapshots.get(None) is first  # young: served as it is
+    await asyncio.sleep(0.1)
+    await c_task(parts)
+    assert await snapshots.get(None) is first  # stale: still served, a read is started
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if (renewed := await snapshots.get(None)) is not first:
+            break
+    assert renewed.at > first.at and renewed.stats.by_status == {"PENDING": 1}
+    assert snapshots.age_limit(None) >= 0.05
+
+
+async def c_task(parts: Components) -> None:
+    await parts.service.submit([TaskRequest("echo")])

@@ -4,13 +4,12 @@ the API uses, with the caller's tenant filter."""
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from conveyor.api.auth import acting
 from conveyor.console import session
+from conveyor.console.overview import snapshots
 from conveyor.console.routing import ConsoleRoute, back
 from conveyor.console.views import Viewer, Viewing
 from conveyor.models import Priority, TaskStatus
@@ -21,9 +20,8 @@ router = APIRouter(route_class=ConsoleRoute)
 
 @router.get("/queues", response_class=HTMLResponse)
 async def queues(who: Viewing) -> Response:
-    ops = who.operations
-    state = await ops.queues(who.sees)
-    stats = await ops.stats(60.0, time.time(), who.sees)
+    snap = await snapshots(who).get(who.sees)  # the overview's numbers: one read shared
+    state, stats = snap.queues, snap.stats
     pending = str(TaskStatus.PENDING)
     types = sorted(set(stats.by_type) | {p for p in state.paused if p not in PRIORITIES})
     by_type = {t: stats.by_type.get(t, {}).get(pending, 0) for t in types}
@@ -40,6 +38,7 @@ async def _set_paused(who: Viewer, name: str, paused: bool) -> Response:
     who.need(who.can_steer, "pause or resume queues (every tenant's work)")
     await who.operations.set_paused(name, paused, who.sees,
                                     actor=acting(who.principal, who.request))
+    snapshots(who).invalidate()
     return RedirectResponse(back(fields, f"{session.PREFIX}/queues"), status_code=303)
 
 
