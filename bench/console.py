@@ -59,6 +59,7 @@ async def measure(url: str, rows: int, repeat: int) -> dict[str, Any]:
                 for _ in range(repeat):
                     timings.setdefault(path, []).append(await timed(http, path))
                     await asyncio.sleep(0.33)
+        await snapshots.idle()
         return {"rows": rows, "fill_seconds": filled, "cold_overview_ms": cold,
                 "snapshot_read_ms": 1000 * snapshots._took[None], "pages": {
                     path: {"median_ms": statistics.median(ms), "max_ms": max(ms)}

@@ -105,6 +105,10 @@ class Snapshots:
         """After an action the next page must show its effect: every snapshot is dropped."""
         self._held.clear()
 
+    async def idle(self) -> None:
+        """Wait for the background reads in flight (before the store closes)."""
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+
     def age_limit(self, tenant: str | None) -> float:
         return max(self._max_age, SLOW_FACTOR * self._took.get(tenant, 0.0))
 
