@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from conveyor.api.auth import PRINCIPAL
 from conveyor.apikeys import split_token, verify
 from conveyor.console import session
 from conveyor.console.routing import ConsoleRoute
@@ -56,7 +55,3 @@ async def logout(request: Request) -> Response:
     session.drop_key(response)
     return response
 
-
-def signed_in(request: Request) -> bool:
-    """Whether the request came with a valid key cookie (for the logout button)."""
-    return not isinstance(getattr(request.state, PRINCIPAL, None), Exception)
