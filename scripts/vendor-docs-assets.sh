@@ -10,13 +10,9 @@ cd "$(dirname "$0")/.."
 SWAGGER_UI_VERSION=${SWAGGER_UI_VERSION:-5.35.0}
 REDOC_VERSION=${REDOC_VERSION:-2.5.4}
 dest=src/conveyor/api/static
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-(cd "$work" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" "redoc@$REDOC_VERSION" >/dev/null)
-mkdir -p "$work/swagger-ui" "$work/redoc"
-tar xzf "$work/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz" -C "$work/swagger-ui" --strip-components=1
-tar xzf "$work/redoc-$REDOC_VERSION.tgz" -C "$work/redoc" --strip-components=1
+source scripts/npm-unpack.sh
+unpack swagger-ui-dist "$SWAGGER_UI_VERSION" swagger-ui
+unpack redoc "$REDOC_VERSION" redoc
 
 rm -rf "$dest/swagger-ui" "$dest/redoc"
 mkdir -p "$dest/swagger-ui" "$dest/redoc"

@@ -99,7 +99,7 @@ def test_redoc_renders_offline(
     assert refused == []
 
 
-def test_the_wheel_ships_the_docs_assets(tmp_path: Path) -> None:
+def test_the_wheel_ships_the_docs_and_console_assets(tmp_path: Path) -> None:
     """An installed (not editable) Conveyor must carry the files the pages load."""
     root = Path(__file__).resolve().parents[2]
     subprocess.run(
@@ -108,11 +108,14 @@ def test_the_wheel_ships_the_docs_assets(tmp_path: Path) -> None:
     )
     [wheel] = tmp_path.glob("conveyor-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
-    static = root / "src" / "conveyor" / "api" / "static"
-    wanted = {
-        f"conveyor/api/static/{path.relative_to(static).as_posix()}"
-        for path in static.rglob("*") if path.is_file()
+    package = root / "src"
+    wanted = {  # the docs pages' assets, and the console's assets and templates
+        path.relative_to(package).as_posix()
+        for folder in ("api/static", "console/static", "console/templates")
+        for path in (package / "conveyor" / folder).rglob("*") if path.is_file()
     }
     assert {"conveyor/api/static/swagger-ui/swagger-ui-bundle.js",
-            "conveyor/api/static/redoc/redoc.standalone.js"} <= wanted
+            "conveyor/api/static/redoc/redoc.standalone.js",
+            "conveyor/console/static/vendor/htmx/htmx.min.js",
+            "conveyor/console/templates/base.html"} <= wanted
     assert wanted <= shipped, sorted(wanted - shipped)

@@ -11,13 +11,13 @@ added later without a tenant check here fails ``test_every_route_has_a_tenant_ch
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from conveyor.api.app import create_app
 from conveyor.apikeys import Scope, new_key
@@ -384,6 +384,132 @@ async def metrics(w: World) -> None:
     assert refused.status_code == 403  # the process's counters span every tenant
 
 
+CSRF = "t" * 43  # any token: the console compares the form's with the cookie's
+
+
+def console_headers(w: World, role: str) -> dict[str, str]:
+    """Bravo in a browser: its key in the console's cookie, with a CSRF cookie."""
+    token = w.bravo[role]["Authorization"].removeprefix("Bearer ")
+    return {"Cookie": f"conveyor_key={token}; conveyor_csrf={CSRF}"}
+
+
+async def console_get(w: World, path: str, role: str = "read") -> httpx.Response:
+    response = await w.http.get(path, headers=console_headers(w, role))
+    assert response.status_code == 200, (path, response.text)
+    clean(w, response)
+    return response
+
+
+async def console_not_found(w: World, method: str, template: str) -> None:
+    """Acme's task answers the console's 404 page, the very page of a never-made id."""
+    missing = new_id(time.time())
+    for role in ("admin", "read"):
+        kw: dict[str, object] = {"headers": console_headers(w, role)}
+        if method == "POST":
+            kw["data"] = {"csrf_token": CSRF, "priority": "high"}
+        theirs = await w.http.request(method, template.format(id=w.pending), **kw)  # type: ignore[arg-type]
+        nobody = await w.http.request(method, template.format(id=missing), **kw)  # type: ignore[arg-type]
+        wanted = 404 if role == "admin" or method == "GET" else 403  # a read key may not act
+        assert theirs.status_code == nobody.status_code == wanted, (template, theirs.text)
+        assert theirs.text.replace(w.pending, "ID") == nobody.text.replace(missing, "ID")
+
+
+async def console_overview(w: World) -> None:
+    page = await console_get(w, "/ui")
+    assert 'data-state="PENDING">0<' in page.text  # acme's pending task is not counted
+
+
+async def console_live(w: World) -> None:
+    live = await console_get(w, "/ui/overview/live")
+    assert 'data-priority="normal">0<' in live.text
+
+
+async def console_tasks(w: World) -> None:
+    for query in ("", "?type=echo", "?status=PENDING", "?status=CANCELLED"):
+        page = await console_get(w, f"/ui/tasks{query}")
+        assert "No task matches." in page.text
+    await console_not_found(w, "GET", "/ui/tasks?id={id}")
+
+
+async def console_task(w: World) -> None:
+    await console_not_found(w, "GET", "/ui/tasks/{id}")
+
+
+async def console_panel(w: World) -> None:
+    await console_not_found(w, "GET", "/ui/tasks/{id}/panel")
+
+
+async def console_cancel(w: World) -> None:
+    await console_not_found(w, "POST", "/ui/tasks/{id}/cancel")
+
+
+async def console_retry(w: World) -> None:
+    await console_not_found(w, "POST", "/ui/tasks/{id}/retry")
+
+
+async def console_priority(w: World) -> None:
+    await console_not_found(w, "POST", "/ui/tasks/{id}/priority")
+
+
+async def console_bulk(w: World) -> None:
+    """Acme's tasks are neither counted nor touched by bravo's bulk actions."""
+    for verb in ("cancel", "retry"):
+        ask = await console_get(w, f"/ui/tasks/bulk?verb={verb}", "admin")
+        assert "of the 0 matching" in ask.text
+        done = await w.http.post("/ui/tasks/bulk", data={"csrf_token": CSRF, "verb": verb},
+                                 headers=console_headers(w, "admin"))
+        assert done.status_code == 200 and "<strong>0</strong> task(s)" in done.text
+        clean(w, done)
+
+
+async def console_selected(w: World) -> None:
+    body = {"csrf_token": CSRF, "verb": "cancel", "id": w.pending}
+    done = await w.http.post("/ui/tasks/selected", data=body,
+                             headers=console_headers(w, "admin"))
+    assert done.status_code == 200 and "0</strong> task(s) cancelled, 1 skipped" in done.text
+    clean(w, done, w.pending)
+
+
+async def console_queues(w: World) -> None:
+    page = await console_get(w, "/ui/queues")
+    assert 'data-queue="normal"><th>normal</th><td>0<' in page.text
+
+
+async def console_pause(w: World) -> None:
+    for verb in ("pause", "resume"):
+        refused = await w.http.post(f"/ui/queues/low/{verb}", data={"csrf_token": CSRF},
+                                    headers=console_headers(w, "admin"))
+        assert refused.status_code == 403  # every tenant's queues: not a tenant admin's
+        clean(w, refused)
+
+
+async def console_workers(w: World) -> None:
+    page = await console_get(w, "/ui/workers")
+    assert "w-1" in page.text  # the shared fleet, without acme's type (``clean``)
+
+
+async def console_config(w: World) -> None:
+    """Acme's config answers 404 with the page of a never-made type, to read or to save."""
+    for method in ("GET", "POST"):
+        kw: dict[str, object] = {"headers": console_headers(w, "admin")}
+        if method == "POST":
+            kw["data"] = {"csrf_token": CSRF, "timeout_seconds": "1"}
+        theirs = await w.http.request(method, f"/ui/configs/{SECRET_TYPE}", **kw)  # type: ignore[arg-type]
+        nobody = await w.http.request(method, "/ui/configs/never_made", **kw)  # type: ignore[arg-type]
+        assert theirs.status_code == nobody.status_code == 404, theirs.text
+        assert theirs.text.replace(SECRET_TYPE, "T") == nobody.text.replace("never_made", "T")
+
+
+async def console_drift(w: World) -> None:
+    page = await console_get(w, "/ui/drift", "admin")
+    assert "<strong>0</strong>" in page.text
+
+
+async def console_schedules(w: World) -> None:
+    page = await console_get(w, "/ui/schedules")
+    assert "No schedules" in page.text
+
+
 async def public(w: World) -> None:
     """Routes that hold no tenant's data: health, the OpenAPI document and the docs pages."""
 
@@ -433,6 +559,30 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("GET", "/docs"): public,
     ("GET", "/redoc"): public,
     ("MOUNT", "/static/docs"): public,
+    ("GET", "/"): public,
+    ("GET", "/ui"): console_overview,
+    ("GET", "/ui/overview/live"): console_live,
+    ("GET", "/ui/tasks"): console_tasks,
+    ("GET", "/ui/tasks/bulk"): console_bulk,
+    ("POST", "/ui/tasks/bulk"): console_bulk,
+    ("POST", "/ui/tasks/selected"): console_selected,
+    ("GET", "/ui/tasks/{task_id}"): console_task,
+    ("GET", "/ui/tasks/{task_id}/panel"): console_panel,
+    ("POST", "/ui/tasks/{task_id}/cancel"): console_cancel,
+    ("POST", "/ui/tasks/{task_id}/retry"): console_retry,
+    ("POST", "/ui/tasks/{task_id}/priority"): console_priority,
+    ("GET", "/ui/queues"): console_queues,
+    ("POST", "/ui/queues/{name}/pause"): console_pause,
+    ("POST", "/ui/queues/{name}/resume"): console_pause,
+    ("GET", "/ui/workers"): console_workers,
+    ("GET", "/ui/schedules"): console_schedules,
+    ("GET", "/ui/drift"): console_drift,
+    ("GET", "/ui/configs/{task_type}"): console_config,
+    ("POST", "/ui/configs/{task_type}"): console_config,
+    ("GET", "/ui/login"): public,
+    ("POST", "/ui/login"): public,
+    ("POST", "/ui/logout"): public,
+    ("MOUNT", "/ui/static"): public,
 }
 
 
@@ -445,12 +595,20 @@ def served(parts: Components) -> set[tuple[str, str]]:
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items() for method in operations
     }
-    for route in app.routes:
-        if isinstance(route, Mount):
-            found.add(("MOUNT", route.path))
+    return found | set(_walk(app.routes))
+
+
+def _walk(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """The routes outside the OpenAPI document, also those of routers included with
+    ``include_in_schema=False`` (the console's pages), which FastAPI keeps in a wrapper."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _walk(inner.routes, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
+        elif isinstance(route, Mount):
+            yield "MOUNT", prefix + route.path
         elif isinstance(route, APIRoute | Route):
-            found |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
-    return found
+            yield from ((m, prefix + route.path) for m in route.methods or () if m != "HEAD")
 
 
 async def test_every_route_has_a_tenant_check(parts: Components) -> None:

@@ -11,6 +11,7 @@ from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
 
+from conveyor import console
 from conveyor.api import (
     audit_routes,
     docs,
@@ -55,8 +56,10 @@ def create_app(
     app.add_middleware(
         BodyLimit, max_bytes=service.settings.max_body_bytes, timeout=server.body_timeout
     )
-    app.add_middleware(Authenticate, keys=store.keys if auth_required else None)
-    app.add_middleware(RequestGuard, hosts=hosts, origins=server.allowed_origins)
+    app.add_middleware(Authenticate, keys=store.keys if auth_required else None,
+                       console=console.KEY_COOKIE)
+    app.add_middleware(RequestGuard, hosts=hosts, origins=server.allowed_origins,
+                       forms=console.PREFIX)
     if metrics is not None:  # added last: outermost, so it also counts refusals
         app.add_middleware(HttpMetrics, metrics=metrics)
         add_metrics_route(app, metrics, Depends(scraper_or_reader(server.metrics_scrapers)))
@@ -68,6 +71,7 @@ def create_app(
     app.include_router(schedule_routes.router)
     app.include_router(workflow_routes.router)
     docs.install(app)
+    console.install(app, auth_required=auth_required)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

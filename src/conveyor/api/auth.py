@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -44,15 +46,25 @@ class Authenticate:
     in the request state for ``authenticate``, so public routes (``/healthz``) stay public.
     """
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys | None) -> None:
+    def __init__(
+        self, app: ASGIApp, keys: ApiKeys | None, console: CookieKey | None = None
+    ) -> None:
         self.app = app
         self.keys = keys
+        self.console = console
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
+        if self.console is not None and self.console.covers(scope["path"]):
+            # The console's pages: the key comes from its cookie, and its routes answer a
+            # missing one themselves (a login form rather than a 401).
+            token = self.console.token(headers.get(b"cookie"))
+            scope.setdefault("state", {})[PRINCIPAL] = await self._resolve(token)
+            await self.app(scope, receive, send)
+            return
         found = await self._resolve(headers.get(b"authorization"))
         if isinstance(found, ConveyorError) and (
             scope["method"] in UNSAFE_METHODS or has_body(headers)
@@ -77,6 +89,29 @@ class Authenticate:
             return verify(await self.keys.get_key(key_id), secret)
         except (Unauthorized, BackendUnavailable) as exc:
             return exc
+
+
+@dataclass(frozen=True, slots=True)
+class CookieKey:
+    """Where a browser keeps its key: the cookie ``name``, sent (and read) only under the
+    path ``prefix``. SameSite=Strict and the console's CSRF token keep other sites from using
+    it; the API under ``/api`` never reads it, so its calls still need the header."""
+
+    prefix: str
+    name: str
+
+    def covers(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+    def token(self, header: bytes | None) -> bytes | None:
+        """The cookie's value as an ``Authorization`` header would carry it, or None."""
+        jar = SimpleCookie()
+        try:
+            jar.load((header or b"").decode("latin-1"))
+        except CookieError:
+            return None
+        found = jar.get(self.name)
+        return f"Bearer {found.value}".encode("latin-1") if found and found.value else None
 
 
 async def authenticate(request: Request, credentials: Credentials) -> Principal:

@@ -12,7 +12,9 @@ or a body that is not JSON. So the guard answers, before any route runs:
 - 403 when a state-changing request (POST/PUT/PATCH/DELETE) comes with an ``Origin`` other than
   the server's own or one listed in ``server.allowed_origins``;
 - 415 when a request carries a body (or a state-changing one declares a type) that is not
-  ``application/json``, the only type browsers cannot send cross-site without a preflight.
+  ``application/json``, the only type browsers cannot send cross-site without a preflight;
+  except for HTML forms posted to the console (``/ui``), which checks a CSRF token on every
+  state-changing form instead (``conveyor.console.csrf``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 PROBES = frozenset({"/healthz", "/readyz"})
 
 
@@ -73,11 +76,15 @@ class RequestGuard:
     """
 
     def __init__(
-        self, app: ASGIApp, hosts: frozenset[str] | None, origins: Iterable[str] = ()
+        self, app: ASGIApp, hosts: frozenset[str] | None, origins: Iterable[str] = (),
+        forms: str | None = None,
     ) -> None:
+        """``forms``: a path prefix whose routes take HTML form bodies (the console, which
+        checks its own CSRF token on each); Host and Origin are checked there too."""
         self.app = app
         self.hosts = hosts
         self.origins = frozenset(origins)
+        self.forms = forms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,12 +121,18 @@ class RequestGuard:
         declared = headers.get(b"content-type")
         if has_body(headers) or (declared is not None and method in UNSAFE_METHODS):
             media = (declared or b"").decode("latin-1").partition(";")[0].strip().lower()
+            if media == FORM and self._takes_forms(path):
+                return None
             if media != JSON:
                 return 415, "unsupported_media_type", (
                     f"request bodies must be JSON: send Content-Type: {JSON} "
                     f"(got {media or 'none'!r})"
                 )
         return None
+
+    def _takes_forms(self, path: str) -> bool:
+        prefix = self.forms
+        return prefix is not None and (path == prefix or path.startswith(prefix + "/"))
 
     def _same_origin(self, origin: str, host: str) -> bool:
         """The page's origin is this server (same ``host[:port]``; the scheme is not compared,
