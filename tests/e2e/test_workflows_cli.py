@@ -46,7 +46,9 @@ def test_the_cli_submits_shows_lists_and_retries(tmp_path: Path) -> None:
         assert json.loads(cancelled.stdout)["state"] == "CANCELLED", cancelled.stderr
         retried = run_cli("workflows", "retry", other, "--json", *url)
         states = {n: v["status"] for n, v in json.loads(retried.stdout)["nodes"].items()}
-        assert states == {"x": "PENDING", "y": "WAITING"}, retried.stderr
+        # The retried root is runnable at once, so a worker may already hold it.
+        assert "CANCELLED" not in states.values(), retried.stderr
+        wait_until(lambda: client.workflows.get(other)["state"] == "SUCCESS", 30, "the retry")
         cycle = {"name": "bad", "tasks": {"p": {"task_type": "echo", "after": ["q"]},
                                           "q": {"task_type": "echo", "after": ["p"]}}}
         refused = run_cli("workflows", "submit", json.dumps(cycle), *url)
