@@ -21,6 +21,7 @@ from conveyor.models import PARENT_POLICIES, Input, Task, TaskStatus
 S = TaskStatus
 FAN_IN = "*"  # an input reference naming every parent, in order: the key gets a list
 MAX_PARENTS = 1000
+MAX_WAIT = 365 * 86_400.0  # wait_timeout_seconds at most, like a delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,24 @@ def read_inputs(stored: Any, parent_id: str) -> tuple[Input, ...]:
     if not stored:
         return ()
     return tuple(Input(k, None if fan else parent_id, p) for k, p, fan in stored)
+
+
+def wait_deadline(
+    timeout: float | None, has_parents: bool, now: float, where: str = "",
+    field: str = "depends_on",
+) -> float | None:
+    """When a task created ``now`` stops waiting (``wait_timeout_seconds``): only a task with
+    parents waits, so a timeout without them is refused rather than ignored."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
+            0 < timeout <= MAX_WAIT):
+        raise ValidationError(f"{where}wait_timeout_seconds must be a number of seconds "
+                              f"above 0 and at most {MAX_WAIT:.0f}")
+    if not has_parents:
+        raise ValidationError(f"{where}wait_timeout_seconds needs {field}: only a task with "
+                              "parents waits")
+    return now + timeout
 
 
 def check_parents(depends_on: Sequence[str], policy: str, where: str = "") -> tuple[str, ...]:

@@ -143,6 +143,8 @@ class Task:
     callback_url: str | None = None
     owner: str | None = None  # id of the API key that created it
     tenant: str = DEFAULT_TENANT
+    # A WAITING task still waiting at this time is cancelled (``wait_timeout_seconds``).
+    wait_deadline: float | None = None
     # Dependencies (docs/design.md §10), written to ``task_deps`` on insert, not read back
     # with the row: parent ids in order, the policy when one fails for good, and the payload
     # keys that get parents' results at release.

@@ -24,7 +24,7 @@ from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
 from conveyor.coordination.protocol import AttemptRef, Coordination
-from conveyor.dependencies import check_parents, parse_input
+from conveyor.dependencies import check_parents, parse_input, wait_deadline
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.executors.functions import FunctionPolicy
 from conveyor.executors.rules import check_task_config
@@ -71,6 +71,7 @@ class TaskRequest:
     depends_on: tuple[str, ...] = ()  # parent task ids: the task waits for them (§10)
     on_parent_failure: str = "cancel"
     inputs: dict[str, str] = field(default_factory=dict)  # payload key -> "<parent>.result..."
+    wait_timeout: float | None = None  # seconds a WAITING task waits at most, then CANCELLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ class TaskService:
             parents=parents,
             on_parent_failure=spec.on_parent_failure,
             inputs=tuple(parse_input(k, v, named) for k, v in spec.inputs.items()),
+            wait_deadline=wait_deadline(spec.wait_timeout, bool(parents), now, where),
         )
 
     def _check_payload(self, spec: TaskRequest, where: str) -> None:

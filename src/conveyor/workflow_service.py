@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from conveyor.apikeys import ANONYMOUS, Principal
 from conveyor.audit import Action, Actor, AuditEntry
 from conveyor.coordination.protocol import AttemptRef
-from conveyor.dependencies import parse_input
+from conveyor.dependencies import parse_input, wait_deadline
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.ids import is_id, new_id
 from conveyor.models import Task, TaskStatus
@@ -80,7 +80,8 @@ class WorkflowService:
             raise ValidationError(f"{where}a node names its parents with after, and takes no "
                                   "depends_on or idempotency_key")
         try:
-            [made] = await self._tasks.build([replace(spec, inputs={})], principal, tenant)
+            bare = replace(spec, inputs={}, wait_timeout=None)  # both need the parents: below
+            [made] = await self._tasks.build([bare], principal, tenant)
         except ValidationError as exc:
             raise ValidationError(f"{where}{exc}") from None
         return made
@@ -95,9 +96,11 @@ class WorkflowService:
             raise ValidationError(f"tasks.{node}: {exc}") from None
         if inputs and not parents:
             raise ValidationError(f"tasks.{node}: inputs need after: they read parents' results")
+        deadline = wait_deadline(request.task.wait_timeout, bool(parents), made.created_at,
+                                 f"tasks.{node}: ", field="after")
         return replace(made, status=TaskStatus.WAITING if parents else TaskStatus.PENDING,
                        parents=parents, on_parent_failure=request.task.on_parent_failure,
-                       inputs=inputs)
+                       inputs=inputs, wait_deadline=deadline)
 
     async def get(self, workflow_id: str, tenant: str | None) -> WorkflowView:
         flow = await self._store.workflows.get(workflow_id, tenant) if is_id(workflow_id) else None

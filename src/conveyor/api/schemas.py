@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from conveyor.dependencies import MAX_PARENTS
+from conveyor.dependencies import MAX_PARENTS, MAX_WAIT
 from conveyor.errors import ConfigError, ValidationError
 from conveyor.executors.secret_fields import secret_fields
 from conveyor.models import Backoff, Priority, Task, TaskConfig, TaskLog
@@ -71,6 +71,9 @@ class TaskCreate(BaseModel):
         default_factory=dict, examples=[{"image": "PARENT_ID.result.path"}],
         description="payload keys set at release from a parent's result; '*.result' gives "
                     "the list of every parent's result, in depends_on order")
+    wait_timeout_seconds: float | None = Field(
+        None, gt=0, le=MAX_WAIT,
+        description="a task still WAITING this long after its create is CANCELLED")
 
     @field_validator("priority")
     @classmethod
@@ -88,6 +91,7 @@ class TaskCreate(BaseModel):
             callback_url=self.callback_url,
             depends_on=tuple(self.depends_on if depends_on is None else depends_on),
             on_parent_failure=self.on_parent_failure, inputs=self.inputs,
+            wait_timeout=self.wait_timeout_seconds,
         )
 
 
@@ -119,6 +123,7 @@ class TaskSummaryOut(BaseModel):
     run_at: str | None
     started_at: str | None = None
     finished_at: str | None = None
+    wait_deadline: str | None = Field(None, description="a WAITING task is cancelled then")
     tenant: str
 
     @classmethod
@@ -129,7 +134,8 @@ class TaskSummaryOut(BaseModel):
             attempt=t.attempt, retry_count=t.retry_count, max_retries=t.max_retries,
             timeout_seconds=t.timeout, worker_id=t.worker_id, idempotency_key=t.idempotency_key,
             created_at=iso(t.created_at), run_at=iso(t.run_at), started_at=iso(t.started_at),
-            finished_at=iso(t.finished_at), tenant=t.tenant, **extra,
+            finished_at=iso(t.finished_at), wait_deadline=iso(t.wait_deadline),
+            tenant=t.tenant, **extra,
         )
 
     @classmethod

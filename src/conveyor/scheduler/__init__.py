@@ -21,6 +21,7 @@ from conveyor.scheduler.releases import ReleaseSweeper
 from conveyor.scheduler.reporter import Reporter
 from conveyor.scheduler.retention import Retention, purge_targets
 from conveyor.scheduler.timeouts import TimeoutSweeper
+from conveyor.scheduler.waits import WaitSweeper
 from conveyor.service import TaskService
 from conveyor.store.protocol import TaskStore
 
@@ -82,6 +83,10 @@ class Scheduler:
             store.deps, coordination.queues, self.elector, interval=s.orphan_sweep_interval,
             min_age=s.orphan_min_age,
         )
+        self.waits = WaitSweeper(
+            store.waits, coordination.queues, self.elector, interval=s.timeout_check_interval,
+            batch=s.batch_size,
+        )
         self.firing = Firing(
             store.schedules, store.tasks, coordination.queues, service, self.elector,
             interval=s.schedule_interval, batch=s.schedule_batch,
@@ -100,7 +105,7 @@ class Scheduler:
     def duties(self) -> list[Duty]:
         return [
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
-            self.orphans, self.releases, self.firing, self.retention, self.reporter,
+            self.orphans, self.releases, self.waits, self.firing, self.retention, self.reporter,
         ]
 
     async def start(self, now: float, *, rebuild_queues: bool = False) -> None:

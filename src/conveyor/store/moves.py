@@ -42,6 +42,7 @@ from conveyor.store.rows import (
 )
 from conveyor.store.schema import task, task_logs
 from conveyor.store.storable import MAX_MESSAGE_CHARS, storable
+from conveyor.store.waits import restarted_wait
 from conveyor.values import clean_text
 
 S = TaskStatus
@@ -223,7 +224,8 @@ class SqlMoves:
             waits = await has_parents(conn, task_id)
         if waits:
             moved = await self._move_one(task_id, [S.CANCELLED], S.WAITING, now, message,
-                                         extra, None, tenant, audit)
+                                         {**extra, "wait_deadline": restarted_wait(now)},
+                                         None, tenant, audit)
             if moved is not None:
                 return moved
         return await self._move_one(

@@ -384,6 +384,14 @@ class Dependencies(Protocol):
         released and cancelled."""
 
 
+class Waits(Protocol):
+    """WAITING tasks past their wait deadline (``wait_timeout_seconds``)."""
+
+    async def expire_waits(self, now: float, limit: int, epoch: int) -> Settled:
+        """Cancel up to ``limit`` of them in one transaction, their log rows fenced by
+        ``epoch``; what they released (policy ``run``) and cancelled, themselves included."""
+
+
 class WorkflowRecords(Protocol):
     """Workflows and their nodes (docs/design.md §10), filtered by tenant in SQL."""
 
@@ -448,6 +456,9 @@ class TaskStore(Protocol):
 
     @property
     def deps(self) -> Dependencies: ...
+
+    @property
+    def waits(self) -> Waits: ...
 
     @property
     def workflows(self) -> WorkflowRecords: ...

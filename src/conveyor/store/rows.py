@@ -88,6 +88,7 @@ def task_from_row(row: Mapping[Any, Any]) -> Task:
         callback_url=row["callback_url"],
         owner=row["owner"],
         tenant=row["tenant"],
+        wait_deadline=row["wait_deadline"],
     )
 
 
@@ -117,6 +118,7 @@ def task_to_row(t: Task, now: float) -> dict[str, Any]:
         "version": t.version,
         "owner": t.owner,
         "tenant": t.tenant,
+        "wait_deadline": t.wait_deadline,
     }
 
 

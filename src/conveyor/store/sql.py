@@ -27,6 +27,7 @@ from conveyor.store.sweeps import SqlSweeps
 from conveyor.store.tasks import SqlTasks
 from conveyor.store.tenant_limits import SqlTenantLimits
 from conveyor.store.urls import database_url
+from conveyor.store.waits import SqlWaits
 from conveyor.store.workers import SqlWorkers
 from conveyor.store.workflows import SqlWorkflows
 
@@ -54,6 +55,7 @@ class SqlStore:
         self.schedules = SqlSchedules(self.db, self.events)
         self.tenant_limits = SqlTenantLimits(self.db)
         self.deps = SqlDeps(self.db)
+        self.waits = SqlWaits(self.db, self.events)
         self.workflows = SqlWorkflows(self.db, self.events)
 
     async def migrate(self) -> None:

@@ -24,6 +24,7 @@ from conveyor.store.deps import settle, settle_children
 from conveyor.store.rows import chunks, in_tenant, log_row, select_tasks
 from conveyor.store.schema import task, task_deps, task_logs, workflow_nodes, workflows
 from conveyor.store.tasks import insert_in
+from conveyor.store.waits import restarted_wait
 from conveyor.workflows import Workflow
 
 S = TaskStatus
@@ -125,6 +126,7 @@ class SqlWorkflows:
                                             task.c.status.in_([str(s) for s in REOPENABLE]))
                         .values(status=str(target), retry_count=0, run_at=now, error=None,
                                 result=None, finished_at=None, updated_at=now,
+                                wait_deadline=restarted_wait(now),
                                 version=task.c.version + 1))
                 reopened += [(replace(t, status=target, retry_count=0, run_at=now, error=None,
                                       result=None, finished_at=None, version=t.version + 1),

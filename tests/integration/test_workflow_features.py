@@ -1,0 +1,49 @@
+"""The later workflow features through the real app (docs/design.md §10): wait timeouts on a
+task and a workflow node, sharded creates with a fan-in, and their bad input; on SQLite,
+MariaDB and PostgreSQL where tasks run."""
+
+from __future__ import annotations
+
+from tests.integration.test_api import Api, any_api, api, error_of, running
+from tests.integration.test_workflows_api import create, echo
+
+__all__ = ["any_api", "api"]  # the fixtures, shared with test_api
+
+
+async def test_a_task_waiting_past_its_timeout_is_cancelled_saying_so(any_api: Api) -> None:
+    async with running(any_api):
+        slow = await any_api.created(delay_seconds=60)
+        kid = await any_api.created(depends_on=[slow["task_id"]], wait_timeout_seconds=0.5)
+        assert kid["status"] == "WAITING" and kid["wait_deadline"]
+        done = await any_api.wait_final(kid["task_id"])
+        assert done["status"] == "CANCELLED" and "waited too long" in done["error"]
+        assert (await any_api.get(slow["task_id"]))["status"] == "PENDING"
+
+
+async def test_a_workflow_node_waiting_too_long_cancels_its_descendants(api: Api) -> None:
+    async with running(api):
+        made = await create(api, {
+            "slow": echo(delay_seconds=60),
+            "wait": echo("slow", wait_timeout_seconds=0.5),
+            "after": echo("wait"),
+        })
+        after = await api.wait_final(made["nodes"]["after"])
+        assert after["status"] == "CANCELLED" and made["nodes"]["wait"] in after["error"]
+        wait = await api.get(made["nodes"]["wait"])
+        assert wait["status"] == "CANCELLED" and "waited too long" in wait["error"]
+        assert (await api.get(made["nodes"]["slow"]))["status"] == "PENDING"
+
+
+async def test_bad_wait_timeouts_are_refused_naming_the_field(api: Api) -> None:
+    alone = error_of(await api.create(wait_timeout_seconds=5), 422)
+    assert "wait_timeout_seconds" in alone and "depends_on" in alone
+    parent = await api.created()
+    for bad in (0, -1, "soon"):
+        message = error_of(await api.create(depends_on=[parent["task_id"]],
+                                            wait_timeout_seconds=bad), 422)
+        assert "wait_timeout_seconds" in message
+    root = await api.http.post("/api/v1/workflows", json={"name": "w", "tasks": {
+        "a": echo(wait_timeout_seconds=5)}})
+    message = error_of(root, 422)
+    assert "tasks.a" in message and "after" in message
+    assert await api.stored() == 1
