@@ -25,7 +25,7 @@ from conveyor.models import Task, TaskStatus
 from conveyor.placement import place, queue_item
 from conveyor.service import TaskRequest, TaskService
 from conveyor.values import check_text
-from conveyor.workflows import Workflow, WorkflowState, order, state_of
+from conveyor.workflows import MAX_NODES, Workflow, WorkflowState, order, state_of
 
 MAX_NAME_CHARS = 255
 
@@ -43,6 +43,7 @@ class WorkflowView:
     flow: Workflow
     state: WorkflowState
     nodes: dict[str, tuple[str, TaskStatus | None]] = field(default_factory=dict)
+    after: dict[str, list[str]] = field(default_factory=dict)  # node -> its parent nodes
 
 
 class WorkflowService:
@@ -52,13 +53,14 @@ class WorkflowService:
 
     async def create(
         self, name: str, nodes: Mapping[str, NodeRequest], principal: Principal = ANONYMOUS,
-        tenant: str | None = None,
+        tenant: str | None = None, *, max_nodes: int = MAX_NODES,
     ) -> tuple[Workflow, list[Task]]:
+        """``max_nodes``: a sharded create counts its fan-in on top of its 10,000 shards."""
         home = tenant or principal.tenant
         if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_CHARS:
             raise ValidationError(f"name must be a string of 1..{MAX_NAME_CHARS} characters")
         check_text(name, "name", column=True)
-        ordered = order({n: r.after for n, r in nodes.items()})
+        ordered = order({n: r.after for n, r in nodes.items()}, max_nodes)
         built: dict[str, Task] = {}
         for node in ordered:
             built[node] = await self._build(node, nodes[node].task, principal, home)
@@ -108,7 +110,8 @@ class WorkflowService:
             raise NotFound(f"no workflow with id {workflow_id!r}")
         states = await self._store.workflows.node_states(flow.id)
         nodes = {n: (t, states.get(n)) for n, t in sorted(flow.nodes.items())}
-        return WorkflowView(flow, state_of(list(states.values())), nodes)
+        after = await self._store.workflows.node_parents(flow.id)
+        return WorkflowView(flow, state_of(list(states.values())), nodes, after)
 
     async def list_workflows(
         self, tenant: str | None, name: str | None, cursor: str | None, limit: int

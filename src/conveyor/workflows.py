@@ -45,18 +45,18 @@ def _named(names: Sequence[str], quote: bool = True) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def order(after: Mapping[str, Sequence[str]]) -> list[str]:
+def order(after: Mapping[str, Sequence[str]], max_nodes: int = MAX_NODES) -> list[str]:
     """The nodes parents first (Kahn's algorithm), or ``ValidationError`` naming every
     offender."""
-    _check_names(after)
+    _check_names(after, max_nodes)
     return _sorted(after)
 
 
-def _check_names(after: Mapping[str, Sequence[str]]) -> None:
+def _check_names(after: Mapping[str, Sequence[str]], max_nodes: int) -> None:
     if not after:
         raise ValidationError("tasks: a workflow needs at least one node")
-    if len(after) > MAX_NODES:
-        raise ValidationError(f"tasks: at most {MAX_NODES} nodes, got {len(after)}")
+    if len(after) > max_nodes:
+        raise ValidationError(f"tasks: at most {max_nodes} nodes, got {len(after)}")
     bad_names = [n for n in after if not TASK_TYPE_PATTERN.fullmatch(n)]
     if bad_names:
         raise ValidationError(f"tasks: node names must match {TASK_TYPE_PATTERN.pattern}: "

@@ -76,7 +76,8 @@ async def test_logs_older_than_their_setting_go_while_the_task_stays(store: SqlS
 
 async def test_zero_keeps_forever(store: SqlStore) -> None:
     await ended(store, S.SUCCESS, NOW - 1000 * DAY)
-    forever = RetentionSettings(succeeded=0, failed=0, logs=0, audit=0, schedule_fires=0)
+    forever = RetentionSettings(succeeded=0, failed=0, logs=0, audit=0, schedule_fires=0,
+                                workflows=0)
     targets = [t for t in purge_targets(forever) if t.enabled]
     assert targets == [] and await purge_all(store, targets) == {}
 

@@ -5,7 +5,7 @@ MariaDB and PostgreSQL where tasks run."""
 from __future__ import annotations
 
 from tests.integration.test_api import Api, any_api, api, error_of, running
-from tests.integration.test_workflows_api import create, echo
+from tests.integration.test_workflows_api import create, echo, wait_state
 
 __all__ = ["any_api", "api"]  # the fixtures, shared with test_api
 
@@ -46,4 +46,49 @@ async def test_bad_wait_timeouts_are_refused_naming_the_field(api: Api) -> None:
         "a": echo(wait_timeout_seconds=5)}})
     message = error_of(root, 422)
     assert "tasks.a" in message and "after" in message
+    assert await api.stored() == 1
+
+
+async def test_shards_run_with_their_index_and_the_fan_in_gets_results_in_order(
+    any_api: Api,
+) -> None:
+    async with running(any_api):
+        made = await any_api.created(payload={"job": "j"}, shards=12,
+                                     then={"task_type": "echo", "payload": {"sum": True}})
+        names = [f"shard-{i:02d}" for i in range(12)]
+        assert sorted(made["nodes"]) == sorted([*names, "then"])
+        done = await wait_state(any_api, made["workflow_id"])
+        assert done["state"] == "SUCCESS", done
+        then = await any_api.get(made["nodes"]["then"])
+        assert then["result"]["sum"] is True
+        assert then["result"]["results"] == [
+            {"job": "j", "shard_index": i, "shard_total": 12} for i in range(12)]
+        shard = await any_api.get(made["nodes"]["shard-03"])
+        assert shard["payload"] == {"job": "j", "shard_index": 3, "shard_total": 12}
+
+
+async def test_a_failing_shard_cancels_the_fan_in(api: Api) -> None:
+    async with running(api):
+        made = await api.created(task_type="fail", payload={"permanent": True}, max_retries=0,
+                                 shards=2, then={"task_type": "echo"})
+        then = await api.wait_final(made["nodes"]["then"])
+        assert then["status"] == "CANCELLED" and "ended FAILED" in then["error"]
+        assert (await wait_state(api, made["workflow_id"]))["state"] == "FAILED"
+
+
+async def test_bad_shards_are_refused_naming_the_field(api: Api) -> None:
+    parent = await api.created()
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"shards": 0}, "shards"), ({"shards": 10_001}, "shards"), ({"shards": -3}, "shards"),
+        ({"shards": True}, "shards"), ({"shards": "3"}, "shards"),
+        ({"shards": 2, "broadcast": True}, "broadcast"),
+        ({"shards": 2, "depends_on": [parent["task_id"]]}, "depends_on"),
+        ({"shards": 2, "idempotency_key": "k"}, "idempotency_key"),
+        ({"then": {"task_type": "echo"}}, "then"),
+        ({"shards": 2, "then": {"task_type": "nope"}}, "then"),
+        ({"broadcast": True}, "broadcast"),
+    ]
+    for body, field in cases:
+        message = error_of(await api.create(**body), 422)
+        assert field in message, (body, message)
     assert await api.stored() == 1

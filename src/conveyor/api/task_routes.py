@@ -22,7 +22,6 @@ from conveyor.api.schemas import (
     TaskConfigIn,
     TaskConfigList,
     TaskConfigOut,
-    TaskCreate,
     TaskList,
     TaskOut,
     TaskSummaryOut,
@@ -30,10 +29,13 @@ from conveyor.api.schemas import (
     utc_seconds,
 )
 from conveyor.api.tenancy import TenantParam, home, reach
+from conveyor.api.workflow_schemas import TaskCreateOne, WorkflowCreated
 from conveyor.errors import ValidationError
 from conveyor.models import TaskStatus, check_task_type
 from conveyor.service import TaskService
+from conveyor.shards import create_sharded
 from conveyor.store.protocol import BIG_FIELDS, ListRequest, Page, TaskFilter
+from conveyor.workflow_service import WorkflowService
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
@@ -57,16 +59,22 @@ def service(request: Request) -> TaskService:
 
 
 @router.post(
-    "/tasks", status_code=201, response_model=TaskOut, tags=["tasks"],
+    "/tasks", status_code=201, response_model=TaskOut | WorkflowCreated, tags=["tasks"],
     responses={200: {"model": TaskOut, "description": "an idempotency key matched"},
                429: QUOTA},
 )
 async def create_task(
-    body: TaskCreate, request: Request, response: Response, who: Submitter,
+    body: TaskCreateOne, request: Request, response: Response, who: Submitter,
     tenant: TenantParam = None,
-) -> TaskOut:
+) -> TaskOut | WorkflowCreated:
     """Create one task. The same idempotency key for the same type in the same tenant returns
-    the existing task with 200 instead of 201."""
+    the existing task with 200 instead of 201. With ``shards``: a workflow of that many shard
+    tasks (and the ``then`` task after them), answered like ``POST /api/v1/workflows``."""
+    sharding = body.sharding()
+    if sharding is not None:
+        flow, _ = await create_sharded(WorkflowService(service(request)), sharding, who,
+                                       home(who, tenant))
+        return WorkflowCreated(workflow_id=flow.id, nodes=flow.nodes)
     [created] = await service(request).submit([body.to_spec()], who, home(who, tenant))
     response.status_code = 201 if created.created else 200
     return TaskOut.of(created.task, created=created.created)

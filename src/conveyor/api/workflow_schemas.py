@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from conveyor.api.schemas import TaskCreate, iso
+from conveyor.errors import ValidationError
+from conveyor.shards import MAX_SHARDS, ShardRequest
 from conveyor.workflow_service import NodeRequest, WorkflowView
 from conveyor.workflows import MAX_NODES, Workflow
 
@@ -19,6 +21,35 @@ class NodeIn(TaskCreate):
 
     def to_node(self) -> NodeRequest:
         return NodeRequest(self.to_spec(), tuple(self.after))
+
+
+class TaskCreateOne(TaskCreate):
+    """``POST /api/v1/tasks``: one task, or with ``shards`` a workflow of shard tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shards: StrictInt | None = Field(
+        None, description=f"1..{MAX_SHARDS}: this many shard tasks, each with shard_index "
+                          "and shard_total in its payload, created as one workflow")
+    then: TaskCreate | None = Field(
+        None, description="with shards: a task after every shard, its payload's 'results' "
+                          "the list of their results in shard order")
+    broadcast: bool = Field(
+        False, description="one copy on every live worker of the type: not available yet")
+
+    def sharding(self) -> ShardRequest | None:
+        """The shard request, or None for a plain create; bad combinations name the field."""
+        if self.broadcast:
+            if self.shards is not None:
+                raise ValidationError("give shards or broadcast, not both")
+            raise ValidationError("broadcast: not available yet (tasks cannot be pinned to a "
+                                  "worker); use shards")
+        if self.shards is None:
+            if self.then is not None:
+                raise ValidationError("then: a fan-in task needs shards")
+            return None
+        then = None if self.then is None else self.then.to_spec()
+        return ShardRequest(self.to_spec(), self.shards, then)
 
 
 class WorkflowIn(BaseModel):
@@ -36,6 +67,7 @@ class WorkflowIn(BaseModel):
 class NodeOut(BaseModel):
     task_id: str
     status: str | None = Field(None, description="None: the task was purged")
+    after: list[str] = Field(default_factory=list, description="the nodes it runs after")
 
 
 class WorkflowOut(BaseModel):
@@ -51,7 +83,8 @@ class WorkflowOut(BaseModel):
         f = view.flow
         return cls(workflow_id=f.id, name=f.name, tenant=f.tenant, state=str(view.state),
                    created_at=iso(f.created_at),
-                   nodes={n: NodeOut(task_id=t, status=None if s is None else str(s))
+                   nodes={n: NodeOut(task_id=t, status=None if s is None else str(s),
+                                     after=view.after.get(n, []))
                           for n, (t, s) in view.nodes.items()})
 
 

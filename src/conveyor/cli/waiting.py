@@ -22,7 +22,7 @@ def wait_showing(client: Client, info: TaskInfo, timeout: float, url: str) -> Ta
     try:
         with err.status(f"{info.task_id}: {state(info.status)}") as line:
             while not info.is_final:
-                time.sleep(poll.next_delay(task_id))
+                time.sleep(poll.next_delay(f"task {task_id}"))
                 info = call(lambda: client.get(task_id), url)
                 line.update(f"{info.task_id}: {state(info.status)} (attempt {info.attempt}, "
                             f"{time.monotonic() - began:.1f}s)")

@@ -1,4 +1,5 @@
-"""``conveyor workflows``: DAGs of tasks through the API: submit, list, show, cancel, retry."""
+"""``conveyor workflows``: DAGs of tasks through the API: submit, list, show, cancel, retry;
+and ``conveyor show ID``: a task, or a workflow's nodes as an indented tree."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ import typer
 from conveyor.cli import tables
 from conveyor.cli.common import (
     OPERATIONS,
+    TASKS,
     URL,
     JsonOpt,
     KeyOpt,
     UrlOpt,
     call,
+    cli,
     client_for,
     err,
+    fail,
     out,
     show,
 )
+from conveyor.cli.hints import explain
+from conveyor.cli.tasks import payload_of
 from conveyor.cli.types import read_body
+from conveyor.client import ApiError
 
 workflows_cli = typer.Typer(help="Workflows: tasks that run after others, created together.")
 
@@ -43,6 +50,29 @@ def workflows_submit(
     with client_for(url, api_key) as client:
         made = call(lambda: client.workflows.submit(flow.get("name", ""),
                                                     flow.get("tasks", {})), url)
+    if as_json:
+        show(made, True)
+        return
+    err.print(f"created workflow {made['workflow_id']}", highlight=False)
+    _nodes({n: {"task_id": t, "status": ""} for n, t in made["nodes"].items()})
+
+
+@workflows_cli.command("shard", epilog="""Example: conveyor workflows shard echo --shards 4
+-p '{"job": "reindex"}' --then '{"task_type": "echo"}'""")
+def workflows_shard(
+    task_type: Annotated[str, typer.Argument(help="Task type of every shard.")],
+    shards: Annotated[int, typer.Option(help="How many shard tasks (1..10000).")],
+    payload: Annotated[str, typer.Option("--payload", "-p", help="JSON object.")] = "{}",
+    then: Annotated[str | None, typer.Option(
+        help="A task create body (JSON) to run after every shard, with their results.")] = None,
+    url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Create SHARDS tasks as one workflow, each with shard_index and shard_total in its
+    payload, and optionally a fan-in task after them."""
+    body = payload_of(payload)
+    after = None if then is None else payload_of(then, "--then")
+    with client_for(url, api_key) as client:
+        made = call(lambda: client.workflows.shard(task_type, body, shards, after), url)
     if as_json:
         show(made, True)
         return
@@ -78,9 +108,7 @@ def _act(action: str, doc: str) -> None:
         if as_json:
             show(answer, True)
             return
-        err.print(f"{answer['name']} {answer['workflow_id']}: {answer['state']}",
-                  highlight=False)
-        _nodes(answer["nodes"])
+        _tree(answer)
 
     command.__doc__ = doc
     workflows_cli.command("show" if action == "get" else action)(command)
@@ -96,3 +124,64 @@ def _nodes(nodes: dict[str, Any]) -> None:
 _act("get", "The workflow's state and each node's task and status.")
 _act("cancel", "Cancel waiting and pending nodes now; running ones are signalled.")
 _act("retry", "Run the failed nodes again, and the nodes their failure cancelled.")
+
+
+@cli.command("show", rich_help_panel=TASKS)
+def show_any(
+    some_id: Annotated[str, typer.Argument(help="A task's or a workflow's id.")],
+    url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Show a task, or a workflow as a tree of its nodes (children under their parents)
+    with their states."""
+    with client_for(url, api_key) as client:
+        try:
+            task = client.get(some_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                fail(explain(exc, url))
+            try:
+                flow = client.workflows.get(some_id)
+            except ApiError as again:
+                fail(f"no task or workflow with id {some_id!r}" if again.status == 404
+                     else explain(again, url))
+        else:
+            show(task, as_json)
+            return
+    if as_json:
+        show(flow, True)
+        return
+    _tree(flow)
+
+
+def tree_rows(nodes: dict[str, Any]) -> list[tuple[int, str, list[str]]]:
+    """(depth, node, its other parents) in print order: each node once, under its first
+    parent, children by name; a node on a cycle (none is stored) or without a known parent
+    shows as a root."""
+    children: dict[str, list[str]] = {n: [] for n in nodes}
+    roots: list[str] = []
+    for name in sorted(nodes):
+        parents = [p for p in nodes[name].get("after", []) if p in nodes]
+        (children[parents[0]] if parents else roots).append(name)
+    rows: list[tuple[int, str, list[str]]] = []
+    seen: set[str] = set()
+    stack = [(0, n) for n in reversed(roots)]
+    while stack:
+        depth, name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        rows.append((depth, name, nodes[name].get("after", [])[1:]))
+        stack.extend((depth + 1, c) for c in reversed(children[name]))
+    rows.extend((0, n, []) for n in sorted(nodes) if n not in seen)
+    return rows
+
+
+def _tree(flow: dict[str, Any]) -> None:
+    err.print(f"{flow['name']} {flow['workflow_id']}: {flow['state']}", highlight=False)
+    table = tables.new_table("node", "task", "status")
+    for depth, name, others in tree_rows(flow["nodes"]):
+        info = flow["nodes"][name]
+        also = f"  (also after {', '.join(others)})" if others else ""
+        table.add_row("  " * depth + name + also, info["task_id"],
+                      tables.state(info["status"] or "gone"))
+    out.print(table)

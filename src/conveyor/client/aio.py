@@ -75,7 +75,7 @@ class AsyncClient:
         poll = Poll(timeout)
         info = await self.get(task_id)
         while not info.is_final:
-            await asyncio.sleep(poll.next_delay(task_id))
+            await asyncio.sleep(poll.next_delay(f"task {task_id}"))
             info = await self.get(task_id)
         return info
 

@@ -76,7 +76,7 @@ class Client:
     def wait(self, task_id: str, timeout: float | None = 60.0) -> TaskInfo:
         poll = Poll(timeout)
         while not (info := self.get(task_id)).is_final:
-            time.sleep(poll.next_delay(task_id))
+            time.sleep(poll.next_delay(f"task {task_id}"))
         return info
 
     def list(

@@ -196,8 +196,9 @@ class Poll:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.delay = 0.01
 
-    def next_delay(self, task_id: str) -> float:
+    def next_delay(self, what: str) -> float:
+        """``what``: what is waited for, as the timeout's text names it ("task 01M8...")."""
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise WaitTimeout(f"task {task_id} is not finished yet")
+            raise WaitTimeout(f"{what} is not finished yet")
         delay, self.delay = self.delay, min(0.5, self.delay * 1.5)
         return delay

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from conveyor.client.wire import Request
+from conveyor.client.wire import Request, create
 
 T = TypeVar("T")
 _BASE = "/api/v1/workflows"
@@ -28,6 +28,16 @@ class WorkflowCalls(Generic[T]):
         """``tasks``: node name → a task create body plus ``after`` (node names)."""
         body = {"name": name, "tasks": {n: dict(t) for n, t in tasks.items()}}
         return self._call(Request("POST", _BASE, body))
+
+    def shard(
+        self, task_type: str, payload: Mapping[str, Any] | None, shards: int,
+        then: Mapping[str, Any] | None = None, **options: Any,
+    ) -> T:
+        """``shards`` tasks of ``task_type`` as one workflow, each with ``shard_index`` and
+        ``shard_total`` in its payload; ``then`` (a task create body) runs after all of them
+        with their results under ``results``. Answers like ``submit()``."""
+        extra = {"shards": shards, "then": None if then is None else dict(then)}
+        return self._call(create(task_type, payload, **options, **extra))
 
     def list(self, name: str | None = None, limit: int = 50, cursor: str | None = None) -> T:
         params: dict[str, Any] = {"limit": limit}

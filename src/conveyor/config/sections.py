@@ -289,6 +289,10 @@ class RetentionSettings(BaseModel):
     # Schedule fire history rows, from when the fire was recorded (``recorded_at``); a fire
     # still buffered (waiting for the running task) is kept however old.
     schedule_fires: Seconds = Field(30 * _DAY, ge=0, le=100 * 365 * _DAY)
+    # Workflow rows (and their node rows), once this has passed since the workflow was
+    # created and since every one of its tasks ended (or was purged); a workflow with a task
+    # still to run is kept however old. Its tasks go by ``succeeded`` / ``failed``.
+    workflows: Seconds = Field(30 * _DAY, ge=0, le=100 * 365 * _DAY)
     # Rows one batch deletes at most, per target: one short transaction each (its row locks
     # last one batch). Larger purges faster but holds more rows in memory when archiving.
     batch_size: int = Field(1000, ge=1, le=50_000)

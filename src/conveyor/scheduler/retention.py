@@ -7,8 +7,10 @@ than ``retention.logs``, even of a task that is kept. PENDING and PROCESSING tas
 deleted, however old; audit rows once ``retention.audit`` has passed; schedule fire history
 rows ``retention.schedule_fires`` after they were recorded, one target per outcome but
 BUFFERED (a buffered fire is still to fire, and its schedule counts it), by the composite key
-of ``schedule_fires``. A setting of 0 keeps those rows forever. Tables other features add
-(workflows) are more ``PurgeTarget``s in the same list; ``final_targets`` maps a table's final
+of ``schedule_fires``; workflow rows with their node rows once ``retention.workflows`` has
+passed since they were created and since each of their tasks ended (or was purged). A setting
+of 0 keeps those rows forever. Tables other features add are more ``PurgeTarget``s in the
+same list; ``final_targets`` maps a table's final
 statuses onto the two task settings.
 
 A pass deletes, per target, batches of at most ``batch_size`` rows (each its own short
@@ -33,7 +35,15 @@ from conveyor.scheduler.elector import Elector
 from conveyor.schedules.model import FireOutcome
 from conveyor.store.protocol import Purges
 from conveyor.store.retention import Child, PurgeTarget, RowArchive
-from conveyor.store.schema import audit_log, schedule_fires, task, task_deps, task_logs
+from conveyor.store.schema import (
+    audit_log,
+    schedule_fires,
+    task,
+    task_deps,
+    task_logs,
+    workflow_nodes,
+    workflows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +76,24 @@ def purge_targets(settings: RetentionSettings) -> list[PurgeTarget]:
         PurgeTarget(task_logs, "at", settings.logs),
         PurgeTarget(audit_log, "at", settings.audit),
         *fire_targets(settings),
+        workflow_target(settings),
     ]
+
+
+def workflow_target(settings: RetentionSettings) -> PurgeTarget:
+    """A workflow row (and its node rows) once ``retention.workflows`` has passed since it
+    was created and since every node's task ended, or was purged: a workflow with a node not
+    final, or one that ended more recently, is kept; its edges go with the tasks."""
+    keep = settings.workflows
+
+    def kept(now: float) -> sa.ColumnElement[bool]:
+        live = sa.or_(task.c.status.notin_([str(s) for s in FINAL_STATUSES]),
+                      task.c.finished_at >= now - keep)
+        return sa.exists().where(workflow_nodes.c.workflow_id == workflows.c.id,
+                                 task.c.id == workflow_nodes.c.task_id, live)
+
+    return PurgeTarget(workflows, "created_at", keep,
+                       children=(Child(workflow_nodes, "workflow_id"),), kept=kept)
 
 
 def fire_targets(settings: RetentionSettings) -> list[PurgeTarget]:

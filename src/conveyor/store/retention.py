@@ -67,6 +67,9 @@ class PurgeTarget:
     status_column: str | None = None
     status: str | None = None
     children: tuple[Child, ...] = ()
+    # Rows this is true of at ``now`` are kept however old (a workflow with a live node):
+    # checked by the query that finds rows and again, in SQL, on the rows locked for a delete.
+    kept: Callable[[float], sa.ColumnElement[bool]] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) and self.children:
@@ -100,6 +103,8 @@ class PurgeTarget:
         cond: sa.ColumnElement[bool] = self.table.c[self.time_column] < now - self.keep
         if self.status_column is not None and self.status is not None:
             cond = sa.and_(self.table.c[self.status_column] == self.status, cond)
+        if self.kept is not None:
+            cond = sa.and_(cond, sa.not_(self.kept(now)))
         return cond
 
     @property
@@ -154,6 +159,7 @@ class SqlPurges:
         async with self._db.begin(read_committed=True) as conn:
             rows = [r for r in await _locked(conn, target, keys, full=archive is not None)
                     if target.matches(r, now)]
+            rows = await _not_kept(conn, target, rows, now)
             if not rows:
                 return removed
             live = [target.key_of(r) for r in rows]
@@ -190,6 +196,21 @@ async def _locked(
                  .with_for_update())
         found.extend(_plain(r) for r in (await conn.execute(query)).mappings())
     return found
+
+
+async def _not_kept(
+    conn: AsyncConnection, target: PurgeTarget, rows: list[Row], now: float
+) -> list[Row]:
+    """``rows`` less those the target's ``kept`` condition holds for now, read again by key
+    in the delete's transaction."""
+    if target.kept is None or not rows:
+        return rows
+    gone: set[Any] = set()
+    for part in chunks([target.key_of(r) for r in rows], PURGE_CHUNK):
+        query = sa.select(*target.key_columns).where(target.with_keys(part),
+                                                      sa.not_(target.kept(now)))
+        gone |= {target.key_of(r) for r in (await conn.execute(query)).mappings()}
+    return [r for r in rows if target.key_of(r) in gone]
 
 
 async def _children(conn: AsyncConnection, child: Child, keys: Sequence[Any]) -> list[Row]:
