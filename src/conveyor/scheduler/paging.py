@@ -16,6 +16,19 @@ from conveyor.scheduler.elector import Elector
 PAGES_PER_PASS = 20
 
 
+class CatchingUp(Duty):
+    """A duty whose pass stops at a cap: it sets ``behind`` when rows were left, and the next
+    pass then comes a second later instead of a whole interval (retention, the wait sweep)."""
+
+    behind = False
+
+    async def wait_for_next_pass(self) -> None:
+        if self.behind:
+            await sleep_unless(self._stopping, min(self.interval, 1.0))
+        else:
+            await super().wait_for_next_pass()
+
+
 class PagedSweep(Duty):
     def __init__(
         self, elector: Elector, *, interval: float, min_age: float, batch: int,

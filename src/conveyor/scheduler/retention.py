@@ -28,10 +28,10 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 
 from conveyor.config import RetentionSettings
-from conveyor.duty import Duty, sleep_unless
 from conveyor.errors import ArchiveFailed
 from conveyor.models import FINAL_STATUSES, TaskStatus
 from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.paging import CatchingUp
 from conveyor.schedules.model import FireOutcome
 from conveyor.store.protocol import Purges
 from conveyor.store.retention import Child, PurgeTarget, RowArchive
@@ -108,7 +108,7 @@ def fire_targets(settings: RetentionSettings) -> list[PurgeTarget]:
     ]
 
 
-class Retention(Duty):
+class Retention(CatchingUp):
     name = "retention"
 
     def __init__(
@@ -122,12 +122,6 @@ class Retention(Duty):
         self.behind = False  # the last pass stopped at its cap with rows left
         self.removed: dict[str, int] = {}  # rows deleted per table, since start
         self.archive_failures = 0
-
-    async def wait_for_next_pass(self) -> None:
-        if self.behind:
-            await sleep_unless(self._stopping, min(self.interval, 1.0))
-        else:
-            await super().wait_for_next_pass()
 
     async def run_once(self, now: float) -> None:
         if self._elector.epoch is None:

@@ -15,16 +15,15 @@ from __future__ import annotations
 import logging
 
 from conveyor.coordination.protocol import TaskQueues
-from conveyor.duty import Duty, sleep_unless
 from conveyor.placement import place
 from conveyor.scheduler.elector import Elector
-from conveyor.scheduler.paging import PAGES_PER_PASS
+from conveyor.scheduler.paging import PAGES_PER_PASS, CatchingUp
 from conveyor.store.protocol import Waits
 
 log = logging.getLogger(__name__)
 
 
-class WaitSweeper(Duty):
+class WaitSweeper(CatchingUp):
     name = "wait-sweeper"
 
     def __init__(
@@ -36,12 +35,6 @@ class WaitSweeper(Duty):
         self._batch, self._pages_per_pass = batch, pages_per_pass
         self.behind = False  # the last pass stopped at its cap with tasks left
         self.cancelled = 0
-
-    async def wait_for_next_pass(self) -> None:
-        if self.behind:
-            await sleep_unless(self._stopping, min(self.interval, 1.0))
-        else:
-            await super().wait_for_next_pass()
 
     async def run_once(self, now: float) -> None:
         self.behind = False
