@@ -36,3 +36,11 @@ def test_empty_parts_are_refused() -> None:
         chain()
     with pytest.raises(ValidationError, match="group"):
         group()
+
+
+def test_a_part_knows_its_end_nodes_and_whether_its_result_is_a_list() -> None:
+    fan = group(step("a"), chain(step("b"), step("c")))
+    assert fan.built()[1] == ["a-0", "c-2"] and fan.many
+    joined = chord(fan, step("sum"))
+    assert joined.built()[1] == ["sum-3"] and not joined.many
+    assert chain(step("x"), fan).many and not step("x").many
