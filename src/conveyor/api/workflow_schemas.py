@@ -29,8 +29,9 @@ class TaskCreateOne(TaskCreate):
     model_config = ConfigDict(extra="forbid")
 
     shards: StrictInt | None = Field(
-        None, description=f"1..{MAX_SHARDS}: this many shard tasks, each with shard_index "
-                          "and shard_total in its payload, created as one workflow")
+        None, ge=1, le=MAX_SHARDS,
+        description="this many shard tasks, each with shard_index and shard_total in its "
+                    "payload, created as one workflow")
     then: TaskCreate | None = Field(
         None, description="with shards: a task after every shard, its payload's 'results' "
                           "the list of their results in shard order")
