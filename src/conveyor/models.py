@@ -145,6 +145,8 @@ class Task:
     tenant: str = DEFAULT_TENANT
     # A WAITING task still waiting at this time is cancelled (``wait_timeout_seconds``).
     wait_deadline: float | None = None
+    # A broadcast copy runs on this worker only, and is cancelled once the worker is gone.
+    pinned_worker: str | None = None
     # Dependencies (docs/design.md §10), written to ``task_deps`` on insert, not read back
     # with the row: parent ids in order, the policy when one fails for good, and the payload
     # keys that get parents' results at release.
@@ -210,7 +212,9 @@ class QueueItem:
     the right queue; its tenant, to take turns between tenants within a priority).
 
     The encoding is ``task_id|task_type|priority`` for the default tenant, as it was before
-    tenants existed, and ``task_id|task_type|priority|tenant`` otherwise. Keeping the default
+    tenants existed, and ``task_id|task_type|priority|tenant`` otherwise; an item pinned to one
+    worker (a broadcast copy) adds ``|worker`` after the tenant field (empty for the default
+    tenant). Keeping the default
     tenant's form unchanged means items queued before the upgrade are byte for byte the items
     the new code builds, so every exact-member operation (assign, remove, the ``queued``
     index, the delayed set) still finds them and old queues drain.
@@ -220,16 +224,21 @@ class QueueItem:
     task_type: str
     priority: Priority
     tenant: str = DEFAULT_TENANT
+    worker: str = ""  # a broadcast copy runs on this worker only ("": any)
 
     def encode(self) -> str:
         base = f"{self.task_id}|{self.task_type}|{int(self.priority)}"
+        if self.worker:
+            return f"{base}|{tenant_field(self.tenant)}|{self.worker}"
         return base if self.tenant == DEFAULT_TENANT else f"{base}|{self.tenant}"
 
     @classmethod
     def decode(cls, raw: str | bytes) -> QueueItem:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        task_id, task_type, priority, *tenant = text.split("|")
-        return cls(task_id, task_type, Priority(int(priority)), *tenant)
+        task_id, task_type, priority, *rest = text.split("|")
+        tenant = rest[0] if rest and rest[0] else DEFAULT_TENANT
+        return cls(task_id, task_type, Priority(int(priority)), tenant,
+                   rest[1] if len(rest) > 1 else "")
 
 
 def tenant_field(tenant: str) -> str:

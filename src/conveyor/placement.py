@@ -14,7 +14,8 @@ from conveyor.models import QueueItem, Task
 
 
 def queue_item(task: Task) -> QueueItem:
-    return QueueItem(task.id, task.task_type, task.priority, tenant=task.tenant)
+    return QueueItem(task.id, task.task_type, task.priority, tenant=task.tenant,
+                     worker=task.pinned_worker or "")
 
 
 async def place(queues: TaskQueues, tasks: Sequence[Task], now: float) -> None:

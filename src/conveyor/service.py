@@ -72,6 +72,7 @@ class TaskRequest:
     on_parent_failure: str = "cancel"
     inputs: dict[str, str] = field(default_factory=dict)  # payload key -> "<parent>.result..."
     wait_timeout: float | None = None  # seconds a WAITING task waits at most, then CANCELLED
+    pinned_worker: str | None = None  # a broadcast copy: the only worker it runs on
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,7 @@ class TaskService:
             on_parent_failure=spec.on_parent_failure,
             inputs=tuple(parse_input(k, v, named) for k, v in spec.inputs.items()),
             wait_deadline=wait_deadline(spec.wait_timeout, bool(parents), now, where),
+            pinned_worker=spec.pinned_worker,
         )
 
     def _check_payload(self, spec: TaskRequest, where: str) -> None:

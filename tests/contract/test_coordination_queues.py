@@ -177,3 +177,21 @@ async def test_token_bucket(coord: Coordination) -> None:
     assert await coord.queues.take_tokens("t", 3.0, 10, 1000.0) == 0
     assert await coord.queues.take_tokens("t", 3.0, 1, 1000.5) == 1
     assert await coord.queues.take_tokens("t", 0.5, 5, 2000.0) == 1  # burst of at least one
+
+
+async def test_items_pinned_to_a_worker_keep_their_pin_and_their_tenant(
+    coord: Coordination,
+) -> None:
+    """A broadcast copy's item carries its worker through every move, and the tenants' turns
+    still read its tenant (the Lua parse stops at the worker field)."""
+    epoch = await leader_epoch(coord)
+    pinned = [QueueItem("p1", "echo", N, worker="w1"),
+              QueueItem("p2", "echo", N, tenant="acme", worker="w2")]
+    await coord.queues.enqueue(pinned)
+    assert sorted(await coord.queues.peek(N, 10), key=lambda i: i.task_id) == pinned
+    assert (await coord.queues.tenant_lengths())["normal"] == {"default": 1, "acme": 1}
+    assert await coord.queues.assign(epoch, [(pinned[0], "w1"), (pinned[1], "w2")]) == 2
+    assert await coord.worker_queues.fetch("w2", 10, 0.05) == [pinned[1]]
+    await coord.queues.enqueue([QueueItem("p3", "echo", N, worker="w3")])
+    await coord.queues.remove([QueueItem("p3", "echo", N, worker="w3")])
+    assert await coord.queues.peek(N, 10) == []

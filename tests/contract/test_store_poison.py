@@ -156,7 +156,7 @@ async def test_migration_0007_hashes_existing_keys(store: SqlStore) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: _downgrade(sync))
     t = make_task(idempotency_key="legacy")
-    later = ("idempotency_hash", "tenant", "wait_deadline")  # columns added after 0006
+    later = ("idempotency_hash", "tenant", "wait_deadline", "pinned_worker")  # after 0006
     row = {k: v for k, v in _row(t).items() if k not in later}
     async with engine.begin() as conn:
         await conn.execute(sa.table("task", *(sa.column(k) for k in row)).insert(), [row])

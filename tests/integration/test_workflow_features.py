@@ -92,3 +92,24 @@ async def test_bad_shards_are_refused_naming_the_field(api: Api) -> None:
         message = error_of(await api.create(**body), 422)
         assert field in message, (body, message)
     assert await api.stored() == 1
+
+
+async def test_a_broadcast_runs_one_copy_on_each_live_worker(any_api: Api) -> None:
+    async with running(any_api):
+        workers = (await any_api.http.get("/api/v1/workers")).json()
+        live = sorted(w["worker_id"] for w in (workers["workers"] if isinstance(workers, dict)
+                                               else workers))
+        made = await any_api.created(payload={"x": 1}, broadcast=True,
+                                     then={"task_type": "echo"})
+        assert sorted(made["nodes"]) == [*(f"copy-{i}" for i in range(len(live))), "then"]
+        then = await any_api.wait_final(made["nodes"]["then"])
+        assert then["status"] == "SUCCESS"
+        assert [r["broadcast_worker"] for r in then["result"]["results"]] == live
+        copy = await any_api.get(made["nodes"]["copy-0"])
+        assert copy["worker_id"] == live[0]
+
+
+async def test_a_broadcast_with_no_live_worker_is_refused(api: Api) -> None:
+    message = error_of(await api.create(broadcast=True), 422)
+    assert "broadcast" in message and "no live worker" in message
+    assert await api.stored() == 0

@@ -1,14 +1,18 @@
-"""Pure parts of the later workflow features: the nodes a sharded create makes, and the order
-``conveyor show`` prints a workflow's nodes in."""
+"""Pure parts of the later workflow features: the nodes a sharded or broadcast create makes,
+a pinned queue item and where the dispatcher puts it, and the order ``conveyor show`` prints a
+workflow's nodes in."""
 
 from __future__ import annotations
 
 import pytest
 
+from conveyor.balancing import RoundRobin
 from conveyor.cli.workflows import tree_rows
 from conveyor.errors import ValidationError
+from conveyor.models import Priority, QueueItem, WorkerInfo
+from conveyor.scheduler.dispatcher import plan
 from conveyor.service import TaskRequest
-from conveyor.shards import ShardRequest, shard_nodes
+from conveyor.shards import ShardRequest, copy_nodes, shard_nodes
 
 
 def test_shards_get_their_index_and_the_fan_in_reads_them_in_order() -> None:
@@ -40,3 +44,26 @@ def test_the_tree_puts_each_node_once_under_its_first_parent() -> None:
     assert tree_rows(nodes) == [
         (0, "a", []), (1, "b", []), (2, "d", ["c"]), (1, "c", []), (0, "z", []),
     ]
+
+
+def test_a_pinned_item_round_trips_and_goes_to_its_worker_only() -> None:
+    for item in (QueueItem("t", "echo", Priority.NORMAL, worker="w-2"),
+                 QueueItem("t", "echo", Priority.NORMAL, "acme", "w-2"),
+                 QueueItem("t", "echo", Priority.NORMAL, "acme")):
+        assert QueueItem.decode(item.encode()) == item
+    assert QueueItem("t", "e", Priority.LOW).encode() == "t|e|0"  # unchanged unpinned form
+    workers = [WorkerInfo(f"w-{i}", "h", 1, capacity=5) for i in range(3)]
+    pinned = QueueItem("t", "echo", Priority.NORMAL, worker="w-2")
+    assert plan([pinned], workers, RoundRobin(), set()) == [(pinned, "w-2")]
+    assert plan([pinned], workers[:2], RoundRobin(), set()) == []
+
+
+def test_a_broadcast_makes_one_pinned_copy_per_worker() -> None:
+    ask = ShardRequest(TaskRequest("echo", {"x": 1}), 0, TaskRequest("echo"), broadcast=True)
+    nodes = copy_nodes(ask, ["wb", "wa"])
+    assert list(nodes) == ["copy-0", "copy-1", "then"]
+    assert nodes["copy-0"].task.pinned_worker == "wa"
+    assert nodes["copy-1"].task.payload == {"x": 1, "broadcast_worker": "wb"}
+    assert nodes["then"].after == ("copy-0", "copy-1")
+    with pytest.raises(ValidationError, match="broadcast: no live worker"):
+        copy_nodes(ask, [])

@@ -35,7 +35,6 @@ from conveyor.models import TaskStatus, check_task_type
 from conveyor.service import TaskService
 from conveyor.shards import create_sharded
 from conveyor.store.protocol import BIG_FIELDS, ListRequest, Page, TaskFilter
-from conveyor.workflow_service import WorkflowService
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
@@ -69,11 +68,11 @@ async def create_task(
 ) -> TaskOut | WorkflowCreated:
     """Create one task. The same idempotency key for the same type in the same tenant returns
     the existing task with 200 instead of 201. With ``shards``: a workflow of that many shard
-    tasks (and the ``then`` task after them), answered like ``POST /api/v1/workflows``."""
+    tasks (and the ``then`` task after them); with ``broadcast``: of one copy per live worker
+    of the type (422 when there is none); both answered like ``POST /api/v1/workflows``."""
     sharding = body.sharding()
     if sharding is not None:
-        flow, _ = await create_sharded(WorkflowService(service(request)), sharding, who,
-                                       home(who, tenant))
+        flow, _ = await create_sharded(service(request), sharding, who, home(who, tenant))
         return WorkflowCreated(workflow_id=flow.id, nodes=flow.nodes)
     [created] = await service(request).submit([body.to_spec()], who, home(who, tenant))
     response.status_code = 201 if created.created else 200

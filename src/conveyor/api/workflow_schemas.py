@@ -36,21 +36,20 @@ class TaskCreateOne(TaskCreate):
         None, description="with shards: a task after every shard, its payload's 'results' "
                           "the list of their results in shard order")
     broadcast: bool = Field(
-        False, description="one copy on every live worker of the type: not available yet")
+        False, description="one copy on every live worker that runs the type now, each "
+                           "pinned to its worker, created as one workflow")
 
     def sharding(self) -> ShardRequest | None:
-        """The shard request, or None for a plain create; bad combinations name the field."""
-        if self.broadcast:
-            if self.shards is not None:
-                raise ValidationError("give shards or broadcast, not both")
-            raise ValidationError("broadcast: not available yet (tasks cannot be pinned to a "
-                                  "worker); use shards")
-        if self.shards is None:
+        """The shard or broadcast request, or None for a plain create; bad combinations name
+        the field."""
+        if self.broadcast and self.shards is not None:
+            raise ValidationError("give shards or broadcast, not both")
+        if self.shards is None and not self.broadcast:
             if self.then is not None:
-                raise ValidationError("then: a fan-in task needs shards")
+                raise ValidationError("then: a fan-in task needs shards or broadcast")
             return None
         then = None if self.then is None else self.then.to_spec()
-        return ShardRequest(self.to_spec(), self.shards, then)
+        return ShardRequest(self.to_spec(), self.shards or 0, then, broadcast=self.broadcast)
 
 
 class WorkflowIn(BaseModel):

@@ -15,6 +15,7 @@ from conveyor.scheduler.dispatcher import Dispatcher
 from conveyor.scheduler.elector import Elector
 from conveyor.scheduler.firing import Firing
 from conveyor.scheduler.orphans import OrphanSweeper
+from conveyor.scheduler.pins import PinSweeper
 from conveyor.scheduler.promoter import Promoter
 from conveyor.scheduler.recoverer import Recoverer
 from conveyor.scheduler.releases import ReleaseSweeper
@@ -87,6 +88,10 @@ class Scheduler:
             store.waits, coordination.queues, self.elector, interval=s.timeout_check_interval,
             batch=s.batch_size,
         )
+        self.pins = PinSweeper(
+            store.pins, coordination, self.elector, interval=s.timeout_check_interval,
+            batch=s.batch_size,
+        )
         self.firing = Firing(
             store.schedules, store.tasks, coordination.queues, service, self.elector,
             interval=s.schedule_interval, batch=s.schedule_batch,
@@ -105,7 +110,8 @@ class Scheduler:
     def duties(self) -> list[Duty]:
         return [
             self.elector, self.dispatcher, self.promoter, self.timeouts, self.recoverer,
-            self.orphans, self.releases, self.waits, self.firing, self.retention, self.reporter,
+            self.orphans, self.releases, self.waits, self.pins, self.firing, self.retention,
+            self.reporter,
         ]
 
     async def start(self, now: float, *, rebuild_queues: bool = False) -> None:

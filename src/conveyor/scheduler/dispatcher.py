@@ -205,8 +205,9 @@ def plan(
     """Choose a worker for each item; pure, so the balancing rules are testable alone.
 
     ``caps`` bounds how many items of a (tenant, type) may be placed (fleet-wide concurrency
-    limits, rate tokens); ``budget`` how many in all. Items that cannot be placed are skipped, never
-    waited on, so those behind them still are.
+    limits, rate tokens); ``budget`` how many in all. An item pinned to a worker (a broadcast
+    copy) goes to that worker only. Items that cannot be placed are skipped, never waited on, so
+    those behind them still are.
     """
     load = {w.worker_id: w for w in workers}
     left = dict(caps or {})
@@ -216,7 +217,8 @@ def plan(
             break
         if item.task_type in paused or left.get(flow(item), 1) <= 0:
             continue
-        fits = [w for w in load.values() if w.free > 0 and w.supports(item.task_type)]
+        fits = [w for w in load.values() if w.free > 0 and w.supports(item.task_type)
+                and item.worker in ("", w.worker_id)]
         if not fits:
             continue
         chosen = balancer.choose(item, fits)

@@ -392,6 +392,17 @@ class Waits(Protocol):
         ``epoch``; what they released (policy ``run``) and cancelled, themselves included."""
 
 
+class Pins(Protocol):
+    """PENDING broadcast copies pinned to a worker (``task.pinned_worker``)."""
+
+    async def pinned_workers(self) -> set[str]: ...
+
+    async def cancel_pinned(
+        self, worker_ids: Sequence[str], now: float, limit: int, epoch: int
+    ) -> Settled:
+        """Cancel up to ``limit`` of the copies of ``worker_ids`` in one transaction."""
+
+
 class WorkflowRecords(Protocol):
     """Workflows and their nodes (docs/design.md §10), filtered by tenant in SQL."""
 
@@ -461,6 +472,9 @@ class TaskStore(Protocol):
 
     @property
     def waits(self) -> Waits: ...
+
+    @property
+    def pins(self) -> Pins: ...
 
     @property
     def workflows(self) -> WorkflowRecords: ...

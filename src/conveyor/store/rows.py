@@ -89,6 +89,7 @@ def task_from_row(row: Mapping[Any, Any]) -> Task:
         owner=row["owner"],
         tenant=row["tenant"],
         wait_deadline=row["wait_deadline"],
+        pinned_worker=row["pinned_worker"],
     )
 
 
@@ -119,6 +120,7 @@ def task_to_row(t: Task, now: float) -> dict[str, Any]:
         "owner": t.owner,
         "tenant": t.tenant,
         "wait_deadline": t.wait_deadline,
+        "pinned_worker": t.pinned_worker,
     }
 
 

@@ -67,6 +67,7 @@ task = sa.Table(
     sa.Column("owner", sa.String(32)),
     sa.Column("tenant", sa.String(64), nullable=False, server_default=DEFAULT_TENANT),
     sa.Column("wait_deadline", sa.Double),  # wait_timeout_seconds of a WAITING task (0015)
+    sa.Column("pinned_worker", sa.String(128)),  # a broadcast copy's worker (0015)
     sa.Index("ix_task_status_run_at", "status", "run_at"),
     sa.Index("ix_task_type_created", "task_type", "created_at"),
     sa.Index("ix_task_created", "created_at"),
@@ -78,6 +79,7 @@ task = sa.Table(
     ),
     sa.Index("ix_task_status_finished", "status", "finished_at"),  # retention (0011)
     sa.Index("ix_task_status_wait_deadline", "status", "wait_deadline"),  # wait sweep (0015)
+    sa.Index("ix_task_status_pinned_worker", "status", "pinned_worker"),  # pin sweep (0015)
 )
 
 task_logs = sa.Table(

@@ -20,6 +20,7 @@ from conveyor.store.database import Database
 from conveyor.store.deps import SqlDeps
 from conveyor.store.epochs import SqlEpochs
 from conveyor.store.moves import MAX_RESULT_BYTES, SqlMoves
+from conveyor.store.pins import SqlPins
 from conveyor.store.retention import SqlPurges
 from conveyor.store.schedules import SqlSchedules
 from conveyor.store.stats import SqlStats
@@ -56,6 +57,7 @@ class SqlStore:
         self.tenant_limits = SqlTenantLimits(self.db)
         self.deps = SqlDeps(self.db)
         self.waits = SqlWaits(self.db, self.events)
+        self.pins = SqlPins(self.db, self.events)
         self.workflows = SqlWorkflows(self.db, self.events)
 
     async def migrate(self) -> None:

@@ -8,7 +8,8 @@
 --   first + 6..8  ring:low:used ...: how many items the head took of its current turn
 -- plus the ``queued`` index, which every push and pop keeps in step with the lists.
 --
--- Members are "task_id|task_type|priority" (default tenant) or "...|priority|tenant"; inside
+-- Members are "task_id|task_type|priority" (default tenant) or "...|priority|tenant", and a
+-- member pinned to a worker ends in "|tenant|worker" (tenant empty for the default); inside
 -- the ring the default tenant is the empty string. Invariant: a tenant is in a ring exactly
 -- when its list in that priority is not empty (lists queued before the ring existed are
 -- joined by ``peek``).
@@ -20,7 +21,7 @@ local function fair(first, queued)
 end
 
 local function parse(member)
-  local p, tenant = string.match(member, '^[^|]*|[^|]*|(%d+)|?(.*)$')
+  local p, tenant = string.match(member, '^[^|]*|[^|]*|(%d+)|?([^|]*)')
   return tonumber(p), tenant
 end
 
