@@ -1,6 +1,7 @@
 """Against ``conveyor standalone``: canvas parts submitted with ``.submit(client)`` /
 ``await .asubmit(async_client)`` and awaited through their handles; sharded creates from the
-client and the CLI; ``conveyor show`` of a workflow as a tree and of a task."""
+client and the CLI, and a broadcast; ``conveyor show`` of a workflow as a tree and of a
+task."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def test_shards_from_the_client_and_the_cli_and_show_as_a_tree(tmp_path: Path) -
         then = client.wait(flow["nodes"]["then"], 30)
         assert then.result["results"] == [{"k": 2, "shard_index": i, "shard_total": 2}
                                           for i in range(2)]
+        spread = run_cli("workflows", "broadcast", "echo", "-p", '{"b": 1}', "--json", *url)
+        assert spread.returncode == 0, spread.stderr
+        [copy] = json.loads(spread.stdout)["nodes"].values()  # the standalone's one worker
+        assert client.wait(copy, 30).result["b"] == 1
+        assert client.workflows.broadcast("echo")["nodes"].keys() == {"copy-0"}
         diamond = {"a": {"task_type": "echo"}, "b": {"task_type": "echo", "after": ["a"]},
                    "c": {"task_type": "echo", "after": ["a"]},
                    "d": {"task_type": "echo", "after": ["b", "c"]}}

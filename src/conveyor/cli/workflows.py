@@ -3,6 +3,7 @@ and ``conveyor show ID``: a task, or a workflow's nodes as an indented tree."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +27,7 @@ from conveyor.cli.common import (
 from conveyor.cli.hints import explain
 from conveyor.cli.tasks import payload_of
 from conveyor.cli.types import read_body
-from conveyor.client import ApiError
+from conveyor.client import ApiError, Client
 
 workflows_cli = typer.Typer(help="Workflows: tasks that run after others, created together.")
 
@@ -50,11 +51,12 @@ def workflows_submit(
     with client_for(url, api_key) as client:
         made = call(lambda: client.workflows.submit(flow.get("name", ""),
                                                     flow.get("tasks", {})), url)
-    if as_json:
-        show(made, True)
-        return
-    err.print(f"created workflow {made['workflow_id']}", highlight=False)
-    _nodes({n: {"task_id": t, "status": ""} for n, t in made["nodes"].items()})
+    _created(made, as_json)
+
+
+ThenOpt = Annotated[str | None, typer.Option(
+    help="A task create body (JSON) to run after every copy, with their results.")]
+PayloadOpt = Annotated[str, typer.Option("--payload", "-p", help="JSON object.")]
 
 
 @workflows_cli.command("shard", epilog="""Example: conveyor workflows shard echo --shards 4
@@ -62,17 +64,40 @@ def workflows_submit(
 def workflows_shard(
     task_type: Annotated[str, typer.Argument(help="Task type of every shard.")],
     shards: Annotated[int, typer.Option(help="How many shard tasks (1..10000).")],
-    payload: Annotated[str, typer.Option("--payload", "-p", help="JSON object.")] = "{}",
-    then: Annotated[str | None, typer.Option(
-        help="A task create body (JSON) to run after every shard, with their results.")] = None,
+    payload: PayloadOpt = "{}", then: ThenOpt = None,
     url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Create SHARDS tasks as one workflow, each with shard_index and shard_total in its
     payload, and optionally a fan-in task after them."""
+    _fan(lambda c, body, after: c.workflows.shard(task_type, body, shards, after),
+         payload, then, url, api_key, as_json)
+
+
+@workflows_cli.command("broadcast", epilog="""Example: conveyor workflows broadcast
+reload-cache -p '{"key": "users"}'""")
+def workflows_broadcast(
+    task_type: Annotated[str, typer.Argument(help="Task type of every copy.")],
+    payload: PayloadOpt = "{}", then: ThenOpt = None,
+    url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Run one copy of a task on every live worker of its type, as one workflow, and
+    optionally a fan-in task after them."""
+    _fan(lambda c, body, after: c.workflows.broadcast(task_type, body, after),
+         payload, then, url, api_key, as_json)
+
+
+def _fan(
+    create: Callable[[Client, dict[str, Any], dict[str, Any] | None], Any], payload: str,
+    then: str | None, url: str, api_key: str | None, as_json: bool,
+) -> None:
     body = payload_of(payload)
     after = None if then is None else payload_of(then, "--then")
     with client_for(url, api_key) as client:
-        made = call(lambda: client.workflows.shard(task_type, body, shards, after), url)
+        made = call(lambda: create(client, body, after), url)
+    _created(made, as_json)
+
+
+def _created(made: dict[str, Any], as_json: bool) -> None:
     if as_json:
         show(made, True)
         return

@@ -36,8 +36,22 @@ class WorkflowCalls(Generic[T]):
         """``shards`` tasks of ``task_type`` as one workflow, each with ``shard_index`` and
         ``shard_total`` in its payload; ``then`` (a task create body) runs after all of them
         with their results under ``results``. Answers like ``submit()``."""
-        extra = {"shards": shards, "then": None if then is None else dict(then)}
-        return self._call(create(task_type, payload, **options, **extra))
+        return self._fan(task_type, payload, then, options, shards=shards)
+
+    def broadcast(
+        self, task_type: str, payload: Mapping[str, Any] | None = None,
+        then: Mapping[str, Any] | None = None, **options: Any,
+    ) -> T:
+        """One copy of the task on every live worker that runs ``task_type`` now, as one
+        workflow (each copy pinned to its worker); ``then`` as for ``shard()``."""
+        return self._fan(task_type, payload, then, options, broadcast=True)
+
+    def _fan(
+        self, task_type: str, payload: Mapping[str, Any] | None,
+        then: Mapping[str, Any] | None, options: Mapping[str, Any], **how: Any,
+    ) -> T:
+        fan_in = None if then is None else dict(then)
+        return self._call(create(task_type, payload, **options, **how, then=fan_in))
 
     def list(self, name: str | None = None, limit: int = 50, cursor: str | None = None) -> T:
         params: dict[str, Any] = {"limit": limit}
