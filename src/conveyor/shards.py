@@ -11,7 +11,8 @@ order. ``then`` gets the list of the shards' results, in shard order, under ``re
 the key its ``collect`` names). Everything else is the workflow machinery: one transaction,
 release on the last shard's success, cancel on a shard failing for good, the workflow's
 state, cancel and retry. Copies are nodes ``copy-<i>`` in the order of their workers' ids,
-each with ``broadcast_worker`` (its worker's id) in its payload.
+with the payload as given (a function's signature need not change; ``current_task()`` shows
+the worker as ``pinned_worker``).
 """
 
 from __future__ import annotations
@@ -72,8 +73,7 @@ def copy_nodes(ask: ShardRequest, workers: Sequence[str]) -> dict[str, NodeReque
     spec = ask.task
     width = len(str(len(workers) - 1))
     return _with_then(ask, {
-        f"copy-{i:0{width}d}": NodeRequest(replace(
-            spec, payload={**spec.payload, "broadcast_worker": w}, pinned_worker=w))
+        f"copy-{i:0{width}d}": NodeRequest(replace(spec, pinned_worker=w))
         for i, w in enumerate(sorted(workers))
     })
 
