@@ -105,9 +105,8 @@ async def test_a_broadcast_runs_one_copy_on_each_live_worker(any_api: Api) -> No
         then = await any_api.wait_final(made["nodes"]["then"])
         assert then["status"] == "SUCCESS"
         assert then["result"]["results"] == [{"x": 1}] * len(live)
-        ran_on = [(await any_api.get(made["nodes"][f"copy-{i}"]))["worker_id"]
-                  for i in range(len(live))]
-        assert ran_on == live
+        copies = [await any_api.get(made["nodes"][f"copy-{i}"]) for i in range(len(live))]
+        assert [c["worker_id"] for c in copies] == [c["pinned_worker"] for c in copies] == live
 
 
 async def test_a_broadcast_with_no_live_worker_is_refused(api: Api) -> None:

@@ -124,6 +124,7 @@ class TaskSummaryOut(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     wait_deadline: str | None = Field(None, description="a WAITING task is cancelled then")
+    pinned_worker: str | None = Field(None, description="a broadcast copy runs there only")
     tenant: str
 
     @classmethod
@@ -135,7 +136,7 @@ class TaskSummaryOut(BaseModel):
             timeout_seconds=t.timeout, worker_id=t.worker_id, idempotency_key=t.idempotency_key,
             created_at=iso(t.created_at), run_at=iso(t.run_at), started_at=iso(t.started_at),
             finished_at=iso(t.finished_at), wait_deadline=iso(t.wait_deadline),
-            tenant=t.tenant, **extra,
+            pinned_worker=t.pinned_worker, tenant=t.tenant, **extra,
         )
 
     @classmethod
