@@ -195,20 +195,45 @@ class Cluster:
 
 
 async def concurrency(procs: Procs, count: int, seconds: float) -> dict[str, float]:
-    """``count`` tasks sleeping ``seconds`` each on one worker process of capacity ``count``."""
+    """``count`` tasks sleeping ``seconds`` each on one worker process of capacity ``count``,
+    and that process's peak resident memory while they ran (sampled every 50 ms)."""
     async with Cluster(procs) as cluster:
         await cluster.api()
         cluster.scheduler()
-        cluster.worker(count)
+        worker = cluster.worker(count)
         await cluster.wait_ready(1)
         await cluster.post("/api/v1/queues/normal/pause")
         await cluster.insert("sleep", {"seconds": seconds}, count)
-        await cluster.post("/api/v1/queues/normal/resume")
-        resumed = time.time()
-        await cluster.wait_status("SUCCESS", count, 120 + count * seconds / 100)
+        idle_rss = _rss_mb(worker.pid)
+        peak = [idle_rss]
+
+        async def sample() -> None:
+            while True:
+                peak[0] = max(peak[0], _rss_mb(worker.pid))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            await cluster.post("/api/v1/queues/normal/resume")
+            resumed = time.time()
+            await cluster.wait_status("SUCCESS", count, 120 + count * seconds / 100)
+        finally:
+            sampler.cancel()
         first, last, _ = await cluster.span()
         return {"wall_s": last - first, "resume_to_last_s": last - resumed,
-                "tasks_per_s": count / (last - first)}
+                "tasks_per_s": count / (last - first), "worker_peak_rss_mb": peak[0],
+                "worker_idle_rss_mb": idle_rss}
+
+
+def _rss_mb(pid: int) -> float:
+    """VmRSS of one process (its task processes are not counted), MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 # -- figure 5: leader failover and worker-crash recovery ------------------------------------

@@ -15,7 +15,17 @@ from pathlib import Path
 import httpx
 
 from conveyor_figs import APP_ARGS, Cluster
-from harness import VENV_BIN, BenchError, Proc, Procs, free_port, http_ok, wait_until
+from harness import (
+    SERVERS,
+    VENV_BIN,
+    BenchError,
+    Proc,
+    Procs,
+    Servers,
+    free_port,
+    http_ok,
+    wait_until,
+)
 from peer_figs import driver_env
 
 CONVEYOR = VENV_BIN / "conveyor"
@@ -29,8 +39,10 @@ class ConveyorSystem:
     python = VENV_BIN / "python"
 
     def __init__(self, procs: Procs, db: str = "mariadb", coordination: str = "redis",
-                 workers: int = 2, capacity: int = 100, api_processes: int = 1) -> None:
+                 workers: int = 2, capacity: int = 100, api_processes: int = 1,
+                 redis_url: str | None = None, servers: Servers = SERVERS) -> None:
         self.procs, self.db, self.coordination = procs, db, coordination
+        self.redis_url, self.servers = redis_url, servers
         self.workers, self.capacity, self.api_processes = workers, capacity, api_processes
         store = {"mariadb": "MariaDB", "postgres": "PostgreSQL"}[db]
         self.name = f"conveyor distributed ({store}+{coordination})"
@@ -40,7 +52,9 @@ class ConveyorSystem:
     @contextlib.asynccontextmanager
     async def up(self, probe: dict[str, str]) -> AsyncIterator[None]:
         self.probe = probe
-        async with Cluster(self.procs, coordination=self.coordination, db=self.db) as cluster:
+        where = {"redis_url": self.redis_url} if self.redis_url else {}
+        async with Cluster(self.procs, coordination=self.coordination, db=self.db,
+                           servers=self.servers, **where) as cluster:
             await cluster.api(self.api_processes)
             cluster.scheduler()
             await cluster.wait_ready(0)

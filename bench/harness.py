@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -125,11 +126,24 @@ def _reap(proc: Proc, timeout: float) -> None:
         proc.popen.wait(timeout=timeout)
 
 
+# Everything the bench listens on is in [PORT_BASE, PORT_BASE + 100) (a shared machine hands
+# each user a range): the API ports, and from PORT_BASE + 90 on the private servers of
+# ``extras.py``.
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "21400"))
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port of the bench's range that nothing listens on now (round robin over 90)."""
+    for _ in range(90):
+        port = PORT_BASE + next(_next_port) % 90
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise BenchError(f"no free port in {PORT_BASE}-{PORT_BASE + 89}")
 
 
 def install_signal_exit() -> None:

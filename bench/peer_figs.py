@@ -221,7 +221,8 @@ async def drain(
     key, probe = _probe_env(redis, measure)
     async with system.up(probe):
         await system.before_drain()
-        enq = await driver(system, ["enqueue", "--kind", kind, "--count", str(count)], 600)
+        enq = await driver(system, ["enqueue", "--kind", kind, "--count", str(count)],
+                           300 + count / 200)
         launched = time.time()
         workers = system.start_workers(latency=False)
         try:

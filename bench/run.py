@@ -70,9 +70,9 @@ class Sizes:
 FULL = Sizes(runs=3, drain=20_000, drain_cap=60, naps=2_000, samples=200, gap=0.02,
              create=10_000, create_cap=10, sleepers=10_000, backlog=1_000_000,
              counted=(2_000, 20_000), scale=(1, 10, 50, 100))
-QUICK = Sizes(runs=1, drain=20_000, drain_cap=30, naps=2_000, samples=100, gap=0.02,
-              create=3_000, create_cap=3, sleepers=10_000, backlog=200_000,
-              counted=(2_000, 10_000), scale=(1, 10, 50, 100))
+QUICK = Sizes(runs=1, drain=5_000, drain_cap=30, naps=1_000, samples=100, gap=0.02,
+              create=2_000, create_cap=3, sleepers=10_000, backlog=100_000,
+              counted=(1_000, 5_000), scale=(1, 10, 50, 100))
 
 Row = tuple[str, str, str, str, list[float]]  # figure, system, metric, unit, values per run
 # The metrics of the shared figures, with the unit and whether more is better.
