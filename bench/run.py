@@ -344,6 +344,9 @@ async def amain(args: argparse.Namespace) -> int:
     except BenchError as exc:
         error = str(exc)
         print(f"bench failed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what was measured
+        error = f"interrupted ({exc})"
+        print(error, file=sys.stderr)
     report = {
         "started": stamp, "seconds": round(time.monotonic() - began, 1),
         "quick": args.quick, "sizes": sizes.__dict__, "machine": info,

@@ -52,7 +52,10 @@ def latency(app: ModuleType, samples: int, gap: float, warmup: int) -> dict[str,
         key = f"{_probe.PROBE_KEY}:lat:{token}"
         sent = time.time()
         call(app, "submit_stamp", token)
-        item = redis.blpop([key], timeout=5)
+        try:
+            item = redis.blpop([key], timeout=5)
+        except _probe.redis.TimeoutError:  # the socket's read timed out before BLPOP's
+            item = None
         if item is None:
             lost += 1
         elif i >= warmup:
