@@ -282,17 +282,21 @@ async def _submit_spaced(url: str, samples: int, gap: float) -> list[tuple[str, 
 
 async def latency_distributed(
     procs: Procs, samples: int, gap: float, warmup: int, coordination: str = "redis"
-) -> list[float]:
+) -> tuple[list[float], float]:
+    """The latencies, and on etcd the etcd writes per task (one task at a time, so nothing is
+    batched; heartbeats and lease renewals count in)."""
     async with Cluster(procs, coordination=coordination) as cluster:
         await cluster.api()
         cluster.scheduler()
         cluster.worker(10)
         await cluster.wait_ready(1)
+        writes = await etcd_writes() if coordination == "etcd" else 0.0
         sent = await _submit_spaced(cluster.url, samples + warmup, gap)
         await cluster.wait_status("SUCCESS", len(sent), 60)
+        per_task = (await etcd_writes() - writes) / len(sent) if coordination == "etcd" else 0.0
         rows = await sql("SELECT id, started_at FROM task", cluster.db)
         started = {r[0]: float(r[1]) for r in rows}
-        return [started[tid] - at for tid, at in sent[warmup:]]
+        return [started[tid] - at for tid, at in sent[warmup:]], per_task
 
 
 async def latency_standalone(procs: Procs, samples: int, gap: float, warmup: int) -> list[float]:

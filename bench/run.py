@@ -113,20 +113,27 @@ class Bench:
                 return cf.latency_stats(await fn())
             return go
 
+        def on(coordination: str) -> Callable[[], Awaitable[dict[str, float]]]:
+            async def go() -> dict[str, float]:
+                seconds, writes = await cf.latency_distributed(
+                    self.procs, s.samples, s.gap, 10, coordination)
+                extra = {"etcd_writes_per_task": writes} if coordination == "etcd" else {}
+                return cf.latency_stats(seconds) | extra
+            return go
+
         systems: list[tuple[str, Callable[[], Awaitable[dict[str, float]]]]] = [
             ("conveyor standalone (SQLite)", run(lambda: cf.latency_standalone(
                 self.procs, s.samples, s.gap, 10))),
-            ("conveyor distributed (MariaDB+Redis)", run(lambda: cf.latency_distributed(
-                self.procs, s.samples, s.gap, 10))),
-            ("conveyor distributed (MariaDB+etcd)", run(lambda: cf.latency_distributed(
-                self.procs, s.samples, s.gap, 10, "etcd"))),
+            ("conveyor distributed (MariaDB+Redis)", on("redis")),
+            ("conveyor distributed (MariaDB+etcd)", on("etcd")),
         ]
         for peer in self.peers:
             systems.append((peer.name, run(lambda p=peer: pf.latency_run(  # type: ignore[misc]
                 self.procs, p, self.peer_redis, s.samples, s.gap))))
         for name, fn in systems:
+            extra = [("etcd_writes_per_task", "etcd writes/task")] if "etcd" in name else []
             self.record("2 submit→start", name, await self.repeat(f"latency {name}", fn),
-                        metrics)
+                        metrics + extra)
 
     async def drain(self) -> None:
         s = self.sizes

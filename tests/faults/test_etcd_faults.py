@@ -1,0 +1,102 @@
+"""The fault run's shorter pass on etcd (issue 16): the same task mix, fleet and §8 checks as
+``test_faults``, with Conveyor reaching a private etcd member through the TCP fault proxy
+(gRPC over HTTP/2 passes it as any TCP stream). Faults: kill -9 of workers and of the leader,
+a SIGSTOPped leader, latency, a blackhole and resets on the etcd link, etcd frozen (SIGSTOP)
+and etcd killed and restarted on its data, the database cut, an API crashing after its
+commits. Bounded (about 2 minutes); the seed is printed (``CONVEYOR_FAULTS_SEED`` replays it,
+``CONVEYOR_FAULTS_TASKS`` sets the task count).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.distributed.etcd_harness import EtcdCluster, etcd_cluster_on, etcd_members
+from tests.distributed.harness import Cluster
+from tests.faults.business import BusinessService
+from tests.faults.proxy import ProxyHub
+from tests.faults.test_faults import (
+    FaultRun,
+    Ledger,
+    Profile,
+    execute,
+    link_proxies,
+    pick_seed,
+    play,
+    start_fleet,
+)
+
+pytestmark = pytest.mark.slow
+
+#: The etcd member's client and peer ports (this suite's own range).
+ETCD_PORTS = (21310, 21311)
+
+
+class EtcdFaultRun(FaultRun):
+    """``server`` is the ``EtcdMembers`` group (one member) behind the ``etcd`` proxy."""
+
+    def etcd_frozen(self) -> None:
+        proc = self.server.members[0].proc
+        assert proc is not None
+        self.freeze("etcd", proc.pid)
+
+    def etcd_restarted(self) -> None:
+        """kill -9 of the member, started again on its data a moment later."""
+        member = self.server.members[0]
+        began = time.time()
+        member.kill()
+        self.faults["etcd kill -9, restarted on its data"] += 1
+        self.nap(0.5, 1.5)
+        self.server.start(member)
+        self.marks.append(("etcd restarted", began, time.time()))
+
+
+def etcd_sequence(run: FaultRun) -> None:
+    assert isinstance(run, EtcdFaultRun)
+    play(run, [
+        run.kill_worker,
+        lambda: run.kill_scheduler(leader=True),
+        run.idempotent_burst,
+        lambda: run.latency("etcd"),
+        run.kill_worker,
+        run.pause_leader,
+        run.etcd_frozen,
+        run.crash_creates,
+        lambda: run.cut("etcd", 4),
+        run.etcd_restarted,
+        run.db_cut,
+        lambda: run.resets("etcd"),
+        lambda: run.kill_scheduler(leader=True),
+        run.kill_worker,
+    ])
+
+
+def etcd_whereabouts(c: Cluster, task_ids: list[str]) -> str:
+    """Every key of the run whose value names one of ``task_ids``."""
+    assert isinstance(c, EtcdCluster)
+    wanted = set(task_ids)
+    found = [f"  {value} at {key}" for key, value in c.get("").items()
+             if value.split("|")[0] in wanted]
+    return "\n".join(found or ["  (in no etcd key)"])
+
+
+@pytest.mark.timeout(300)
+def test_guarantees_hold_under_faults_on_etcd(tmp_path: Path) -> None:
+    seed = pick_seed()
+    with (
+        etcd_members(tmp_path, size=1, ports=ETCD_PORTS) as group,
+        ProxyHub() as hub,
+        BusinessService() as biz,
+        etcd_cluster_on(tmp_path, group.url) as c,
+    ):
+        member = group.members[0]
+        proxies = link_proxies(c, hub, biz, "etcd", "127.0.0.1", member.client_port)
+        c.extra_env["CONVEYOR_COORDINATION_URL"] = f"etcd://{proxies['etcd'].address}"
+        run = EtcdFaultRun(c, group, hub, proxies, biz, Profile.short(), random.Random(seed),
+                           Ledger(),
+                           start_fleet(c, proxies), seed=seed)
+        execute(run, etcd_sequence, etcd_whereabouts)
