@@ -9,13 +9,24 @@ commits. Bounded (about 2 minutes); the seed is printed (``CONVEYOR_FAULTS_SEED`
 
 from __future__ import annotations
 
+import asyncio
 import random
+import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.distributed.etcd_harness import EtcdCluster, etcd_cluster_on, etcd_members
+from conveyor.coordination.etcd import connect_etcd
+from conveyor.models import Priority, QueueItem
+from tests.distributed.etcd_harness import (
+    ETCD_URL,
+    EtcdCluster,
+    etcd_cluster_on,
+    etcd_members,
+    etcdctl,
+)
 from tests.distributed.harness import Cluster
 from tests.faults.business import BusinessService
 from tests.faults.proxy import ProxyHub
@@ -29,6 +40,7 @@ from tests.faults.test_faults import (
     play,
     start_fleet,
 )
+from tests.support.databases import unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -100,3 +112,39 @@ def test_guarantees_hold_under_faults_on_etcd(tmp_path: Path) -> None:
                            Ledger(),
                            start_fleet(c, proxies), seed=seed)
         execute(run, etcd_sequence, etcd_whereabouts)
+
+
+def test_grpc_to_etcd_passes_the_proxy() -> None:
+    """etcd's gRPC (HTTP/2) through the fault proxy: it passes, survives a delay, a reset (the
+    call is retried on a new connection) and a healed blackhole (the held request goes on)."""
+    try:
+        etcdctl("endpoint", "health")
+    except (AssertionError, subprocess.SubprocessError) as exc:
+        unavailable(f"etcd at {ETCD_URL}", exc)
+    host, _, port = ETCD_URL.removeprefix("etcd://").split(",")[0].partition(":")
+    prefix = f"cvproxy{uuid.uuid4().hex[:8]}:"
+    item = QueueItem("t1", "echo", Priority.HIGH)
+    with ProxyHub() as hub:
+        proxy = hub.add("etcd", host, int(port or 2379))
+
+        async def scenario() -> None:
+            coord = await connect_etcd(f"etcd://{proxy.address}", prefix)
+            try:
+                await coord.queues.enqueue([item])
+                assert await coord.queues.peek(Priority.HIGH, 5) == [item]
+                assert proxy.stats.bytes_up and proxy.stats.bytes_down
+                await asyncio.to_thread(proxy.set, "delay", 0.3)
+                assert await coord.queues.peek(Priority.HIGH, 5) == [item]
+                for mode in ("reset", "blackhole"):
+                    await asyncio.to_thread(proxy.set, mode)
+                    call = asyncio.ensure_future(coord.queues.peek(Priority.HIGH, 5))
+                    await asyncio.sleep(1.0)
+                    assert not call.done(), f"answered through a proxy in {mode}"
+                    await asyncio.to_thread(proxy.set, "pass")
+                    assert await call == [item], mode
+                assert proxy.stats.reset >= 1
+                await coord.queues.remove([item])
+            finally:
+                await coord.close()
+
+        asyncio.run(scenario())
