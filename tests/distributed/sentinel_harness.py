@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import redis
 from redis.sentinel import Sentinel
 
 from conveyor.coordination.redis.connection import parse_sentinel_url
 from tests.distributed.harness import Cluster, RedisServer, wait_until
+from tests.support.databases import unavailable
 
 SERVICE = "cvt"
 #: Sentinel's timings, as short as it allows: a primary silent for 1 s is down, a failover
@@ -66,7 +66,7 @@ def sentinel_group(workdir: Path, first_port: int) -> Iterator[SentinelGroup]:
     """Ports ``first_port`` (primary), +1 (replica), +2..+4 (Sentinels); all killed at the
     end, even after a failure."""
     if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+        unavailable("redis-server", FileNotFoundError("not installed (scripts/services.sh)"))
     primary = RedisServer(first_port, workdir)
     replica = RedisServer(first_port + 1, workdir,
                           extra=["--replicaof", "127.0.0.1", str(first_port)])
