@@ -96,7 +96,7 @@ def etcd_whereabouts(c: Cluster, task_ids: list[str]) -> str:
     return "\n".join(found or ["  (in no etcd key)"])
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(180)
 def test_guarantees_hold_under_faults_on_etcd(tmp_path: Path) -> None:
     seed = pick_seed()
     with (
