@@ -36,15 +36,19 @@ REDIS_PORT = 6379
 DB_PORT = 3306
 
 
-def loopback_port() -> int:
-    """A free loopback port in this suite's range."""
+def loopback_port(taken: set[int]) -> int:
+    """A free loopback port in this suite's range, not in ``taken`` (handed out already, maybe
+    not bound yet); added to it."""
     for port in LOOPBACK_PORTS:
+        if port in taken:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        taken.add(port)
+        return port
     raise AssertionError("no free loopback port in 21600-21699")
 
 
@@ -52,6 +56,7 @@ def loopback_port() -> int:
 class HostsCluster(Cluster):
     net: Network | None = None
     placed: dict[str, Host] = field(default_factory=dict)  # process name -> its host
+    ports: set[int] = field(default_factory=set)  # loopback ports handed to relays
 
     @property
     def network(self) -> Network:
@@ -86,7 +91,8 @@ class HostsCluster(Cluster):
         sock = self.tmp_path / "redis.sock"
         self.start_on(net["redis"], "redis-server", "--port", str(REDIS_PORT),
                       "--bind", net["redis"].address, "--unixsocket", str(sock),
-                      "--unixsocketperm", "700", "--protected-mode", "no", "--save", "", "--appendonly", "no",
+                      "--unixsocketperm", "700", "--protected-mode", "no", "--save", "",
+                      "--appendonly", "no",
                       command=["redis-server"])
         mariadb = str(self.db.scalar("SELECT @@socket"))
         self.relay("db-relay", f"tcp:{net['db'].address}:{DB_PORT}", f"unix:{mariadb}",
@@ -116,14 +122,18 @@ class HostsCluster(Cluster):
 
     # -- the roles -------------------------------------------------------------------------
 
+    def expose(self, host: Host, port: int) -> str:
+        """A loopback URL for ``host:port``, through a relay into the host."""
+        local = loopback_port(self.ports)
+        self.relay(f"relay-{host.name}-{port}", f"tcp:127.0.0.1:{local}",
+                   f"tcp:{host.address}:{port}", into=host)
+        return f"http://127.0.0.1:{local}"
+
     def api_on(self, host: Host, wait: bool = True) -> Proc:
         n = sum(p.name.startswith("api") for p in self.procs)
         proc = self.start_on(host, f"api-{n}", "api", "--host", host.address,
                              "--port", str(API_PORT))
-        port = loopback_port()
-        self.relay(f"api-relay-{n}", f"tcp:127.0.0.1:{port}",
-                   f"tcp:{host.address}:{API_PORT}", into=host)
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = self.expose(host, API_PORT)
         if wait:
             self.wait_api()
         return proc
@@ -136,15 +146,12 @@ class HostsCluster(Cluster):
         n = sum(p.name.startswith("worker") for p in self.procs)
         return self.start_on(host, f"worker-{n}", "worker", "--capacity", str(capacity), **env)
 
-    def on_host(self, host: Host, role: str) -> list[Proc]:
-        return [p for p in self.procs if p.name.startswith(role) and self.placed.get(p.name) == host]
-
 
 @contextlib.contextmanager
-def fleet(tmp_path: Path, hosts: Sequence[str], *, fast: bool = True,
+def fleet(tmp_path: Path, hosts: Sequence[str], *, fast: bool = True, migrate: bool = True,
           **env: str) -> Iterator[HostsCluster]:
-    """Hosts named ``hosts`` plus "redis" and "db", a migrated throw-away database; every
-    process killed and every namespace removed at the end."""
+    """Hosts named ``hosts`` plus "redis" and "db", a throw-away database (migrated unless
+    ``migrate`` is False); every process killed and every namespace removed at the end."""
     with network() as net, database("mariadb", tmp_path) as db:
         for name in ("redis", "db", *hosts):
             net.add(name)
@@ -152,7 +159,8 @@ def fleet(tmp_path: Path, hosts: Sequence[str], *, fast: bool = True,
                          extra_env=dict(env), fast=fast, net=net)
         try:
             c.services()
-            c.migrate()
+            if migrate:
+                c.migrate()
             yield c
         except BaseException:
             c.report()

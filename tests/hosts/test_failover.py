@@ -144,7 +144,8 @@ def test_leader_and_worker_hosts_cut_off_and_back(tmp_path: Path) -> None:
             "epoch FROM task_logs ORDER BY id")]
         found = check_all(rows, logs, LEASE_TTL)
         print(f"\nleader {holder} on {leader_host.name} ({leader_host.address}) cut; "
-              f"{new[0]} on {new_host.name} took over in {failover:.2f}s (lease TTL {LEASE_TTL:g}s)")
+              f"{new[0]} on {new_host.name} took over in {failover:.2f}s "
+              f"(lease TTL {LEASE_TTL:g}s)")
         print(f"worker host {worker_host.name}: {len(held)} tasks in hand taken back in "
               f"{recovery:.2f}s; all {TASKS} final {settle:.1f}s after the links came back")
         print("counts:", dict(found.counts))

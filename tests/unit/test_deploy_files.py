@@ -49,7 +49,7 @@ def test_compose_has_the_recommended_topology() -> None:
     for role in ROLES:
         needs = services[role].raw["depends_on"]
         assert needs["migrate"]["condition"] == "service_completed_successfully"
-        assert f"/readyz" in " ".join(services[role].raw["healthcheck"]["test"])
+        assert "/readyz" in " ".join(services[role].raw["healthcheck"]["test"])
         assert str(served_port(services[role].command)) in " ".join(
             services[role].raw["healthcheck"]["test"])
     assert services["worker"].seconds("stop_grace_period") > drain()
@@ -92,14 +92,16 @@ def test_the_migrate_job_and_the_scheduler_budget() -> None:
     assert container["command"] == load()["migrate"].command
     budget = of_kind("PodDisruptionBudget")["conveyor-scheduler"]
     schedulers = of_kind("Deployment")["conveyor-scheduler"]
-    assert budget["spec"]["selector"]["matchLabels"] == schedulers["spec"]["selector"]["matchLabels"]
+    selector = schedulers["spec"]["selector"]["matchLabels"]
+    assert budget["spec"]["selector"]["matchLabels"] == selector
     assert 1 <= budget["spec"]["minAvailable"] < schedulers["spec"]["replicas"]
 
 
 def test_every_pod_reads_the_shared_settings() -> None:
     names = {(k, n) for k in ("ConfigMap", "Secret") for n in of_kind(k)}
     assert names == {("ConfigMap", "conveyor"), ("Secret", "conveyor")}
-    pods = [d["spec"]["template"]["spec"] for d in manifests() if d["kind"] in ("Deployment", "Job")]
+    pods = [d["spec"]["template"]["spec"] for d in manifests()
+            if d["kind"] in ("Deployment", "Job")]
     for pod in pods:
         for container in pod["containers"]:
             refs = {next(iter(r)) for r in container["envFrom"]}
