@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.hosts.fleet import fleet
-from tests.hosts.netns import namespaces, network
+from tests.hosts.netns import OWNERS, PREFIX, ip, namespaces, network, sweep
 
 PROBE = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()"
 
@@ -50,3 +51,21 @@ def test_the_network_is_removed_after_a_failure() -> None:
     except RuntimeError:
         pass
     assert tag and not [ns for ns in namespaces() if ns.startswith(tag)]
+
+
+def test_a_dead_runs_namespaces_are_swept() -> None:
+    with network() as net:  # makes sure namespaces can be made here, or fails/skips
+        mine = net.add("a").netns
+        stale_tag = f"{PREFIX}{secrets.token_hex(3)}"
+        ip("netns", "add", f"{stale_tag}-1")
+        (OWNERS / stale_tag).write_text(str(dead_pid()))
+        sweep()
+        left = namespaces()
+        assert f"{stale_tag}-1" not in left
+        assert mine in left, "a live run's namespaces are kept"
+
+
+def dead_pid() -> int:
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
