@@ -45,6 +45,18 @@ class Service:
         return sum(float(n) * scale[u] for n, u in parts)
 
 
+def image_environment(dockerfile: Path = DEPLOY / "Dockerfile") -> dict[str, str]:
+    """The ``ENV`` of the image (the last stage's), but ``PATH``: a container starts with it."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    last_stage = text.rsplit("\nFROM ", 1)[-1]
+    env: dict[str, str] = {}
+    for line in last_stage.splitlines():
+        if line.startswith("ENV "):
+            env.update(re.findall(r"(\w+)=(\S+)", line))
+    env.pop("PATH", None)
+    return env
+
+
 def load(path: Path = COMPOSE, env: dict[str, str] | None = None) -> dict[str, Service]:
     env = dict(os.environ) if env is None else env
     data = yaml.safe_load(path.read_text())

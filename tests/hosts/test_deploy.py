@@ -6,8 +6,8 @@ What the test changes, and why: ``conveyor`` is this venv's console script and `
 the health checks this interpreter; the database URL keeps its host name ``mariadb`` and port
 but names a throw-away database and the test server's root user (the "mariadb" host relays to
 the machine's MariaDB, which has no ``conveyor`` user); ``redis`` is a private redis-server on
-its own host. Everything else (commands, flags, timings, allowed hosts, keys required) is the
-file's.
+its own host. Everything else (commands, flags, timings, allowed hosts, keys required, and the
+image's ENV from deploy/Dockerfile) is the files'.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from conveyor.client import Client
 from tests.distributed.harness import wait_until
-from tests.hosts.compose import Service, load
+from tests.hosts.compose import Service, image_environment, load
 from tests.hosts.fleet import HostsCluster, fleet
 from tests.support.processes import conveyor_command
 
@@ -38,7 +38,8 @@ def hosts_for(services: dict[str, Service]) -> list[str]:
 
 
 def environment(c: HostsCluster, service: Service) -> dict[str, str]:
-    env = dict(service.environment)
+    """The image's ENV, then the service's, as a container gets them."""
+    env = {**image_environment(), **service.environment}
     url = sa.make_url(env["CONVEYOR_DATABASE_URL"])
     ours = sa.make_url(c.db.url)
     env["CONVEYOR_DATABASE_URL"] = url.set(
