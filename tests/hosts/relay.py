@@ -6,6 +6,7 @@ a socket stays in the namespace it was made in), so one process joins the test's
 a host's address without giving the root namespace an address on the test subnet. The
 harness uses it both ways: loopback → a host's API, and a "db" host's address → the real
 MariaDB's unix socket (unix sockets are reached through the file system from any namespace).
+A relay into a namespace exits when that namespace is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import ctypes
 import os
 import socket
 import sys
+import threading
+import time
 
 CLONE_NEWNET = 0x40000000
 CHUNK = 65536
@@ -90,12 +93,22 @@ async def serve(listen: Endpoint, target: Endpoint, netns: str | None) -> None:
         await server.serve_forever()
 
 
+def exit_with(netns: str) -> None:
+    """A run killed before its clean-up leaves this relay behind; the next run's sweep removes
+    the namespace, and this takes the relay with it."""
+    while os.path.exists(f"/run/netns/{netns}"):
+        time.sleep(1)
+    os._exit(0)
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("listen")
     parser.add_argument("target")
     parser.add_argument("--netns", help="connect to TARGET inside this network namespace")
     args = parser.parse_args(argv)
+    if args.netns:
+        threading.Thread(target=exit_with, args=(args.netns,), daemon=True).start()
     asyncio.run(serve(Endpoint(args.listen), Endpoint(args.target), args.netns))
 
 
