@@ -128,6 +128,7 @@ def test_each_unit_runs_the_compose_command_and_stops_gracefully(role: str) -> N
     assert directive(text, "User") != "root"
     if role == "worker":
         assert float(directive(text, "TimeoutStopSec")) > drain()
+        assert directive(text, "KillMode") == "mixed"  # task processes finish during the drain
 
 
 def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
