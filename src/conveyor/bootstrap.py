@@ -29,6 +29,7 @@ from conveyor.executors.registry import ExecutorRegistry
 from conveyor.executors.unsealing import Unsealing
 from conveyor.keyring import Keyring
 from conveyor.observability.metrics import Metrics, MetricsListener
+from conveyor.observability.task_spans import MoveSpans
 from conveyor.outcomes import Outcomes
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
 from conveyor.registrations import Conveyor, Registration, load_app
@@ -167,7 +168,7 @@ async def build(
     keyring = Keyring.from_settings(settings)
     keyring.check()  # a key file it could not use stops the process here, not on first task
     metrics = Metrics(tenant_label=settings.metrics.tenant_label)
-    events = EventBus([MetricsListener(metrics)])
+    events = EventBus([MetricsListener(metrics), MoveSpans()])
     store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)
     catalog = Catalog(store.configs, regs, settings.tasks, workers=store.workers)
