@@ -29,6 +29,7 @@ from conveyor.executors.registry import ExecutorRegistry
 from conveyor.executors.unsealing import Unsealing
 from conveyor.keyring import Keyring
 from conveyor.observability.metrics import Metrics, MetricsListener
+from conveyor.observability.resources import PoolCollector, redis_pool
 from conveyor.observability.task_spans import MoveSpans
 from conveyor.outcomes import Outcomes
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
@@ -171,6 +172,7 @@ async def build(
     events = EventBus([MetricsListener(metrics), MoveSpans()])
     store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)
+    metrics.add(PoolCollector(store.db.engine, redis_pool(coord)))
     catalog = Catalog(store.configs, regs, settings.tasks, workers=store.workers)
     outcomes = Outcomes(store.moves, coord.queues, catalog, settings.tasks)
     service = TaskService(store, coord, catalog, settings, keyring=keyring)

@@ -34,7 +34,7 @@ def test_off_by_default_everything_is_a_no_op() -> None:
 
 @pytest.mark.skipif(not tracing.AVAILABLE, reason="needs conveyor[otel]")
 def test_an_unknown_exporter_is_named() -> None:
-    with pytest.raises(ConfigError, match="'zipkin-nope'.*installed: .*otlp"):
+    with pytest.raises(ConfigError, match=r"'zipkin-nope'.*installed: .*otlp"):
         tracing._exporters("otlp,zipkin-nope")
 
 
