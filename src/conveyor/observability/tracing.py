@@ -60,13 +60,21 @@ def wanted(env: Mapping[str, str]) -> bool:
     return any(env.get(name) for name in ENDPOINTS)
 
 
-def configure(service_name: str) -> bool:
+def configure(service_name: str, provider: TracerProvider | None = None) -> bool:
     """Start tracing for this process if the extra is installed and the environment asks;
-    ``service_name`` applies unless ``OTEL_SERVICE_NAME`` names the service. True when on."""
-    if not AVAILABLE or not wanted(os.environ) or enabled():
+    ``service_name`` applies unless ``OTEL_SERVICE_NAME`` names the service. True when on.
+
+    A ``provider`` given (a test's, exporting to memory) is used whatever the environment
+    says, and left to its owner to shut down."""
+    if not AVAILABLE:
+        return False
+    if provider is not None:
+        _state["tracer"] = provider.get_tracer("conveyor")
+        return True
+    if not wanted(os.environ) or enabled():
         return enabled()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):  # nobody installed one before us
+    provider = _installed()
+    if provider is None:  # nobody installed one before us
         attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
         provider = TracerProvider(resource=Resource.create(attributes))
         for exporter in _exporters(os.environ.get("OTEL_TRACES_EXPORTER") or "otlp"):
@@ -76,6 +84,11 @@ def configure(service_name: str) -> bool:
     _state["tracer"] = provider.get_tracer("conveyor")
     log.info("tracing on: service %s", os.environ.get("OTEL_SERVICE_NAME") or service_name)
     return True
+
+
+def _installed() -> TracerProvider | None:
+    found = trace.get_tracer_provider()
+    return found if isinstance(found, TracerProvider) else None
 
 
 def _exporters(names: str) -> list[SpanExporter]:
