@@ -2,7 +2,8 @@
 # Create .venv and install Conveyor into it (editable). With --dev, also the test tools, the
 # example plug-in the tests load through its entry point, and Debian's chromium for the
 # headless-browser test of the API docs (Playwright drives it; its own browser download is
-# not used).
+# not used) and Debian's prometheus for promtool, which checks and unit-tests the shipped alert
+# rules (deploy/prometheus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,6 +15,9 @@ fi
 if [ "${1:-}" = "--dev" ]; then
     if ! command -v chromium >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    fi
+    if ! command -v promtool >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
     fi
     .venv/bin/pip install -q -e '.[dev]'
     .venv/bin/pip install -q --no-deps --no-build-isolation ./examples/plugin
