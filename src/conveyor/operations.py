@@ -101,10 +101,16 @@ class Operations:
         own = {c.task_type for c in configs if c.tenant == tenant}
         return frozenset(c.task_type for c in configs if c.task_type not in own)
 
-    async def queues(self, tenant: str | None = None) -> QueueState:
+    async def queues(
+        self, tenant: str | None = None, counts: Mapping[tuple[str, str], int] | None = None,
+        own_queues: dict[str, int] | None = None,
+    ) -> QueueState:
         """The queues as ``tenant`` may see them (None: all of them, with every tenant's share
-        of each priority)."""
-        counts = await self._stats.count_by_status(tenant)
+        of each priority). ``counts`` ((type, status) → n) and ``own_queues`` (a tenant's
+        pending per priority) are read here unless the caller read them already (the console
+        passes its bounded reads)."""
+        if counts is None:
+            counts = await self._stats.count_by_status(tenant)
         stranded = unrunnable(counts, await self.live_workers())
         queues = self._coord.queues
         paused = await queues.paused()
@@ -113,18 +119,24 @@ class Operations:
                               await queues.tenant_lengths())
         own = {task_type for task_type, _ in counts}
         hidden = await self._hidden_types(tenant)
+        if own_queues is None:
+            own_queues = await self._stats.count_pending_by_priority(tenant)
         return QueueState(
-            await self._stats.count_pending_by_priority(tenant),
+            own_queues,
             {p for p in paused if p in PRIORITY_NAMES or (p in own and p not in hidden)},
             stranded,
         )
 
-    async def scheduler(self, tenant: str | None = None) -> SchedulerState:
+    async def scheduler(
+        self, tenant: str | None = None, counts: Mapping[tuple[str, str], int] | None = None,
+        own_queues: dict[str, int] | None = None,
+    ) -> SchedulerState:
         lease = self._coord.lease
         leader = await lease.current()
         live = await lease.schedulers()
         standby = {h: seen for h, seen in live.items() if leader is None or h != leader.holder}
-        return SchedulerState(leader, await self.queues(tenant), await lease.status(), standby)
+        return SchedulerState(leader, await self.queues(tenant, counts, own_queues),
+                              await lease.status(), standby)
 
     async def stats(self, window: float, now: float, tenant: str | None = None) -> Stats:
         counts = await self._stats.count_by_status(tenant)

@@ -25,7 +25,7 @@ def install(app: FastAPI, *, auth_required: bool) -> None:
     service = app.state.service
     app.state.console_auth = auth_required
     app.state.console_snapshots = Snapshots(
-        app.state.operations, service.settings.worker.heartbeat_interval
+        app.state.operations, service.store, service.settings
     )
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-assets")
     # bulk before tasks: /tasks/bulk is a page, not a task id

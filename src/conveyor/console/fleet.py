@@ -11,6 +11,7 @@ from conveyor.api.auth import acting
 from conveyor.console import session
 from conveyor.console.overview import snapshots
 from conveyor.console.routing import ConsoleRoute, back
+from conveyor.console.snapshot import PENDING_SCAN
 from conveyor.console.views import Viewer, Viewing
 from conveyor.models import Priority, TaskStatus
 from conveyor.schedules.service import ScheduleService
@@ -27,7 +28,7 @@ async def queues(who: Viewing) -> Response:
     by_type = {t: stats.by_type.get(t, {}).get(pending, 0) for t in types}
     configs = await who.service.list_configs(who.sees)
     return who.render("queues.html", state=state, priorities=PRIORITIES, by_type=by_type,
-                      configs=configs)
+                      configs=configs, due=snap.due, scan=PENDING_SCAN)
 
 
 PRIORITIES = [p.label for p in sorted(Priority, reverse=True)]

@@ -217,6 +217,40 @@ class TaskStats(Protocol):
         """Tasks created since ``since``, and tasks finished since then by final status."""
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """PENDING rows of one (type, priority) among the scanned ones."""
+
+    task_type: str
+    priority: str  # label
+    count: int
+    oldest_due: float  # run_at of the one due longest
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """One finished task's last attempt: how long it waited once due, and how long it ran."""
+
+    wait: float
+    run: float
+
+
+class Glance(Protocol):
+    """The console overview's numbers, each read with a bound (``store.glance``)."""
+
+    async def counts(self, cap: int, tenant: str | None = None) -> dict[str, int]:
+        """Tasks per state; ``cap + 1`` stands for "more than ``cap``"."""
+
+    async def pending(self, now: float, scan: int, tenant: str | None = None) -> list[Pending]:
+        """The ``scan`` PENDING rows due longest, by (type, priority)."""
+
+    async def timings(self, sample: int, tenant: str | None = None) -> list[Timing]:
+        """Queue wait and run time of the ``sample`` tasks that finished last."""
+
+    async def moves(self, since: float, tenant: str | None = None) -> tuple[int, int]:
+        """Attempts started and retries since ``since``."""
+
+
 class TaskConfigs(Protocol):
     """Per-type defaults (``task_config``), one row per (tenant, type)."""
 
@@ -421,6 +455,9 @@ class TaskStore(Protocol):
 
     @property
     def stats(self) -> TaskStats: ...
+
+    @property
+    def glance(self) -> Glance: ...
 
     @property
     def retention(self) -> Purges: ...

@@ -5,7 +5,10 @@
 (function () {
   "use strict";
   var KEEP = 120;
-  var COLOURS = { created: "#2b6cb0", succeeded: "#2f855a", failed: "#c53030" };
+  var COLOURS = {
+    created: "#2b6cb0", started: "#6b46c1", succeeded: "#2f855a", failed: "#c53030",
+    retried: "#dd6b20",
+  };
   var chart = null;
   var names = [];
   var data = [];
