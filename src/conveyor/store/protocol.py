@@ -75,15 +75,24 @@ class Finished(list[Task]):
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
-    """``tenant`` None spans every tenant (a superadmin, or no authentication)."""
+    """``tenant`` None spans every tenant (a superadmin, or no authentication).
+
+    ``idempotency_key`` needs ``task_type`` (keys are unique per tenant and type, and found
+    through that unique index). ``metadata`` (key, value) has no index: a page looks for it
+    among the next ``METADATA_WINDOW`` tasks the other filters select, newest first, so each
+    page reads a bounded number of rows and its cursor goes on past the window.
+    """
 
     tenant: str | None = None
     status: TaskStatus | None = None
     task_type: str | None = None
     created_from: float | None = None
     created_to: float | None = None
+    idempotency_key: str | None = None
+    metadata: tuple[str, str] | None = None
 
 
+METADATA_WINDOW = 5_000  # tasks one page of a metadata search reads at most
 BIG_FIELDS = frozenset({"payload", "result"})  # what a list leaves out unless asked for
 
 
