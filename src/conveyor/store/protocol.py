@@ -437,6 +437,9 @@ class WorkflowRecords(Protocol):
 
     async def node_states(self, workflow_id: str) -> dict[str, TaskStatus]: ...
 
+    async def edges(self, workflow_id: str) -> dict[str, list[str]]:
+        """Node → the nodes it runs after."""
+
     async def list_workflows(
         self, tenant: str | None, name: str | None, cursor: str | None, limit: int
     ) -> list[Workflow]: ...
