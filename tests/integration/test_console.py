@@ -336,7 +336,7 @@ async def test_an_admin_edits_a_config_and_its_secrets_stay_sealed(console: Cons
 
 async def test_a_stale_snapshot_is_served_while_one_read_renews_it(parts: Components) -> None:
     app = create_app(parts.service)
-    snapshots = Snapshots(app.state.operations, parts.store, parts.settings, max_age=0.05)
+    snapshots = Snapshots(app.state.operations, parts.service, max_age=0.05)
     first = await snapshots.get(None)
     assert await snapshots.get(None) is first  # young: served as it is
     await asyncio.sleep(0.1)

@@ -34,9 +34,7 @@ PREFIX = session.PREFIX
 def install(app: FastAPI, *, auth_required: bool) -> None:
     service = app.state.service
     app.state.console_auth = auth_required
-    app.state.console_snapshots = Snapshots(
-        app.state.operations, service.store, service.settings
-    )
+    app.state.console_snapshots = Snapshots(app.state.operations, service)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-assets")
     # bulk before tasks: /tasks/bulk is a page, not a task id
     for part in (overview, bulk, tasks, fleet, configs, drift, workflows, login):

@@ -19,12 +19,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from conveyor.config import Settings
+from conveyor.console.drift_scan import DRIFT_STEP, Drift, drift
 from conveyor.console.figures import Waiting, percentiles, waiting
 from conveyor.models import Lease, Priority, TaskStatus, WorkerInfo
 from conveyor.operations import Operations, QueueState, Stats
 from conveyor.scheduler.elector import Elector
-from conveyor.store.protocol import TaskStore
+from conveyor.service import TaskService
 
 log = logging.getLogger(__name__)
 WINDOW = 5.0  # seconds the per-second rates average over
@@ -35,6 +35,7 @@ GROWTH_STEPS = 5  # ... and "growing" when it rose at each of the last five samp
 COUNT_CAP = 100_000  # a state's count reads at most this many index entries ("> 100,000")
 PENDING_SCAN = 10_000  # the due PENDING rows read for the per-type / per-priority ages
 TIMING_SAMPLE = 1_000  # the last finished tasks the wait / run percentiles are taken over
+DRIFT_SAMPLES = 120  # an hour of drift samples, one every DRIFT_STEP
 
 
 @dataclass
@@ -129,19 +130,23 @@ class Snapshots:
     first request for a tenant waits for a read.
     """
 
-    def __init__(
-        self, ops: Operations, store: TaskStore, settings: Settings, max_age: float = 1.0,
-    ) -> None:
+    def __init__(self, ops: Operations, service: TaskService, max_age: float = 1.0) -> None:
         self._ops = ops
-        self._store = store
-        self._interval = settings.worker.heartbeat_interval
-        self._lease_ttl = settings.scheduler.leader_lock_ttl
+        self._service = service
+        self._store = service.store
+        self._interval = service.settings.worker.heartbeat_interval
+        self._lease_ttl = service.settings.scheduler.leader_lock_ttl
+        self._drifts: dict[str | None, deque[Drift]] = {}
         self._max_age = max_age
         self._held: dict[str | None, Snapshot] = {}
         self._took: dict[str | None, float] = {}
         self._locks: dict[str | None, asyncio.Lock] = {}
         self._refreshing: dict[str | None, asyncio.Task[None]] = {}
         self._backlogs: dict[str | None, Backlog] = {}
+
+    def drift_history(self, tenant: str | None) -> list[Drift]:
+        """The drift samples taken for ``tenant``, oldest first."""
+        return list(self._drifts.get(tenant, ()))
 
     def invalidate(self) -> None:
         """After an action the next page must show its effect: every snapshot is dropped."""
@@ -203,4 +208,20 @@ class Snapshots:
         backlog = self._backlogs.setdefault(tenant, Backlog())
         backlog.add(now, sum(snap.queues.lengths.values()))
         snap.alerts.extend(alerts(snap, self._interval, backlog.growing()))
+        await self._sample_drift(tenant, now)
         return snap
+
+    async def _sample_drift(self, tenant: str | None, now: float) -> None:
+        """One drift reading every ``DRIFT_STEP`` while someone watches (bounded, see
+        ``drift_scan``); ``DRIFT_SAMPLES`` of them make the drift page's chart."""
+        held = self._drifts.get(tenant)
+        if not held or now - held[-1].at >= DRIFT_STEP:
+            await self.drift(tenant)
+
+    async def drift(self, tenant: str | None) -> Drift:
+        """The drift read now, kept as a sample (the drift page's reading counts too)."""
+        found = await drift(self._service, tenant)
+        samples = self._drifts.setdefault(tenant, deque(maxlen=DRIFT_SAMPLES))
+        if not samples or found.at - samples[-1].at >= DRIFT_STEP:
+            samples.append(found)
+        return found
