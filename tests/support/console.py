@@ -53,7 +53,7 @@ class Console:
         return made.task.id
 
 
-def _app(parts: Components, auth: bool) -> httpx.AsyncClient:
+def app_client(parts: Components, auth: bool) -> httpx.AsyncClient:
     app = create_app(parts.service, auth_required=auth)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t")
 
@@ -61,13 +61,13 @@ def _app(parts: Components, auth: bool) -> httpx.AsyncClient:
 @pytest.fixture
 async def open_console(parts: Components) -> AsyncIterator[Console]:
     """Standalone on loopback: no key needed."""
-    async with _app(parts, False) as http:
+    async with app_client(parts, False) as http:
         yield Console(parts, http)
 
 
 @pytest.fixture
 async def console(parts: Components) -> AsyncIterator[Console]:
-    async with _app(parts, True) as http:
+    async with app_client(parts, True) as http:
         yield Console(parts, http)
 
 
