@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from conveyor.audit import Action, Actor, AuditEntry
 from conveyor.coordination.protocol import Coordination
-from conveyor.errors import ValidationError
+from conveyor.errors import NotFound, ValidationError
 from conveyor.models import (
     Lease,
     Priority,
@@ -27,6 +27,7 @@ from conveyor.models import (
 from conveyor.store.protocol import AuditLog, TaskConfigs, TaskStats, WorkerRecords
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)
+DRAIN_TTL = 86_400.0  # a drain request waits this long for its worker's next heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,18 @@ class Operations:
             by_type.setdefault(task_type, {})[status] = n
         created, finished = await self._stats.recent(now - window, tenant)
         return Stats(by_status, by_type, window, created, finished)
+
+    async def drain(self, worker_id: str) -> WorkerInfo:
+        """Ask one live worker to drain: it takes no new work, hands back what was queued for
+        it, lets its running tasks finish, then stays registered as draining, idle, until its
+        process stops (``Worker.idle``). The request names the worker's process (its
+        ``started_at``), so a later process under the same id is not drained by it."""
+        found = next((w for w in await self._coord.registry.live_workers()
+                      if w.worker_id == worker_id), None)
+        if found is None:
+            raise NotFound(f"no live worker {worker_id!r}")
+        await self._coord.registry.request_drain(worker_id, found.started_at, DRAIN_TTL)
+        return found
 
     async def set_paused(
         self, name: str, paused: bool, tenant: str | None = None, *,

@@ -1,6 +1,6 @@
 """Queues (pending per priority and per type, pause / resume, the task configs), workers
-(live and the durable history) and schedules, read through ``Operations`` and the services
-the API uses, with the caller's tenant filter."""
+(live and the durable history, the drain of one) and schedules, read through ``Operations``
+and the services the API uses, with the caller's tenant filter."""
 
 from __future__ import annotations
 
@@ -58,6 +58,16 @@ async def workers(who: Viewing) -> Response:
     ops = who.operations
     return who.render("workers.html", live=await ops.live_workers(who.sees),
                       history=await ops.worker_records(who.sees))
+
+
+@router.post("/workers/{worker_id}/drain")
+async def drain(worker_id: str, who: Viewing) -> Response:
+    """As ``POST /api/v1/workers/{id}/drain``: the worker finishes what it runs and idles."""
+    await session.checked_form(who.request)
+    who.need(who.can_steer, "drain workers (they run every tenant's work)")
+    await who.operations.drain(worker_id)
+    snapshots(who).invalidate()
+    return RedirectResponse(f"{session.PREFIX}/workers", status_code=303)
 
 
 @router.get("/schedules", response_class=HTMLResponse)
