@@ -237,7 +237,9 @@ def test_workflow_cancel_retry_and_an_executor_edit_clicked(admin_tab: Tab, flee
     assert config["executor_config"]["headers"]["Authorization"] == "***"  # kept, sealed
 
 
-def test_the_overview_chart_moves_while_tasks_run(admin_tab: Tab, fleet: Fleet) -> None:
+def test_the_overview_chart_moves_while_tasks_run(
+    admin_tab: Tab, fleet: Fleet, tmp_path: Path,
+) -> None:
     page = admin_tab.page
     chart = page.locator("#rates-chart")
     chart.locator("canvas").wait_for()
@@ -253,6 +255,7 @@ def test_the_overview_chart_moves_while_tasks_run(admin_tab: Tab, fleet: Fleet) 
     page.wait_for_function(
         f"() => parseInt(document.getElementById('rates-chart').dataset.points) >= {first + 2}",
         timeout=15_000)
+    page.screenshot(path=str(tmp_path / "console-overview-moving.png"), full_page=True)
 
 
 def test_cancel_retry_pause_and_resume_clicked(admin_tab: Tab, fleet: Fleet) -> None:

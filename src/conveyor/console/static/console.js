@@ -12,6 +12,10 @@
     retried: "#dd6b20", unqueued: "#2b6cb0", unrowed: "#dd6b20", stranded: "#c53030",
   };
   var chart = null;
+  // A lone first point would stretch the time axis over years: show the span it will fill.
+  function span(seconds) {
+    return function (u, min, max) { return min === max ? [min - seconds, max] : [min, max]; };
+  }
   var names = [];
   var data = [];
 
@@ -25,7 +29,7 @@
     }));
     chart = new uPlot({
       width: Math.max(320, box.clientWidth || 800), height: 220, series: series,
-      scales: { x: { time: true } }, axes: [{}, { label: "tasks/s" }],
+      scales: { x: { time: true, range: span(KEEP) } }, axes: [{}, { label: "tasks/s" }],
     }, data, box);
     add();
   }
@@ -54,7 +58,7 @@
     }));
     new uPlot({
       width: Math.max(320, box.clientWidth || 800), height: 180, series: series,
-      scales: { x: { time: true } }, axes: [{}, { label: "tasks" }],
+      scales: { x: { time: true, range: span(3600) } }, axes: [{}, { label: "tasks" }],
     }, JSON.parse(box.dataset.samples), box);
     box.dataset.drawn = "1";
   }
