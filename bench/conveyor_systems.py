@@ -22,6 +22,7 @@ from harness import (
     Proc,
     Procs,
     Servers,
+    etcd_writes,
     free_port,
     http_ok,
     wait_until,
@@ -81,6 +82,9 @@ class ConveyorSystem:
     async def before_drain(self) -> None:
         return None
 
+    async def counters(self) -> dict[str, float]:
+        return {"etcd_writes": await etcd_writes()} if self.coordination == "etcd" else {}
+
 
 class StandaloneSystem:
     """``conveyor standalone`` on a SQLite file in a temp directory. Its worker is in the
@@ -136,3 +140,6 @@ class StandaloneSystem:
     async def before_drain(self) -> None:
         await self._queue("pause")
         self.paused = True
+
+    async def counters(self) -> dict[str, float]:
+        return {}

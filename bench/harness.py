@@ -309,3 +309,15 @@ async def etcd_delete_prefix(prefix: str) -> None:
         await coord.closer.client.txn([], [("delete_prefix", prefix.encode())])  # type: ignore[attr-defined]
     finally:
         await coord.close()
+
+
+async def etcd_writes() -> float:
+    """Raft proposals etcd committed so far (every write: transaction, put, lease grant),
+    from its /metrics: each is a quorum write synced to disk."""
+    host = ETCD_URL.removeprefix("etcd://").split(",")[0]
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"http://{host}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("etcd_server_proposals_committed_total "):
+            return float(line.split()[1])
+    raise BenchError("etcd /metrics has no etcd_server_proposals_committed_total")

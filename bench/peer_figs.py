@@ -50,6 +50,10 @@ class System(Protocol):
     async def before_drain(self) -> None:
         """Called before the queue is filled for a drain (the standalone server pauses it)."""
 
+    async def counters(self) -> dict[str, float]:
+        """Counters read before and after a run, whose deltas per task the results state
+        (``<name>_per_task``): etcd's Raft proposals for Conveyor on etcd."""
+
 
 @dataclass(frozen=True)
 class Peer:
@@ -171,6 +175,9 @@ class PeerSystem:
     async def before_drain(self) -> None:
         return None
 
+    async def counters(self) -> dict[str, float]:
+        return {}
+
 
 def driver_env(probe: dict[str, str], **extra: str) -> dict[str, str]:
     """This environment, minus another virtualenv's, plus the probe's and ``extra``."""
@@ -221,6 +228,7 @@ async def drain(
     key, probe = _probe_env(redis, measure)
     async with system.up(probe):
         await system.before_drain()
+        before = await system.counters()
         enq = await driver(system, ["enqueue", "--kind", kind, "--count", str(count)],
                            300 + count / 200)
         launched = time.time()
@@ -233,6 +241,7 @@ async def drain(
                 _dead(system, workers)
                 done = int(await redis.client.get(f"{key}:n") or 0)
             ended = time.time()
+            per_task = _per_task(before, await system.counters(), done)
             first = await redis.client.get(f"{key}:first")
             last = await redis.client.get(f"{key}:last")
         finally:
@@ -244,13 +253,20 @@ async def drain(
     return {"from_launch_per_s": done / (end - launched),
             "after_first_per_s": (done - 1) / max(end - float(first), 1e-9),
             "first_task_s": float(first) - launched, "done": float(done),
-            "seconds": end - launched, "enqueue_per_s": count / float(enq["seconds"])}
+            "seconds": end - launched, "enqueue_per_s": count / float(enq["seconds"]),
+            **per_task}
+
+
+def _per_task(before: dict[str, float], after: dict[str, float], tasks: int) -> dict[
+        str, float]:
+    return {f"{k}_per_task": (after[k] - before[k]) / max(tasks, 1) for k in before}
 
 
 async def latency(
     procs: Procs, system: System, redis: PeerRedis, samples: int, gap: float,
-) -> list[float]:
-    """Submit → first line of the task body for ``samples`` tasks, one at a time; seconds."""
+) -> tuple[list[float], dict[str, float]]:
+    """Submit → first line of the task body for ``samples`` tasks, one at a time, in seconds;
+    and the system's counters per task over them (one at a time: nothing batches)."""
     _, probe = _probe_env(redis)
     async with system.up(probe):
         workers = system.start_workers(latency=True)
@@ -264,14 +280,16 @@ async def latency(
                                              "--gap", "0"], 90)
                 if not warm.get("lost"):
                     break
+            before = await system.counters()
             out = await driver(system, ["latency", "--samples", str(samples), "--gap", str(gap)],
                                120 + samples * (gap + 0.05))
+            per_task = _per_task(before, await system.counters(), samples + 10)
         finally:
             procs.stop(workers)
             await redis.flush()
     if out.get("lost"):
         raise BenchError(f"{system.name}: {out['lost']} latency samples never started")
-    return [float(x) for x in out["latencies"]]
+    return [float(x) for x in out["latencies"]], per_task
 
 
 CREATE_MODES = ("sequential", "batched", "concurrent")

@@ -139,7 +139,9 @@ class Bench:
             dict[str, float]]]) -> None:
         for system in self.systems:
             runs = await self.repeat(f"{figure} {system.name}", lambda s=system: fn(s))
-            self.record(figure, system.name, runs, [(m, u) for m, u, _ in METRICS[figure]])
+            counted = sorted({k for r in runs for k in r if k.startswith("etcd_")})
+            self.record(figure, system.name, runs, [(m, u) for m, u, _ in METRICS[figure]]
+                        + [(k, "per task") for k in counted])
 
     async def drain(self) -> None:
         s = self.sizes
@@ -155,10 +157,12 @@ class Bench:
         s = self.sizes
 
         async def run(system: pf.System) -> dict[str, float]:
-            ms = [x * 1000 for x in await pf.latency(self.procs, system, self.peer_redis,
-                                                      s.samples, s.gap)]
+            seconds, per_task = await pf.latency(self.procs, system, self.peer_redis,
+                                                 s.samples, s.gap)
+            ms = [x * 1000 for x in seconds]
             return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95),
-                    "p99_ms": percentile(ms, 99), "max_ms": max(ms), "samples": len(ms)}
+                    "p99_ms": percentile(ms, 99), "max_ms": max(ms), "samples": len(ms),
+                    **per_task}
 
         await self.shared("latency", run)
 
