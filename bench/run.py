@@ -1,6 +1,6 @@
 """Conveyor's benchmark against the peers (docs/design.md §5, issues 6 and 17).
 
-    .venv/bin/python bench/run.py --quick          # every figure, small sizes, 1 run (≤ 10 min)
+    .venv/bin/python bench/run.py --quick   # every figure, small sizes, 1 run (30 min, load 10-20)
     .venv/bin/python bench/run.py                  # full sizes, 3 runs each
     .venv/bin/python bench/run.py --only drain --system conveyor-mariadb --system taskiq
 
