@@ -59,3 +59,16 @@ async def test_deregister_forgets_the_worker(coord: Coordination) -> None:
     await coord.registry.deregister("w1")
     assert await coord.registry.live_workers() == []
     assert await coord.registry.expired_workers(time.time() + 60) == []
+
+
+async def test_a_drain_request_names_one_worker_process_until_it_deregisters(
+    coord: Coordination,
+) -> None:
+    registry = coord.registry
+    assert await registry.drain_requested("w1") is None
+    await registry.heartbeat(worker("w1"), 30)
+    await registry.request_drain("w1", 1234.5678901, 60)
+    assert await registry.drain_requested("w1") == 1234.5678901  # exactly: compared as is
+    assert await registry.drain_requested("w2") is None
+    await registry.deregister("w1")
+    assert await registry.drain_requested("w1") is None  # a clean exit takes the request along

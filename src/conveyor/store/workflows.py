@@ -69,19 +69,19 @@ class SqlWorkflows:
                  .where(workflow_nodes.c.workflow_id == workflow_id))
         return {r.node: S(r.status) for r in await self._db.rows(query)}
 
-    async def node_parents(self, workflow_id: str) -> dict[str, list[str]]:
-        """Node → the nodes it runs after, in ``after`` order (a node without parents is
-        left out); one query over the workflow's edges."""
-        child, parent, d = workflow_nodes.alias("c"), workflow_nodes.alias("p"), task_deps
-        query = (
-            sa.select(child.c.node, parent.c.node.label("parent"))
-            .select_from(child.join(d, d.c.child_id == child.c.task_id)
-                         .join(parent, sa.and_(parent.c.task_id == d.c.parent_id,
-                                               parent.c.workflow_id == child.c.workflow_id)))
-            .where(child.c.workflow_id == workflow_id).order_by(child.c.node, d.c.position))
+    async def edges(self, workflow_id: str) -> dict[str, list[str]]:
+        """Node → the nodes it runs after, in their order (through ``task_deps``' primary
+        key and ``ix_workflow_nodes_task``)."""
+        child, parent = workflow_nodes.alias("child"), workflow_nodes.alias("parent")
+        query = (sa.select(child.c.node.label("child"), parent.c.node.label("parent"))
+                 .select_from(child.join(task_deps, task_deps.c.child_id == child.c.task_id)
+                              .join(parent, sa.and_(parent.c.task_id == task_deps.c.parent_id,
+                                                    parent.c.workflow_id == child.c.workflow_id)))
+                 .where(child.c.workflow_id == workflow_id)
+                 .order_by(child.c.node, task_deps.c.position))
         found: dict[str, list[str]] = {}
         for r in await self._db.rows(query):
-            found.setdefault(r.node, []).append(r.parent)
+            found.setdefault(r["child"], []).append(r["parent"])
         return found
 
     async def list_workflows(
