@@ -51,6 +51,7 @@ class Action(StrEnum):
     TENANT_RESET = "tenant.reset"
     WORKFLOW_CANCEL = "workflow.cancel"
     WORKFLOW_RETRY = "workflow.retry"
+    WORKER_DRAIN = "worker.drain"
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,7 @@ class Operations:
         created, finished = await self._stats.recent(now - window, tenant)
         return Stats(by_status, by_type, window, created, finished)
 
-    async def drain(self, worker_id: str) -> WorkerInfo:
+    async def drain(self, worker_id: str, *, actor: Actor | None = None) -> WorkerInfo:
         """Ask one live worker to drain: it takes no new work, hands back what was queued for
         it, lets its running tasks finish, then stays registered as draining, idle, until its
         process stops (``Worker.idle``). The request names the worker's process (its
@@ -159,6 +159,10 @@ class Operations:
         if found is None:
             raise NotFound(f"no live worker {worker_id!r}")
         await self._coord.registry.request_drain(worker_id, found.started_at, DRAIN_TTL)
+        if self._audit is not None:
+            entry = AuditEntry(actor or Actor(None), Action.WORKER_DRAIN, worker_id,
+                               {"draining": found.draining}, {"draining": True})
+            await self._audit.write(entry, time.time())
         return found
 
     async def set_paused(

@@ -12,6 +12,7 @@ import httpx
 
 from conveyor.api.app import create_app
 from conveyor.apikeys import Scope
+from conveyor.audit import Action, AuditQuery
 from conveyor.bootstrap import Components
 from conveyor.models import TaskStatus
 from conveyor.service import TaskRequest
@@ -39,6 +40,9 @@ async def test_a_drained_worker_finishes_its_task_and_takes_no_new_one(both: Com
         assert asked.status_code == 202 and asked.json()["worker_id"] == worker.id, asked.text
         missing = await http.post("/api/v1/workers/nobody/drain")
         assert missing.status_code == 404 and "nobody" in missing.text
+    [audited] = (await both.store.audit.list_entries(AuditQuery(), None)).records
+    assert (audited.entry.action, audited.entry.target_id) == (Action.WORKER_DRAIN, worker.id)
+    assert audited.entry.after == {"draining": True}
     await worker.heartbeat.run_once(time.time())
     [me] = await registry.live_workers()
     assert me.draining and worker.heartbeat.draining

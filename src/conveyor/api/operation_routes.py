@@ -66,7 +66,7 @@ async def drain_worker(
     process, go on). The answer is the worker as it was. 404 if no live worker has this id.
     The fleet is every tenant's: a superadmin key or an admin key of the default tenant."""
     check_fleet(who, DRAIN)
-    return _worker(await ops(request).drain(worker_id))
+    return _worker(await ops(request).drain(worker_id, actor=acting(who, request)))
 
 
 @router.get("/workers/history", response_model=WorkerHistory)

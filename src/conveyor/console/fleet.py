@@ -65,7 +65,7 @@ async def drain(worker_id: str, who: Viewing) -> Response:
     """As ``POST /api/v1/workers/{id}/drain``: the worker finishes what it runs and idles."""
     await session.checked_form(who.request)
     who.need(who.can_steer, "drain workers (they run every tenant's work)")
-    await who.operations.drain(worker_id)
+    await who.operations.drain(worker_id, actor=acting(who.principal, who.request))
     snapshots(who).invalidate()
     return RedirectResponse(f"{session.PREFIX}/workers", status_code=303)
 
