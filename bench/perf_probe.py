@@ -34,12 +34,19 @@ PROFILE_ENV: dict[str, str] = {}
 
 
 def cpu_seconds(procs: Sequence[cf.Proc]) -> float:
-    """User + system CPU of these processes so far."""
-    total = 0
-    for proc in procs:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
+    """User + system CPU of these processes and their living children (task processes) so
+    far."""
+    return sum(_cpu_tree(proc.pid) for proc in procs) / TICK
+
+
+def _cpu_tree(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir()
+                for k in (t / "children").read_text().split()]
+    except FileNotFoundError:  # ended meanwhile
+        return 0
+    return int(fields[11]) + int(fields[12]) + sum(_cpu_tree(k) for k in kids)
 
 
 class PerfCluster(cf.Cluster):
@@ -79,12 +86,20 @@ async def start_and_drain(procs: Procs, count: int) -> dict[str, float]:
         before = cpu_seconds([api]), cpu_seconds([scheduler])
         launched = time.time()
         workers = [cluster.worker(100), cluster.worker(100)]
+
+        async def one_finished() -> bool:
+            return bool(await sql("SELECT 1 FROM task WHERE status = 'SUCCESS' LIMIT 1",
+                                  cluster.db))
+
+        await wait_until(one_finished, 120, "a first task", every=0.02, procs=workers)
+        first_cpu = cpu_seconds(workers) / len(workers)
         await cluster.wait_status("SUCCESS", count, 600)
         spent = (cpu_seconds([api]) - before[0], cpu_seconds([scheduler]) - before[1],
                  cpu_seconds(workers))
         rows = await sql("SELECT MIN(finished_at), MAX(finished_at) FROM task", cluster.db)
         first, last = float(rows[0][0]), float(rows[0][1])
         return {"launch_to_first_s": first - launched,
+                "worker_cpu_s_until_first": first_cpu,
                 "drain_after_first_per_s": (count - 1) / (last - first),
                 "drain_with_startup_per_s": count / (last - launched),
                 "cpu_us_per_task_api": spent[0] / count * 1e6,

@@ -1,4 +1,5 @@
-"""A task process started under the ``conveyor`` command does not re-import the CLI.
+"""Start-up cost: a task process started under the ``conveyor`` command does not re-import
+the CLI, and a process that serves no API does not import FastAPI.
 
 multiprocessing's ``spawn`` re-imports the parent's ``__main__`` script in every child; the
 console script imports the whole CLI, which was most of a task process's start-up and so of
@@ -56,3 +57,13 @@ def test_a_task_process_imports_the_cli_only_for_a_script_that_may_hold_tasks(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(reimported)]
+
+
+def test_a_worker_or_scheduler_process_does_not_import_fastapi() -> None:
+    """The API (FastAPI, routes, console) was a third of a worker's import time; it is
+    imported only by a process that serves it."""
+    probe = "import sys, conveyor.cli, conveyor.process; print('fastapi' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
