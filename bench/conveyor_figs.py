@@ -1,48 +1,50 @@
-"""Conveyor's figures, each against real processes: ``conveyor api`` / ``scheduler`` /
-``worker`` on MariaDB and Redis or etcd (one fresh database and key prefix per cluster), or
-``conveyor standalone`` on a SQLite file. Timestamps are read from SQL after a run."""
+"""Conveyor's cluster (``conveyor api`` / ``scheduler`` / ``worker`` on MariaDB or PostgreSQL
+and Redis or etcd, one fresh database and key prefix each) and the figures only Conveyor has:
+concurrency of 1 s sleepers and recovery after kill -9, timestamps read from SQL after a run.
+The figures every system shares are in ``peer_figs.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import re
 import shutil
 import signal
-import sqlite3
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from conveyor.config import SchedulerSettings
 from harness import (
+    BENCH,
+    DB_PREFIX,
     ETCD_URL,
     REDIS_DB,
     REDIS_HOST,
     REDIS_PORT,
+    SERVERS,
     VENV_BIN,
     BenchError,
     Proc,
     Procs,
+    Servers,
     etcd_delete_prefix,
-    etcd_writes,
     free_port,
     http_ok,
-    percentile,
     redis_delete_prefix,
     sql,
     wait_until,
 )
 
 CONVEYOR = VENV_BIN / "conveyor"
+# The bench's task bodies (peers/conveyor_app.py) beside the built-in ones.
+APP_ARGS = ["--app", "peers.conveyor_app:app", "--app-dir", str(BENCH)]
 
 
 class Cluster:
@@ -51,16 +53,19 @@ class Cluster:
     both."""
 
     def __init__(self, procs: Procs, settings: Mapping[str, str] | None = None,
-                 coordination: str = "redis") -> None:
+                 coordination: str = "redis", db: str = "mariadb",
+                 redis_url: str = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+                 servers: Servers = SERVERS) -> None:
         tag = uuid.uuid4().hex[:10]
         self.procs = procs
-        self.db = f"conveyor_bench_{tag}"
+        self.kind, self.servers, self.redis_url = db, servers, redis_url
+        self.db = f"{DB_PREFIX}{tag}"
         self.prefix = f"bench:{tag}:"
         self.cwd = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))  # no stray conveyor.yaml
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
         self.env.update(
-            CONVEYOR_DATABASE_URL=f"mysql://root@127.0.0.1/{self.db}",
-            CONVEYOR_REDIS_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+            CONVEYOR_DATABASE_URL=servers.url(db, self.db),
+            CONVEYOR_REDIS_URL=redis_url,
             CONVEYOR_REDIS_PREFIX=self.prefix,
             CONVEYOR_LOG_LEVEL="WARNING",
             CONVEYOR_AUTH_REQUIRED="false",  # loopback only; keys are not what is measured
@@ -73,7 +78,7 @@ class Cluster:
         self.url = ""
 
     async def __aenter__(self) -> Cluster:
-        await sql(f"CREATE DATABASE `{self.db}`")
+        await self.servers.create(self.kind, self.db)
         proc = await asyncio.create_subprocess_exec(
             str(CONVEYOR), "migrate", env=self.env, cwd=self.cwd,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -86,11 +91,11 @@ class Cluster:
     async def __aexit__(self, *exc: object) -> None:
         self.procs.stop(self.members)
         try:
-            await sql(f"DROP DATABASE IF EXISTS `{self.db}`")
+            await self.servers.drop(self.kind, self.db)
             if self.coordination == "etcd":
                 await etcd_delete_prefix(self.prefix)
             else:
-                await redis_delete_prefix(self.prefix)
+                await redis_delete_prefix(self.prefix, self.redis_url)
         finally:
             shutil.rmtree(self.cwd, ignore_errors=True)
 
@@ -110,7 +115,8 @@ class Cluster:
         the documented way to give the API every core."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        args = ["api", "--port", str(port)] + (["--reuse-port"] if processes > 1 else [])
+        args = ["api", "--port", str(port), *APP_ARGS] + (
+            ["--reuse-port"] if processes > 1 else [])
         procs = [self._start("api", args, None) for _ in range(processes)]
 
         async def ready() -> bool:
@@ -124,7 +130,7 @@ class Cluster:
         return self._start("scheduler", ["scheduler"], extra)
 
     def worker(self, capacity: int, extra: Mapping[str, str] | None = None) -> Proc:
-        return self._start("worker", ["worker", "--capacity", str(capacity)], extra)
+        return self._start("worker", ["worker", "--capacity", str(capacity), *APP_ARGS], extra)
 
     async def get(self, path: str) -> Any:
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
@@ -165,7 +171,8 @@ class Cluster:
                 (await client.post("/api/v1/tasks/batch", json=body)).raise_for_status()
 
     async def count(self, status: str) -> int:
-        rows = await sql("SELECT COUNT(*) FROM task WHERE status = %s", self.db, [status])
+        rows = await self.servers.query(
+            self.kind, self.db, f"SELECT COUNT(*) FROM task WHERE status = '{status}'")
         return int(rows[0][0])
 
     async def wait_status(self, status: str, count: int, timeout: float) -> None:
@@ -177,209 +184,56 @@ class Cluster:
 
     async def span(self) -> tuple[float, float, int]:
         """(first started_at, last finished_at, finished tasks) over the whole table."""
-        rows = await sql("SELECT MIN(started_at), MAX(finished_at), COUNT(finished_at) "
-                         "FROM task", self.db)
+        rows = await self.servers.query(
+            self.kind, self.db,
+            "SELECT MIN(started_at), MAX(finished_at), COUNT(finished_at) FROM task")
         first, last, n = rows[0]
         return float(first), float(last), int(n)
-
-
-# -- figure 1: creation rate ----------------------------------------------------------------
-
-
-async def _load(
-    url: str, bodies: list[tuple[str, Any]], clients: int, cap: float,
-) -> tuple[float, float, int, int]:
-    """Send ``bodies`` (path, json) over ``clients`` keep-alive connections, taking no new one
-    after ``cap`` seconds; return (wall seconds, load-generator CPU seconds, requests, errors).
-
-    A bare asyncio HTTP/1.1 client, not httpx: at 50 concurrent requests httpx's pool costs
-    ~10 ms of CPU a request here and would measure itself instead of the server.
-    """
-    parsed = urlsplit(url)
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    for item in bodies:
-        queue.put_nowait(item)
-    errors = sent = 0
-    deadline = time.monotonic() + cap
-
-    async def client_loop() -> None:
-        nonlocal errors, sent
-        reader, writer = await asyncio.open_connection(parsed.hostname, parsed.port)
-        try:
-            while not queue.empty() and time.monotonic() < deadline:
-                path, body = queue.get_nowait()
-                sent += 1
-                if await _post(reader, writer, path, body) != 201:
-                    errors += 1
-        finally:
-            writer.close()
-
-    cpu, began = time.process_time(), time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(client_loop() for _ in range(clients))), cap + 60)
-    return time.perf_counter() - began, time.process_time() - cpu, sent, errors
-
-
-async def _post(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: Any
-) -> int:
-    """One POST on a kept-alive connection; returns the status code."""
-    data = json.dumps(body).encode()
-    writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\n\r\n".encode() + data
-    )
-    status = int((await reader.readline()).split()[1])
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return status
-
-
-API_PROCESSES = 2  # one per core, sharing the port
-
-
-async def creation(
-    procs: Procs, runs: int, single: int, batched: int, cap: float,
-) -> dict[str, Any]:
-    """Tasks/s created through the API (store on MariaDB; two API processes sharing the port,
-    one per core, and nothing else running); each run sends
-    its ``single`` / ``batched`` tasks or stops taking new requests after ``cap`` seconds."""
-    out: dict[str, Any] = {"single": [], "batch100": []}
-    async with Cluster(procs) as cluster:
-        await cluster.api(processes=API_PROCESSES)
-        one = [("/api/v1/tasks", {"task_type": "noop", "payload": {}})] * single
-        batch = {"tasks": [{"task_type": "noop", "payload": {}}] * 100}
-        hundreds = [("/api/v1/tasks/batch", batch)] * (batched // 100)
-        await _load(cluster.url, one[:200], 50, cap)  # warm-up: connections, caches
-        for _ in range(runs):
-            for key, bodies, per in (("single", one, 1), ("batch100", hundreds, 100)):
-                wall, cpu, sent, errors = await _load(cluster.url, bodies, 50, cap)
-                if errors:
-                    raise BenchError(f"creation ({key}): {errors} requests failed")
-                out[key].append({"tasks_per_s": sent * per / wall, "seconds": wall,
-                                 "tasks": float(sent * per), "client_cpu_share": cpu / wall})
-    return out
-
-
-# -- figure 2: submit → started -------------------------------------------------------------
-
-
-async def _submit_spaced(url: str, samples: int, gap: float) -> list[tuple[str, float]]:
-    """One echo task every ``gap`` seconds (each alone on an idle system): (id, sent at)."""
-    sent: list[tuple[str, float]] = []
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        for _ in range(samples):
-            at = time.time()
-            response = await client.post("/api/v1/tasks", json={"task_type": "echo"})
-            response.raise_for_status()
-            sent.append((response.json()["task_id"], at))
-            await asyncio.sleep(max(0.0, at + gap - time.time()))
-    return sent
-
-
-async def latency_distributed(
-    procs: Procs, samples: int, gap: float, warmup: int, coordination: str = "redis"
-) -> list[float]:
-    async with Cluster(procs, coordination=coordination) as cluster:
-        await cluster.api()
-        cluster.scheduler()
-        cluster.worker(10)
-        await cluster.wait_ready(1)
-        sent = await _submit_spaced(cluster.url, samples + warmup, gap)
-        await cluster.wait_status("SUCCESS", len(sent), 60)
-        rows = await sql("SELECT id, started_at FROM task", cluster.db)
-        started = {r[0]: float(r[1]) for r in rows}
-        return [started[tid] - at for tid, at in sent[warmup:]]
-
-
-async def latency_standalone(procs: Procs, samples: int, gap: float, warmup: int) -> list[float]:
-    home = Path(tempfile.mkdtemp(prefix="conveyor-bench-sa-"))
-    db = home / "bench.db"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    env["CONVEYOR_LOG_LEVEL"] = "WARNING"
-    proc = procs.start("standalone", [CONVEYOR, "standalone", "--db", db, "--port", str(port)],
-                       env, cwd=home)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async def ready() -> bool:
-            return await http_ok(f"{url}/readyz")
-
-        await wait_until(ready, 30, "standalone", procs=[proc])
-        sent = await _submit_spaced(url, samples + warmup, gap)
-
-        async def done() -> dict[str, float] | None:
-            with sqlite3.connect(db, timeout=5) as conn:
-                rows = conn.execute("SELECT id, started_at FROM task WHERE status = 'SUCCESS'")
-                found = {r[0]: float(r[1]) for r in rows}
-            return found if len(found) >= len(sent) else None
-
-        started: dict[str, float] = await wait_until(done, 60, "standalone tasks", every=0.25,
-                                                     procs=[proc])
-        return [started[tid] - at for tid, at in sent[warmup:]]
-    finally:
-        procs.stop([proc])
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def latency_stats(seconds: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
-    return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95),
-            "p99_ms": percentile(ms, 99), "max_ms": max(ms), "samples": len(ms)}
-
-
-# -- figure 3: drain ------------------------------------------------------------------------
-
-
-async def drain(
-    procs: Procs, count: int, workers: int, capacity: int, coordination: str = "redis"
-) -> dict[str, float]:
-    """``count`` no-ops queued while the normal queue is paused, then resumed: tasks/s from the
-    first start to the last finish, with 1 scheduler and ``workers`` worker processes. On etcd
-    also the etcd writes (Raft proposals) per task over the whole run, submit to finish."""
-    async with Cluster(procs, coordination=coordination) as cluster:
-        await cluster.api()
-        cluster.scheduler()
-        for _ in range(workers):
-            cluster.worker(capacity)
-        await cluster.wait_ready(workers)
-        await cluster.post("/api/v1/queues/normal/pause")
-        writes = await etcd_writes() if coordination == "etcd" else 0.0
-        began = time.perf_counter()
-        await cluster.insert("noop", {}, count)
-        insert_s = time.perf_counter() - began
-        await cluster.post("/api/v1/queues/normal/resume")
-        resumed = time.time()
-        await cluster.wait_status("SUCCESS", count, 300)
-        first, last, n = await cluster.span()
-        out = {"tasks_per_s": n / (last - first), "seconds": last - first,
-               "resume_to_last_s": last - resumed, "insert_per_s": count / insert_s}
-        if coordination == "etcd":  # heartbeats and lease renewals are counted in, too
-            out["etcd_writes_per_task"] = (await etcd_writes() - writes) / count
-        return out
 
 
 # -- figure 4: 10,000 concurrent sleeping tasks ---------------------------------------------
 
 
 async def concurrency(procs: Procs, count: int, seconds: float) -> dict[str, float]:
-    """``count`` tasks sleeping ``seconds`` each on one worker process of capacity ``count``."""
+    """``count`` tasks sleeping ``seconds`` each on one worker process of capacity ``count``,
+    and that process's peak resident memory while they ran (sampled every 50 ms)."""
     async with Cluster(procs) as cluster:
         await cluster.api()
         cluster.scheduler()
-        cluster.worker(count)
+        worker = cluster.worker(count)
         await cluster.wait_ready(1)
         await cluster.post("/api/v1/queues/normal/pause")
         await cluster.insert("sleep", {"seconds": seconds}, count)
-        await cluster.post("/api/v1/queues/normal/resume")
-        resumed = time.time()
-        await cluster.wait_status("SUCCESS", count, 120 + count * seconds / 100)
+        idle_rss = _rss_mb(worker.pid)
+        peak = [idle_rss]
+
+        async def sample() -> None:
+            while True:
+                peak[0] = max(peak[0], _rss_mb(worker.pid))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            await cluster.post("/api/v1/queues/normal/resume")
+            resumed = time.time()
+            await cluster.wait_status("SUCCESS", count, 120 + count * seconds / 100)
+        finally:
+            sampler.cancel()
         first, last, _ = await cluster.span()
         return {"wall_s": last - first, "resume_to_last_s": last - resumed,
-                "tasks_per_s": count / (last - first)}
+                "tasks_per_s": count / (last - first), "worker_peak_rss_mb": peak[0],
+                "worker_idle_rss_mb": idle_rss}
+
+
+def _rss_mb(pid: int) -> float:
+    """VmRSS of one process (its task processes are not counted), MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 # -- figure 5: leader failover and worker-crash recovery ------------------------------------

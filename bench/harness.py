@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -125,11 +126,24 @@ def _reap(proc: Proc, timeout: float) -> None:
         proc.popen.wait(timeout=timeout)
 
 
+# Everything the bench listens on is in [PORT_BASE, PORT_BASE + 100) (a shared machine hands
+# each user a range): the API ports, and from PORT_BASE + 90 on the private servers of
+# ``extras.py``.
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "21400"))
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port of the bench's range that nothing listens on now (round robin over 90)."""
+    for _ in range(90):
+        port = PORT_BASE + next(_next_port) % 90
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise BenchError(f"no free port in {PORT_BASE}-{PORT_BASE + 89}")
 
 
 def install_signal_exit() -> None:
@@ -194,11 +208,16 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-# -- MariaDB --------------------------------------------------------------------------------
+# -- MariaDB and PostgreSQL -----------------------------------------------------------------
+
+# Names of the throw-away databases: ``<prefix><hex>``.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "conveyor_bench_")
 
 
-async def sql(query: str, db: str | None = None, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    conn = await asyncmy.connect(**MYSQL, db=db, autocommit=True)
+async def sql(query: str, db: str | None = None, args: Sequence[Any] = (),
+              port: int = MYSQL["port"]) -> list[tuple[Any, ...]]:
+    """One MariaDB statement (``%s`` placeholders); its rows."""
+    conn = await asyncmy.connect(**{**MYSQL, "port": port}, db=db, autocommit=True)
     try:
         async with conn.cursor() as cur:
             await cur.execute(query, args or None)
@@ -207,14 +226,60 @@ async def sql(query: str, db: str | None = None, args: Sequence[Any] = ()) -> li
         conn.close()
 
 
+async def pg(query: str, db: str = "postgres", args: Sequence[Any] = (),
+             port: int = 5432) -> list[tuple[Any, ...]]:
+    """One PostgreSQL statement (``$1`` placeholders); its rows."""
+    import asyncpg
+
+    conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database=db)
+    try:
+        return [tuple(r) for r in await conn.fetch(query, *args)]
+    finally:
+        await conn.close()
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Where the throw-away databases go (the counting figure runs a MariaDB of its own)."""
+
+    mariadb_port: int = MYSQL["port"]
+    postgres_port: int = 5432
+
+    def url(self, kind: str, name: str) -> str:
+        if kind == "postgres":
+            return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{name}"
+        return f"mysql://root@127.0.0.1:{self.mariadb_port}/{name}"
+
+    async def create(self, kind: str, name: str) -> None:
+        if kind == "postgres":
+            await pg(f"CREATE DATABASE {name}", port=self.postgres_port)
+        else:
+            await sql(f"CREATE DATABASE `{name}`", port=self.mariadb_port)
+
+    async def drop(self, kind: str, name: str) -> None:
+        if kind == "postgres":
+            await pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", port=self.postgres_port)
+        else:
+            await sql(f"DROP DATABASE IF EXISTS `{name}`", port=self.mariadb_port)
+
+    async def query(self, kind: str, name: str, query: str) -> list[tuple[Any, ...]]:
+        """A statement without parameters, on either server."""
+        if kind == "postgres":
+            return await pg(query, name, port=self.postgres_port)
+        return await sql(query, name, port=self.mariadb_port)
+
+
+SERVERS = Servers()
+
+
 # -- Redis ----------------------------------------------------------------------------------
 
 
-async def redis_delete_prefix(prefix: str, db: int = REDIS_DB) -> int:
+async def redis_delete_prefix(prefix: str, url: str) -> int:
     """Delete the keys under one prefix (what a Conveyor cluster of the bench created)."""
     import redis.asyncio as aredis
 
-    client = aredis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+    client = aredis.Redis.from_url(url)
     deleted = 0
     try:
         batch: list[bytes] = []

@@ -1,24 +1,58 @@
-"""The peers (Celery, Dramatiq, RQ, arq): each in its own virtualenv under ``bench/.venvs/``,
-on its own Redis DB index, measured for figure 2 (latency) and figure 3 (drain)."""
+"""Every system measured the same way (issue 17): the peers in their own virtualenvs under
+``bench/.venvs/`` and Conveyor (``conveyor_systems.py``) behind one interface, ``System``, and
+the figures run against it. Task bodies run the probe (``peers/_probe.py``: one ``INCR`` a
+task), the submit side is ``peers/driver.py`` in the system's own virtualenv, and every time is
+``time.time()`` on this machine: the bench's before it launches the workers or submits, the
+bodies' stored in Redis.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import redis.asyncio as aredis
 
-from harness import BENCH, REDIS_HOST, REDIS_PORT, BenchError, Procs
+from harness import BENCH, REDIS_HOST, REDIS_PORT, BenchError, Proc, Procs
 
 VENVS = BENCH / ".venvs"
+
+
+class System(Protocol):
+    """What the figures need of a system: its side that is up before any worker (Conveyor's API
+    and scheduler; nothing for a Redis-only peer), its submit side and its workers."""
+
+    name: str
+    app: str  # peers/<app>_app.py
+    python: Path  # runs peers.driver
+
+    def up(self, probe: dict[str, str]) -> contextlib.AbstractAsyncContextManager[None]:
+        """Bring up what runs before the workers, for a run with this probe environment."""
+
+    def env(self) -> dict[str, str]:
+        """The environment of the driver and the workers (the probe's included)."""
+
+    def start_workers(self, latency: bool) -> list[Proc]: ...
+
+    async def started(self, workers: list[Proc]) -> None:
+        """Called at once after the launch (the standalone server resumes its queue here)."""
+
+    async def before_drain(self) -> None:
+        """Called before the queue is filled for a drain (the standalone server pauses it)."""
+
+    async def counters(self) -> dict[str, float]:
+        """Counters read before and after a run, whose deltas per task the results state
+        (``<name>_per_task``): etcd's Raft proposals for Conveyor on etcd."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +61,12 @@ class Peer:
     requirements: tuple[str, ...]
     dist: str  # the distribution whose version the results name
     workers: Callable[[Path, bool, str], list[list[str]]]  # (venv bin, latency?, redis url)
-    direct_probe: bool = False  # forks per job: the probe writes every task at once
+    venv: str = ""  # default: the name
+    app: str = ""  # default: the name
+
+    @property
+    def venv_dir(self) -> Path:
+        return VENVS / (self.venv or self.name)
 
 
 def _celery(bin_: Path, latency: bool, _url: str) -> list[list[str]]:
@@ -37,39 +76,46 @@ def _celery(bin_: Path, latency: bool, _url: str) -> list[list[str]]:
     return [cmd + (["--prefetch-multiplier", "1"] if latency else [])]
 
 
-def _dramatiq(bin_: Path, _latency: bool, _url: str) -> list[list[str]]:
-    return [[str(bin_ / "dramatiq"), "peers.dramatiq_app", "--processes", "2"]]
+def _huey(kind: str) -> Callable[[Path, bool, str], list[list[str]]]:
+    def cmds(bin_: Path, _latency: bool, _url: str) -> list[list[str]]:
+        return [[str(bin_ / "huey_consumer"), "peers.huey_app.huey", "-k", kind, "-w", "2",
+                 "-q"]]
+    return cmds
 
 
-def _rq(bin_: Path, _latency: bool, url: str) -> list[list[str]]:
-    return [[str(bin_ / "rq"), "worker", "--url", url, "--quiet", "bench"] for _ in range(2)]
-
-
-def _arq(bin_: Path, _latency: bool, _url: str) -> list[list[str]]:
-    return [[str(bin_ / "arq"), "peers.arq_app.WorkerSettings"] for _ in range(2)]
-
-
-PEERS: dict[str, Peer] = {
-    "celery": Peer("celery", ("celery[redis]",), "celery", _celery),
-    "dramatiq": Peer("dramatiq", ("dramatiq[redis]",), "dramatiq", _dramatiq),
-    "rq": Peer("rq", ("rq",), "rq", _rq, direct_probe=True),
-    "arq": Peer("arq", ("arq",), "arq", _arq),
-}
+PEERS: dict[str, Peer] = {p.name: p for p in (
+    Peer("celery", ("celery[redis]",), "celery", _celery),
+    Peer("dramatiq", ("dramatiq[redis]",), "dramatiq", lambda b, _l, _u: [
+        [str(b / "dramatiq"), "peers.dramatiq_app", "--processes", "2"]]),
+    Peer("rq", ("rq",), "rq", lambda b, _l, u: [
+        [str(b / "rq"), "worker", "--url", u, "--quiet", "bench"] for _ in range(2)]),
+    Peer("arq", ("arq",), "arq", lambda b, _l, _u: [
+        [str(b / "arq"), "peers.arq_app.WorkerSettings"] for _ in range(2)]),
+    Peer("taskiq", ("taskiq", "taskiq-redis"), "taskiq", lambda b, _l, _u: [
+        [str(b / "taskiq"), "worker", "peers.taskiq_app:broker", "--workers", "2"]]),
+    Peer("huey-process", ("huey", "redis"), "huey", _huey("process"), venv="huey", app="huey"),
+    Peer("huey-thread", ("huey", "redis"), "huey", _huey("thread"), venv="huey", app="huey"),
+    Peer("saq", ("saq[redis]", "typing_extensions"), "saq", lambda b, _l, _u: [
+        [str(b / "saq"), "peers.saq_app.settings", "--workers", "2"]]),
+    Peer("streaq", ("streaq", "redis"), "streaq", lambda b, _l, _u: [
+        [str(b / "streaq"), "run", "peers.streaq_app:worker", "--workers", "2"]]),
+)}
 
 
 def ensure_venv(peer: Peer) -> str:
-    """Create ``bench/.venvs/<peer>`` and install the peer (once); return its version."""
-    venv = VENVS / peer.name
+    """Create the peer's virtualenv and install the peer (once); return its version."""
+    venv = peer.venv_dir
     python = venv / "bin" / "python"
     marker = venv / ".bench-installed"
-    if not marker.exists():
+    wanted = " ".join(peer.requirements)
+    if not marker.exists() or marker.read_text() != wanted:
         print(f"  installing {peer.name} into {venv.relative_to(BENCH.parent)} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
              *peer.requirements], check=True, timeout=600,
         )
-        marker.write_text(" ".join(peer.requirements))
+        marker.write_text(wanted)
     out = subprocess.run(
         [str(python), "-c", f"import importlib.metadata as m; print(m.version({peer.dist!r}))"],
         check=True, capture_output=True, text=True,
@@ -78,8 +124,8 @@ def ensure_venv(peer: Peer) -> str:
 
 
 class PeerRedis:
-    """The peers' Redis DB: must be empty when the bench starts; flushed between and after runs
-    (everything in it is the bench's)."""
+    """The Redis DB the peers and every system's probe use: must be empty when the bench
+    starts; flushed between and after runs (everything in it is the bench's)."""
 
     def __init__(self, db: int) -> None:
         self.db = db
@@ -101,20 +147,48 @@ class PeerRedis:
         await self.client.aclose()
 
 
-def _env(peer: Peer, redis: PeerRedis, probe_key: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("VIRTUAL_ENV", "PYTHONHOME"):
-        env.pop(name, None)
-    env.update(BENCH_REDIS_URL=redis.url, BENCH_PROBE_KEY=probe_key, PYTHONPATH=str(BENCH),
-               BENCH_PROBE_DIRECT="1" if peer.direct_probe else "0")
-    return env
+class PeerSystem:
+    """A Redis-only peer: nothing runs before its workers."""
+
+    def __init__(self, procs: Procs, peer: Peer, redis: PeerRedis) -> None:
+        self.procs, self.peer, self.redis = procs, peer, redis
+        self.name, self.app = peer.name, peer.app or peer.name
+        self.python = peer.venv_dir / "bin" / "python"
+        self.probe: dict[str, str] = {}
+
+    @contextlib.asynccontextmanager
+    async def up(self, probe: dict[str, str]) -> AsyncIterator[None]:
+        self.probe = probe
+        yield
+
+    def env(self) -> dict[str, str]:
+        return driver_env(self.probe)
+
+    def start_workers(self, latency: bool) -> list[Proc]:
+        return [self.procs.start(f"{self.name}-worker", cmd, self.env(), cwd=BENCH)
+                for cmd in self.peer.workers(self.peer.venv_dir / "bin", latency,
+                                             self.redis.url)]
+
+    async def started(self, workers: list[Proc]) -> None:
+        return None
+
+    async def before_drain(self) -> None:
+        return None
+
+    async def counters(self) -> dict[str, float]:
+        return {}
 
 
-async def _driver(peer: Peer, env: dict[str, str], args: list[str], timeout: float) -> dict[
-        str, object]:
-    python = VENVS / peer.name / "bin" / "python"
+def driver_env(probe: dict[str, str], **extra: str) -> dict[str, str]:
+    """This environment, minus another virtualenv's, plus the probe's and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
+    return {**env, **probe, "PYTHONPATH": str(BENCH), **extra}
+
+
+async def driver(system: System, args: list[str], timeout: float) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
-        str(python), "-m", "peers.driver", peer.name, *args, cwd=BENCH, env=env,
+        str(system.python), "-m", "peers.driver", system.app, *args, cwd=BENCH,
+        env=system.env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -122,76 +196,120 @@ async def _driver(peer: Peer, env: dict[str, str], args: list[str], timeout: flo
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise BenchError(f"{peer.name} driver timed out after {timeout:.0f} s") from None
+        raise BenchError(f"{system.name} driver timed out after {timeout:.0f} s") from None
     if proc.returncode != 0:
-        raise BenchError(f"{peer.name} driver failed:\n{err.decode()[-2000:]}")
-    result: dict[str, object] = json.loads(out.decode().strip().splitlines()[-1])
+        raise BenchError(f"{system.name} driver failed:\n{err.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return result
 
 
-async def latency_run(
-    procs: Procs, peer: Peer, redis: PeerRedis, samples: int, gap: float,
-) -> list[float]:
-    """Submit → started for ``samples`` tasks, one at a time; seconds."""
-    env = _env(peer, redis, f"benchpeer:{uuid.uuid4().hex[:8]}")
-    workers = [procs.start(f"{peer.name}-worker", cmd, env, cwd=BENCH)
-               for cmd in peer.workers(VENVS / peer.name / "bin", True, redis.url)]
-    try:
-        await asyncio.sleep(0.5)
-        dead = [w for w in workers if not w.alive()]
-        if dead:
-            raise BenchError(f"{peer.name} worker exited:\n{dead[0].tail()}")
-        timeout = 120 + samples * (gap + 0.05)
-        # The first samples wait for the workers to come up: the driver drops 10 as warm-up,
-        # and we wait for one stamp first so a slow boot is not a latency.
-        await _driver(peer, env, ["latency", "--samples", "1", "--warmup", "0", "--gap", "0"], 90)
-        out = await _driver(peer, env, ["latency", "--samples", str(samples), "--gap", str(gap)],
-                            timeout)
-        if out.get("lost"):
-            raise BenchError(f"{peer.name}: {out['lost']} latency samples never started")
-        latencies = out["latencies"]
-        assert isinstance(latencies, list)
-        return [float(x) for x in latencies]
-    finally:
-        procs.stop(workers)
-        await redis.flush()
+def _probe_env(redis: PeerRedis, target: int = 0) -> tuple[str, dict[str, str]]:
+    key = f"benchprobe:{uuid.uuid4().hex[:8]}"
+    return key, {"BENCH_REDIS_URL": redis.url, "BENCH_PROBE_KEY": key,
+                 "BENCH_PROBE_TARGET": str(target)}
 
 
-async def drain_run(
-    procs: Procs, peer: Peer, redis: PeerRedis, count: int, cap: float,
+def _dead(system: System, workers: list[Proc]) -> None:
+    dead = [w for w in workers if not w.alive()]
+    if dead:
+        raise BenchError(f"{system.name} worker exited:\n{dead[0].tail()}")
+
+
+async def drain(
+    procs: Procs, system: System, redis: PeerRedis, kind: str, count: int, cap: float,
+    measure: int | None = None,
 ) -> dict[str, float]:
-    """Queue ``count`` no-ops with no worker up, then start the workers; tasks/s from the first
-    task to the last. A peer still draining after ``cap`` seconds is measured on what it did
-    by then (``done`` < ``count``)."""
-    probe_key = f"benchpeer:{uuid.uuid4().hex[:8]}"
-    env = _env(peer, redis, probe_key)
-    enq = await _driver(peer, env, ["enqueue", "--count", str(count)], 300)
-    workers = [procs.start(f"{peer.name}-worker", cmd, env, cwd=BENCH)
-               for cmd in peer.workers(VENVS / peer.name / "bin", False, redis.url)]
-    try:
-        began = time.monotonic()
-        total, first, last = 0, float("inf"), 0.0
-        while total < count and time.monotonic() - began < cap:
-            await asyncio.sleep(0.2)
-            dead = [w for w in workers if not w.alive()]
-            if dead:
-                raise BenchError(f"{peer.name} worker exited:\n{dead[0].tail()}")
-            total, first, last = _tally(await redis.client.hgetall(probe_key))
-        if total == 0:
-            raise BenchError(f"{peer.name} ran no task in {cap:.0f} s")
-        return {"tasks_per_s": total / (last - first), "seconds": last - first,
-                "done": float(total), "enqueue_per_s": count / float(str(enq["seconds"])),
-                "wall_from_worker_start": time.monotonic() - began}
-    finally:
-        procs.stop(workers)
-        await redis.flush()
+    """``count`` tasks (``noop`` or ``nap``) queued with no worker up, then the workers
+    launched: tasks/s from the launch (start-up included) and from the first finish, and the
+    launch → first task done, over the first ``measure`` tasks (default: all). A system still
+    draining after ``cap`` seconds is measured on what it did by then (``done`` <
+    ``measure``)."""
+    measure = measure or count
+    key, probe = _probe_env(redis, measure)
+    async with system.up(probe):
+        await system.before_drain()
+        before = await system.counters()
+        enq = await driver(system, ["enqueue", "--kind", kind, "--count", str(count)],
+                           300 + count / 200)
+        launched = time.time()
+        workers = system.start_workers(latency=False)
+        try:
+            await system.started(workers)
+            done = 0
+            while done < measure and time.time() - launched < cap:
+                await asyncio.sleep(0.05)
+                _dead(system, workers)
+                done = int(await redis.client.get(f"{key}:n") or 0)
+            ended = time.time()
+            per_task = _per_task(before, await system.counters(), done)
+            first = await redis.client.get(f"{key}:first")
+            last = await redis.client.get(f"{key}:last")
+        finally:
+            procs.stop(workers)
+            await redis.flush()
+    if first is None:
+        raise BenchError(f"{system.name} ran no task in {cap:.0f} s")
+    end = float(last) if last is not None else ended
+    return {"from_launch_per_s": done / (end - launched),
+            "after_first_per_s": (done - 1) / max(end - float(first), 1e-9),
+            "first_task_s": float(first) - launched, "done": float(done),
+            "seconds": end - launched, "enqueue_per_s": count / float(enq["seconds"]),
+            **per_task}
 
 
-def _tally(fields: dict[bytes, bytes]) -> tuple[int, float, float]:
-    """Sum the probe's per-process ``count first last`` fields."""
-    total, first, last = 0, float("inf"), 0.0
-    for raw in fields.values():
-        n, f, la = raw.decode().split()
-        total += int(n)
-        first, last = min(first, float(f)), max(last, float(la))
-    return total, first, last
+def _per_task(before: dict[str, float], after: dict[str, float], tasks: int) -> dict[
+        str, float]:
+    return {f"{k}_per_task": (after[k] - before[k]) / max(tasks, 1) for k in before}
+
+
+async def latency(
+    procs: Procs, system: System, redis: PeerRedis, samples: int, gap: float,
+) -> tuple[list[float], dict[str, float]]:
+    """Submit → first line of the task body for ``samples`` tasks, one at a time, in seconds;
+    and the system's counters per task over them (one at a time: nothing batches)."""
+    _, probe = _probe_env(redis)
+    async with system.up(probe):
+        workers = system.start_workers(latency=True)
+        try:
+            await system.started(workers)
+            _dead(system, workers)
+            # One task started first, so a slow boot is not a latency (each try waits 5 s for
+            # it); the driver then drops 10 more.
+            for _ in range(12):
+                warm = await driver(system, ["latency", "--samples", "1", "--warmup", "0",
+                                             "--gap", "0"], 90)
+                if not warm.get("lost"):
+                    break
+            before = await system.counters()
+            out = await driver(system, ["latency", "--samples", str(samples), "--gap", str(gap)],
+                               120 + samples * (gap + 0.05))
+            per_task = _per_task(before, await system.counters(), samples + 10)
+        finally:
+            procs.stop(workers)
+            await redis.flush()
+    if out.get("lost"):
+        raise BenchError(f"{system.name}: {out['lost']} latency samples never started")
+    return [float(x) for x in out["latencies"]], per_task
+
+
+CREATE_MODES = ("sequential", "batched", "concurrent")
+
+
+async def create(
+    system: System, redis: PeerRedis, count: int, cap: float,
+) -> dict[str, dict[str, float]]:
+    """Tasks/s through the submit API, no worker running, for each mode of ``CREATE_MODES``
+    (a mode the system has no call for is left out)."""
+    _, probe = _probe_env(redis)
+    out: dict[str, dict[str, float]] = {}
+    async with system.up(probe):
+        try:
+            for mode in CREATE_MODES:
+                n = count * (10 if mode == "batched" else 1)
+                got = await driver(system, ["create", "--mode", mode, "--count", str(n),
+                                                 "--cap", str(cap)], cap + 120)
+                if not got.get("unsupported"):
+                    out[mode] = {k: float(v) for k, v in got.items()}
+        finally:
+            await redis.flush()
+    return out

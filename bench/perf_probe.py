@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 import conveyor_figs as cf
 from harness import Procs, percentile, sql, stop_everything, wait_until
@@ -57,9 +61,8 @@ class PerfCluster(cf.Cluster):
         tag = uuid.uuid4().hex[:8]
         self.db = f"perf_{tag}"
         self.prefix = f"perf:{tag}:"
-        self.env["CONVEYOR_DATABASE_URL"] = f"mysql://root@127.0.0.1/{self.db}"
+        self.env["CONVEYOR_DATABASE_URL"] = self.servers.url(self.kind, self.db)
         self.env["CONVEYOR_REDIS_PREFIX"] = self.prefix
-        self.env["CONVEYOR_SERVER__ALLOWED_HOSTS"] = "127.0.0.1,bench"  # what ``_post`` sends
         self.env.update(PROFILE_ENV)
 
     async def api(self, processes: int = 1) -> cf.Proc:
@@ -71,6 +74,37 @@ class PerfCluster(cf.Cluster):
 
         await wait_until(ready, 30, "the API", procs=[proc])
         return proc
+
+
+async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
+               body: Any) -> int:
+    """One POST on a kept-alive connection; returns the status code."""
+    data = json.dumps(body).encode()
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+    )
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def submit_spaced(url: str, samples: int, gap: float) -> list[tuple[str, float]]:
+    """One echo task every ``gap`` seconds (each alone on an idle system): (id, sent at)."""
+    sent: list[tuple[str, float]] = []
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for _ in range(samples):
+            at = time.time()
+            response = await client.post("/api/v1/tasks", json={"task_type": "echo"})
+            response.raise_for_status()
+            sent.append((response.json()["task_id"], at))
+            await asyncio.sleep(max(0.0, at + gap - time.time()))
+    return sent
 
 
 async def start_and_drain(procs: Procs, count: int) -> dict[str, float]:
@@ -113,7 +147,7 @@ async def latency(procs: Procs, samples: int) -> dict[str, float]:
         cluster.scheduler()
         cluster.worker(10)
         await cluster.wait_ready(1)
-        sent = await cf._submit_spaced(cluster.url, samples + 20, 0.02)
+        sent = await submit_spaced(cluster.url, samples + 20, 0.02)
         await cluster.wait_status("SUCCESS", len(sent), 60)
         rows = await sql("SELECT id, started_at FROM task", cluster.db)
         started = {r[0]: float(r[1]) for r in rows}
@@ -129,10 +163,10 @@ async def create(procs: Procs, single: int) -> dict[str, float]:
         reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
         try:
             for _ in range(200):  # warm-up: caches, the pool
-                await cf._post(reader, writer, "/api/v1/tasks", body)
+                await post(reader, writer, "/api/v1/tasks", body)
             cpu, began = cpu_seconds([api]), time.perf_counter()
             for _ in range(single):
-                if await cf._post(reader, writer, "/api/v1/tasks", body) != 201:
+                if await post(reader, writer, "/api/v1/tasks", body) != 201:
                     raise cf.BenchError("a create failed")
             wall = time.perf_counter() - began
             spent = cpu_seconds([api]) - cpu

@@ -1,12 +1,14 @@
-"""Conveyor's benchmark against the peers (docs/design.md §5, issue 6).
+"""Conveyor's benchmark against the peers (docs/design.md §5, issues 6 and 17).
 
-    .venv/bin/python bench/run.py                  # every figure, 3 runs each, with peers
-    .venv/bin/python bench/run.py --quick          # smaller sizes, same shape (~4 min)
-    .venv/bin/python bench/run.py --only latency --no-peers
+    .venv/bin/python bench/run.py --quick   # every figure, small sizes, 1 run (30 min, load 10-20)
+    .venv/bin/python bench/run.py                  # full sizes, 3 runs each
+    .venv/bin/python bench/run.py --only drain --system conveyor-mariadb --system taskiq
 
-Figures: creation, latency, drain, concurrency, recovery. Prints a table (median and min-max of
-the runs) and writes everything, raw runs included, to ``bench/results/<timestamp>.json``.
-Needs the local Redis and MariaDB (``scripts/services.sh``); installs each peer into
+Figures every system shares, measured the same way (``peer_figs.py``): drain, sleep, latency,
+create. Conveyor's own: concurrency, recovery, and the flat-cost figures of ``extras.py``:
+backlog, counts, scale. Prints a table (median and min-max of the runs, the ratio to the
+fastest peer) and writes everything, raw runs included, to ``bench/results/<timestamp>.json``.
+Needs the local Redis, MariaDB and PostgreSQL (``scripts/services.sh``); installs each peer into
 ``bench/.venvs/<peer>`` on first use. Every process it starts is killed before it exits.
 """
 
@@ -27,50 +29,85 @@ from pathlib import Path
 from typing import Any
 
 import conveyor_figs as cf
+import extras
 import peer_figs as pf
+from conveyor_systems import ConveyorSystem, StandaloneSystem
 from harness import (
     BENCH,
     ROOT,
     BenchError,
     Procs,
     install_signal_exit,
+    percentile,
+    pg,
     sql,
     stop_everything,
     summary,
 )
 
-FIGURES = ("creation", "latency", "drain", "concurrency", "recovery")
+SHARED = ("drain", "sleep", "latency", "create")
+FIGURES = (*SHARED, "concurrency", "recovery", "backlog", "counts", "scale")
+CONVEYORS = ("conveyor-mariadb", "conveyor-postgres", "conveyor-standalone", "conveyor-etcd")
+DEFAULT_CONVEYORS = CONVEYORS[:3]
 
 
 @dataclass(frozen=True)
 class Sizes:
     runs: int
-    single: int  # figure 1: one-task requests per run
-    batched: int  # figure 1: tasks per run in batches of 100
-    creation_cap: float  # figure 1: seconds a run may take at most
-    samples: int  # figure 2: latency samples per run
-    gap: float  # figure 2: seconds between submissions
-    drain: int  # figure 3
-    drain_cap: float  # figure 3: a peer still draining after this many seconds is cut short
-    sleepers: int  # figure 4
+    drain: int  # no-ops drained
+    drain_cap: float  # seconds: a system still draining then is measured on what it did
+    naps: int  # 10 ms sleepers drained
+    samples: int  # latency samples per run
+    gap: float  # seconds between latency submissions
+    create: int  # tasks per create run (batched: 10x), or ...
+    create_cap: float  # ... seconds, whichever comes first
+    sleepers: int  # concurrency: 1 s sleepers on one worker
+    backlog: int  # tasks queued for the backlog figure (measured over the first `drain`)
+    counted: tuple[int, ...]  # drains whose SQL statements and Redis commands are counted
+    scale: tuple[int, ...]  # simulated workers per scale point
 
 
-FULL = Sizes(runs=3, single=10_000, batched=50_000, creation_cap=15, samples=200, gap=0.02,
-             drain=20_000, drain_cap=30, sleepers=10_000)
-QUICK = Sizes(runs=3, single=3_000, batched=20_000, creation_cap=8, samples=100, gap=0.02,
-              drain=5_000, drain_cap=30, sleepers=2_000)
+FULL = Sizes(runs=3, drain=20_000, drain_cap=60, naps=2_000, samples=200, gap=0.02,
+             create=10_000, create_cap=10, sleepers=10_000, backlog=1_000_000,
+             counted=(2_000, 20_000), scale=(1, 10, 50, 100))
+QUICK = Sizes(runs=1, drain=5_000, drain_cap=30, naps=1_000, samples=100, gap=0.02,
+              create=2_000, create_cap=3, sleepers=10_000, backlog=100_000,
+              counted=(1_000, 5_000), scale=(1, 10, 50, 100))
 
 Row = tuple[str, str, str, str, list[float]]  # figure, system, metric, unit, values per run
+# The metrics of the shared figures, with the unit and whether more is better.
+METRICS: dict[str, list[tuple[str, str, bool]]] = {
+    "drain": [("from_launch_per_s", "tasks/s", True), ("after_first_per_s", "tasks/s", True),
+              ("first_task_s", "s", False)],
+    "sleep": [("from_launch_per_s", "tasks/s", True)],
+    "latency": [("p50_ms", "ms", False), ("p99_ms", "ms", False)],
+    "create": [(f"{m}_per_s", "tasks/s", True) for m in pf.CREATE_MODES],
+}
+
+
+# The counts the table shows (every command and counter is in the JSON).
+COUNTED = ("sql_statements_per_task", "sql_commit_per_task", "sql_transactions_per_task",
+           "sql_rows_inserted_per_task", "sql_rows_updated_per_task", "redis_commands_per_task")
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, peers: list[str], peer_db: int, log_dir: Path) -> None:
+    def __init__(self, sizes: Sizes, systems: list[str], peer_db: int, log_dir: Path) -> None:
         self.sizes = sizes
-        self.peers = [pf.PEERS[name] for name in peers]
         self.procs = Procs(log_dir)
         self.peer_redis = pf.PeerRedis(peer_db)
+        self.systems = [self.system(name) for name in systems]
         self.results: dict[str, Any] = {}
         self.rows: list[Row] = []
+        self.load: dict[str, list[float]] = {}
+
+    def system(self, name: str) -> pf.System:
+        if name == "conveyor-standalone":
+            return StandaloneSystem(self.procs)
+        if name.startswith("conveyor-"):
+            kind = name.removeprefix("conveyor-")
+            db, coordination = ("mariadb", "etcd") if kind == "etcd" else (kind, "redis")
+            return ConveyorSystem(self.procs, db, coordination)
+        return pf.PeerSystem(self.procs, pf.PEERS[name], self.peer_redis)
 
     def record(self, figure: str, system: str, runs: list[dict[str, float]],
                metrics: list[tuple[str, str]]) -> None:
@@ -79,107 +116,123 @@ class Bench:
             "summary": {m: summary([r[m] for r in runs]) for m in runs[0]} if runs else {},
         }
         for metric, unit in metrics:
-            self.rows.append((figure, system, metric, unit, [r[metric] for r in runs]))
+            self.rows.append((figure, system, metric, unit,
+                              [r[metric] for r in runs if metric in r]))
 
     async def repeat(self, what: str, fn: Callable[[], Awaitable[dict[str, float]]]) -> list[
             dict[str, float]]:
         runs = []
         for i in range(self.sizes.runs):
             began = time.monotonic()
-            runs.append(await fn())
+            try:
+                runs.append(await fn())
+            except BenchError as exc:  # one system failing does not end the others' figures
+                print(f"  {what} run {i + 1}: FAILED: {exc}", flush=True)
+                self.results.setdefault("errors", []).append(f"{what}: {exc}")
+                continue
             print(f"  {what} run {i + 1}/{self.sizes.runs}: "
                   + ", ".join(f"{k}={v:.4g}" for k, v in runs[-1].items())
                   + f" ({time.monotonic() - began:.0f} s)", flush=True)
         return runs
 
-    async def creation(self) -> None:
-        s = self.sizes
-        out = await cf.creation(self.procs, s.runs, s.single, s.batched, s.creation_cap)
-        for key, label in (("single", "one per request, 50 clients"),
-                           ("batch100", "batches of 100, 50 clients")):
-            print(f"  conveyor {label}: " + ", ".join(
-                f"{r['tasks_per_s']:.0f}/s (client CPU {r['client_cpu_share']:.0%})"
-                for r in out[key]), flush=True)
-            self.record("1 creation", f"conveyor API (2 processes), {label}", out[key],
-                        [("tasks_per_s", "tasks/s")])
-
-    async def latency(self) -> None:
-        s = self.sizes
-        metrics = [("p50_ms", "ms"), ("p95_ms", "ms"), ("p99_ms", "ms")]
-
-        def run(fn: Callable[[], Awaitable[list[float]]]) -> Callable[[], Awaitable[
-                dict[str, float]]]:
-            async def go() -> dict[str, float]:
-                return cf.latency_stats(await fn())
-            return go
-
-        systems: list[tuple[str, Callable[[], Awaitable[dict[str, float]]]]] = [
-            ("conveyor standalone (SQLite)", run(lambda: cf.latency_standalone(
-                self.procs, s.samples, s.gap, 10))),
-            ("conveyor distributed (MariaDB+Redis)", run(lambda: cf.latency_distributed(
-                self.procs, s.samples, s.gap, 10))),
-            ("conveyor distributed (MariaDB+etcd)", run(lambda: cf.latency_distributed(
-                self.procs, s.samples, s.gap, 10, "etcd"))),
-        ]
-        for peer in self.peers:
-            systems.append((peer.name, run(lambda p=peer: pf.latency_run(  # type: ignore[misc]
-                self.procs, p, self.peer_redis, s.samples, s.gap))))
-        for name, fn in systems:
-            self.record("2 submit→start", name, await self.repeat(f"latency {name}", fn),
-                        metrics)
+    async def shared(self, figure: str, fn: Callable[[pf.System], Awaitable[
+            dict[str, float]]]) -> None:
+        for system in self.systems:
+            runs = await self.repeat(f"{figure} {system.name}", lambda s=system: fn(s))
+            counted = sorted({k for r in runs for k in r if k.startswith("etcd_")})
+            self.record(figure, system.name, runs, [(m, u) for m, u, _ in METRICS[figure]]
+                        + [(k, "per task") for k in counted])
 
     async def drain(self) -> None:
         s = self.sizes
-        systems: list[tuple[str, Callable[[], Awaitable[dict[str, float]]]]] = [
-            ("conveyor (2 workers x 100, 1 scheduler)",
-             lambda: cf.drain(self.procs, s.drain, workers=2, capacity=100)),
-            ("conveyor on etcd (2 workers x 100, 1 scheduler)",
-             lambda: cf.drain(self.procs, s.drain, workers=2, capacity=100,
-                              coordination="etcd")),
-        ]
-        for peer in self.peers:
-            systems.append((peer.name, lambda p=peer: pf.drain_run(  # type: ignore[misc]
-                self.procs, p, self.peer_redis, s.drain, s.drain_cap)))
-        for name, fn in systems:
-            metrics = [("tasks_per_s", "tasks/s")]
-            if "etcd" in name:
-                metrics.append(("etcd_writes_per_task", "etcd writes/task"))
-            self.record("3 drain", name, await self.repeat(f"drain {name}", fn), metrics)
+        await self.shared("drain", lambda sys_: pf.drain(
+            self.procs, sys_, self.peer_redis, "noop", s.drain, s.drain_cap))
+
+    async def sleep(self) -> None:
+        s = self.sizes
+        await self.shared("sleep", lambda sys_: pf.drain(
+            self.procs, sys_, self.peer_redis, "nap", s.naps, s.drain_cap))
+
+    async def latency(self) -> None:
+        s = self.sizes
+
+        async def run(system: pf.System) -> dict[str, float]:
+            seconds, per_task = await pf.latency(self.procs, system, self.peer_redis,
+                                                 s.samples, s.gap)
+            ms = [x * 1000 for x in seconds]
+            return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95),
+                    "p99_ms": percentile(ms, 99), "max_ms": max(ms), "samples": len(ms),
+                    **per_task}
+
+        await self.shared("latency", run)
+
+    async def create(self) -> None:
+        s = self.sizes
+
+        async def run(system: pf.System) -> dict[str, float]:
+            out = await pf.create(system, self.peer_redis, s.create, s.create_cap)
+            flat = {f"{m}_per_s": v["tasks_per_s"] for m, v in out.items()}
+            flat.update({f"{m}_client_cpu": v["client_cpu_share"] for m, v in out.items()})
+            return flat
+
+        await self.shared("create", run)
 
     async def concurrency(self) -> None:
         n = self.sizes.sleepers
         runs = await self.repeat("concurrency", lambda: cf.concurrency(self.procs, n, 1.0))
-        self.record("4 concurrency", f"conveyor, {n:,} x sleep 1 s, 1 worker", runs,
-                    [("wall_s", "s"), ("resume_to_last_s", "s")])
+        self.record("concurrency", f"conveyor, {n:,} x sleep 1 s, 1 worker", runs,
+                    [("wall_s", "s"), ("worker_peak_rss_mb", "MB")])
 
     async def recovery(self) -> None:
         runs = await self.repeat("failover", lambda: cf.failover(self.procs))
-        self.record("5 recovery", "leader kill -9, 3 schedulers, 1 s lease", runs,
-                    [("failover_s", "s"), ("max_start_gap_s", "s")])
-        runs = await self.repeat("failover on etcd",
-                                 lambda: cf.failover(self.procs, coordination="etcd"))
-        self.record("5 recovery", "leader kill -9, 3 schedulers, 1 s lease, on etcd", runs,
+        self.record("recovery", "leader kill -9, 3 schedulers, 1 s lease", runs,
                     [("failover_s", "s"), ("max_start_gap_s", "s")])
         runs = await self.repeat("worker crash", lambda: cf.worker_recovery(self.procs))
-        self.record("5 recovery", "worker kill -9, heartbeat TTL 3 s", runs,
+        self.record("recovery", "worker kill -9, heartbeat TTL 3 s", runs,
                     [("recovery_s", "s")])
         # The same with every timing setting at its default (the bars: < 10 s and < 30 s).
         runs = await self.repeat("failover, defaults",
                                  lambda: cf.failover(self.procs, lease=None))
-        self.record("5 recovery", "leader kill -9, 3 schedulers, default settings", runs,
+        self.record("recovery", "leader kill -9, 3 schedulers, default settings", runs,
                     [("failover_s", "s"), ("max_start_gap_s", "s")])
         runs = await self.repeat("worker crash, defaults",
                                  lambda: cf.worker_recovery(self.procs, ttl=None))
-        self.record("5 recovery", "worker kill -9, default settings", runs,
+        self.record("recovery", "worker kill -9, default settings", runs,
                     [("recovery_s", "s")])
 
+    async def backlog(self) -> None:
+        s = self.sizes
+        for queued in (s.drain, s.backlog):
+            runs = await self.repeat(f"backlog {queued:,}", lambda q=queued: pf.drain(
+                self.procs, ConveyorSystem(self.procs), self.peer_redis, "noop", q,
+                s.drain_cap * 10, measure=s.drain))
+            self.record("backlog", f"conveyor MariaDB, {queued:,} queued, first {s.drain:,}",
+                        runs, [("after_first_per_s", "tasks/s")])
+
+    async def counts(self) -> None:
+        for kind in ("mariadb", "postgres"):
+            for n in self.sizes.counted:
+                out = await extras.counts(self.procs, self.peer_redis, kind, n)
+                print(f"  counts {kind} {n:,}: " + ", ".join(
+                    f"{k}={v:.4g}" for k, v in out.items()), flush=True)
+                self.record("counts", f"conveyor {kind}, drain of {n:,}", [out],
+                            [(k, "per task") for k in COUNTED if k in out])
+
+    async def scale(self) -> None:
+        for n in self.sizes.scale:
+            runs = await self.repeat(f"scale {n}", lambda k=n: extras.scale(self.procs, k))
+            self.record("scale", f"1 scheduler, {n} simulated workers x 10", runs,
+                        [("dispatch_p50_ms", "ms"), ("dispatch_p99_ms", "ms")])
+
     async def run(self, figures: list[str]) -> None:
-        if self.peers and {"latency", "drain"} & set(figures):
-            await self.peer_redis.claim()
+        """Every figure in turn; the load average at the start and after each figure."""
+        await self.peer_redis.claim()
+        self.load = {"start": loadavg()}
         try:
             for figure in figures:
-                print(f"== {figure}", flush=True)
+                print(f"== {figure} (load average {os.getloadavg()[0]:.1f})", flush=True)
                 await getattr(self, figure)()
+                self.load[figure] = loadavg()
         finally:
             self.procs.stop_all()
             await self.peer_redis.close()
@@ -208,17 +261,38 @@ def machine() -> dict[str, Any]:
     }
 
 
+def ratios(rows: list[Row]) -> dict[tuple[str, str, str], float]:
+    """Per shared-figure row: the ratio to the fastest peer of the same run and metric, as a
+    speed (> 1: faster than every peer), by medians."""
+    better = {(f, m): up for f, ms in METRICS.items() for m, _, up in ms}
+    best: dict[tuple[str, str], float] = {}
+    for figure, system, metric, _, values in rows:
+        if (figure, metric) in better and not system.startswith("conveyor") and values:
+            v = summary(values)["median"]
+            pick = max if better[figure, metric] else min
+            key = (figure, metric)
+            best[key] = pick(best[key], v) if key in best else v
+    out = {}
+    for figure, system, metric, _, values in rows:
+        if (figure, metric) in best and values:
+            v, b = summary(values)["median"], best[figure, metric]
+            out[figure, system, metric] = v / b if better[figure, metric] else b / v
+    return out
+
+
 def table(rows: list[Row]) -> str:
-    head = ("figure", "system", "metric", "median", "min-max", "unit")
+    """Markdown: every row with its median, range and ratio to the fastest peer."""
+    ratio = ratios(rows)
+    head = ("figure", "system", "metric", "median", "min-max", "unit", "vs fastest peer")
     body = []
     for figure, system, metric, unit, values in rows:
         s = summary(values)
+        r = ratio.get((figure, system, metric))
         body.append((figure, system, metric, _fmt(s["median"]),
-                     f"{_fmt(s['min'])}-{_fmt(s['max'])}", unit))
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(head, widths, strict=True))]
-    lines.append("-|-".join("-" * w for w in widths))
-    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+                     f"{_fmt(s['min'])}-{_fmt(s['max'])}", unit,
+                     "" if r is None else f"{r:.2f}"))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines)
 
 
@@ -235,17 +309,23 @@ def _fmt(value: float) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (still 3 runs)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, 1 run")
     parser.add_argument("--only", action="append", choices=FIGURES, metavar="FIGURE",
                         help=f"run only this figure (repeatable): {', '.join(FIGURES)}")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
-                        help="also measure Celery, Dramatiq, RQ and arq (figures 2 and 3)")
-    parser.add_argument("--peer", action="append", choices=sorted(pf.PEERS),
-                        help="only these peers (repeatable)")
-    parser.add_argument("--peer-db", type=int, default=13,
-                        help="Redis DB index for the peers; must be empty (default 13)")
-    parser.add_argument("--runs", type=int, help="runs per figure (default 3)")
+                        help="also measure the peers in the shared figures")
+    parser.add_argument("--system", action="append", choices=[*CONVEYORS, *sorted(pf.PEERS)],
+                        help="only these systems in the shared figures (repeatable); default: "
+                        "Conveyor on MariaDB, PostgreSQL and SQLite, and every peer")
+    parser.add_argument("--peer-db", type=int, default=9,
+                        help="Redis DB index for the peers and the probes; must be empty "
+                        "(default 9)")
+    parser.add_argument("--runs", type=int, help="runs per figure (default 3; 1 with --quick)")
     return parser.parse_args(argv)
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 async def amain(args: argparse.Namespace) -> int:
@@ -253,16 +333,19 @@ async def amain(args: argparse.Namespace) -> int:
     if args.runs:
         sizes = Sizes(**{**sizes.__dict__, "runs": args.runs})
     figures = [f for f in FIGURES if f in (args.only or FIGURES)]
-    peers = (args.peer or list(pf.PEERS)) if args.peers else []
+    systems = args.system or [*DEFAULT_CONVEYORS, *(pf.PEERS if args.peers else [])]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results_dir = BENCH / "results"
     info = machine()
     info["mariadb"] = (await sql("SELECT VERSION()"))[0][0]
+    info["postgres"] = (await pg("SHOW server_version"))[0][0]
     versions = {}
-    if {"latency", "drain"} & set(figures):
-        for name in peers:
-            versions[name] = pf.ensure_venv(pf.PEERS[name])
-    bench = Bench(sizes, peers, args.peer_db, results_dir / "logs" / stamp)
+    if set(SHARED) & set(figures):
+        for name in systems:
+            if name in pf.PEERS:
+                versions[name] = pf.ensure_venv(pf.PEERS[name])
+    bench = Bench(sizes, systems if set(SHARED) & set(figures) else [], args.peer_db,
+                  results_dir / "logs" / stamp)
     began = time.monotonic()
     error = None
     try:
@@ -270,21 +353,25 @@ async def amain(args: argparse.Namespace) -> int:
     except BenchError as exc:
         error = str(exc)
         print(f"bench failed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what was measured
+        error = f"interrupted ({exc})"
+        print(error, file=sys.stderr)
     report = {
         "started": stamp, "seconds": round(time.monotonic() - began, 1),
         "quick": args.quick, "sizes": sizes.__dict__, "machine": info,
         "peer_versions": versions, "figures": bench.results, "error": error,
-        "loadavg_at_end": os.getloadavg(),
+        "loadavg_at_end": os.getloadavg(), "loadavg_per_figure": bench.load,
+        "table": table(bench.rows),
     }
     results_dir.mkdir(exist_ok=True)
     path = results_dir / f"{stamp}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print()
     print(table(bench.rows))
-    load = info["loadavg_at_start"]
-    print(f"\n{info['cores']} cores, {info['cpu']}; load average at start {load[0]:.1f}; "
-          f"{report['seconds']:.0f} s; wrote {path.relative_to(ROOT)}")
-    return 1 if error else 0
+    print(f"\n{info['cores']} cores, {info['cpu']}; load average (1 min) "
+          + ", ".join(f"{k} {v[0]:.1f}" for k, v in report["loadavg_per_figure"].items())
+          + f"; {report['seconds']:.0f} s; wrote {path.relative_to(ROOT)}")
+    return 1 if error or bench.results.get("errors") else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ bash scripts/services.sh
 .venv/bin/ruff check src tests examples
 .venv/bin/mypy
 set +e
-.venv/bin/pytest -q -p no:cacheprovider "$@" tests examples/plugin
+.venv/bin/pytest -q -p no:cacheprovider --durations=30 "$@" tests examples/plugin
 code=$?
 set -e
 [ "$code" -eq 5 ] && { echo "no tests were collected" >&2; exit 1; }

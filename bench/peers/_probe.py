@@ -1,38 +1,43 @@
-"""What a peer's benchmark task records, shared by every peer (stdlib + redis-py only, since it
-runs inside each peer's own virtualenv).
+"""What every system's benchmark task does, Conveyor's included (stdlib + redis-py only, since it
+runs inside each peer's own virtualenv): the same Redis commands for every system, so no figure
+is read from a system's own bookkeeping.
 
-- ``stamp(token)``: the moment the task started, pushed to ``<key>:lat:<token>`` at once, so the
-  driver that submitted it (blocked on BLPOP) learns the start time.
-- ``tick()``: count a finished no-op task. Long-lived worker processes count in memory and a
-  daemon thread flushes ``count first last`` to one hash field per process every 25 ms, so the
-  measured peer pays no Redis round trip per task. Peers that fork a process per job (RQ) set
-  ``BENCH_PROBE_DIRECT=1``: each task writes its own field at once.
+- ``count()``: one ``INCR`` of the run's counter. The task that makes it 1 also stores
+  ``time.time()`` under ``<key>:first``, the one that makes it ``BENCH_PROBE_TARGET`` under
+  ``<key>:last``: the bench times a run from those two stamps and its own launch time.
+- ``stamp(token)``: the first line of the latency task: ``time.time()`` pushed to
+  ``<key>:lat:<token>``, where the submitter waits on BLPOP (one clock: the submitter's
+  ``time.time()`` before the submit call, the body's at its start).
+- ``nap()``: sleep 10 ms, then ``count()``.
 
-Environment: ``BENCH_REDIS_URL`` (the peers' Redis DB) and ``BENCH_PROBE_KEY`` (the hash).
+``a``-prefixed twins are for async task bodies (an async Redis client, so concurrent tasks do
+not block their event loop on each other's round trips). Environment: ``BENCH_REDIS_URL``,
+``BENCH_PROBE_KEY`` and ``BENCH_PROBE_TARGET``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-import threading
 import time
-import uuid
+import weakref
 
 import redis
+import redis.asyncio as aredis
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 PROBE_KEY = os.environ.get("BENCH_PROBE_KEY", "benchpeer:probe")
-DIRECT = os.environ.get("BENCH_PROBE_DIRECT") == "1"
-FLUSH_EVERY = 0.025
+TARGET = int(os.environ.get("BENCH_PROBE_TARGET", "0"))
+NAP = 0.010
 
-_lock = threading.Lock()
-_state: dict[str, float | int | None] = {"pid": None, "count": 0, "first": None, "last": None}
 _client: redis.Redis | None = None
 _client_pid: int | None = None
+_aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = (
+    weakref.WeakKeyDictionary())
 
 
 def client() -> redis.Redis:
-    """One connection per process (re-made after a fork)."""
+    """One connection pool per process (re-made after a fork)."""
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
         _client = redis.Redis.from_url(REDIS_URL)
@@ -40,31 +45,48 @@ def client() -> redis.Redis:
     return _client
 
 
+def aclient() -> aredis.Redis:
+    """One async client per event loop (a pool cannot cross loops)."""
+    loop = asyncio.get_running_loop()
+    found = _aclients.get(loop)
+    if found is None:
+        found = _aclients[loop] = aredis.Redis.from_url(REDIS_URL)
+    return found
+
+
+def _marks(n: int) -> list[str]:
+    """The stamp keys a counter value ``n`` must set (usually none)."""
+    return ([f"{PROBE_KEY}:first"] if n == 1 else []) + (
+        [f"{PROBE_KEY}:last"] if n == TARGET else [])
+
+
+def count() -> None:
+    r = client()
+    for key in _marks(int(r.incr(f"{PROBE_KEY}:n"))):
+        r.set(key, repr(time.time()))
+
+
+async def acount() -> None:
+    r = aclient()
+    for key in _marks(int(await r.incr(f"{PROBE_KEY}:n"))):
+        await r.set(key, repr(time.time()))
+
+
 def stamp(token: str) -> None:
     started = time.time()
     client().rpush(f"{PROBE_KEY}:lat:{token}", repr(started))
 
 
-def tick() -> None:
-    now = time.time()
-    if DIRECT:
-        client().hset(PROBE_KEY, f"{os.getpid()}-{uuid.uuid4().hex}", f"1 {now!r} {now!r}")
-        return
-    with _lock:
-        if _state["pid"] != os.getpid():  # first task in this process (or after a fork)
-            _state.update(pid=os.getpid(), count=0, first=now, last=now)
-            threading.Thread(target=_flusher, name="bench-probe", daemon=True).start()
-        _state["count"] = int(_state["count"] or 0) + 1
-        _state["last"] = now
+async def astamp(token: str) -> None:
+    started = time.time()
+    await aclient().rpush(f"{PROBE_KEY}:lat:{token}", repr(started))
 
 
-def _flusher() -> None:
-    pid = os.getpid()
-    written = -1
-    while True:
-        time.sleep(FLUSH_EVERY)
-        with _lock:
-            count, first, last = _state["count"], _state["first"], _state["last"]
-        if count != written:
-            client().hset(PROBE_KEY, str(pid), f"{count} {first!r} {last!r}")
-            written = int(count or 0)
+def nap() -> None:
+    time.sleep(NAP)
+    count()
+
+
+async def anap() -> None:
+    await asyncio.sleep(NAP)
+    await acount()

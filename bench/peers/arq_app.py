@@ -17,27 +17,23 @@ REDIS = RedisSettings.from_dsn(_probe.REDIS_URL)
 
 
 async def stamp(ctx: dict[str, Any], token: str) -> None:
-    _probe.stamp(token)
+    await _probe.astamp(token)
 
 
 async def noop(ctx: dict[str, Any]) -> None:
-    _probe.tick()
+    await _probe.acount()
+
+
+async def nap(ctx: dict[str, Any]) -> None:
+    await _probe.anap()
 
 
 class WorkerSettings:
-    functions = [stamp, noop]
+    functions = [stamp, noop, nap]
     redis_settings = REDIS
 
 
-_runner: asyncio.Runner | None = None
 _pool: ArqRedis | None = None
-
-
-def _run(coro: Any) -> Any:
-    global _runner
-    if _runner is None:
-        _runner = asyncio.Runner()
-    return _runner.run(coro)
 
 
 async def _get_pool() -> ArqRedis:
@@ -47,18 +43,16 @@ async def _get_pool() -> ArqRedis:
     return _pool
 
 
-def submit_stamp(token: str) -> None:
-    async def go() -> None:
-        await (await _get_pool()).enqueue_job("stamp", token)
-
-    _run(go())
+async def asubmit_stamp(token: str) -> None:
+    await (await _get_pool()).enqueue_job("stamp", token)
 
 
-def enqueue_noops(count: int) -> None:
-    async def go() -> None:
-        pool = await _get_pool()
-        for start in range(0, count, 200):
-            size = min(200, count - start)
-            await asyncio.gather(*(pool.enqueue_job("noop") for _ in range(size)))
+async def asubmit_one() -> None:
+    await (await _get_pool()).enqueue_job("noop")
 
-    _run(go())
+
+async def aenqueue(kind: str, count: int) -> None:
+    pool = await _get_pool()
+    for start in range(0, count, 200):
+        size = min(200, count - start)
+        await asyncio.gather(*(pool.enqueue_job(kind) for _ in range(size)))

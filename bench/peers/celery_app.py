@@ -22,13 +22,23 @@ def stamp(token: str) -> None:
 
 @app.task(name="bench.noop")
 def noop() -> None:
-    _probe.tick()
+    _probe.count()
+
+
+@app.task(name="bench.nap")
+def nap() -> None:
+    _probe.nap()
 
 
 def submit_stamp(token: str) -> None:
     stamp.apply_async((token,))
 
 
-def enqueue_noops(count: int) -> None:
+def submit_one() -> None:
+    noop.apply_async()
+
+
+def enqueue(kind: str, count: int) -> None:
+    task = nap if kind == "nap" else noop
     for _ in range(count):
-        noop.apply_async()
+        task.apply_async()

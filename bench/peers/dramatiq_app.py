@@ -22,13 +22,23 @@ def stamp(token: str) -> None:
 
 @dramatiq.actor(max_retries=0)
 def noop() -> None:
-    _probe.tick()
+    _probe.count()
+
+
+@dramatiq.actor(max_retries=0)
+def nap() -> None:
+    _probe.nap()
 
 
 def submit_stamp(token: str) -> None:
     stamp.send(token)
 
 
-def enqueue_noops(count: int) -> None:
+def submit_one() -> None:
+    noop.send()
+
+
+def enqueue(kind: str, count: int) -> None:
+    actor = nap if kind == "nap" else noop
     for _ in range(count):
-        noop.send()
+        actor.send()

@@ -1,10 +1,12 @@
 """RQ peer: two ``rq worker`` processes on one queue (RQ's default worker forks a work horse
-per job, so the probe writes each task's finish straight to Redis: BENCH_PROBE_DIRECT=1).
+per job).
 
 Worker (started by the bench): ``rq worker --url $BENCH_REDIS_URL bench`` twice.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from rq import Queue
 
@@ -18,7 +20,11 @@ def stamp(token: str) -> None:
 
 
 def noop() -> None:
-    _probe.tick()
+    _probe.count()
+
+
+def nap() -> None:
+    _probe.nap()
 
 
 def _queue() -> Queue:
@@ -29,10 +35,18 @@ def submit_stamp(token: str) -> None:
     _queue().enqueue(stamp, token)
 
 
-def enqueue_noops(count: int) -> None:
+def submit_one() -> None:
+    _queue().enqueue(noop)
+
+
+def submit_batch(size: int, func: Callable[[], None] = noop) -> None:
+    """``enqueue_many`` on one pipeline: RQ's batch call."""
     queue = _queue()
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue_many([Queue.prepare_data(func) for _ in range(size)], pipeline=pipe)
+        pipe.execute()
+
+
+def enqueue(kind: str, count: int) -> None:
     for start in range(0, count, 1000):
-        size = min(1000, count - start)
-        with queue.connection.pipeline() as pipe:
-            queue.enqueue_many([Queue.prepare_data(noop) for _ in range(size)], pipeline=pipe)
-            pipe.execute()
+        submit_batch(min(1000, count - start), nap if kind == "nap" else noop)

@@ -29,6 +29,8 @@ from conveyor.executors.registry import ExecutorRegistry
 from conveyor.executors.unsealing import Unsealing
 from conveyor.keyring import Keyring
 from conveyor.observability.metrics import Metrics, MetricsListener
+from conveyor.observability.resources import PoolCollector, redis_pool
+from conveyor.observability.task_spans import MoveSpans
 from conveyor.outcomes import Outcomes
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
 from conveyor.registrations import Conveyor, Registration, load_app
@@ -167,9 +169,10 @@ async def build(
     keyring = Keyring.from_settings(settings)
     keyring.check()  # a key file it could not use stops the process here, not on first task
     metrics = Metrics(tenant_label=settings.metrics.tenant_label)
-    events = EventBus([MetricsListener(metrics)])
+    events = EventBus([MetricsListener(metrics), MoveSpans()])
     store = SqlStore(settings.database_url, events, max_result_bytes=settings.max_result_bytes)
     coord = await coordination(settings, standalone=standalone)
+    metrics.add(PoolCollector(store.db.engine, redis_pool(coord)))
     catalog = Catalog(store.configs, regs, settings.tasks, workers=store.workers)
     outcomes = Outcomes(store.moves, coord.queues, catalog, settings.tasks)
     service = TaskService(store, coord, catalog, settings, keyring=keyring)

@@ -112,15 +112,20 @@ class Supervisor:
         self._tasks = [duty.start() for duty in self.duties]
 
     async def wait(self) -> BaseException | None:
-        """Return when a duty ends on its own; its exception (if any) says why."""
-        if not self._tasks:
-            return None
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
-                log.error("duty %s died: %r", task.get_name(), exc, exc_info=exc)
-                return exc
+        """Return when a duty ends on its own; its exception (if any) says why. A duty that
+        was stopped on purpose (a drained worker's processor) has not died: the others are
+        still watched."""
+        watched = dict(zip(self._tasks, self.duties, strict=True))
+        while watched:
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                duty = watched.pop(task)
+                if not task.cancelled() and task.exception() is not None:
+                    exc = task.exception()
+                    log.error("duty %s died: %r", task.get_name(), exc, exc_info=exc)
+                    return exc
+                if not duty.stopping:
+                    return None
         return None
 
     async def stop(self) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from conveyor.audit import Action, Actor, AuditEntry
 from conveyor.coordination.protocol import Coordination
-from conveyor.errors import ValidationError
+from conveyor.errors import NotFound, ValidationError
 from conveyor.models import (
     Lease,
     Priority,
@@ -27,6 +27,7 @@ from conveyor.models import (
 from conveyor.store.protocol import AuditLog, TaskConfigs, TaskStats, WorkerRecords
 
 PRIORITY_NAMES = frozenset(p.label for p in Priority)
+DRAIN_TTL = 86_400.0  # a drain request waits this long for its worker's next heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +102,16 @@ class Operations:
         own = {c.task_type for c in configs if c.tenant == tenant}
         return frozenset(c.task_type for c in configs if c.task_type not in own)
 
-    async def queues(self, tenant: str | None = None) -> QueueState:
+    async def queues(
+        self, tenant: str | None = None, counts: Mapping[tuple[str, str], int] | None = None,
+        own_queues: dict[str, int] | None = None,
+    ) -> QueueState:
         """The queues as ``tenant`` may see them (None: all of them, with every tenant's share
-        of each priority)."""
-        counts = await self._stats.count_by_status(tenant)
+        of each priority). ``counts`` ((type, status) → n) and ``own_queues`` (a tenant's
+        pending per priority) are read here unless the caller read them already (the console
+        passes its bounded reads)."""
+        if counts is None:
+            counts = await self._stats.count_by_status(tenant)
         stranded = unrunnable(counts, await self.live_workers())
         queues = self._coord.queues
         paused = await queues.paused()
@@ -113,18 +120,24 @@ class Operations:
                               await queues.tenant_lengths())
         own = {task_type for task_type, _ in counts}
         hidden = await self._hidden_types(tenant)
+        if own_queues is None:
+            own_queues = await self._stats.count_pending_by_priority(tenant)
         return QueueState(
-            await self._stats.count_pending_by_priority(tenant),
+            own_queues,
             {p for p in paused if p in PRIORITY_NAMES or (p in own and p not in hidden)},
             stranded,
         )
 
-    async def scheduler(self, tenant: str | None = None) -> SchedulerState:
+    async def scheduler(
+        self, tenant: str | None = None, counts: Mapping[tuple[str, str], int] | None = None,
+        own_queues: dict[str, int] | None = None,
+    ) -> SchedulerState:
         lease = self._coord.lease
         leader = await lease.current()
         live = await lease.schedulers()
         standby = {h: seen for h, seen in live.items() if leader is None or h != leader.holder}
-        return SchedulerState(leader, await self.queues(tenant), await lease.status(), standby)
+        return SchedulerState(leader, await self.queues(tenant, counts, own_queues),
+                              await lease.status(), standby)
 
     async def stats(self, window: float, now: float, tenant: str | None = None) -> Stats:
         counts = await self._stats.count_by_status(tenant)
@@ -135,6 +148,18 @@ class Operations:
             by_type.setdefault(task_type, {})[status] = n
         created, finished = await self._stats.recent(now - window, tenant)
         return Stats(by_status, by_type, window, created, finished)
+
+    async def drain(self, worker_id: str) -> WorkerInfo:
+        """Ask one live worker to drain: it takes no new work, hands back what was queued for
+        it, lets its running tasks finish, then stays registered as draining, idle, until its
+        process stops (``Worker.idle``). The request names the worker's process (its
+        ``started_at``), so a later process under the same id is not drained by it."""
+        found = next((w for w in await self._coord.registry.live_workers()
+                      if w.worker_id == worker_id), None)
+        if found is None:
+            raise NotFound(f"no live worker {worker_id!r}")
+        await self._coord.registry.request_drain(worker_id, found.started_at, DRAIN_TTL)
+        return found
 
     async def set_paused(
         self, name: str, paused: bool, tenant: str | None = None, *,

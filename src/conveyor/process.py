@@ -12,7 +12,7 @@ requests first, so no create lands after the scheduler is gone; the scheduler st
 work and releases its lease, so a standby takes over at once instead of after the lease TTL;
 then the worker hands back what it had not started and drains what it runs within its grace
 period; listeners flush their deliveries; the metrics port goes last, so the drain stays
-observable; only then are the backends closed.
+observable; only then are the backends closed, and the last spans exported.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from conveyor.dbhelp import database_hint
 from conveyor.duty import retrying
 from conveyor.errors import BackendUnavailable, ConfigError
 from conveyor.filelock import StandaloneLock, sqlite_path
+from conveyor.observability import tracing
 from conveyor.observability.sampler import Sampler
 from conveyor.observability.server import MetricsServer
 from conveyor.registrations import Conveyor
@@ -103,6 +104,7 @@ class Process:
 
     async def start(self) -> None:
         self._lock_file()
+        tracing.configure(self.service_name())
         listener = self._bind() if self.roles["api"] else None
         try:
             parts = await self._build()
@@ -179,7 +181,14 @@ class Process:
             await self.parts.close()
         if self._lock is not None:
             self._lock.release()
+        tracing.shutdown()  # last: the spans of the drain are exported too
         log.info("stopped")
+
+    def service_name(self) -> str:
+        """The trace service of this process (unless ``OTEL_SERVICE_NAME`` names one):
+        ``conveyor-standalone`` or its roles, e.g. ``conveyor-worker``."""
+        roles = ["standalone"] if self.standalone else [r for r, on in self.roles.items() if on]
+        return "conveyor-" + "-".join(roles)
 
     def auth_required(self) -> bool:
         """Keys are required unless asked otherwise, except for standalone on loopback."""

@@ -39,6 +39,7 @@ from conveyor.models import (
     TaskStatus,
     check_task_type,
 )
+from conveyor.observability import tracing
 from conveyor.placement import place, queue_item
 from conveyor.quotas import LimitsCache, Quotas
 from conveyor.sealing import seal
@@ -108,9 +109,10 @@ class TaskService:
         """Create in ``tenant``, by default the caller's own (the API lets only a caller
         spanning tenants name another), within the tenant's quotas (``TooManyRequests``
         otherwise, with nothing written)."""
-        tasks = await self.build(specs, principal, tenant)
-        await self.quotas.admit(tenant or principal.tenant, len(tasks))
-        return await self._inserts.submit(tasks)
+        with tracing.span("conveyor.create", tasks=len(specs)):
+            tasks = await self.build(specs, principal, tenant)
+            await self.quotas.admit(tenant or principal.tenant, len(tasks))
+            return await self._inserts.submit(tasks)
 
     async def build(
         self, specs: Sequence[TaskRequest], principal: Principal = ANONYMOUS,
@@ -190,7 +192,7 @@ class TaskService:
             timeout=spec.timeout if spec.timeout is not None else type_spec.timeout,
             created_at=now,
             run_at=self._run_at(spec, now, where),
-            metadata=spec.metadata,
+            metadata=tracing.stamp(spec.metadata),  # the create's trace goes with the task
             idempotency_key=spec.idempotency_key,
             callback_url=spec.callback_url,
             owner=principal.key_id,

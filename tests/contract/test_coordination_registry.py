@@ -77,3 +77,16 @@ async def test_a_joining_worker_wakes_the_dispatcher_and_a_beat_does_not(
     started = time.monotonic()
     await coord.queues.wait_for_work(0.3)
     assert time.monotonic() - started >= 0.25  # it waited: the second beat woke nothing
+
+
+async def test_a_drain_request_names_one_worker_process_until_it_deregisters(
+    coord: Coordination,
+) -> None:
+    registry = coord.registry
+    assert await registry.drain_requested("w1") is None
+    await registry.heartbeat(worker("w1"), 30)
+    await registry.request_drain("w1", 1234.5678901, 60)
+    assert await registry.drain_requested("w1") == 1234.5678901  # exactly: compared as is
+    assert await registry.drain_requested("w2") is None
+    await registry.deregister("w1")
+    assert await registry.drain_requested("w1") is None  # a clean exit takes the request along

@@ -54,7 +54,7 @@ class EtcdCluster(Cluster):
     def env(self, **extra: str) -> dict[str, str]:
         env = super().env(**extra)
         env.pop("CONVEYOR_REDIS_URL", None)
-        env["CONVEYOR_COORDINATION_URL"] = self.redis_url
+        env.setdefault("CONVEYOR_COORDINATION_URL", self.redis_url)  # or a proxy, given extra
         return env
 
     def leader(self) -> tuple[str, int] | None:
@@ -196,15 +196,19 @@ class EtcdMembers:
 
 @contextlib.contextmanager
 def etcd_members(
-    workdir: Path, size: int = 3, extra: Sequence[str] = ()
+    workdir: Path, size: int = 3, extra: Sequence[str] = (), ports: Sequence[int] = ()
 ) -> Iterator[EtcdMembers]:
+    """``size`` members on loopback: client and peer ports from ``ports`` (two per member)
+    when given, else free ones."""
     from tests.support.processes import free_port
 
+    chosen = list(ports) or [free_port() for _ in range(2 * size)]
+    assert len(chosen) >= 2 * size, "two ports per etcd member"
     if shutil.which("etcd") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("etcd is not installed")
         pytest.skip("etcd is not installed")
-    group = EtcdMembers([EtcdMember(f"m{i}", free_port(), free_port(), workdir)
+    group = EtcdMembers([EtcdMember(f"m{i}", chosen[2 * i], chosen[2 * i + 1], workdir)
                          for i in range(size)], extra=extra)
     try:
         group.start()

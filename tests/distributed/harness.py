@@ -344,6 +344,8 @@ class RedisServer:
     port: int
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
+    config: Path | None = None  # a config file, read first (a Sentinel's is rewritten by it)
+    extra: Sequence[str] = ()  # more redis-server arguments (``--replicaof``, ``--sentinel``)
 
     @property
     def url(self) -> str:
@@ -352,11 +354,12 @@ class RedisServer:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed"
-        log = (self.workdir / "redis-server.log").open("ab")
+        log = (self.workdir / f"redis-server-{self.port}.log").open("ab")
         with log:
             self.proc = subprocess.Popen(
-                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir)],
+                [binary, *([str(self.config)] if self.config else []), "--port",
+                 str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--daemonize", "no", "--dir", str(self.workdir), *self.extra],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
 

@@ -237,7 +237,8 @@ def test_config_show_says_where_each_value_came_from(tmp_path: Path) -> None:
                      "CONVEYOR_LOG_LEVEL": "DEBUG"})
     ran = subprocess.run(
         [conveyor_command(), "config", "show", "--config", str(config), "--port", "9001",
-         "--json"], env=env, capture_output=True, text=True, timeout=30, check=False)
+         "--coordination-url", "etcd://root:pw@e1:2379,e2:2379", "--json"], env=env,
+        capture_output=True, text=True, timeout=30, check=False)
     assert ran.returncode == 0, ran.stderr
     shown = json.loads(ran.stdout)
     assert shown["port"] == {"value": "9001", "source": "flag"}
@@ -246,9 +247,11 @@ def test_config_show_says_where_each_value_came_from(tmp_path: Path) -> None:
     assert shown["worker.capacity"] == {"value": "10", "source": "environment"}
     assert shown["log_level"] == {"value": "DEBUG", "source": "environment"}
     assert shown["redis_url"] == {"value": "redis://:***@cache:6379/0", "source": "environment"}
+    assert shown["coordination_url"] == {"value": "etcd://root:***@e1:2379,e2:2379",
+                                         "source": "flag"}
     assert shown["webhook_secret"]["value"] == "***"
     assert shown["host"] == {"value": "127.0.0.1", "source": "default"}
-    assert "s3cret" not in ran.stdout and "hush" not in ran.stdout
+    assert "s3cret" not in ran.stdout and "hush" not in ran.stdout and ":pw@" not in ran.stdout
     table = subprocess.run([conveyor_command(), "config", "show", "--config", str(config)],
                            env=env, capture_output=True, text=True, timeout=30, check=False)
     assert "worker.thread_pool_size" in table.stdout and "s3cret" not in table.stdout

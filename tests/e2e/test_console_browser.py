@@ -34,6 +34,7 @@ class Fleet:
     admin: str
     read: str
     tasks: dict[str, str] = field(default_factory=dict)  # state → a task id in it
+    workflows: dict[str, str] = field(default_factory=dict)  # "done" / "running" → an id
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.server.url, timeout=10,
@@ -89,8 +90,19 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         server.kill()
 
 
+def _workflow(http: httpx.Client, name: str, seconds: float) -> str:
+    """A diamond: fetch, then left and right, then join; each a ``sleep`` of ``seconds``."""
+    node = {"task_type": "sleep", "payload": {"seconds": seconds}}
+    made = http.post("/api/v1/workflows", json={"name": name, "tasks": {
+        "fetch": node, "left": {**node, "after": ["fetch"]},
+        "right": {**node, "after": ["fetch"]}, "join": {**node, "after": ["left", "right"]}}})
+    assert made.status_code == 201, made.text
+    flow_id: str = made.json()["workflow_id"]
+    return flow_id
+
+
 def _filled(f: Fleet) -> Iterator[Fleet]:
-    """Tasks in every state, and a schedule."""
+    """Tasks in every state, a schedule, two workflows and an http task config."""
     with f.api() as http:
         f.tasks["SUCCESS"] = _create(http, task_type="echo", payload={"hello": "console"})
         f.tasks["FAILED"] = _create(http, task_type="fail", payload={"permanent": True})
@@ -102,6 +114,11 @@ def _filled(f: Fleet) -> Iterator[Fleet]:
         assert http.post(f"/api/v1/tasks/{f.tasks['CANCELLED']}/cancel").status_code == 200
         http.put("/api/v1/schedules/nightly", json={
             "task_type": "echo", "cron": "0 3 * * *", "paused": True})
+        f.workflows["done"] = _workflow(http, "nightly-report", 0)
+        f.workflows["running"] = _workflow(http, "long-import", 120)
+        put = http.put("/api/v1/task-configs/mailer", json={"executor": "http", "executor_config": {
+            "url": "http://mail.test/send", "headers": {"Authorization": "Bearer s3cr3t"}}})
+        assert put.status_code in (200, 201), put.text
     for state, task_id in f.tasks.items():
         wait_until(lambda s=state, t=task_id: f.task(t)["status"] == s, 30, state)
     yield f
@@ -169,7 +186,9 @@ def test_every_page_loads_without_errors(admin_tab: Tab, fleet: Fleet, tmp_path:
     pages = {"overview": "/ui", "tasks": "/ui/tasks", "queues": "/ui/queues",
              "workers": "/ui/workers", "schedules": "/ui/schedules", "drift": "/ui/drift",
              "task": f"/ui/tasks/{fleet.tasks['FAILED']}",
-             "running": f"/ui/tasks/{fleet.tasks['PROCESSING']}"}
+             "running": f"/ui/tasks/{fleet.tasks['PROCESSING']}",
+             "workflows": "/ui/workflows", "workflow": f"/ui/workflows/{fleet.workflows['done']}",
+             "config": "/ui/configs/mailer"}
     for name, path in pages.items():
         page.goto(base + path)
         page.locator("main h1").first.wait_for()
@@ -180,9 +199,47 @@ def test_every_page_loads_without_errors(admin_tab: Tab, fleet: Fleet, tmp_path:
         row = page.locator(f'tr[data-task="{task_id}"]')
         assert state in row.inner_text()
     assert "nightly" in (page.goto(f"{base}/ui/schedules") and page.content())
+    wait_until(lambda: _flow(fleet, fleet.workflows["done"])["state"] == "SUCCESS", 30, "done")
+    page.goto(f"{base}/ui/workflows/{fleet.workflows['done']}")
+    assert page.locator("#workflow-graph rect.n-success").count() == 4
+    assert page.locator("#workflow-graph path.edge").count() == 4
+    page.screenshot(path=str(tmp_path / "console-workflow.png"), full_page=True)
+    page.goto(f"{base}/ui/drift")
+    page.locator("#drift-chart[data-drawn='1'] canvas").wait_for()
 
 
-def test_the_overview_chart_moves_while_tasks_run(admin_tab: Tab, fleet: Fleet) -> None:
+def _flow(fleet: Fleet, flow_id: str) -> dict[str, Any]:
+    with fleet.api() as http:
+        found: dict[str, Any] = http.get(f"/api/v1/workflows/{flow_id}").json()
+        return found
+
+
+def test_workflow_cancel_retry_and_an_executor_edit_clicked(admin_tab: Tab, fleet: Fleet) -> None:
+    page, base = admin_tab.page, fleet.server.url
+    flow = fleet.workflows["running"]
+    page.goto(f"{base}/ui/workflows/{flow}")
+    page.click("button[data-action='Cancel workflow']")
+    page.locator("#workflow-state", has_text="CANCELLED").wait_for()
+    assert _flow(fleet, flow)["state"] == "CANCELLED"
+    page.click("button[data-action='Retry workflow']")
+    page.locator("#workflow-state", has_text="RUNNING").wait_for()
+    assert _flow(fleet, flow)["state"] == "RUNNING"
+
+    page.goto(f"{base}/ui/configs/mailer")
+    shown = page.input_value("textarea[name=executor_config]")
+    assert "s3cr3t" not in shown and "***" in shown
+    page.fill("textarea[name=executor_config]", shown.replace("mail.test/send", "mail.test/v2"))
+    page.click("button[data-action=Save]")
+    page.locator("main h1").first.wait_for()
+    with fleet.api() as http:
+        config = http.get("/api/v1/task-configs/mailer").json()
+    assert config["executor_config"]["url"] == "http://mail.test/v2"
+    assert config["executor_config"]["headers"]["Authorization"] == "***"  # kept, sealed
+
+
+def test_the_overview_chart_moves_while_tasks_run(
+    admin_tab: Tab, fleet: Fleet, tmp_path: Path,
+) -> None:
     page = admin_tab.page
     chart = page.locator("#rates-chart")
     chart.locator("canvas").wait_for()
@@ -198,6 +255,7 @@ def test_the_overview_chart_moves_while_tasks_run(admin_tab: Tab, fleet: Fleet) 
     page.wait_for_function(
         f"() => parseInt(document.getElementById('rates-chart').dataset.points) >= {first + 2}",
         timeout=15_000)
+    page.screenshot(path=str(tmp_path / "console-overview-moving.png"), full_page=True)
 
 
 def test_cancel_retry_pause_and_resume_clicked(admin_tab: Tab, fleet: Fleet) -> None:
@@ -230,3 +288,15 @@ def test_a_read_key_sees_no_button(read_tab: Tab, fleet: Fleet, tmp_path: Path) 
         page.locator("main h1").first.wait_for()
         assert page.locator("button[data-action]").count() == 0, path
     page.screenshot(path=str(tmp_path / "console-read-key-queues.png"), full_page=True)
+
+
+def test_a_worker_drained_by_a_click_idles(admin_tab: Tab, fleet: Fleet) -> None:
+    """Last: the standalone's only worker takes nothing more afterwards."""
+    page, base = admin_tab.page, fleet.server.url
+    page.goto(f"{base}/ui/workers")
+    page.click("#live-workers button[data-action=Drain]")
+    with fleet.api() as http:
+        wait_until(lambda: all(w["draining"] for w in http.get("/api/v1/workers").json()[
+            "workers"]), 15, "the worker draining")
+    page.goto(f"{base}/ui/workers")
+    assert page.locator("#live-workers button[data-action=Drain]").count() == 0

@@ -46,7 +46,7 @@ CRASHING_API = (sys.executable, str(Path(__file__).with_name("crashing_api.py"))
 class Profile:
     tasks: int
     submit_seconds: float  # submissions are spread over this long
-    redis_freeze: float
+    freeze: float  # SIGSTOP of the coordination server (Redis or etcd)
     db_cut: float
     crashes: int  # create-crash-hook deaths
     settle: float  # the bound on "every acknowledged task is final" once faults heal
@@ -56,8 +56,14 @@ class Profile:
         scale = 4 if long else 1
         tasks = int(os.environ.get("CONVEYOR_FAULTS_TASKS", "5000")) * scale
         if long:
-            return cls(tasks, 150, redis_freeze=20, db_cut=15, crashes=4, settle=240)
-        return cls(tasks, 55, redis_freeze=10, db_cut=6, crashes=2, settle=120)
+            return cls(tasks, 150, freeze=20, db_cut=15, crashes=4, settle=240)
+        return cls(tasks, 55, freeze=10, db_cut=6, crashes=2, settle=120)
+
+    @classmethod
+    def short(cls) -> Profile:
+        """The shorter pass (etcd): fewer tasks, shorter faults, the whole run within 3 min."""
+        tasks = int(os.environ.get("CONVEYOR_FAULTS_TASKS", "1500"))
+        return cls(tasks, 30, freeze=6, db_cut=5, crashes=1, settle=60)
 
 
 # -- the task mix ---------------------------------------------------------------------------
@@ -361,42 +367,52 @@ class FaultRun:
 
     def redis_frozen(self) -> None:
         assert self.server.proc is not None
-        began = time.time()
-        os.kill(self.server.proc.pid, signal.SIGSTOP)
-        self.faults[f"redis-server SIGSTOP {self.profile.redis_freeze:g}s"] += 1
-        try:
-            time.sleep(self.profile.redis_freeze)
-        finally:
-            os.kill(self.server.proc.pid, signal.SIGCONT)
-        self.marks.append(("redis frozen", began, time.time()))
+        self.freeze("redis-server", self.server.proc.pid)
 
-    def redis_latency(self) -> None:
-        proxy = self.proxies["redis"]
+    def freeze(self, name: str, pid: int) -> None:
+        """The coordination server stopped (SIGSTOP) for the profile's freeze, then resumed."""
+        began = time.time()
+        os.kill(pid, signal.SIGSTOP)
+        self.faults[f"{name} SIGSTOP {self.profile.freeze:g}s"] += 1
+        try:
+            time.sleep(self.profile.freeze)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.marks.append((f"{name} frozen", began, time.time()))
+
+    def latency(self, name: str) -> None:
+        """Rising latency on the link to ``name`` (its proxy): 0.2 s, 0.7 s, then 2 s."""
+        proxy = self.proxies[name]
         began = time.time()
         for seconds, hold in ((0.2, 3.0), (0.7, 3.0), (2.0, 4.0)):
             proxy.set("delay", seconds)
-            self.faults[f"redis latency {seconds:g}s"] += 1
+            self.faults[f"{name} latency {seconds:g}s"] += 1
             time.sleep(hold)
         proxy.set("pass")
-        self.marks.append(("redis latency 0.2-2s", began, time.time()))
+        self.marks.append((f"{name} latency 0.2-2s", began, time.time()))
 
     # -- database and business service -------------------------------------------------
 
     def db_cut(self) -> None:
-        proxy = self.proxies["db"]
+        self.cut("db", self.profile.db_cut)
+
+    def cut(self, name: str, seconds: float) -> None:
+        """The link to ``name`` blackholed for ``seconds``: a partition that heals."""
+        proxy = self.proxies[name]
         began = time.time()
         proxy.set("blackhole")
-        self.faults[f"database cut {self.profile.db_cut:g}s (blackhole)"] += 1
+        self.faults[f"{name} cut {seconds:g}s (blackhole)"] += 1
         try:
-            time.sleep(self.profile.db_cut)
+            time.sleep(seconds)
         finally:
             proxy.set("pass")
-        self.marks.append(("database cut", began, time.time()))
+        self.marks.append((f"{name} cut", began, time.time()))
 
-    def db_resets(self) -> None:
-        proxy = self.proxies["db"]
+    def resets(self, name: str) -> None:
+        """Every connection to ``name`` reset, and new ones for half a second."""
+        proxy = self.proxies[name]
         proxy.set("reset")
-        self.faults["database connections reset"] += 1
+        self.faults[f"{name} connections reset"] += 1
         time.sleep(0.5)
         proxy.set("pass")
 
@@ -465,8 +481,8 @@ def setup_types(api: str, biz_url: str) -> None:
 
 
 def fault_sequence(run: FaultRun) -> None:
-    """Each fault bounded; a random pause before each, so kills land at random moments."""
-    steps: list[Callable[[], None]] = [
+    """The Redis run's faults, in order."""
+    play(run, [
         run.kill_worker,
         lambda: run.kill_scheduler(leader=True),
         run.idempotent_burst,
@@ -477,14 +493,18 @@ def fault_sequence(run: FaultRun) -> None:
         run.crash_creates,
         run.redis_lost,
         run.business_faults,
-        run.redis_latency,
+        lambda: run.latency("redis"),
         run.db_cut,
         run.kill_worker,
-        run.db_resets,
+        lambda: run.resets("db"),
         run.redis_frozen,
         lambda: run.kill_scheduler(leader=True),
         run.kill_worker,
-    ]
+    ])
+
+
+def play(run: FaultRun, steps: list[Callable[[], None]]) -> None:
+    """Each fault bounded; a random pause before each, so kills land at random moments."""
     for step in steps:
         run.nap()
         run.replace_the_dead()
@@ -606,85 +626,116 @@ def report(run: FaultRun, found: Findings, settle: float, took: float) -> None:
 def test_guarantees_hold_under_faults(tmp_path: Path, long_mode: bool) -> None:
     long = long_mode or os.environ.get("CONVEYOR_FAULTS_LONG") == "1"
     profile = Profile.pick(long)
-    seed = int(os.environ.get("CONVEYOR_FAULTS_SEED", str(random.randrange(10**6))))
-    rng = random.Random(seed)
-    plan = task_plan(profile.tasks, rng)
-    began = time.monotonic()
+    seed = pick_seed()
     with (
         redis_server(tmp_path) as server,
         ProxyHub() as hub,
         BusinessService() as biz,
         cluster(tmp_path, redis_url=server.url) as c,
     ):
-        db_url = sa.make_url(c.db.url)
-        proxies = {
-            "redis": hub.add("redis", "127.0.0.1", server.port),
-            "db": hub.add("db", db_url.host or "127.0.0.1", db_url.port or 3306),
-            "biz": hub.add("biz", "127.0.0.1", biz.port),
-        }
-        c.extra_env.update(
-            CONVEYOR_REDIS_URL=f"redis://{proxies['redis'].address}/0",
-            CONVEYOR_DATABASE_URL=db_url.set(
-                host="127.0.0.1", port=proxies["db"].port).render_as_string(False),
-            CONVEYOR_HTTP_ALLOWED_HOSTS="127.0.0.1",
-        )
-        c.api(wait=False)
-        for _ in range(2):
-            c.scheduler()
-        for _ in range(3):
-            c.worker(40)
-        c.wait_api()
-        c.wait_workers(3)
-        c.wait_leader()
-        api = c.url or ""
-        setup_types(api, f"http://{proxies['biz'].address}/work")
-        ledger = Ledger()
-        run = FaultRun(c, server, hub, proxies, biz, profile, rng, ledger, api, seed=seed)
-        stop, submitted = threading.Event(), threading.Event()
-
-        def submit_all() -> None:
-            try:
-                submitter(api, plan, profile.submit_seconds, ledger, stop)
-            finally:
-                submitted.set()
-
-        with background(
-            submit_all,
-            lambda: canceller(api, ledger, stop, random.Random(seed + 1)),
-        ) as errors:
-            try:
-                fault_sequence(run)
-                run.manual_retries()
-            finally:
-                for proxy in proxies.values():
-                    proxy.set("pass")
-                # Let the submitter finish on a healthy system, then stop the canceller.
-                submitted.wait(120)
-                stop.set()
-        assert not errors, errors
-        healed = time.time()
-        settle, left = wait_all_final(c, ledger, profile.settle)
-        for what, _start, end in run.marks:
-            gap = first_progress_after(c, end)
-            if gap is not None:
-                run.measure(f"first SUCCESS after {what} healed (s)", gap)
-        worker_recovery(c, run)
-        rows = [as_row(r) for r in c.db.rows(
-            "SELECT id, status, attempt, max_retries FROM task")]
-        logs = [as_log(r) for r in c.db.rows(
-            "SELECT id, task_id, attempt, from_status, to_status, at, message, worker_id, "
-            "epoch FROM task_logs ORDER BY id")]
-        found = check_all(rows, logs, LEASE_TTL)
-        report(run, found, time.time() - healed if left else settle,
-               time.monotonic() - began)
-        check_outcome(c, run, found, left)
+        proxies = link_proxies(c, hub, biz, "redis", "127.0.0.1", server.port)
+        c.extra_env["CONVEYOR_REDIS_URL"] = f"redis://{proxies['redis'].address}/0"
+        run = FaultRun(c, server, hub, proxies, biz, profile, random.Random(seed), Ledger(),
+                       start_fleet(c, proxies), seed=seed)
+        execute(run, fault_sequence)
 
 
-def check_outcome(c: Cluster, run: FaultRun, found: Findings, left: list[str]) -> None:
+def pick_seed() -> int:
+    return int(os.environ.get("CONVEYOR_FAULTS_SEED", str(random.randrange(10**6))))
+
+
+def link_proxies(
+    c: Cluster, hub: ProxyHub, biz: BusinessService, coordination: str, host: str, port: int
+) -> dict[str, Any]:
+    """Proxies in front of the coordination server, the database and the business service;
+    the cluster's processes reach the database and the business service through them (the
+    caller points them at the coordination proxy, in the form its backend's URL takes)."""
+    db_url = sa.make_url(c.db.url)
+    proxies = {
+        coordination: hub.add(coordination, host, port),
+        "db": hub.add("db", db_url.host or "127.0.0.1", db_url.port or 3306),
+        "biz": hub.add("biz", "127.0.0.1", biz.port),
+    }
+    c.extra_env.update(
+        CONVEYOR_DATABASE_URL=db_url.set(
+            host="127.0.0.1", port=proxies["db"].port).render_as_string(False),
+        CONVEYOR_HTTP_ALLOWED_HOSTS="127.0.0.1",
+    )
+    return proxies
+
+
+def start_fleet(c: Cluster, proxies: dict[str, Any]) -> str:
+    """An API, 2 schedulers and 3 workers (capacity 40), up and elected; the API's URL."""
+    c.api(wait=False)
+    for _ in range(2):
+        c.scheduler()
+    for _ in range(3):
+        c.worker(40)
+    c.wait_api()
+    c.wait_workers(3)
+    c.wait_leader()
+    api = c.url or ""
+    setup_types(api, f"http://{proxies['biz'].address}/work")
+    return api
+
+
+def execute(
+    run: FaultRun, sequence: Callable[[FaultRun], None],
+    where: Callable[[Cluster, list[str]], str] = whereabouts,
+) -> None:
+    """Submit the seeded plan while ``sequence`` injects its faults; once healed, wait for
+    every task to be final, print the figures and assert §8 on the SQL rows. ``where`` says
+    where the coordination backend holds tasks that never became final."""
+    c, api, profile, ledger, seed = run.c, run.api, run.profile, run.ledger, run.seed
+    began = time.monotonic()
+    plan = task_plan(profile.tasks, random.Random(seed))
+    stop, submitted = threading.Event(), threading.Event()
+
+    def submit_all() -> None:
+        try:
+            submitter(api, plan, profile.submit_seconds, ledger, stop)
+        finally:
+            submitted.set()
+
+    with background(
+        submit_all,
+        lambda: canceller(api, ledger, stop, random.Random(seed + 1)),
+    ) as errors:
+        try:
+            sequence(run)
+            run.manual_retries()
+        finally:
+            for proxy in run.proxies.values():
+                proxy.set("pass")
+            # Let the submitter finish on a healthy system, then stop the canceller.
+            submitted.wait(120)
+            stop.set()
+    assert not errors, errors
+    healed = time.time()
+    settle, left = wait_all_final(c, ledger, profile.settle)
+    for what, _start, end in run.marks:
+        gap = first_progress_after(c, end)
+        if gap is not None:
+            run.measure(f"first SUCCESS after {what} healed (s)", gap)
+    worker_recovery(c, run)
+    rows = [as_row(r) for r in c.db.rows(
+        "SELECT id, status, attempt, max_retries FROM task")]
+    logs = [as_log(r) for r in c.db.rows(
+        "SELECT id, task_id, attempt, from_status, to_status, at, message, worker_id, "
+        "epoch FROM task_logs ORDER BY id")]
+    found = check_all(rows, logs, LEASE_TTL)
+    report(run, found, time.time() - healed if left else settle, time.monotonic() - began)
+    check_outcome(c, run, found, left, where)
+
+
+def check_outcome(
+    c: Cluster, run: FaultRun, found: Findings, left: list[str],
+    where: Callable[[Cluster, list[str]], str],
+) -> None:
     """The §8 assertions, each with the rows that broke it."""
     assert not left, (f"{len(left)} tasks not final (or acknowledged but missing) after "
                       f"{run.profile.settle:g}s:\n{evidence(c, left)}\n"
-                      f"where Redis holds them:\n{whereabouts(c, left)}")
+                      f"where the coordination backend holds them:\n{where(c, left)}")
     present = {r.id for r in c.db.rows("SELECT id FROM task")}
     assert set(run.ledger.crash_acked) <= present
     assert not run.problems, "\n".join(run.problems)

@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from conveyor.api.app import create_app
@@ -25,60 +22,9 @@ from conveyor.placement import place
 from conveyor.sealing import unseal
 from conveyor.service import TaskRequest
 from conveyor.store.protocol import Outcome
+from tests.support.console import EVIL, PAGES, Console, console, open_console
 
-EVIL = "<script>alert('x')</script>"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-PAGES = ["/ui", "/ui/overview/live", "/ui/tasks", "/ui/queues", "/ui/workers", "/ui/schedules",
-         "/ui/drift"]
-
-
-@dataclass
-class Console:
-    parts: Components
-    http: httpx.AsyncClient
-
-    async def login(self, scope: Scope, tenant: str = "default") -> str:
-        key, token = new_key(scope, scope.label, time.time(), tenant)
-        await self.parts.store.keys.put_key(key)
-        form = await self.http.get("/ui/login")
-        assert form.status_code == 200, form.text
-        done = await self.http.post("/ui/login", data={"key": token, **self.csrf(form)})
-        assert done.status_code == 303 and done.headers["location"] == "/ui", done.text
-        return token
-
-    @staticmethod
-    def csrf(page: httpx.Response) -> dict[str, str]:
-        found = TOKEN.search(page.text)
-        assert found, page.text
-        return {"csrf_token": found.group(1)}
-
-    async def post(self, path: str, page: str = "/ui/tasks", **data: str) -> httpx.Response:
-        """Submit a form as the browser would: with the token of a page it just loaded."""
-        token = self.csrf(await self.http.get(page))
-        return await self.http.post(path, data={**token, **data})
-
-    async def task(self, **body: object) -> str:
-        [made] = await self.parts.service.submit([TaskRequest("echo", **body)])  # type: ignore[arg-type]
-        return made.task.id
-
-
-def _app(parts: Components, auth: bool) -> httpx.AsyncClient:
-    app = create_app(parts.service, auth_required=auth)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t")
-
-
-@pytest.fixture
-async def open_console(parts: Components) -> AsyncIterator[Console]:
-    """Standalone on loopback: no key needed."""
-    async with _app(parts, False) as http:
-        yield Console(parts, http)
-
-
-@pytest.fixture
-async def console(parts: Components) -> AsyncIterator[Console]:
-    async with _app(parts, True) as http:
-        yield Console(parts, http)
-
+__all__ = ["console", "open_console"]  # fixtures
 
 async def test_root_redirects_and_every_page_renders(open_console: Console) -> None:
     c = open_console
@@ -390,7 +336,7 @@ async def test_an_admin_edits_a_config_and_its_secrets_stay_sealed(console: Cons
 
 async def test_a_stale_snapshot_is_served_while_one_read_renews_it(parts: Components) -> None:
     app = create_app(parts.service)
-    snapshots = Snapshots(app.state.operations, 2.0, max_age=0.05)
+    snapshots = Snapshots(app.state.operations, parts.service, max_age=0.05)
     first = await snapshots.get(None)
     assert await snapshots.get(None) is first  # young: served as it is
     await asyncio.sleep(0.1)

@@ -20,6 +20,7 @@ from conveyor.executors.grpc import GrpcExecutor, parse_target
 from conveyor.executors.grpc_pb import executor_pb2, executor_pb2_grpc
 from conveyor.executors.netguard import AddressNotAllowed
 from conveyor.models import Task
+from conveyor.observability import tracing
 from tests.support.executors import allowing, running_task
 
 Response = executor_pb2.ExecuteResponse
@@ -244,3 +245,28 @@ async def test_bad_config_is_permanent(
 ) -> None:
     with pytest.raises(PermanentError, match=match):
         await executor.execute(make_task("ok"), config)
+
+
+async def test_the_trace_goes_with_the_call_as_traceparent(
+    executor: GrpcExecutor, service: Service
+) -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="needs conveyor[otel]")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exported = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    assert tracing.configure("conveyor-test", provider=provider)
+    try:
+        with tracing.span("conveyor.execute grpc"):
+            await executor.execute(make_task("ok"), {"target": service.target})
+    finally:
+        tracing.shutdown()
+        provider.shutdown()
+    [span] = exported.get_finished_spans()
+    context = span.get_span_context()
+    sent = service.servicer.calls[0][3]["traceparent"].split("-")
+    assert sent[1:3] == [f"{context.trace_id:032x}", f"{context.span_id:016x}"]
+    await executor.execute(make_task("ok"), {"target": service.target})
+    assert "traceparent" not in service.servicer.calls[1][3], "tracing off: nothing is sent"

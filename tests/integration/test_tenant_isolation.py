@@ -247,6 +247,13 @@ async def resume(w: World) -> None:
     assert refused.status_code == 403
 
 
+async def drain_worker(w: World) -> None:
+    refused = await w.http.post("/api/v1/workers/w-1/drain", headers=w.bravo["admin"])
+    assert refused.status_code == 403  # the fleet runs every tenant's work
+    clean(w, refused)
+    assert await w.parts.coordination.registry.drain_requested("w-1") is None
+
+
 async def list_keys(w: World) -> None:
     listed = await get_clean(w, "/api/v1/keys")
     assert {k["tenant"] for k in listed.json()["keys"]} == {"bravo"}
@@ -400,18 +407,21 @@ async def console_get(w: World, path: str, role: str = "read") -> httpx.Response
     return response
 
 
-async def console_not_found(w: World, method: str, template: str) -> None:
-    """Acme's task answers the console's 404 page, the very page of a never-made id."""
-    missing = new_id(time.time())
+async def console_not_found(
+    w: World, method: str, template: str, theirs_id: str | None = None,
+) -> None:
+    """Acme's task (or ``theirs_id``) answers the console's 404 page, the very page of a
+    never-made id."""
+    missing, own = new_id(time.time()), theirs_id or w.pending
     for role in ("admin", "read"):
         kw: dict[str, object] = {"headers": console_headers(w, role)}
         if method == "POST":
             kw["data"] = {"csrf_token": CSRF, "priority": "high"}
-        theirs = await w.http.request(method, template.format(id=w.pending), **kw)  # type: ignore[arg-type]
+        theirs = await w.http.request(method, template.format(id=own), **kw)  # type: ignore[arg-type]
         nobody = await w.http.request(method, template.format(id=missing), **kw)  # type: ignore[arg-type]
         wanted = 404 if role == "admin" or method == "GET" else 403  # a read key may not act
         assert theirs.status_code == nobody.status_code == wanted, (template, theirs.text)
-        assert theirs.text.replace(w.pending, "ID") == nobody.text.replace(missing, "ID")
+        assert theirs.text.replace(own, "ID") == nobody.text.replace(missing, "ID")
 
 
 async def console_overview(w: World) -> None:
@@ -486,6 +496,33 @@ async def console_pause(w: World) -> None:
 async def console_workers(w: World) -> None:
     page = await console_get(w, "/ui/workers")
     assert "w-1" in page.text  # the shared fleet, without acme's type (``clean``)
+    assert 'data-action="Drain"' not in (await console_get(w, "/ui/workers", "admin")).text
+
+
+async def console_drain(w: World) -> None:
+    refused = await w.http.post("/ui/workers/w-1/drain", data={"csrf_token": CSRF},
+                                headers=console_headers(w, "admin"))
+    assert refused.status_code == 403  # every tenant's worker: not a tenant admin's to drain
+    clean(w, refused)
+    assert await w.parts.coordination.registry.drain_requested("w-1") is None
+
+
+async def console_workflows(w: World) -> None:
+    for query in ("", "?state=RUNNING", "?name=acme-flow"):
+        page = await console_get(w, f"/ui/workflows{query}")
+        assert "No workflow matches." in page.text
+
+
+async def console_workflow(w: World) -> None:
+    await console_not_found(w, "GET", "/ui/workflows/{id}", w.workflow)
+
+
+async def console_workflow_cancel(w: World) -> None:
+    await console_not_found(w, "POST", "/ui/workflows/{id}/cancel", w.workflow)
+
+
+async def console_workflow_retry(w: World) -> None:
+    await console_not_found(w, "POST", "/ui/workflows/{id}/retry", w.workflow)
 
 
 async def console_config(w: World) -> None:
@@ -529,6 +566,7 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("DELETE", "/api/v1/task-configs/{task_type}"): delete_config,
     ("GET", "/api/v1/workers"): workers,
     ("GET", "/api/v1/workers/history"): worker_history,
+    ("POST", "/api/v1/workers/{worker_id}/drain"): drain_worker,
     ("GET", "/api/v1/queues"): queues,
     ("GET", "/api/v1/scheduler"): scheduler,
     ("GET", "/api/v1/stats"): stats,
@@ -575,6 +613,11 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("POST", "/ui/queues/{name}/pause"): console_pause,
     ("POST", "/ui/queues/{name}/resume"): console_pause,
     ("GET", "/ui/workers"): console_workers,
+    ("POST", "/ui/workers/{worker_id}/drain"): console_drain,
+    ("GET", "/ui/workflows"): console_workflows,
+    ("GET", "/ui/workflows/{workflow_id}"): console_workflow,
+    ("POST", "/ui/workflows/{workflow_id}/cancel"): console_workflow_cancel,
+    ("POST", "/ui/workflows/{workflow_id}/retry"): console_workflow_retry,
     ("GET", "/ui/schedules"): console_schedules,
     ("GET", "/ui/drift"): console_drift,
     ("GET", "/ui/configs/{task_type}"): console_config,

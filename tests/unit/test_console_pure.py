@@ -3,16 +3,20 @@ overview's alerts, and how durations read."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from conveyor.api.auth import CookieKey
 from conveyor.api.guard import RequestGuard
+from conveyor.console.figures import Due, percentiles, waiting
 from conveyor.console.routing import back
-from conveyor.console.snapshot import Backlog, Snapshot, alerts
+from conveyor.console.snapshot import Backlog, Snapshot, alerts, lease_expiry
 from conveyor.console.timeline import timeline
 from conveyor.console.views import span
 from conveyor.models import Lease, TaskLog, TaskStatus, WorkerInfo
 from conveyor.operations import QueueState, Stats
+from conveyor.store.protocol import Pending
 
 P, R, S, F = (TaskStatus.PENDING, TaskStatus.PROCESSING, TaskStatus.SUCCESS,
               TaskStatus.FAILED)
@@ -106,3 +110,30 @@ def test_a_backlog_is_growing_only_after_five_rising_minutes() -> None:
     assert not backlog.growing()
     snap = _snap(Lease("s", 1), [], {})
     assert alerts(snap, 2.0, growing=True)[0].startswith("the backlog has grown for 5 minutes")
+
+
+def test_percentiles_take_the_nearest_rank() -> None:
+    assert percentiles(float(n) for n in range(1, 101)) == {50: 50.0, 95: 95.0, 99: 99.0}
+    assert percentiles([3.0]) == {50: 3.0, 95: 3.0, 99: 3.0}
+    assert percentiles([]) == {}
+
+
+def test_due_work_sums_counts_and_keeps_the_oldest_age() -> None:
+    rows = [Pending("echo", "high", 2, 90.0), Pending("echo", "low", 1, 70.0),
+            Pending("resize", "high", 4, 95.0)]
+    due = waiting(rows, now=100.0, scan=10)
+    assert due.by_type == {"echo": Due(3, 30.0), "resize": Due(4, 5.0)}
+    assert due.by_priority == {"high": Due(6, 10.0), "low": Due(1, 30.0)}
+    assert due.complete and not waiting(rows, 100.0, scan=7).complete
+
+
+def test_the_lease_runs_out_a_ttl_after_the_electors_last_renewal() -> None:
+    assert lease_expiry({"elector": 50.0, "promoter": 51.0}, ttl=10.0) == 60.0
+    assert lease_expiry({}, ttl=10.0) is None
+
+
+def test_a_count_past_the_cap_reads_as_more_than_the_cap() -> None:
+    snap = replace(_snap(None, [], {}), cap=10)
+    snap.stats.by_status.update(SUCCESS=11, FAILED=10)
+    assert (snap.count("SUCCESS"), snap.count("FAILED"), snap.count("PENDING")) == (
+        "> 10", "10", "0")

@@ -53,3 +53,21 @@ async def test_an_os_error_is_a_bug_not_a_blip(error: OSError) -> None:
         assert died is error and duty.passes == 0
     finally:
         await supervisor.stop()
+
+
+async def test_a_duty_stopped_on_purpose_is_no_death() -> None:
+    """A drained worker stops its processor and goes on: the supervisor keeps watching the
+    others, and still reports the one that then dies."""
+    stopped, dying = Flaky(OSError("x"), failures=0), Flaky(OSError("disk full"), failures=0)
+    supervisor = Supervisor([stopped, dying])
+    supervisor.start()
+    try:
+        watching = asyncio.create_task(supervisor.wait())
+        await stopped.stop()
+        await asyncio.sleep(0.01)
+        assert not watching.done()
+        dying.failures = 1
+        async with asyncio.timeout(5):
+            assert await watching is dying.error
+    finally:
+        await supervisor.stop()

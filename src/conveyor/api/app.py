@@ -1,13 +1,16 @@
 """The FastAPI application: routes, error mapping, request guards, health.
 
-Middleware, outermost first: HTTP metrics (counts refusals too) → ``RequestGuard`` (Host,
+Middleware, outermost first: the request's trace span (``task_spans.TraceRequests``, a no-op
+with tracing off) → HTTP metrics (counts refusals too) → ``RequestGuard`` (Host,
 Origin, content type) → ``Authenticate`` (the key, from the headers) → ``BodyLimit`` (size and
 time) → routes. So nothing reads a body before the caller is known to be allowed.
 """
 
 from __future__ import annotations
 
+import inspect
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
@@ -27,10 +30,20 @@ from conveyor.api.guard import RequestGuard
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
 from conveyor.observability.metrics import HttpMetrics, Metrics, add_metrics_route
+from conveyor.observability.task_spans import TraceRequests
 from conveyor.operations import Operations
 from conveyor.schedules.service import ScheduleService
 from conveyor.service import TaskService
 from conveyor.serving import check_backends
+
+
+def own_telemetry_off() -> dict[str, Any]:
+    """FastAPI 0.165+ makes OpenTelemetry spans of its own whenever a provider is set; off,
+    so the request spans are ``TraceRequests``'s alone, named alike with any FastAPI."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False,
+                          "operation_spans": False, "auto_configure": False}}
 
 
 def create_app(
@@ -46,6 +59,7 @@ def create_app(
         description="Distributed asynchronous tasks: create, query, cancel, retry.",
         docs_url=None,  # docs.install serves both pages from the package, not from a CDN
         redoc_url=None,
+        **own_telemetry_off(),
     )
     app.state.service = service
     app.state.schedules = ScheduleService(service, service.clock)
@@ -63,6 +77,7 @@ def create_app(
     if metrics is not None:  # added last: outermost, so it also counts refusals
         app.add_middleware(HttpMetrics, metrics=metrics)
         add_metrics_route(app, metrics, Depends(scraper_or_reader(server.metrics_scrapers)))
+    app.add_middleware(TraceRequests)  # outermost: the span covers refusals too
     errors.install(app)
     app.include_router(task_routes.router)
     app.include_router(operation_routes.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from conveyor.api.auth import Admin, Reader, acting
 from conveyor.api.operation_schemas import (
@@ -20,9 +20,11 @@ from conveyor.api.operation_schemas import (
 from conveyor.api.schemas import iso
 from conveyor.api.task_routes import ERRORS
 from conveyor.api.tenancy import TenantParam, check_fleet, reach
+from conveyor.models import WorkerInfo
 from conveyor.operations import Operations, QueueState
 
 PAUSE = "pause and resume act on"
+DRAIN = "a worker runs"
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["operations"])
 
 
@@ -42,14 +44,29 @@ def _queues(state: QueueState) -> QueuesOut:
 async def workers(request: Request, who: Reader, tenant: TenantParam = None) -> WorkerList:
     """Live workers with their load (queued + running) and capacity."""
     return WorkerList(workers=[
-        WorkerOut(
-            worker_id=w.worker_id, host=w.host, pid=w.pid, capacity=w.capacity,
-            prefetch=w.prefetch, load=w.load, types=list(w.types), weight=w.weight,
-            draining=w.draining, started_at=iso(w.started_at),
-            last_heartbeat=iso(w.last_heartbeat),
-        )
-        for w in await ops(request).live_workers(reach(who, tenant))
-    ])
+        _worker(w) for w in await ops(request).live_workers(reach(who, tenant))])
+
+
+def _worker(w: WorkerInfo) -> WorkerOut:
+    return WorkerOut(
+        worker_id=w.worker_id, host=w.host, pid=w.pid, capacity=w.capacity,
+        prefetch=w.prefetch, load=w.load, types=list(w.types), weight=w.weight,
+        draining=w.draining, started_at=iso(w.started_at),
+        last_heartbeat=iso(w.last_heartbeat),
+    )
+
+
+@router.post("/workers/{worker_id}/drain", response_model=WorkerOut, status_code=202)
+async def drain_worker(
+    worker_id: Annotated[str, Path(max_length=128)], request: Request, who: Admin,
+) -> WorkerOut:
+    """Ask one live worker to drain: at its next heartbeat it takes no new work, hands back
+    what was queued for it and lets its running tasks finish; then it stays registered as
+    `draining`, idle, until its process is stopped (its API and scheduler, in a standalone
+    process, go on). The answer is the worker as it was. 404 if no live worker has this id.
+    The fleet is every tenant's: a superadmin key or an admin key of the default tenant."""
+    check_fleet(who, DRAIN)
+    return _worker(await ops(request).drain(worker_id))
 
 
 @router.get("/workers/history", response_model=WorkerHistory)

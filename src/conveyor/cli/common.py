@@ -88,6 +88,9 @@ ConfigOpt = Annotated[str | None, typer.Option(
 DbOpt = Annotated[str | None, setting(
     "--db", "database_url", "SQLite file path or database URL (mysql://, postgresql://).")]
 RedisOpt = Annotated[str | None, setting("--redis-url", "redis_url", "Redis URL (distributed).")]
+CoordinationOpt = Annotated[str | None, setting(
+    "--coordination-url", "coordination_url",
+    "etcd://host:port[,host:port] (or a Redis URL); wins over --redis-url.")]
 HostOpt = Annotated[str | None, setting("--host", "host", "Address the API listens on.")]
 PortOpt = Annotated[int | None, setting("--port", "port", "Port the API listens on.")]
 AppOpt = Annotated[str | None, setting(

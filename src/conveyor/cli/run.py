@@ -16,6 +16,7 @@ from conveyor.cli.common import (
     AppOpt,
     CapacityOpt,
     ConfigOpt,
+    CoordinationOpt,
     DbOpt,
     HostOpt,
     JsonOpt,
@@ -74,9 +75,10 @@ def standalone(
 
 @cli.command(rich_help_panel=RUN,
              epilog="Example: conveyor api --db postgresql://db/conveyor --redis-url "
-             "redis://cache:6379/0")
+             "redis://cache:6379/0 (or --coordination-url etcd://etcd:2379)")
 def api(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+    coordination_url: CoordinationOpt = None,
     host: HostOpt = None, port: PortOpt = None, app: AppOpt = None, app_dir: AppDirOpt = ".",
     reuse_port: Annotated[
         bool | None,
@@ -85,9 +87,10 @@ def api(
     log_level: LogLevelOpt = None, log_format: LogFormatOpt = None,
 ) -> None:
     """Serve the REST API (distributed mode); with --reuse-port, start one per core."""
-    _run(settings_from(config, database_url=db, redis_url=redis_url, host=host, port=port,
-                       app=app, reuse_port=reuse_port, log_level=log_level,
-                       log_format=log_format), api=True, scheduler=False, worker=False,
+    _run(settings_from(config, database_url=db, redis_url=redis_url,
+                       coordination_url=coordination_url, host=host, port=port, app=app,
+                       reuse_port=reuse_port, log_level=log_level, log_format=log_format),
+         api=True, scheduler=False, worker=False,
          app_dir=app_dir)
 
 
@@ -98,26 +101,29 @@ cli.add_typer(scheduler_cli, name="scheduler", rich_help_panel=RUN)
 @scheduler_cli.callback(invoke_without_command=True)
 def scheduler(
     ctx: typer.Context, config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+    coordination_url: CoordinationOpt = None,
     metrics_port: MetricsPortOpt = None, log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
 ) -> None:
     """Run a scheduler; several may run, one is elected leader."""
     if ctx.invoked_subcommand is None:
         _run(settings_from(config, database_url=db, redis_url=redis_url,
-                           metrics_port=metrics_port, log_level=log_level,
-                           log_format=log_format),
+                           coordination_url=coordination_url, metrics_port=metrics_port,
+                           log_level=log_level, log_format=log_format),
              api=False, scheduler=True, worker=False)
 
 
 @cli.command(rich_help_panel=RUN, epilog="Example: conveyor worker --app mytasks:app --capacity 50")
 def worker(
-    config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None, app: AppOpt = None,
+    config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
+    coordination_url: CoordinationOpt = None, app: AppOpt = None,
     app_dir: AppDirOpt = ".", capacity: CapacityOpt = None, metrics_port: MetricsPortOpt = None,
     log_level: LogLevelOpt = None, log_format: LogFormatOpt = None,
 ) -> None:
     """Run a worker that takes tasks from its queue and executes them."""
-    _run(settings_from(config, capacity, database_url=db, redis_url=redis_url, app=app,
-                       metrics_port=metrics_port, log_level=log_level, log_format=log_format),
+    _run(settings_from(config, capacity, database_url=db, redis_url=redis_url,
+                       coordination_url=coordination_url, app=app, metrics_port=metrics_port,
+                       log_level=log_level, log_format=log_format),
          api=False, scheduler=False, worker=True, app_dir=app_dir)
 
 

@@ -14,6 +14,7 @@ from conveyor.cli.common import (
     AppOpt,
     CapacityOpt,
     ConfigOpt,
+    CoordinationOpt,
     DbOpt,
     HostOpt,
     JsonOpt,
@@ -67,16 +68,17 @@ def safe(path: str, value: Any) -> str:
 @config_cli.command("show")
 def config_show(
     config: ConfigOpt = None, db: DbOpt = None, redis_url: RedisOpt = None,
-    host: HostOpt = None, port: PortOpt = None, app: AppOpt = None,
-    capacity: CapacityOpt = None, as_json: JsonOpt = False,
+    coordination_url: CoordinationOpt = None, host: HostOpt = None, port: PortOpt = None,
+    app: AppOpt = None, capacity: CapacityOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """The effective settings, each with its source (default, file, environment, flag);
     passwords in URLs and secrets masked.
 
     Example: CONVEYOR_WORKER__CAPACITY=50 conveyor config show --port 9000
     """
-    flags: dict[str, Any] = {"database_url": db, "redis_url": redis_url, "host": host,
-                             "port": port, "app": app}
+    flags: dict[str, Any] = {"database_url": db, "redis_url": redis_url,
+                             "coordination_url": coordination_url, "host": host, "port": port,
+                             "app": app}
     settings = settings_from(config, capacity, **flags)
     if capacity is not None:
         flags["worker"] = {"capacity": capacity}

@@ -13,7 +13,17 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from conveyor.console import bulk, configs, drift, fleet, login, overview, session, tasks
+from conveyor.console import (
+    bulk,
+    configs,
+    drift,
+    fleet,
+    login,
+    overview,
+    session,
+    tasks,
+    workflows,
+)
 from conveyor.console.snapshot import Snapshots
 from conveyor.console.views import HERE
 
@@ -24,12 +34,10 @@ PREFIX = session.PREFIX
 def install(app: FastAPI, *, auth_required: bool) -> None:
     service = app.state.service
     app.state.console_auth = auth_required
-    app.state.console_snapshots = Snapshots(
-        app.state.operations, service.settings.worker.heartbeat_interval
-    )
+    app.state.console_snapshots = Snapshots(app.state.operations, service)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-assets")
     # bulk before tasks: /tasks/bulk is a page, not a task id
-    for part in (overview, bulk, tasks, fleet, configs, drift, login):
+    for part in (overview, bulk, tasks, fleet, configs, drift, workflows, login):
         app.include_router(part.router, prefix=PREFIX, include_in_schema=False)
 
     @app.get("/", include_in_schema=False)

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from conveyor.api.auth import acting
 from conveyor.console import session
 from conveyor.console.routing import ConsoleRoute
-from conveyor.console.tasks import task_filter
+from conveyor.console.tasks import Key, Meta, task_filter
 from conveyor.console.views import Viewer, Viewing
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.models import Task, TaskStatus
@@ -28,7 +28,7 @@ from conveyor.store.protocol import ListRequest, TaskFilter
 
 router = APIRouter(route_class=ConsoleRoute)
 MAX_BULK = 10_000
-FILTERS = ("status", "type", "created_from", "created_to")
+FILTERS = ("status", "type", "created_from", "created_to", "key", "meta", "tenant")
 TAKES: dict[str, frozenset[TaskStatus]] = {  # which states each verb applies to
     "cancel": frozenset({TaskStatus.PENDING, TaskStatus.PROCESSING}),
     "retry": frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED}),
@@ -66,10 +66,12 @@ async def matching(
         rows = page.tasks[: MAX_BULK - seen]
         seen += len(rows)
         found.extend(t for t in rows if t.status in takes)
-        more = page.next_cursor is not None or len(rows) < len(page.tasks)
-        cursor = rows[-1].id if rows else None
-        if not more or not rows:
+        if len(rows) < len(page.tasks):  # cut at MAX_BULK
+            return Matched(found, seen, rows[-1].id)
+        if page.next_cursor is None:
             return Matched(found, seen, None)
+        # a metadata search's page may be empty and still go on past its window
+        cursor = page.next_cursor
         if seen >= MAX_BULK:
             return Matched(found, seen, cursor)
 
@@ -97,13 +99,14 @@ def _filter(who: Viewer, fields: dict[str, str]) -> TaskFilter:
 @router.get("/tasks/bulk", response_class=HTMLResponse)
 async def confirm(
     who: Viewing, verb: Text = "", status: Text = "", type: Text = "",
-    created_from: Text = "", created_to: Text = "", cursor: Text = "",
+    created_from: Text = "", created_to: Text = "", cursor: Text = "", key: Key = "",
+    meta: Meta = "", tenant: Text = "",
 ) -> Response:
     """How many tasks the filter matches and how many the action would change; a button to
     go ahead."""
     who.need(who.can_act, f"{verb} tasks")
     query = {"status": status, "type": type, "created_from": created_from,
-             "created_to": created_to}
+             "created_to": created_to, "key": key, "meta": meta, "tenant": tenant}
     found = await matching(who, _filter(who, query), verb, cursor or None)
     return who.render("bulk.html", verb=verb, query=query, found=found, limit=MAX_BULK,
                       start=cursor)

@@ -1,8 +1,9 @@
-"""Editing a task config's limits from the console (admin keys): timeout, retries, priority,
-concurrency and rate limit, enabled. The executor and its settings are shown but kept as
-stored: the form sends them back masked, as a GET answers them, so secrets stay sealed
-(``"***"`` keeps the stored value). The body goes through the API's own ``TaskConfigIn``, so
-the bounds and error texts are the API's, and ``TaskService.put_config`` audits it."""
+"""Editing a task config from the console (admin keys): the executor and its settings (JSON),
+timeout, retries, priority, concurrency and rate limit, enabled. The settings are shown
+masked, as a GET answers them, and sent back so: a secret left as ``"***"`` keeps the stored
+value (still sealed; only a new value is sealed anew), and a secret is never written into the
+page. The body goes through the API's own ``TaskConfigIn`` and ``TaskService.put_config``, so
+the bounds, the executor's checks, the error texts and the audit row are the API's."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pydantic
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -22,6 +24,7 @@ from conveyor.console import session
 from conveyor.console.routing import ConsoleRoute
 from conveyor.console.views import Viewer, Viewing
 from conveyor.errors import ValidationError
+from conveyor.executors.rules import known_executors
 from conveyor.models import Priority, TaskConfig, check_task_type
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -37,8 +40,8 @@ async def _stored(who: Viewer, task_type: str) -> TaskConfig:
 def edited(stored: TaskConfig, fields: dict[str, str], now: float) -> TaskConfig:
     """``stored`` with the form's limits (pure but for the model's checks)."""
     body: dict[str, Any] = {
-        "executor": stored.executor,
-        "executor_config": shown_config(stored.executor, stored.executor_config),
+        "executor": fields.get("executor", "").strip() or stored.executor,
+        "executor_config": settings(fields.get("executor_config"), stored),
         "enabled": fields.get("enabled") == "on",
         "priority": fields.get("priority") or None,
     }
@@ -57,12 +60,23 @@ def edited(stored: TaskConfig, fields: dict[str, str], now: float) -> TaskConfig
     return replace(parsed.to_config(stored.task_type, now, stored.tenant), backoff=stored.backoff)
 
 
+def settings(text: str | None, stored: TaskConfig) -> Any:
+    """The executor's settings from the form's JSON (absent: as stored, masked)."""
+    if text is None or not text.strip():
+        return shown_config(stored.executor, stored.executor_config)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"executor_config: not JSON ({exc})") from None
+
+
 @router.get("/configs/{task_type}", response_class=HTMLResponse)
 async def config_form(task_type: str, who: Viewing) -> Response:
     config = await _stored(who, task_type)
     return who.render("config.html", config=config, priorities=[p.label for p in Priority],
                       shown=shown_config(config.executor, config.executor_config),
-                      can_edit=who.principal.scope >= Scope.ADMIN)
+                      can_edit=who.principal.scope >= Scope.ADMIN,
+                      executors=sorted(known_executors()))
 
 
 @router.post("/configs/{task_type}")

@@ -1,6 +1,6 @@
 """Queues (pending per priority and per type, pause / resume, the task configs), workers
-(live and the durable history) and schedules, read through ``Operations`` and the services
-the API uses, with the caller's tenant filter."""
+(live and the durable history, the drain of one) and schedules, read through ``Operations``
+and the services the API uses, with the caller's tenant filter."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from conveyor.api.auth import acting
 from conveyor.console import session
 from conveyor.console.overview import snapshots
 from conveyor.console.routing import ConsoleRoute, back
+from conveyor.console.snapshot import PENDING_SCAN
 from conveyor.console.views import Viewer, Viewing
 from conveyor.models import Priority, TaskStatus
 from conveyor.schedules.service import ScheduleService
@@ -27,7 +28,7 @@ async def queues(who: Viewing) -> Response:
     by_type = {t: stats.by_type.get(t, {}).get(pending, 0) for t in types}
     configs = await who.service.list_configs(who.sees)
     return who.render("queues.html", state=state, priorities=PRIORITIES, by_type=by_type,
-                      configs=configs)
+                      configs=configs, due=snap.due, scan=PENDING_SCAN)
 
 
 PRIORITIES = [p.label for p in sorted(Priority, reverse=True)]
@@ -57,6 +58,16 @@ async def workers(who: Viewing) -> Response:
     ops = who.operations
     return who.render("workers.html", live=await ops.live_workers(who.sees),
                       history=await ops.worker_records(who.sees))
+
+
+@router.post("/workers/{worker_id}/drain")
+async def drain(worker_id: str, who: Viewing) -> Response:
+    """As ``POST /api/v1/workers/{id}/drain``: the worker finishes what it runs and idles."""
+    await session.checked_form(who.request)
+    who.need(who.can_steer, "drain workers (they run every tenant's work)")
+    await who.operations.drain(worker_id)
+    snapshots(who).invalidate()
+    return RedirectResponse(f"{session.PREFIX}/workers", status_code=303)
 
 
 @router.get("/schedules", response_class=HTMLResponse)

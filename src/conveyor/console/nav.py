@@ -17,5 +17,6 @@ NAV: tuple[Entry, ...] = (
     Entry("Queues", "/queues"),
     Entry("Workers", "/workers"),
     Entry("Schedules", "/schedules"),
+    Entry("Workflows", "/workflows"),
     Entry("Drift", "/drift"),
 )

@@ -1,4 +1,5 @@
-"""Tasks: search with filters and cursor paging, a task's page with its timeline, and the
+"""Tasks: search with filters (state, type, creation time, idempotency key, metadata) and
+cursor paging, a task's page with its timeline, and the
 cancel / retry / priority actions, each through ``TaskService`` with the caller's principal
 (so ownership, tenancy and the audit row are exactly the API's)."""
 
@@ -19,11 +20,14 @@ from conveyor.console.views import Viewer, Viewing
 from conveyor.errors import ValidationError
 from conveyor.ids import is_id
 from conveyor.models import Priority, TaskStatus, check_task_type
-from conveyor.store.protocol import ListRequest, TaskFilter
+from conveyor.store.protocol import METADATA_WINDOW, ListRequest, TaskFilter
+from conveyor.tenants import DEFAULT_TENANT, check_tenant
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
 Text = Annotated[str, Query(max_length=128)]
+Key = Annotated[str, Query(max_length=255)]  # an idempotency key's own bound
+Meta = Annotated[str, Query(max_length=512)]
 
 
 def moment(text: str, name: str) -> float | None:
@@ -39,32 +43,55 @@ def moment(text: str, name: str) -> float | None:
     return parsed.timestamp()
 
 
-def task_filter(who: Viewer, status: str, task_type: str, start: str, end: str) -> TaskFilter:
+def task_filter(
+    who: Viewer, status: str, task_type: str, start: str, end: str, key: str = "",
+    meta: str = "", tenant: str = "",
+) -> TaskFilter:
+    """The list's filter from the form's fields. An idempotency key is looked up with its type
+    in one tenant (the unique index): the viewer's own, or for a key spanning tenants the one
+    the form names (``default`` if none)."""
     if status and status not in {str(s) for s in TaskStatus}:
         raise ValidationError(f"state: unknown state {status!r}")
     if task_type:
         check_task_type(task_type)
+    if key and not task_type:
+        raise ValidationError("idempotency key: give the task type too (keys are unique per "
+                              "type)")
+    scope = who.sees
+    if key and scope is None:
+        scope = check_tenant(tenant or DEFAULT_TENANT)
     return TaskFilter(
-        tenant=who.sees, status=TaskStatus(status) if status else None,
+        tenant=scope, status=TaskStatus(status) if status else None,
         task_type=task_type or None, created_from=moment(start, "from"),
-        created_to=moment(end, "to"),
+        created_to=moment(end, "to"), idempotency_key=key or None, metadata=pair(meta),
     )
+
+
+def pair(text: str) -> tuple[str, str] | None:
+    """``key=value`` (spaces around either trimmed), or None when empty."""
+    if not text.strip():
+        return None
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValidationError(f"metadata: write key=value (got {text!r})")
+    return name.strip(), value.strip()
 
 
 @router.get("/tasks", response_class=HTMLResponse)
 async def tasks(
     who: Viewing, status: Text = "", type: Text = "", created_from: Text = "",
-    created_to: Text = "", id: Text = "", cursor: Text = "",
+    created_to: Text = "", id: Text = "", cursor: Text = "", key: Key = "", meta: Meta = "",
+    tenant: Text = "",
 ) -> Response:
     if id.strip():
         found = await who.service.get(id.strip(), who.sees)  # 404 page when not this tenant's
         return RedirectResponse(f"{session.PREFIX}/tasks/{found.id}", status_code=303)
-    where = task_filter(who, status, type, created_from, created_to)
+    where = task_filter(who, status, type, created_from, created_to, key, meta, tenant)
     page = await who.service.list_tasks(ListRequest(where, cursor or None, PAGE))
     query = {"status": status, "type": type, "created_from": created_from,
-             "created_to": created_to}
+             "created_to": created_to, "key": key, "meta": meta, "tenant": tenant}
     return who.render("tasks.html", page=page, query=query, states=[str(s) for s in TaskStatus],
-                      final=FINAL)
+                      final=FINAL, window=METADATA_WINDOW)
 
 
 async def _task_context(who: Viewer, task_id: str) -> dict[str, Any]:

@@ -110,6 +110,10 @@ class Keys:
     def worker_active(self, worker_id: str) -> str:
         return f"{self.worker_prefix}{worker_id}{self.ACTIVE_SUFFIX}"
 
+    def drain(self, worker_id: str) -> str:
+        """A drain request for one worker process: its ``started_at``, with a TTL."""
+        return f"{self.prefix}drain:{worker_id}"
+
     @property
     def leader(self) -> str:
         return f"{self.prefix}{self.leader_key}"

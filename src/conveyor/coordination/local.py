@@ -35,6 +35,7 @@ class LocalCoordination:
         self._active: dict[str, dict[QueueItem, None]] = defaultdict(dict)
         self._worker_wakeups: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._workers: dict[str, tuple[WorkerInfo, float]] = {}
+        self._drains: dict[str, tuple[float, float]] = {}  # worker → (started_at, expires)
         self._work = asyncio.Event()
         self._paused: set[str] = set()
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -220,6 +221,14 @@ class LocalCoordination:
         self._workers.pop(worker_id, None)
         self._worker_queues.pop(worker_id, None)
         self._active.pop(worker_id, None)
+        self._drains.pop(worker_id, None)
+
+    async def request_drain(self, worker_id: str, started_at: float, ttl: float) -> None:
+        self._drains[worker_id] = (started_at, self._clock() + ttl)
+
+    async def drain_requested(self, worker_id: str) -> float | None:
+        held = self._drains.get(worker_id)
+        return held[0] if held is not None and held[1] > self._clock() else None
 
     # -- LeaderLease --------------------------------------------------------------------------
 

@@ -142,6 +142,13 @@ class Registry(Protocol):
     async def deregister(self, worker_id: str) -> None:
         """A clean exit: forget the worker (its queue must be empty or handed back first)."""
 
+    async def request_drain(self, worker_id: str, started_at: float, ttl: float) -> None:
+        """Ask the worker process that registered ``worker_id`` at ``started_at`` to drain (a
+        later process under the same id is not concerned); the request lasts ``ttl``."""
+
+    async def drain_requested(self, worker_id: str) -> float | None:
+        """The ``started_at`` a drain request for ``worker_id`` names, if one stands."""
+
 
 class LeaderLease(Protocol):
     """The scheduler lease with a fencing epoch that rises with every new holder."""

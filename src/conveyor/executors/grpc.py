@@ -14,7 +14,8 @@ this module applies:
   ``RetryableError``; any other non-OK code ``PermanentError``.
 
 The call carries the metadata ``idempotency-key: {task_id}:{attempt}`` and a deadline of the
-task timeout, so the service stops working on an attempt the worker has given up on. When the
+task timeout, so the service stops working on an attempt the worker has given up on; with
+tracing on, also ``traceparent`` (as the HTTP executor's header). When the
 worker cancels ``execute`` (timeout or a cancel request), grpc.aio cancels the RPC and the
 server sees CANCELLED.
 
@@ -43,6 +44,7 @@ from conveyor.executors.grpc_pb import executor_pb2
 from conveyor.executors.http import string_map
 from conveyor.executors.netguard import Allowlist, IPAddress, resolve_checked
 from conveyor.models import Task
+from conveyor.observability import tracing
 
 EXECUTE_METHOD = "/conveyor.executor.v1.Executor/Execute"
 SECRET_FIELDS = ("metadata.*",)
@@ -185,7 +187,8 @@ class GrpcExecutor:
             response = await execute(
                 request,
                 timeout=call.timeout,
-                metadata=(*call.metadata, (IDEMPOTENCY_KEY, f"{task.id}:{task.attempt}")),
+                metadata=(*call.metadata, (IDEMPOTENCY_KEY, f"{task.id}:{task.attempt}"),
+                          *tracing.outgoing().items()),  # traceparent, like the HTTP header
             )
         except grpc.aio.AioRpcError as exc:
             raise error_for(exc) from exc

@@ -3,7 +3,9 @@
 Request: ``executor_config`` names ``url`` (required), ``method`` (default ``POST``),
 ``headers`` and ``timeout_seconds``; the body is JSON ``{"task_id", "attempt", "task_type",
 "payload"}`` and the ``Idempotency-Key: {task_id}:{attempt}`` header lets the service drop a
-repeated delivery (delivery is at least once, docs/design.md §4).
+repeated delivery (delivery is at least once, docs/design.md §4). With tracing on, a W3C
+``traceparent`` header names the attempt's executor span, so the service's spans join the
+task's trace (``observability.tracing``).
 
 Response contract, in the order it is applied:
 
@@ -42,6 +44,7 @@ from conveyor.errors import PermanentError, RetryableError
 from conveyor.executors.netguard import Allowlist
 from conveyor.executors.outbound import Outbound, build_client, merge_headers, send_checked
 from conveyor.models import Task
+from conveyor.observability import tracing
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 ALLOWED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -155,7 +158,8 @@ class HttpExecutor:
         ).encode()
         headers = merge_headers(
             call.headers,
-            {"Content-Type": "application/json", "Idempotency-Key": f"{task.id}:{task.attempt}"},
+            {"Content-Type": "application/json", "Idempotency-Key": f"{task.id}:{task.attempt}",
+             **tracing.outgoing()},  # traceparent: the service's spans join the task's trace
         )
         request = replace(call, headers=headers, content=body)
         reply = await send_checked(

@@ -27,6 +27,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from prometheus_client.registry import Collector
@@ -79,6 +80,8 @@ class Metrics:
         self.tenant_label = tenant_label
         self._samplers: list[RefreshingCollector] = []
         r = self.registry
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...
+        ProcessCollector(registry=r)
         task = ["tenant", "type"] if tenant_label else ["type"]
         self.tasks_created = Counter(
             "conveyor_tasks_created", "Tasks created by this process.", task, registry=r
@@ -122,6 +125,10 @@ class Metrics:
     def task_labels(self, task: Task) -> tuple[str, ...]:
         """The leading label values of a per-task family for ``task``."""
         return (task.tenant, task.task_type) if self.tenant_label else (task.task_type,)
+
+    def add(self, collector: Collector) -> None:
+        """Register a collector that reads its values without I/O (``resources``)."""
+        self.registry.register(collector)
 
     def observe(self, sampler: RefreshingCollector) -> None:
         """Register a sampler: it is refreshed before, and collected during, every scrape."""

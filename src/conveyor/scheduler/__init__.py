@@ -8,6 +8,7 @@ from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty, Supervisor
+from conveyor.observability.task_spans import DispatchSpans
 from conveyor.outcomes import Outcomes
 from conveyor.quotas import LimitsCache
 from conveyor.scheduler.archive import JsonlArchive
@@ -55,6 +56,7 @@ class Scheduler:
             scan_interval=s.scan_interval, look_past=s.look_past,
             weights=s.priority_weights if s.priority_mode == "weighted" else None,
             tenant_weights=LimitsCache(store.tenant_limits).weights,
+            on_moved=DispatchSpans(store.tasks).record,
         )
         self.promoter = Promoter(
             coordination.queues, self.elector, min(0.2, s.scan_interval), s.batch_size

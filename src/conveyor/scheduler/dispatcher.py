@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 STRICT_ORDER = (Priority.HIGH, Priority.NORMAL, Priority.LOW)
 
 Flow = tuple[str, str]  # (tenant, task type): what a concurrency cap or a rate bucket bounds
+# Called after a pass with its moves and the pass's start: ``task_spans.DispatchSpans``.
+Moved = Callable[[Sequence[tuple[QueueItem, str]], float], Awaitable[None]]
 
 
 def flow(item: QueueItem) -> Flow:
@@ -72,6 +74,7 @@ class Dispatcher(Duty):
         look_past: int = 0,
         weights: tuple[int, int, int] | None = None,
         tenant_weights: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
+        on_moved: Moved | None = None,
     ) -> None:
         super().__init__(scan_interval)
         self._coord = coordination
@@ -83,6 +86,7 @@ class Dispatcher(Duty):
         self._weights = weights  # (low, normal, high) for the weighted mode; None = strict
         self._tenant_weights = tenant_weights  # items per turn by tenant (a cached read)
         self._turns: Mapping[str, int] = {}  # this pass's tenant weights
+        self._on_moved = on_moved  # told of each pass's moves once made (trace spans)
         self._again = False
         self.dispatched = 0
         self.refused = 0  # passes whose epoch a script refused
@@ -116,6 +120,8 @@ class Dispatcher(Duty):
             return
         self.dispatched += moved
         self._again = len(moves) >= budget
+        if self._on_moved is not None:
+            await self._on_moved(moves, now)
 
     async def _moves(
         self, workers: list[WorkerInfo], budget: int, paused: set[str], now: float

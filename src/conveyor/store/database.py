@@ -25,6 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from conveyor.errors import BackendUnavailable, Conflict, Refused
 
 _UPSERT_TRIES = 3
+# A host cut off in the middle of a transaction leaves its connection open on the server (no
+# packet says the client is gone), and the transaction keeps its row locks: every process that
+# needs those rows stalls up to the lock-wait timeout (50 s on MariaDB), again and again, until
+# TCP gives up hours later. Conveyor's transactions never sit idle between statements for
+# long, so the server ends one that does and its locks go with it (tests/hosts/test_failover).
+IDLE_TRANSACTION_TIMEOUT = 15  # seconds
 # What ``upsert`` calls in the transaction that wrote, with the row as it was (None: new).
 Written = Callable[[AsyncConnection, "sa.RowMapping | None"], Awaitable[None]]
 
@@ -153,7 +159,8 @@ def _make_engine(url: sa.URL, echo: bool) -> AsyncEngine:
             cursor.close()
 
         return engine
-    engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
+                                 connect_args=_session_limits(url))
     _ping_when_idle(engine)
     return engine
 
@@ -191,3 +198,15 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise sa.exc.DisconnectionError(f"stale pooled connection: {exc}") from exc
         if not alive:
             raise sa.exc.DisconnectionError("stale pooled connection")
+
+
+def _session_limits(url: sa.URL) -> dict[str, Any]:
+    """Connect arguments that end a transaction left idle (``IDLE_TRANSACTION_TIMEOUT``)."""
+    driver = url.get_driver_name()
+    if driver == "asyncmy":  # MariaDB runs /*M! ... */; MySQL, which has no such limit, skips it
+        return {"init_command":
+                f"/*M! SET SESSION idle_transaction_timeout = {IDLE_TRANSACTION_TIMEOUT} */"}
+    if driver == "asyncpg":
+        ms = str(IDLE_TRANSACTION_TIMEOUT * 1000)
+        return {"server_settings": {"idle_in_transaction_session_timeout": ms}}
+    return {}

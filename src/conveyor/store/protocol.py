@@ -75,15 +75,24 @@ class Finished(list[Task]):
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
-    """``tenant`` None spans every tenant (a superadmin, or no authentication)."""
+    """``tenant`` None spans every tenant (a superadmin, or no authentication).
+
+    ``idempotency_key`` needs ``task_type`` (keys are unique per tenant and type, and found
+    through that unique index). ``metadata`` (key, value) has no index: a page looks for it
+    among the next ``METADATA_WINDOW`` tasks the other filters select, newest first, so each
+    page reads a bounded number of rows and its cursor goes on past the window.
+    """
 
     tenant: str | None = None
     status: TaskStatus | None = None
     task_type: str | None = None
     created_from: float | None = None
     created_to: float | None = None
+    idempotency_key: str | None = None
+    metadata: tuple[str, str] | None = None
 
 
+METADATA_WINDOW = 5_000  # tasks one page of a metadata search reads at most
 BIG_FIELDS = frozenset({"payload", "result"})  # what a list leaves out unless asked for
 
 
@@ -215,6 +224,40 @@ class TaskStats(Protocol):
         self, since: float, tenant: str | None = None
     ) -> tuple[int, dict[str, int]]:
         """Tasks created since ``since``, and tasks finished since then by final status."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """PENDING rows of one (type, priority) among the scanned ones."""
+
+    task_type: str
+    priority: str  # label
+    count: int
+    oldest_due: float  # run_at of the one due longest
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """One finished task's last attempt: how long it waited once due, and how long it ran."""
+
+    wait: float
+    run: float
+
+
+class Glance(Protocol):
+    """The console overview's numbers, each read with a bound (``store.glance``)."""
+
+    async def counts(self, cap: int, tenant: str | None = None) -> dict[str, int]:
+        """Tasks per state; ``cap + 1`` stands for "more than ``cap``"."""
+
+    async def pending(self, now: float, scan: int, tenant: str | None = None) -> list[Pending]:
+        """The ``scan`` PENDING rows due longest, by (type, priority)."""
+
+    async def timings(self, sample: int, tenant: str | None = None) -> list[Timing]:
+        """Queue wait and run time of the ``sample`` tasks that finished last."""
+
+    async def moves(self, since: float, tenant: str | None = None) -> tuple[int, int]:
+        """Attempts started and retries since ``since``."""
 
 
 class TaskConfigs(Protocol):
@@ -394,6 +437,9 @@ class WorkflowRecords(Protocol):
 
     async def node_states(self, workflow_id: str) -> dict[str, TaskStatus]: ...
 
+    async def edges(self, workflow_id: str) -> dict[str, list[str]]:
+        """Node → the nodes it runs after."""
+
     async def list_workflows(
         self, tenant: str | None, name: str | None, cursor: str | None, limit: int
     ) -> list[Workflow]: ...
@@ -421,6 +467,9 @@ class TaskStore(Protocol):
 
     @property
     def stats(self) -> TaskStats: ...
+
+    @property
+    def glance(self) -> Glance: ...
 
     @property
     def retention(self) -> Purges: ...

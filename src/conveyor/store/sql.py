@@ -19,6 +19,7 @@ from conveyor.store.configs import SqlConfigs
 from conveyor.store.database import Database
 from conveyor.store.deps import SqlDeps
 from conveyor.store.epochs import SqlEpochs
+from conveyor.store.glance import SqlGlance
 from conveyor.store.moves import MAX_RESULT_BYTES, SqlMoves
 from conveyor.store.retention import SqlPurges
 from conveyor.store.schedules import SqlSchedules
@@ -45,6 +46,7 @@ class SqlStore:
         self.moves = SqlMoves(self.db, self.events, max_result_bytes)
         self.sweeps = SqlSweeps(self.db)
         self.stats = SqlStats(self.db)
+        self.glance = SqlGlance(self.db)
         self.retention = SqlPurges(self.db)
         self.configs = SqlConfigs(self.db)
         self.keys = SqlApiKeys(self.db)

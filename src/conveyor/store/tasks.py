@@ -8,18 +8,19 @@ later change is a conditional update and lives in ``moves``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.errors import Conflict
+from conveyor.errors import Conflict, ValidationError
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task, TaskLog, TaskStatus
 from conveyor.store.database import Database
 from conveyor.store.deps import insert_edges, settle
-from conveyor.store.protocol import Created, ListRequest, Page
+from conveyor.store.protocol import METADATA_WINDOW, Created, ListRequest, Page, TaskFilter
 from conveyor.store.rows import (
     SUMMARY_COLUMNS,
     by_ids,
@@ -77,25 +78,28 @@ class SqlTasks:
         where = ask.where
         sizes = [sa.func.length(task.c[name]).label(f"{name}_bytes") for name in ask.include]
         query = sa.select(*SUMMARY_COLUMNS, *sizes).order_by(task.c.id.desc()).limit(ask.limit + 1)
-        query = in_tenant(query, where.tenant)
-        if where.status is not None:
-            query = query.where(task.c.status == str(where.status))
-        if where.task_type is not None:
-            query = query.where(task.c.task_type == where.task_type)
-        if where.created_from is not None:
-            query = query.where(task.c.created_at >= where.created_from)
-        if where.created_to is not None:
-            query = query.where(task.c.created_at < where.created_to)
-        if ask.cursor is not None:
-            query = query.where(task.c.id < ask.cursor)
+        window: sa.Subquery | None = None
+        if where.metadata is None:
+            query = narrowed(query, where, ask.cursor)
+        else:
+            window = narrowed(sa.select(task.c.id), where, ask.cursor).order_by(
+                task.c.id.desc()).limit(METADATA_WINDOW).subquery()
+            pair = orjson.dumps(where.metadata[0]) + b":" + orjson.dumps(where.metadata[1])
+            query = query.join_from(task, window, task.c.id == window.c.id).where(
+                task.c.metadata.contains(pair.decode(), autoescape=True))
         async with self._db.connect() as conn:
             rows = list((await conn.execute(query)).mappings())
             more = len(rows) > ask.limit
             taken = within_budget(rows[: ask.limit], ask.include, ask.budget)
             more = more or len(taken) < min(len(rows), ask.limit)
             big = await _big_fields(conn, [r["id"] for r in taken], ask.include)
-        tasks = [summary_from_row(r, big.get(r["id"], {})) for r in taken]
-        return Page(tasks, tasks[-1].id if more and tasks else None, ask.include)
+            tasks = [summary_from_row(r, big.get(r["id"], {})) for r in taken]
+            cursor = tasks[-1].id if more and tasks else None
+            if window is not None and not more:  # the window read whole: go on past it
+                scanned, last = (await conn.execute(
+                    sa.select(sa.func.count(), sa.func.min(window.c.id)))).one()
+                cursor = last if scanned >= METADATA_WINDOW else None
+        return Page(tasks, cursor, ask.include)
 
     async def logs(self, task_id: str, tenant: str | None = None) -> list[TaskLog]:
         query = sa.select(task_logs).where(task_logs.c.task_id == task_id).order_by(task_logs.c.id)
@@ -125,6 +129,27 @@ def within_budget(
         if count and total > budget:
             return rows[:count]
     return rows
+
+
+def narrowed(query: sa.Select[Any], where: TaskFilter, cursor: str | None) -> sa.Select[Any]:
+    """``query`` restricted by every indexed part of ``where`` and the cursor."""
+    query = in_tenant(query, where.tenant)
+    if where.status is not None:
+        query = query.where(task.c.status == str(where.status))
+    if where.task_type is not None:
+        query = query.where(task.c.task_type == where.task_type)
+    if where.idempotency_key is not None:
+        if where.task_type is None:
+            raise ValidationError("an idempotency key is searched for with its task type")
+        query = query.where(
+            task.c.idempotency_hash == key_hash(where.task_type, where.idempotency_key))
+    if where.created_from is not None:
+        query = query.where(task.c.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(task.c.created_at < where.created_to)
+    if cursor is not None:
+        query = query.where(task.c.id < cursor)
+    return query
 
 
 async def _big_fields(

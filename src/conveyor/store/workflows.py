@@ -68,6 +68,21 @@ class SqlWorkflows:
                  .where(workflow_nodes.c.workflow_id == workflow_id))
         return {r.node: S(r.status) for r in await self._db.rows(query)}
 
+    async def edges(self, workflow_id: str) -> dict[str, list[str]]:
+        """Node → the nodes it runs after, in their order (through ``task_deps``' primary
+        key and ``ix_workflow_nodes_task``)."""
+        child, parent = workflow_nodes.alias("child"), workflow_nodes.alias("parent")
+        query = (sa.select(child.c.node.label("child"), parent.c.node.label("parent"))
+                 .select_from(child.join(task_deps, task_deps.c.child_id == child.c.task_id)
+                              .join(parent, sa.and_(parent.c.task_id == task_deps.c.parent_id,
+                                                    parent.c.workflow_id == child.c.workflow_id)))
+                 .where(child.c.workflow_id == workflow_id)
+                 .order_by(child.c.node, task_deps.c.position))
+        found: dict[str, list[str]] = {}
+        for r in await self._db.rows(query):
+            found.setdefault(r["child"], []).append(r["parent"])
+        return found
+
     async def list_workflows(
         self, tenant: str | None, name: str | None, cursor: str | None, limit: int
     ) -> list[Workflow]:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+from functools import partial
 
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
@@ -61,7 +62,7 @@ class Worker:
             prefetch=w.capacity if w.prefetch is None else w.prefetch,
             types=w.supported_types, weight=w.weight, interval=w.heartbeat_interval,
             ttl=w.heartbeat_ttl, load=lambda: self.processor.load,
-            advertise=self.capabilities.types,
+            advertise=self.capabilities.types, on_drain=self._drain_requested,
         )
         self.canceller = Canceller(coordination.cancels, self.processor, interval=1.0)
         self.reconciler = Reconciler(
@@ -71,6 +72,7 @@ class Worker:
         self._supervisor = Supervisor(self.duties)
         self._hurry = asyncio.Event()
         self._owns_id = False  # until then, stop must not touch the queues of this id
+        self._idling: asyncio.Task[None] | None = None
 
     def hurry(self) -> None:
         """Cut the grace period short: interrupt the running tasks now (a second Ctrl-C)."""
@@ -121,6 +123,9 @@ class Worker:
         heartbeat stops last, so the scheduler keeps seeing a live (draining) worker and
         does not reap the tasks it is still finishing.
         """
+        if self._idling is not None:  # drained already: only its wait is left to end
+            self._idling.cancel()
+            await asyncio.gather(self._idling, return_exceptions=True)
         if not self._owns_id:  # refused at start: the id, its queue and record are another's
             await self.executors.close()
             return
@@ -139,6 +144,28 @@ class Worker:
         await self._coord.registry.deregister(self.id)
         await self._store.workers.mark_worker(self.id, "stopped", time.time())
         await self.executors.close()
+
+    def _drain_requested(self) -> None:
+        if self._idling is None:
+            self._idling = asyncio.create_task(self.idle(), name="worker-drain")
+
+    async def idle(self) -> None:
+        """A drain asked for from outside (the console, the API): take no new work, hand back
+        what was queued here, and let the running tasks finish on their own (no grace period
+        cuts them short); then stay registered, heartbeating as draining with nothing to do,
+        until the process is stopped. The process keeps running because it may be a
+        standalone one whose API and scheduler must go on.
+
+        The heartbeat that published ``draining`` may have crossed a dispatch that still
+        sent items here, so the queue is handed back once more a heartbeat later."""
+        log.info("draining: taking no new work")
+        self.heartbeat.draining = True
+        await self.processor.stop()
+        await self.reconciler.stop()
+        hand_back = partial(self._coord.worker_queues.hand_back, self.id)
+        await retrying(hand_back, "handing back the queued tasks")
+        await asyncio.sleep(self._settings.worker.heartbeat_interval)
+        await retrying(hand_back, "handing back the queued tasks")
 
     async def _drain(self, grace: float) -> None:
         """Drain within ``grace``, or at once when ``hurry`` is called meanwhile; interrupted

@@ -39,15 +39,19 @@ class Heartbeat(Duty):
         ttl: float,
         load: Callable[[], int],
         advertise: Callable[[], Awaitable[tuple[str, ...]]] | None = None,
+        on_drain: Callable[[], None] | None = None,
     ) -> None:
         """``advertise``, when given, recomputes the types at each beat (task configs change
-        while the worker runs); ``types`` is what it advertises until then."""
+        while the worker runs); ``types`` is what it advertises until then. ``on_drain`` is
+        called once, at the beat that finds a drain request naming this process (the
+        console's or ``POST /api/v1/workers/{id}/drain``)."""
         super().__init__(interval)
         self._registry = registry
         self._workers = workers
         self._ttl = ttl
         self._load = load
         self._advertise = advertise
+        self._on_drain = on_drain
         self.draining = False
         self.info = WorkerInfo(
             worker_id, socket.gethostname(), os.getpid(), capacity, types, weight,
@@ -60,6 +64,10 @@ class Heartbeat(Duty):
                 self.info = replace(self.info, types=await self._advertise())
             except BackendUnavailable as exc:  # keep the last types: the live entry matters more
                 log.warning("could not read the task configs, advertising the last types: %s", exc)
+        if self._on_drain is not None and not self.draining and (
+                await self._registry.drain_requested(self.info.worker_id) == self.info.started_at):
+            self.draining = True  # published by this very beat
+            self._on_drain()
         info = replace(self.info, last_heartbeat=now, load=self._load(), draining=self.draining)
         await self._registry.heartbeat(info, self._ttl)
         await self._workers.record_workers([info], "alive", now)

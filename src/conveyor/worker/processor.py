@@ -37,6 +37,7 @@ from conveyor.errors import BackendUnavailable, PermanentError
 from conveyor.executors.registry import ExecutorRegistry
 from conveyor.executors.subprocess_pool import Described
 from conveyor.models import Backoff, QueueItem, Task, TaskStatus
+from conveyor.observability import tracing
 from conveyor.outcomes import Outcomes
 from conveyor.store.protocol import Outcome, TaskMoves
 from conveyor.worker.completions import Completions
@@ -202,14 +203,21 @@ class Processor(Duty):
             worker_id=self.worker_id,
         ):
             began = time.monotonic()
-            try:
-                outcome = await self._attempt(running)
-            except Exception as exc:  # a bug in our own code: record it, never lose the task
-                log.exception("unexpected error running task %s", task.id)
-                outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED, error=repr(exc),
-                                  worker_id=self.worker_id)
-            finally:
-                self.running.pop(task.id, None)
+            with tracing.span(
+                "conveyor.attempt", parent=task.metadata, task_id=task.id,
+                task_type=task.task_type, attempt=task.attempt, worker=self.worker_id,
+            ) as marks:
+                try:
+                    outcome = await self._attempt(running)
+                except Exception as exc:  # a bug in our own code: record it, never lose it
+                    log.exception("unexpected error running task %s", task.id)
+                    outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED,
+                                      error=repr(exc), worker_id=self.worker_id)
+                finally:
+                    self.running.pop(task.id, None)
+                marks.note(status=str(outcome.status))
+                if outcome.status != TaskStatus.SUCCESS:
+                    marks.fail(outcome.error or str(outcome.status))
             _log_finished(task, outcome, time.monotonic() - began)
         self._completions.add(outcome, item)
 
@@ -247,7 +255,10 @@ class Processor(Duty):
         return self._failed(task, TaskStatus.FAILED, _describe(exc), retryable, backoff)
 
     async def _execute(self, task: Task, executor: str, config: dict[str, object]) -> object:
-        result = await self._executors.get(executor).execute(task, config)
+        # A child of the attempt's span (this asyncio task copied its context); HTTP and gRPC
+        # executors pass it on (``tracing.outgoing``), so the called service's spans join.
+        with tracing.span(f"conveyor.execute {executor}", executor=executor):
+            result = await self._executors.get(executor).execute(task, config)
         try:
             orjson.dumps(result)
         except TypeError as exc:

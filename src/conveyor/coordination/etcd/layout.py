@@ -91,6 +91,10 @@ class Layout:
     def node(self, worker_id: str) -> bytes:
         return self.k(f"nodes/worker/{q(worker_id)}")
 
+    def drain(self, worker_id: str) -> bytes:
+        """A drain request for one worker process: its ``started_at``, under an etcd lease."""
+        return self.k(f"drain/{q(worker_id)}")
+
     def scheduler_node(self, holder: str = "") -> bytes:
         return self.k(f"nodes/scheduler/{q(holder)}" if holder else "nodes/scheduler/")
 

@@ -173,9 +173,20 @@ class EtcdRegistry(Part):
     def _forget(self, worker_id: str) -> list[Op]:
         return [("delete_prefix", self._l.worker_all(worker_id)),
                 ("delete", self._l.node(worker_id)),
-                ("delete", self._l.worker_index(worker_id))]
+                ("delete", self._l.worker_index(worker_id)),
+                ("delete", self._l.drain(worker_id))]
 
     @unavailable_on_loss
     async def deregister(self, worker_id: str) -> None:
         await self._c.txn([], self._forget(worker_id))
+
+    @unavailable_on_loss
+    async def request_drain(self, worker_id: str, started_at: float, ttl: float) -> None:
+        lease = await self._c.grant(ttl)
+        await self._c.put(self._l.drain(worker_id), repr(started_at).encode(), lease)
+
+    @unavailable_on_loss
+    async def drain_requested(self, worker_id: str) -> float | None:
+        found = await self._c.get(self._l.drain(worker_id))
+        return None if found is None else float(found.value)
 

@@ -161,5 +161,15 @@ class RedisRegistry:
         k = self._keys
         async with self._b.client.pipeline(transaction=True) as pipe:
             pipe.zrem(k.workers, worker_id)
-            pipe.delete(k.worker(worker_id), k.worker_queue(worker_id), k.worker_active(worker_id))
+            pipe.delete(k.worker(worker_id), k.worker_queue(worker_id), k.worker_active(worker_id),
+                        k.drain(worker_id))
             await pipe.execute()
+
+    @unavailable_on_loss
+    async def request_drain(self, worker_id: str, started_at: float, ttl: float) -> None:
+        await self._b.client.set(self._keys.drain(worker_id), repr(started_at), px=ms(ttl))
+
+    @unavailable_on_loss
+    async def drain_requested(self, worker_id: str) -> float | None:
+        found = await self._b.client.get(self._keys.drain(worker_id))
+        return None if found is None else float(found)
