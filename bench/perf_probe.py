@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 import conveyor_figs as cf
 from harness import Procs, percentile, sql, stop_everything, wait_until
+from peers._http import post
 
 PORT = 21500
+HOST = f"127.0.0.1:{PORT}"
 TICK = os.sysconf("SC_CLK_TCK")
 PROFILE_ENV: dict[str, str] = {}
 
@@ -74,24 +74,6 @@ class PerfCluster(cf.Cluster):
 
         await wait_until(ready, 30, "the API", procs=[proc])
         return proc
-
-
-async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
-               body: Any) -> int:
-    """One POST on a kept-alive connection; returns the status code."""
-    data = json.dumps(body).encode()
-    writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\n\r\n".encode() + data
-    )
-    status = int((await reader.readline()).split()[1])
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return status
 
 
 async def submit_spaced(url: str, samples: int, gap: float) -> list[tuple[str, float]]:
@@ -163,10 +145,10 @@ async def create(procs: Procs, single: int) -> dict[str, float]:
         reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
         try:
             for _ in range(200):  # warm-up: caches, the pool
-                await post(reader, writer, "/api/v1/tasks", body)
+                await post(reader, writer, HOST, "/api/v1/tasks", body)
             cpu, began = cpu_seconds([api]), time.perf_counter()
             for _ in range(single):
-                if await post(reader, writer, "/api/v1/tasks", body) != 201:
+                if await post(reader, writer, HOST, "/api/v1/tasks", body) != 201:
                     raise cf.BenchError("a create failed")
             wall = time.perf_counter() - began
             spent = cpu_seconds([api]) - cpu
