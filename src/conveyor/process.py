@@ -25,8 +25,6 @@ import time
 from typing import Any
 
 from conveyor import banner
-from conveyor.api.app import create_app
-from conveyor.api.guard import served_hosts
 from conveyor.bootstrap import Components, build
 from conveyor.config import Settings
 from conveyor.dbhelp import database_hint
@@ -236,6 +234,11 @@ class Process:
         await self._metrics_server.start()
 
     def _serve_api(self, parts: Components, listener: socket.socket) -> ServedApp:
+        # Imported here: FastAPI, the routes and the console are most of a process's import
+        # time, and a worker or scheduler process (which a fleet starts often) needs none.
+        from conveyor.api.app import create_app
+        from conveyor.api.guard import served_hosts
+
         auth = self.auth_required()
         if not auth:
             log.warning("API keys are not required: anyone who can reach %s may act as admin",

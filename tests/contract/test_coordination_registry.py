@@ -61,6 +61,24 @@ async def test_deregister_forgets_the_worker(coord: Coordination) -> None:
     assert await coord.registry.expired_workers(time.time() + 60) == []
 
 
+async def test_a_joining_worker_wakes_the_dispatcher_and_a_beat_does_not(
+    coord: Coordination,
+) -> None:
+    """Work queued before any worker was live is placed the moment one registers: its first
+    heartbeat wakes ``wait_for_work`` (long before the 30 s scan). Later beats of a live
+    worker leave no token, so they cost the dispatcher no pass."""
+    await coord.queues.wait_for_work(0.01)  # no token left from the setup
+    waiter = asyncio.create_task(coord.queues.wait_for_work(30))
+    await asyncio.sleep(0.05)
+    await coord.registry.heartbeat(worker("w1"), 30)
+    await asyncio.wait_for(waiter, 10)
+
+    await coord.registry.heartbeat(worker("w1"), 30)
+    started = time.monotonic()
+    await coord.queues.wait_for_work(0.3)
+    assert time.monotonic() - started >= 0.25  # it waited: the second beat woke nothing
+
+
 async def test_a_drain_request_names_one_worker_process_until_it_deregisters(
     coord: Coordination,
 ) -> None:

@@ -9,6 +9,7 @@ the import order is the order of the help panels (Run, Tasks, Operations).
 
 from __future__ import annotations
 
+import importlib.machinery
 import sys
 
 from conveyor.cli import run  # isort: skip
@@ -40,7 +41,19 @@ __all__ = [
 
 
 def main() -> None:
+    _main_holds_no_tasks()
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _main_holds_no_tasks() -> None:
+    """The ``conveyor`` script holds no task code, so a task process (``spawn``) must not
+    re-import it: that would import the whole CLI, most of a task process's start-up, which
+    the worker's first plain task waits for. multiprocessing re-imports no ``__main__`` whose
+    spec is named ``__main__`` (as it skips a package's ``__main__.py``); a script run as
+    ``python app.py`` keeps its spec (None), so its task functions are still found."""
+    script = sys.modules["__main__"]
+    if getattr(script, "__spec__", None) is None:
+        script.__spec__ = importlib.machinery.ModuleSpec("__main__", None)

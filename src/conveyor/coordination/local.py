@@ -188,7 +188,11 @@ class LocalCoordination:
     # -- Registry -----------------------------------------------------------------------------
 
     async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
-        self._workers[info.worker_id] = (info, self._clock() + ttl)
+        now = self._clock()
+        _, expires = self._workers.get(info.worker_id, (info, now))
+        self._workers[info.worker_id] = (info, now + ttl)
+        if expires <= now:  # joined: the dispatcher may have queued work to place
+            self._work.set()
 
     async def live_workers(self) -> list[WorkerInfo]:
         now = self._clock()

@@ -122,7 +122,10 @@ class WorkerQueues(Protocol):
 class Registry(Protocol):
     """Live workers: heartbeat with TTL, listing with load, reaping of the dead."""
 
-    async def heartbeat(self, info: WorkerInfo, ttl: float) -> None: ...
+    async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
+        """Keep the entry alive for ``ttl``; an entry that was absent or lapsed (the worker
+        joins) also wakes ``wait_for_work``, so work already queued is placed on a new worker
+        at once instead of at the dispatcher's next scan."""
 
     async def live_workers(self) -> list[WorkerInfo]: ...
 

@@ -20,8 +20,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, params
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -37,6 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.events import Event, EventKind
 from conveyor.models import Task
+
+if TYPE_CHECKING:  # FastAPI only in annotations: a worker process never imports it
+    from fastapi import FastAPI, params
 
 log = logging.getLogger(__name__)
 

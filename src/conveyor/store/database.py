@@ -13,6 +13,7 @@ cannot help, and a batch holding it is split so only its own member fails (``bat
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -158,8 +159,45 @@ def _make_engine(url: sa.URL, echo: bool) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                               connect_args=_session_limits(url))
+    engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
+                                 connect_args=_session_limits(url))
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection back in the pool for longer than this is pinged before it is used again.
+PING_AFTER_IDLE = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """``pool_pre_ping``, but only for a connection that sat idle: pinging every checkout was
+    one round trip more on every transaction of the hot path (a create, a worker's start and
+    finish batches). A connection that has been idle (the database may have restarted or
+    dropped it meanwhile) is still pinged, and a dead one replaced before use; one that
+    answered within the last second is used at once, and if the server dropped it in that
+    second its first statement fails like any statement cut short (``BackendUnavailable``,
+    which callers retry), and the pool discards its stale connections."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @sa.event.listens_for(pool, "connect")
+    def _fresh(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @sa.event.listens_for(pool, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @sa.event.listens_for(pool, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned", 0.0) <= PING_AFTER_IDLE:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool replaces it (up to three tries), as pre_ping does
+            raise sa.exc.DisconnectionError(f"stale pooled connection: {exc}") from exc
+        if not alive:
+            raise sa.exc.DisconnectionError("stale pooled connection")
 
 
 def _session_limits(url: sa.URL) -> dict[str, Any]:

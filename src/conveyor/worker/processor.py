@@ -56,12 +56,22 @@ class StopReason(Enum):
 
 @dataclass
 class Running:
-    """One attempt in flight: its runner and the event that asks it to stop, and why."""
+    """One attempt in flight: its runner and the future that asks it to stop, and why.
+
+    A future, not an ``asyncio.Event``: ``asyncio.wait`` takes it as it is, where an event
+    needs a task of its own per attempt to wait on it (created and cancelled for every task
+    run, a good part of the worker's per-task overhead)."""
 
     task: Task
     runner: asyncio.Task[None] | None = None
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Future[object] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     reason: StopReason | None = None
+
+    def ask_to_stop(self) -> None:
+        if not self.stop.done():
+            self.stop.set_result(None)
 
 
 class Processor(Duty):
@@ -147,7 +157,7 @@ class Processor(Duty):
             running = self.running[t.id] = Running(t)
             if (reason := asked[t.id]) is not None:
                 running.reason = reason
-                running.stop.set()
+                running.ask_to_stop()
             running.runner = asyncio.create_task(self._run(running, by_id.pop(t.id)))
         # Cancelled, finished or taken by another worker meanwhile, or a twin of one started.
         for item in [*by_id.values(), *twins]:
@@ -169,7 +179,7 @@ class Processor(Duty):
             return False
         if running.reason is None:
             running.reason = reason
-        running.stop.set()
+        running.ask_to_stop()
         return True
 
     def runners(self) -> list[asyncio.Task[None]]:
@@ -224,15 +234,13 @@ class Processor(Duty):
             return self._interrupted(task, backoff, running.reason)
         inner = asyncio.create_task(self._execute(task, spec.executor if spec else "python",
                                                   dict(spec.executor_config) if spec else {}))
-        stop = asyncio.create_task(running.stop.wait())
+        waited: set[asyncio.Future[object]] = {inner, running.stop}
         try:
-            await asyncio.wait({inner, stop}, timeout=task.timeout,
+            await asyncio.wait(waited, timeout=task.timeout,
                                return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the loop itself is going away
             inner.cancel()
             raise
-        finally:
-            stop.cancel()
         if not inner.done():
             await self._stop(task, inner)
             if running.reason is not None:
@@ -291,7 +299,10 @@ class Processor(Duty):
 
 
 def _log_finished(task: Task, outcome: Outcome, seconds: float) -> None:
-    """One INFO line per finished attempt (``--log-level WARNING`` silences them)."""
+    """One INFO line per finished attempt (``--log-level WARNING`` silences them, and then
+    nothing of it is formatted)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     took = f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
     detail = ""
     if outcome.status != TaskStatus.SUCCESS:

@@ -115,13 +115,19 @@ class EtcdRegistry(Part):
     async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
         """The entry carries its expiry (sub-second TTLs are exact) and an etcd lease, so a
         worker that is never reaped still disappears from etcd on its own."""
-        expires = self._clock() + ttl
+        now = self._clock()
+        expires = now + ttl
         body = dataclasses.asdict(info) | {"expires": expires}
         lease = await self._c.grant(2 * max(ttl, 0.0))
-        await self._c.txn([], [
+        index = self._l.worker_index(info.worker_id)
+        known = await self._c.get(index)
+        ops: list[Op] = [
             ("put", self._l.node(info.worker_id), json.dumps(body).encode(), lease),
-            ("put", self._l.worker_index(info.worker_id), repr(expires).encode(), 0),
-        ])
+            ("put", index, repr(expires).encode(), 0),
+        ]
+        if known is None or float(known.value) <= now:  # joined: wake the dispatcher
+            ops.append(("put", self._l.wake, b"1", 0))
+        await self._c.txn([], ops)
 
     @unavailable_on_loss
     async def live_workers(self) -> list[WorkerInfo]:

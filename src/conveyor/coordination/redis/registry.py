@@ -21,6 +21,7 @@ from conveyor.coordination.redis.backend import (
     ms,
     stale_epoch,
     unavailable_on_loss,
+    wake,
 )
 from conveyor.models import WorkerInfo
 
@@ -77,11 +78,17 @@ class RedisRegistry:
         fields = info_to_hash(info)
         if self._b.client_name:
             fields["client"] = self._b.client_name
+        now = self._b.clock()
         async with self._b.client.pipeline(transaction=True) as pipe:
+            pipe.zscore(self._keys.workers, info.worker_id)
             pipe.hset(key, mapping=fields)
             pipe.pexpire(key, ms(2 * ttl))
-            pipe.zadd(self._keys.workers, {info.worker_id: self._b.clock() + ttl})
-            await pipe.execute()
+            pipe.zadd(self._keys.workers, {info.worker_id: now + ttl})
+            expired, *_ = await pipe.execute()
+        if expired is None or float(expired) <= now:  # joined: one more round trip, once
+            async with self._b.client.pipeline(transaction=False) as pipe:
+                wake(pipe, self._keys)
+                await pipe.execute()
 
     @unavailable_on_loss
     async def live_workers(self) -> list[WorkerInfo]:
