@@ -16,7 +16,7 @@ any child whose parents' commits this transaction could not yet see (MariaDB's s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conveyor.dependencies import Edge, Verdict, decide, edge_inputs, read_inputs
 from conveyor.models import Task, TaskStatus
 from conveyor.store.database import Database
+from conveyor.store.inserts import insert_rows
 from conveyor.store.rows import by_ids, chunks, dumps, loads, log_row, select_tasks
 from conveyor.store.schema import task, task_deps, task_logs
 
@@ -48,8 +49,11 @@ async def insert_edges(conn: AsyncConnection, children: Sequence[Task]) -> None:
          "policy": c.on_parent_failure, "inputs": _inputs_text(c, p)}
         for c in children for i, p in enumerate(c.parents)
     ]
-    for chunk in chunks(rows):
-        await conn.execute(task_deps.insert(), list(chunk))
+    await insert_rows(conn, task_deps, rows, _edge_bytes)
+
+
+def _edge_bytes(row: Mapping[str, Any]) -> int:
+    return len(row["inputs"] or "") + 128
 
 
 def _inputs_text(child: Task, parent_id: str) -> str | None:

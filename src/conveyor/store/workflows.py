@@ -21,6 +21,7 @@ from conveyor.models import Task, TaskStatus
 from conveyor.store.audit import record
 from conveyor.store.database import Database
 from conveyor.store.deps import settle, settle_children
+from conveyor.store.inserts import insert_rows
 from conveyor.store.rows import chunks, in_tenant, log_row, select_tasks
 from conveyor.store.schema import task, task_deps, task_logs, workflow_nodes, workflows
 from conveyor.store.tasks import insert_in
@@ -52,8 +53,7 @@ class SqlWorkflows:
                 created_at=flow.created_at, nodes=len(flow.nodes)))
             rows = [{"workflow_id": flow.id, "node": n, "task_id": t}
                     for n, t in flow.nodes.items()]
-            for chunk in chunks(rows):
-                await conn.execute(workflow_nodes.insert(), list(chunk))
+            await insert_rows(conn, workflow_nodes, rows)
         self._events.emit([Event(EventKind.CREATED, t, now) for t in fresh])
         return fresh
 
