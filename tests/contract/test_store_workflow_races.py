@@ -19,14 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.events import EventBus
 from conveyor.ids import new_ids
 from conveyor.models import Task, TaskStatus
 from conveyor.store.protocol import Outcome
 from conveyor.store.sql import SqlStore
 from conveyor.workflows import Workflow
-from tests.contract.store_support import Recorder, make_task
-from tests.support.databases import fresh_database
+from tests.contract.conftest import migrated_store
+from tests.contract.store_support import make_task
 
 S = TaskStatus
 RACES = 40
@@ -35,13 +34,8 @@ CHILDREN = 40
 
 @pytest.fixture(params=["mariadb", "postgres"])
 async def server_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    async with fresh_database(request.param, tmp_path) as url:
-        s = SqlStore(url, EventBus([Recorder()]))
-        await s.migrate()
-        try:
-            yield s
-        finally:
-            await s.close()
+    async with migrated_store(request.param, tmp_path) as s:
+        yield s
 
 
 def fan_out(now: float, crossed: bool) -> tuple[Workflow, Task, list[Task]]:
