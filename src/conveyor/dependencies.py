@@ -11,7 +11,7 @@ as ended without success, so a child can never wait for ever on a parent that is
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +97,7 @@ def dig(result: Any, path: str, parent_id: str) -> Any:
     return value
 
 
-def parse_input(key: str, reference: str, parents: dict[str, str]) -> Input:
+def parse_input(key: str, reference: str, parents: Mapping[str, str]) -> Input:
     """``"fetch.result.path"`` → an input from parent ``fetch`` (``parents`` maps the names a
     caller may use, node names or task ids, to task ids); ``"*.result"`` is a fan-in."""
     name, _, rest = reference.partition(".")
@@ -144,10 +144,14 @@ def wait_deadline(
     return now + timeout
 
 
-def check_parents(depends_on: Sequence[str], policy: str, where: str = "") -> tuple[str, ...]:
-    """The parent ids as given, refused when malformed (their existence is the caller's)."""
+def check_policy(policy: str, where: str = "") -> None:
     if policy not in PARENT_POLICIES:
         raise ValidationError(f"{where}on_parent_failure must be 'cancel' or 'run', not {policy!r}")
+
+
+def check_parents(depends_on: Sequence[str], policy: str, where: str = "") -> tuple[str, ...]:
+    """The parent ids as given, refused when malformed (their existence is the caller's)."""
+    check_policy(policy, where)
     parents = tuple(depends_on)
     if len(parents) > MAX_PARENTS:
         raise ValidationError(f"{where}depends_on holds at most {MAX_PARENTS} task ids")

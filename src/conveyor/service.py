@@ -12,7 +12,7 @@ of a missing id, so its existence cannot be told. New tasks and configs go into 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,12 +24,12 @@ from conveyor.catalog import Catalog, TypeSpec
 from conveyor.coalescer import Coalescer
 from conveyor.config import Settings
 from conveyor.coordination.protocol import AttemptRef, Coordination
-from conveyor.dependencies import check_parents, parse_input, wait_deadline
+from conveyor.dependencies import check_parents, check_policy, parse_input, wait_deadline
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
 from conveyor.executors.functions import FunctionPolicy
 from conveyor.executors.rules import check_task_config
 from conveyor.executors.secret_fields import secret_fields
-from conveyor.ids import is_id, new_id
+from conveyor.ids import is_id, new_ids
 from conveyor.keyring import Keyring
 from conveyor.models import (
     Priority,
@@ -74,6 +74,20 @@ class TaskRequest:
     inputs: dict[str, str] = field(default_factory=dict)  # payload key -> "<parent>.result..."
     wait_timeout: float | None = None  # seconds a WAITING task waits at most, then CANCELLED
     pinned_worker: str | None = None  # a broadcast copy: the only worker it runs on
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What the caller of ``TaskService.make`` decided for one task: its id, creation time,
+    the prefix of its error texts, its parents' ids and the names its inputs may use for
+    them (task ids for a plain create, node names in a workflow)."""
+
+    task_id: str
+    now: float
+    where: str
+    parents: tuple[str, ...] = ()
+    named: Mapping[str, str] = field(default_factory=dict)
+    parents_field: str = "depends_on"  # what the request calls the parents, for error texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,20 +143,31 @@ class TaskService:
         if len(specs) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} tasks per batch, got {len(specs)}")
         now = self.clock()
-        resolved: dict[str, TypeSpec] = {}
+        labelled = [(f"tasks[{i}]: " if len(specs) > 1 else "", s) for i, s in enumerate(specs)]
+        types = await self.type_specs(labelled, home)
         tasks = []
-        for i, spec in enumerate(specs):
-            where = f"tasks[{i}]: " if len(specs) > 1 else ""
-            if spec.task_type not in resolved:
-                try:
-                    resolved[spec.task_type] = await self._spec_for(spec.task_type, home)
-                except ValidationError as exc:
-                    raise ValidationError(f"{where}{exc}") from None
-            tasks.append(
-                self._build(spec, resolved[spec.task_type], now, where, principal, home)
-            )
+        for (where, spec), task_id in zip(labelled, new_ids(len(specs), now), strict=True):
+            parents = check_parents(spec.depends_on, spec.on_parent_failure, where)
+            if spec.inputs and not parents:
+                raise ValidationError(f"{where}inputs need depends_on: they read parents' results")
+            draft = Draft(task_id, now, where, parents, {p: p for p in parents})
+            tasks.append(self.make(spec, types[spec.task_type], draft, principal, home))
         await self._check_parents(tasks, home)
         return tasks
+
+    async def type_specs(
+        self, labelled: Sequence[tuple[str, TaskRequest]], tenant: str
+    ) -> dict[str, TypeSpec]:
+        """Each task type of ``labelled`` (error prefix, request) resolved once; an unknown or
+        disabled one is refused with the prefix of the first request naming it."""
+        resolved: dict[str, TypeSpec] = {}
+        for where, spec in labelled:
+            if spec.task_type not in resolved:
+                try:
+                    resolved[spec.task_type] = await self._spec_for(spec.task_type, tenant)
+                except ValidationError as exc:
+                    raise ValidationError(f"{where}{exc}") from None
+        return resolved
 
     async def _check_parents(self, tasks: Sequence[Task], tenant: str) -> None:
         """Parents must be tasks of the tenant (those of the same batch count): a missing one
@@ -175,21 +200,21 @@ class TaskService:
             raise ValidationError(f"task_type {task_type!r} is disabled in its task config")
         return spec
 
-    def _build(
-        self, spec: TaskRequest, type_spec: TypeSpec, now: float, where: str,
-        principal: Principal, tenant: str,
+    def make(
+        self, spec: TaskRequest, type_spec: TypeSpec, draft: Draft, principal: Principal,
+        tenant: str,
     ) -> Task:
+        """One task from its request, its type's defaults and what its caller decided
+        (``draft``): checked, not yet stored. A workflow makes its nodes here too."""
+        where, now = draft.where, draft.now
         self._check_payload(spec, where)
-        parents = check_parents(spec.depends_on, spec.on_parent_failure, where)
-        named = {p: p for p in parents}
-        if spec.inputs and not parents:
-            raise ValidationError(f"{where}inputs need depends_on: they read parents' results")
+        check_policy(spec.on_parent_failure, where)
         return Task(
-            id=new_id(now),
+            id=draft.task_id,
             task_type=spec.task_type,
             priority=spec.priority if spec.priority is not None else type_spec.priority,
             payload=spec.payload,
-            status=TaskStatus.WAITING if parents else TaskStatus.PENDING,
+            status=TaskStatus.WAITING if draft.parents else TaskStatus.PENDING,
             max_retries=spec.max_retries if spec.max_retries is not None else type_spec.max_retries,
             timeout=spec.timeout if spec.timeout is not None else type_spec.timeout,
             created_at=now,
@@ -199,10 +224,11 @@ class TaskService:
             callback_url=spec.callback_url,
             owner=principal.key_id,
             tenant=tenant,
-            parents=parents,
+            parents=draft.parents,
             on_parent_failure=spec.on_parent_failure,
-            inputs=tuple(parse_input(k, v, named) for k, v in spec.inputs.items()),
-            wait_deadline=wait_deadline(spec.wait_timeout, bool(parents), now, where),
+            inputs=tuple(parse_input(k, v, draft.named) for k, v in spec.inputs.items()),
+            wait_deadline=wait_deadline(spec.wait_timeout, bool(draft.parents), now, where,
+                                        field=draft.parents_field),
             pinned_worker=spec.pinned_worker,
         )
 

@@ -13,17 +13,17 @@ of their moves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from conveyor.apikeys import ANONYMOUS, Principal
 from conveyor.audit import Action, Actor, AuditEntry
+from conveyor.catalog import TypeSpec
 from conveyor.coordination.protocol import AttemptRef
-from conveyor.dependencies import parse_input, wait_deadline
 from conveyor.errors import Conflict, Forbidden, NotFound, ValidationError
-from conveyor.ids import is_id, new_id
+from conveyor.ids import is_id, new_ids
 from conveyor.models import Task, TaskStatus
 from conveyor.placement import place, queue_item
-from conveyor.service import TaskRequest, TaskService
+from conveyor.service import Draft, TaskRequest, TaskService
 from conveyor.values import check_text
 from conveyor.workflows import MAX_NODES, Workflow, WorkflowState, order, state_of
 
@@ -61,48 +61,34 @@ class WorkflowService:
             raise ValidationError(f"name must be a string of 1..{MAX_NAME_CHARS} characters")
         check_text(name, "name", column=True)
         ordered = order({n: r.after for n, r in nodes.items()}, max_nodes)
-        built: dict[str, Task] = {}
-        for node in ordered:
-            built[node] = await self._build(node, nodes[node].task, principal, home)
-        ids = {n: t.id for n, t in built.items()}
-        tasks = [self._linked(n, built[n], nodes[n], ids) for n in ordered]
-        await self._tasks.quotas.admit(home, len(tasks))
         now = self._tasks.clock()
-        flow = Workflow(new_id(now), home, name, now, principal.key_id, ids)
+        flow_id, *task_ids = new_ids(len(ordered) + 1, now)
+        ids = dict(zip(ordered, task_ids, strict=True))  # parents first: their ids are lower
+        labelled = [(f"tasks.{n}: ", nodes[n].task) for n in ordered]
+        types = await self._tasks.type_specs(labelled, home)
+        tasks = [self._node(n, nodes[n], ids, now, types[nodes[n].task.task_type], principal,
+                            home) for n in ordered]
+        await self._tasks.quotas.admit(home, len(tasks))
+        flow = Workflow(flow_id, home, name, now, principal.key_id, ids)
         stored = await self._store.workflows.create(flow, tasks, now)
         ready = [t for t in stored if t.status == TaskStatus.PENDING]
         await place(self._tasks.coordination.queues, ready, self._tasks.clock())
         return flow, stored
 
-    async def _build(
-        self, node: str, spec: TaskRequest, principal: Principal, tenant: str
+    def _node(
+        self, node: str, request: NodeRequest, ids: dict[str, str], now: float,
+        type_spec: TypeSpec, principal: Principal, tenant: str,
     ) -> Task:
-        where = f"tasks.{node}: "
+        where, spec = f"tasks.{node}: ", request.task
         if spec.depends_on or spec.idempotency_key is not None:
             raise ValidationError(f"{where}a node names its parents with after, and takes no "
                                   "depends_on or idempotency_key")
-        try:
-            bare = replace(spec, inputs={}, wait_timeout=None)  # both need the parents: below
-            [made] = await self._tasks.build([bare], principal, tenant)
-        except ValidationError as exc:
-            raise ValidationError(f"{where}{exc}") from None
-        return made
-
-    @staticmethod
-    def _linked(node: str, made: Task, request: NodeRequest, ids: dict[str, str]) -> Task:
-        parents = tuple(dict.fromkeys(ids[p] for p in request.after))
-        named = {p: ids[p] for p in request.after}
-        try:
-            inputs = tuple(parse_input(k, v, named) for k, v in request.task.inputs.items())
-        except ValidationError as exc:
-            raise ValidationError(f"tasks.{node}: {exc}") from None
-        if inputs and not parents:
-            raise ValidationError(f"tasks.{node}: inputs need after: they read parents' results")
-        deadline = wait_deadline(request.task.wait_timeout, bool(parents), made.created_at,
-                                 f"tasks.{node}: ", field="after")
-        return replace(made, status=TaskStatus.WAITING if parents else TaskStatus.PENDING,
-                       parents=parents, on_parent_failure=request.task.on_parent_failure,
-                       inputs=inputs, wait_deadline=deadline)
+        if spec.inputs and not request.after:
+            raise ValidationError(f"{where}inputs need after: they read parents' results")
+        parents = tuple(ids[p] for p in dict.fromkeys(request.after))
+        draft = Draft(ids[node], now, where, parents, {p: ids[p] for p in request.after},
+                      parents_field="after")
+        return self._tasks.make(spec, type_spec, draft, principal, tenant)
 
     async def get(self, workflow_id: str, tenant: str | None) -> WorkflowView:
         flow = await self._store.workflows.get(workflow_id, tenant) if is_id(workflow_id) else None

@@ -123,13 +123,20 @@ async def coord(request: pytest.FixtureRequest) -> AsyncIterator[Coordination]:
             await backend.close()
 
 
-@pytest.fixture(params=DATABASES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    """A migrated store on a fresh database of each kind, recording the events it emits."""
-    async with fresh_database(request.param, tmp_path) as url:
+@asynccontextmanager
+async def migrated_store(backend: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """A migrated store on a fresh database of ``backend``, recording the events it emits."""
+    async with fresh_database(backend, tmp_path) as url:
         s = SqlStore(url, EventBus([Recorder()]))
         await s.migrate()
         try:
             yield s
         finally:
             await s.close()
+
+
+@pytest.fixture(params=DATABASES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """A migrated store on a fresh database of each kind, recording the events it emits."""
+    async with migrated_store(request.param, tmp_path) as s:
+        yield s

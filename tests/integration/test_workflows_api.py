@@ -149,3 +149,24 @@ async def test_a_chord_built_in_python_runs(api: Api) -> None:
         assert (await wait_state(api, made["workflow_id"]))["state"] == "SUCCESS"
     last = await api.get(made["nodes"]["echo-4"])
     assert last["result"] == {"total": True, "results": [{"i": 0}, {"i": 1}, {"i": 2}]}
+
+
+async def test_a_dag_of_10000_nodes_in_one_request(any_api: Api) -> None:
+    """Layers of 100, each node after two of the layer above: created whole, roots PENDING,
+    the rest WAITING, and every node's id above its parents' (locks are taken in id order)."""
+    nodes: dict[str, Any] = {}
+    for i in range(10_000):
+        layer, k = divmod(i, 100)
+        after = [] if layer == 0 else [f"n{(layer - 1) * 100 + k}",
+                                       f"n{(layer - 1) * 100 + (k + 1) % 100}"]
+        nodes[f"n{i}"] = echo(*after, payload={"i": i})
+    made = await create(any_api, nodes)
+    ids = made["nodes"]
+    assert len(ids) == 10_000 and len(set(ids.values())) == 10_000
+    for name, spec in nodes.items():
+        assert all(ids[p] < ids[name] for p in spec["after"])
+    got = (await any_api.http.get(f"/api/v1/workflows/{made['workflow_id']}")).json()
+    states = {n: v["status"] for n, v in got["nodes"].items()}
+    assert {n for n, s in states.items() if s == "PENDING"} == {f"n{i}" for i in range(100)}
+    assert sum(s == "WAITING" for s in states.values()) == 9_900
+    assert await any_api.stored() == 10_000

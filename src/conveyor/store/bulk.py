@@ -39,7 +39,7 @@ def finish_update(
     Built as plain text for ``exec_driver_sql``: SQLAlchemy's ``text()`` would create a bind
     object per value, which for a 100-row batch costs more than the round trips saved.
     """
-    mark = _marker(paramstyle)
+    mark = marker(paramstyle)
     params: list[Any] = []
     tuples = []
     for row in rows:
@@ -53,7 +53,7 @@ def finish_update(
     return sql, (*params, now)
 
 
-def _marker(paramstyle: str) -> Callable[[int], str]:
+def marker(paramstyle: str) -> Callable[[int], str]:
     """The placeholder for the n-th parameter (0-based) in a DB-API paramstyle."""
     styles: dict[str, Callable[[int], str]] = {
         "qmark": lambda n: f"?{n + 1}",  # numbered: the statements use values out of order
@@ -124,7 +124,7 @@ def schedule_moves(
 ) -> tuple[str, tuple[Any, ...]]:
     """Each row applies only if the schedule still has the version it was read with, so the
     matched count says whether all did."""
-    mark = _marker(paramstyle)
+    mark = marker(paramstyle)
     params: list[Any] = []
     rows: list[list[str]] = []
     for move in moves:

@@ -13,10 +13,13 @@ cannot help, and a batch holding it is split so only its own member fails (``bat
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -31,6 +34,13 @@ _UPSERT_TRIES = 3
 # TCP gives up hours later. Conveyor's transactions never sit idle between statements for
 # long, so the server ends one that does and its locks go with it (tests/hosts/test_failover).
 IDLE_TRANSACTION_TIMEOUT = 15  # seconds
+DEADLOCK_TRIES = 4
+# What a database answers when it aborted a transaction to break a deadlock (or, on
+# PostgreSQL, a serialization conflict): running the transaction again is correct and enough.
+_DEADLOCK_CODES = (1213,)  # MariaDB / MySQL ER_LOCK_DEADLOCK
+_DEADLOCK_STATES = ("40P01", "40001")  # PostgreSQL deadlock_detected, serialization_failure
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 # What ``upsert`` calls in the transaction that wrote, with the row as it was (None: new).
 Written = Callable[[AsyncConnection, "sa.RowMapping | None"], Awaitable[None]]
 
@@ -60,6 +70,26 @@ class Database:
                     await conn.execution_options(isolation_level="READ COMMITTED")
                 async with conn.begin():
                     yield conn
+
+    async def transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``work`` in a transaction of its own, run again when the database aborted it to
+        break a deadlock. Moves of many rows lock them in id order (parents before children:
+        a workflow numbers its nodes so), yet rows stored in another order (a child whose id
+        sorts before its parent's) can still meet a transaction taking them the other way;
+        the victim then rolls back whole, so a second run is safe. ``work`` must write nothing
+        outside the transaction (events are emitted by the caller after it returns)."""
+        for attempt in range(1, DEADLOCK_TRIES):
+            try:
+                async with self.begin() as conn:
+                    return await work(conn)
+            except BackendUnavailable as exc:
+                if not _deadlocked(exc.__cause__):
+                    raise
+                log.warning("transaction rolled back by the database to break a deadlock "
+                            "(try %d of %d); running it again", attempt, DEADLOCK_TRIES)
+                await asyncio.sleep(random.uniform(0.0, 0.02 * attempt))
+        async with self.begin() as conn:
+            return await work(conn)
 
     async def rows(self, query: sa.Select[Any]) -> Sequence[sa.RowMapping]:
         """Every row of one read, on a connection of its own."""
@@ -143,6 +173,13 @@ def backend_errors() -> Iterator[None]:
         raise BackendUnavailable(f"database unreachable: {exc}") from exc
     except OSError as exc:
         raise BackendUnavailable(f"database unreachable: {exc}") from exc
+
+
+def _deadlocked(exc: BaseException | None) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code in _DEADLOCK_CODES or getattr(exc.orig, "sqlstate", None) in _DEADLOCK_STATES
 
 
 def _make_engine(url: sa.URL, echo: bool) -> AsyncEngine:

@@ -132,27 +132,15 @@ class SqlMoves:
             return Finished()
 
     async def _finish(self, outcomes: Sequence[Outcome], now: float) -> Finished:
-        """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch,
-        then the verdicts on the children of the tasks that ended for good (``store.deps``).
-
-        Each row's UPDATE is conditional on each row's version as read here, so a row changed
-        meanwhile by another process is not overwritten; when the row count says some rows did
-        not apply, a second read tells which did.
-        """
+        """One transaction (run again if the database broke a deadlock with it) for the whole
+        batch; its events after the commit."""
         if not outcomes:
             return Finished()
-        async with self._db.begin() as conn:
-            read = await select_tasks(conn, by_ids([o.task_id for o in outcomes]))
-            planned = _plan_outcomes(outcomes, {t.id: t for t in read}, now)
-            if not planned:
-                return Finished()
-            result = await _write_outcomes(conn, planned, now)
-            if result != len(planned):
-                planned = await _confirm(conn, planned, now)
-            logs = [row for o, after in planned for row in _outcome_logs(o, after, now)]
-            if logs:
-                await conn.execute(task_logs.insert(), logs)
-            settled = await settle_children(conn, [after for _, after in planned], now)
+
+        async def work(conn: AsyncConnection) -> tuple[Planned, Settled]:
+            return await _finish_in(conn, outcomes, now)
+
+        planned, settled = await self._db.transaction(work)
         self._events.emit([Event(_outcome_event(o), after, now) for o, after in planned])
         self._emit_settled(settled, now)
         return Finished([after for _, after in planned], settled.released)
@@ -241,6 +229,32 @@ class SqlMoves:
             task_id, [S.PENDING], S.PENDING, now, "", {"priority": int(priority)}, None, tenant,
             audit,
         )
+
+
+async def _finish_in(
+    conn: AsyncConnection, outcomes: Sequence[Outcome], now: float
+) -> tuple[Planned, Settled]:
+    """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch, then the
+    verdicts on the children of the tasks that ended for good (``store.deps``).
+
+    The SELECT locks the batch's rows in id order, the order every move of many rows takes
+    (then the children, whose ids a workflow puts after their parents'), so a workflow's
+    cancel and a batch finishing its nodes queue behind one another instead of deadlocking.
+    Each row's UPDATE is still conditional on each row's version as read here; when the row
+    count says some rows did not apply, a second read tells which did.
+    """
+    locked = by_ids([o.task_id for o in outcomes]).order_by(task.c.id).with_for_update()
+    read = await select_tasks(conn, locked)
+    planned = _plan_outcomes(outcomes, {t.id: t for t in read}, now)
+    if not planned:
+        return [], Settled()
+    result = await _write_outcomes(conn, planned, now)
+    if result != len(planned):
+        planned = await _confirm(conn, planned, now)
+    logs = [row for o, after in planned for row in _outcome_logs(o, after, now)]
+    if logs:
+        await conn.execute(task_logs.insert(), logs)
+    return planned, await settle_children(conn, [after for _, after in planned], now)
 
 
 async def _write_outcomes(conn: AsyncConnection, planned: Planned, now: float) -> int:

@@ -7,7 +7,7 @@ later change is a conditional update and lives in ``moves``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -20,6 +20,7 @@ from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task, TaskLog, TaskStatus
 from conveyor.store.database import Database
 from conveyor.store.deps import insert_edges, settle
+from conveyor.store.inserts import insert_rows
 from conveyor.store.protocol import METADATA_WINDOW, Created, ListRequest, Page, TaskFilter
 from conveyor.store.rows import (
     SUMMARY_COLUMNS,
@@ -188,21 +189,24 @@ async def insert_in(
 
 
 async def _insert_rows(conn: AsyncConnection, fresh: Sequence[Task], now: float) -> None:
-    for chunk in chunks(fresh, weight=_weight):
-        await conn.execute(task.insert(), [task_to_row(t, now) for t in chunk])
-        logs = [log_row(t, None, t.status, now, "created") for t in chunk]
-        await conn.execute(task_logs.insert(), logs)
+    await insert_rows(conn, task, [task_to_row(t, now) for t in fresh], _weight)
+    await insert_rows(conn, task_logs, [log_row(t, None, t.status, now, "created") for t in fresh])
 
 
 async def _with_parents(conn: AsyncConnection, fresh: list[Task], now: float) -> list[Task]:
     """Write the edges of the WAITING tasks among ``fresh``, and settle them at once: parents
     that ended before this commit release (or cancel) their child here, since no later final
-    move of theirs will (docs/design.md §10)."""
+    move of theirs will (docs/design.md §10). A parent of the same batch is new, so not
+    final: a child whose parents are all in the batch (every node of a workflow) waits."""
     children = [t for t in fresh if t.parents]
     if not children:
         return fresh
     await insert_edges(conn, children)
-    settled = await settle(conn, [t.id for t in children], now)
+    batch = {t.id for t in fresh}
+    older = [t.id for t in children if not batch.issuperset(t.parents)]
+    if not older:
+        return fresh
+    settled = await settle(conn, older, now)
     moved = {t.id: t for t in settled.released + settled.cancelled}
     return [moved.get(t.id, t) for t in fresh]
 
@@ -242,9 +246,9 @@ def _first_per_key(tasks: Sequence[Task]) -> list[Task]:
     return first
 
 
-def _weight(t: Task) -> int:
+def _weight(row: Mapping[str, Any]) -> int:
     """Roughly the bytes a task's row adds to an INSERT statement."""
-    return len(orjson.dumps(t.payload)) + len(orjson.dumps(t.metadata)) + 512
+    return len(row["payload"]) + len(row["metadata"]) + 512
 
 
 def _key(t: Task) -> Key:

@@ -20,7 +20,8 @@ from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Task, TaskStatus
 from conveyor.store.audit import record
 from conveyor.store.database import Database
-from conveyor.store.deps import settle, settle_children
+from conveyor.store.deps import Settled, settle, settle_children
+from conveyor.store.inserts import insert_rows
 from conveyor.store.rows import chunks, in_tenant, log_row, select_tasks
 from conveyor.store.schema import task, task_deps, task_logs, workflow_nodes, workflows
 from conveyor.store.tasks import insert_in
@@ -53,8 +54,7 @@ class SqlWorkflows:
                 created_at=flow.created_at, nodes=len(flow.nodes)))
             rows = [{"workflow_id": flow.id, "node": n, "task_id": t}
                     for n, t in flow.nodes.items()]
-            for chunk in chunks(rows):
-                await conn.execute(workflow_nodes.insert(), list(chunk))
+            await insert_rows(conn, workflow_nodes, rows)
         self._events.emit([Event(EventKind.CREATED, t, now) for t in fresh])
         return fresh
 
@@ -99,28 +99,17 @@ class SqlWorkflows:
     async def cancel(
         self, flow: Workflow, now: float, audit: AuditEntry | None
     ) -> WorkflowCancel:
-        async with self._db.begin() as conn:
-            tasks = await _locked(conn, flow)
-            chosen = [t for t in tasks if t.status in CANCELLABLE]
-            for chunk in chunks([t.id for t in chosen]):
-                await conn.execute(
-                    task.update().where(task.c.id.in_(chunk),
-                                        task.c.status.in_([str(s) for s in CANCELLABLE]))
-                    .values(status=str(S.CANCELLED), error="workflow cancelled",
-                            finished_at=now, updated_at=now, version=task.c.version + 1))
-            moved = [replace(t, status=S.CANCELLED, error="workflow cancelled",
-                             finished_at=now, version=t.version + 1) for t in chosen]
-            await _logs(conn, [(t, before.status) for t, before in zip(moved, chosen,
-                                                                          strict=True)],
-                        now, "workflow cancelled")
-            outside = await settle_children(conn, moved, now)  # children of other workflows
-            running = [t for t in tasks if t.status == S.PROCESSING]
-            await record(conn, audit, now, before={"state": "RUNNING"},
-                         after={"cancelled": len(moved), "signalled": len(running)},
-                         tenant=flow.tenant)
+        """One transaction, run again if the database broke a deadlock with it (a node's
+        finish takes the node, then its children: where a child's id sorts before its
+        parent's, that is the other order)."""
+
+        async def work(conn: AsyncConnection) -> tuple[WorkflowCancel, Settled]:
+            return await _cancel_in(conn, flow, now, audit)
+
+        done, outside = await self._db.transaction(work)
         self._events.emit([Event(EventKind.CANCELLED, t, now)
-                           for t in moved + outside.cancelled])
-        return WorkflowCancel(moved, running)
+                           for t in done.cancelled + outside.cancelled])
+        return done
 
     async def retry(self, flow: Workflow, now: float, audit: AuditEntry | None) -> list[Task]:
         """Reopen every FAILED / TIMEOUT / CANCELLED node: one with parents that was cancelled
@@ -154,6 +143,28 @@ class SqlWorkflows:
         pending = [t for t, _ in reopened if t.status == S.PENDING]
         self._events.emit([Event(EventKind.RETRYING, t, now) for t in pending])
         return pending + released
+
+
+async def _cancel_in(
+    conn: AsyncConnection, flow: Workflow, now: float, audit: AuditEntry | None
+) -> tuple[WorkflowCancel, Settled]:
+    tasks = await _locked(conn, flow)
+    chosen = [t for t in tasks if t.status in CANCELLABLE]
+    for chunk in chunks([t.id for t in chosen]):
+        await conn.execute(
+            task.update().where(task.c.id.in_(chunk),
+                                task.c.status.in_([str(s) for s in CANCELLABLE]))
+            .values(status=str(S.CANCELLED), error="workflow cancelled",
+                    finished_at=now, updated_at=now, version=task.c.version + 1))
+    moved = [replace(t, status=S.CANCELLED, error="workflow cancelled", finished_at=now,
+                     version=t.version + 1) for t in chosen]
+    await _logs(conn, [(t, before.status) for t, before in zip(moved, chosen, strict=True)],
+                now, "workflow cancelled")
+    outside = await settle_children(conn, moved, now)  # children of other workflows
+    running = [t for t in tasks if t.status == S.PROCESSING]
+    await record(conn, audit, now, before={"state": "RUNNING"},
+                 after={"cancelled": len(moved), "signalled": len(running)}, tenant=flow.tenant)
+    return WorkflowCancel(moved, running), outside
 
 
 def _reopen_to(t: Task, with_parents: set[str]) -> TaskStatus:

@@ -1,0 +1,52 @@
+"""Many rows into one table: one multi-row INSERT per chunk, written as the driver's own SQL.
+
+SQLAlchemy runs a list of rows as an executemany, which PostgreSQL's driver executes row by row
+(a prepared statement per row), and a multi-VALUES ``insert().values([...])`` costs more CPU to
+compile than the rows take to store. Plain text with the driver's placeholders (as
+``store.bulk`` writes its UPDATEs) is one statement and one round trip per chunk on every
+database. A chunk stays within PostgreSQL's 32,767 bind parameters a statement (SQLite allows
+32,766) and, by ``weight``, within ``rows.STATEMENT_BYTES`` of text (MariaDB's packet).
+
+The values go to the driver as they are: callers pass what the columns hold (text, numbers,
+None), as ``rows.task_to_row`` and ``rows.log_row`` make them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.store.bulk import marker
+from conveyor.store.rows import chunks
+
+MAX_PARAMS = 30_000  # bind parameters a statement: under PostgreSQL's and SQLite's limits
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
+    weight: Callable[[Mapping[str, Any]], int] | None = None,
+) -> None:
+    """Insert ``rows`` (every one with the keys of the first) in the caller's transaction."""
+    if not rows:
+        return
+    names = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
+    style = conn.dialect.paramstyle
+    for chunk in chunks(rows, max(1, MAX_PARAMS // len(names)), weight):
+        params = tuple(row[n] for row in chunk for n in names)
+        await conn.exec_driver_sql(head + _values(style, len(names), len(chunk)), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _values(paramstyle: str, width: int, count: int) -> str:
+    """``(?, ?), (?, ?), ...`` for ``count`` rows of ``width`` values: every full chunk of a
+    table has the same text, made once."""
+    mark = marker(paramstyle)
+    return ", ".join(
+        "(" + ", ".join(mark(i * width + j) for j in range(width)) + ")" for i in range(count)
+    )
