@@ -22,12 +22,11 @@ KILL = {
 }
 
 
+@pytest.mark.parametrize("store", ["mariadb", "postgres"], indirect=True)  # SQLite: no server
 async def test_an_idle_connection_dropped_by_the_server_is_replaced_before_use(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = store.db.engine
-    if engine.dialect.name not in KILL:
-        pytest.skip("SQLite has no server to drop a connection")
     ask_id, kill = KILL[engine.dialect.name]
     monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.2)
     async with engine.connect() as conn:  # back in the pool, idle from here on
