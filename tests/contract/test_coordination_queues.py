@@ -85,6 +85,14 @@ async def test_promote_due_respects_limit_earliest_first(coord: Coordination) ->
     assert await coord.queues.promote_due(now, 2) == 1
 
 
+async def test_promote_due_moves_a_burst_larger_than_one_transaction(coord: Coordination) -> None:
+    """Many retries due at once (etcd: more than one transaction's operations) all move."""
+    now = time.time()
+    await coord.queues.schedule([(item(f"t{i:03}"), now - 1) for i in range(150)])
+    assert await coord.queues.promote_due(now, 1000) == 150
+    assert (await coord.queues.lengths())["normal"] == 150
+
+
 async def test_schedule_again_replaces_due_time(coord: Coordination) -> None:
     now = time.time()
     await coord.queues.schedule([(item("a"), now - 1)])

@@ -40,6 +40,12 @@ async def check_epoch(client: EtcdClient, layout: Layout, epoch: int) -> None:
         raise StaleEpoch(f"epoch {epoch} is stale; current epoch is {current}")
 
 
+#: A promotion spends four operations an item (two deletes, two puts) where other moves spend
+#: two: half a transaction's worth keeps it under etcd's 128 operations (a fault run with many
+#: retries due at once hit "too many operations in txn request" with 40, and stalled them).
+PROMOTE_ITEMS = TXN_ITEMS // 2
+
+
 def decode_values(kvs: Sequence[Kv]) -> list[QueueItem]:
     return [QueueItem.decode(kv.value) for kv in kvs]
 
@@ -94,7 +100,7 @@ class EtcdTaskQueues(Part):
     async def promote_due(self, now: float, limit: int) -> int:
         moved = 0
         while moved < limit:
-            step = await self._promote(now, min(TXN_ITEMS, limit - moved))
+            step = await self._promote(now, min(PROMOTE_ITEMS, limit - moved))
             moved += step
             if step == 0:
                 break
