@@ -31,7 +31,7 @@ import conveyor_figs as cf
 from harness import Procs, percentile, sql, stop_everything, wait_until
 from peers._http import post
 
-PORT = 21500
+PORT = int(os.environ.get("BENCH_PORT_BASE", "21500"))  # one port: the API
 HOST = f"127.0.0.1:{PORT}"
 TICK = os.sysconf("SC_CLK_TCK")
 PROFILE_ENV: dict[str, str] = {}
@@ -63,11 +63,12 @@ class PerfCluster(cf.Cluster):
         self.prefix = f"perf:{tag}:"
         self.env["CONVEYOR_DATABASE_URL"] = self.servers.url(self.kind, self.db)
         self.env["CONVEYOR_REDIS_PREFIX"] = self.prefix
+        self.env["BENCH_PROBE_KEY"] = f"perf:{tag}:probe"  # bench.count's counter (DB 9)
         self.env.update(PROFILE_ENV)
 
     async def api(self, processes: int = 1) -> cf.Proc:
         self.url = f"http://127.0.0.1:{PORT}"
-        proc = self._start("api", ["api", "--port", str(PORT)], None)
+        proc = self._start("api", ["api", "--port", str(PORT), *cf.APP_ARGS], None)
 
         async def ready() -> bool:
             return await cf.http_ok(f"{self.url}/readyz")
@@ -98,7 +99,8 @@ async def start_and_drain(procs: Procs, count: int) -> dict[str, float]:
             return bool((await cluster.get("/api/v1/scheduler")).get("leader"))
 
         await wait_until(leader, 30, "a leader", procs=cluster.members)
-        await cluster.insert("noop", {}, count)
+        # The bench's own body (an async INCR on the worker's loop), as bench/run.py drains.
+        await cluster.insert("bench.count", {}, count)
         before = cpu_seconds([api]), cpu_seconds([scheduler])
         launched = time.time()
         workers = [cluster.worker(100), cluster.worker(100)]
