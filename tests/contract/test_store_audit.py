@@ -135,6 +135,18 @@ async def test_keys_record_create_and_revoke(store: SqlStore) -> None:
     assert len(await rows(store)) == 2
 
 
+async def test_a_revoke_across_tenants_is_filed_under_the_keys_tenant(store: SqlStore) -> None:
+    """A superadmin (home tenant "default") revoking acme's key: acme's audit shows it."""
+    key = ApiKey("k-a", Scope.SUBMIT, "acme billing", created_at=1.0, secret_hash="c" * 64,
+                 tenant="acme")
+    await store.keys.put_key(key)
+    assert await store.keys.revoke_key("k-a", 5.0, None, audit=key_revoked(ADMIN, "k-a"))
+    page = await store.audit.list_entries(AuditQuery(), "acme")
+    [revoked] = [r.entry for r in page.records]
+    assert revoked.target_id == "k-a" and revoked.actor.key_id == ADMIN.key_id
+    assert await rows(store) == []
+
+
 async def test_list_filters_pages_and_keeps_tenants_apart(store: SqlStore) -> None:
     other = Actor("k-other", "default", "10.0.0.8")
     acme = Actor("k-acme", "acme", "10.0.0.9")

@@ -42,6 +42,8 @@ class SqlApiKeys:
         self, key_id: str, now: float, tenant: str | None = None, *,
         audit: AuditEntry | None = None,
     ) -> bool:
+        """The audit row is filed under the key's own tenant, so a superadmin revoking a
+        tenant's key shows in that tenant's audit."""
         async with self._db.begin() as conn:
             result = await conn.execute(in_tenant(
                 api_keys.update()
@@ -49,8 +51,11 @@ class SqlApiKeys:
                 .values(revoked_at=now), tenant, api_keys
             ))
             if result.rowcount:
+                owner = (await conn.execute(
+                    sa.select(api_keys.c.tenant).where(api_keys.c.key_id == key_id)
+                )).scalar_one()
                 await record(conn, audit, now, before={"revoked_at": None},
-                             after={"revoked_at": now})
+                             after={"revoked_at": now}, tenant=owner)
         return bool(result.rowcount)
 
 
