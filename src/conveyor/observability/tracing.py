@@ -1,4 +1,5 @@
-"""OpenTelemetry traces, the one module that imports ``opentelemetry`` (``conveyor[otel]``).
+"""OpenTelemetry traces (``conveyor[otel]``): the one entry to it. The SDK itself is imported
+(by ``otel``) only once tracing is switched on, so a process that does not trace never loads it.
 
 Without the extra, or with tracing not asked for, every function here is a cheap no-op and
 nothing else in Conveyor changes. Tracing is asked for by the standard environment:
