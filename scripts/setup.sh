@@ -28,3 +28,6 @@ if [ "${1:-}" = "--dev" ]; then
 else
     .venv/bin/pip install -q -e .
 fi
+# Bytecode for the editable sources, as a wheel install has: under PYTHONDONTWRITEBYTECODE
+# every process would otherwise compile each module it imports from source, each start.
+.venv/bin/python -m compileall -q src/conveyor >/dev/null

@@ -1,10 +1,19 @@
-"""Conveyor: a distributed asynchronous task service."""
+"""Conveyor: a distributed asynchronous task service.
+
+The names below are imported on first use (PEP 562): ``conveyor`` is the parent of every
+module, so whatever it imported itself every process and every ``conveyor`` command would pay
+for at start, the ``--help`` that needs none of it included.
+"""
 
 from __future__ import annotations
 
-from conveyor.errors import PermanentError, RetryableError, TaskError
-from conveyor.executors.python import current_task
-from conveyor.registrations import Conveyor
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.errors import PermanentError, RetryableError, TaskError
+    from conveyor.executors.python import current_task
+    from conveyor.registrations import Conveyor
 
 __version__ = "0.1.0"
 
@@ -16,3 +25,20 @@ __all__ = [
     "__version__",
     "current_task",
 ]
+
+_HOMES = {
+    "Conveyor": "conveyor.registrations",
+    "PermanentError": "conveyor.errors",
+    "RetryableError": "conveyor.errors",
+    "TaskError": "conveyor.errors",
+    "current_task": "conveyor.executors.python",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'conveyor' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

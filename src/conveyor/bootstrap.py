@@ -11,10 +11,9 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from conveyor import builtin
-from conveyor.balancing import Balancer, make_balancer
 from conveyor.catalog import Catalog
 from conveyor.config import Settings
 from conveyor.coordination.local import LocalCoordination
@@ -34,12 +33,15 @@ from conveyor.observability.task_spans import MoveSpans
 from conveyor.outcomes import Outcomes
 from conveyor.plugins import EXECUTORS, LISTENERS, LOAD_BALANCERS, load_entry_points
 from conveyor.registrations import Conveyor, Registration, load_app
-from conveyor.scheduler import Scheduler
 from conveyor.schedules.model import Schedule
 from conveyor.service import TaskService
 from conveyor.store.sql import SqlStore
 from conveyor.webhooks import WebhookListener
-from conveyor.worker import Worker
+
+if TYPE_CHECKING:  # imported where built: a worker needs no scheduler, a scheduler no worker
+    from conveyor.balancing import Balancer
+    from conveyor.scheduler import Scheduler
+    from conveyor.worker import Worker
 
 
 def process_id(role: str) -> str:
@@ -82,7 +84,9 @@ def executors(
 
 
 def balancer(settings: Settings) -> Balancer:
-    plugins = cast(dict[str, Callable[[], Balancer]], load_entry_points(LOAD_BALANCERS))
+    from conveyor.balancing import make_balancer
+
+    plugins = cast("dict[str, Callable[[], Balancer]]", load_entry_points(LOAD_BALANCERS))
     return make_balancer(settings.scheduler.load_balance_strategy, plugins)
 
 
@@ -143,12 +147,16 @@ class Components:
     periodics: list[Schedule] = field(default_factory=list)  # declared with @app.periodic
 
     def scheduler(self) -> Scheduler:
+        from conveyor.scheduler import Scheduler
+
         return Scheduler(
             process_id("scheduler"), self.settings, self.store, self.coordination, self.catalog,
             balancer(self.settings), self.outcomes, self.service,
         )
 
     def worker(self) -> Worker:
+        from conveyor.worker import Worker
+
         w = self.settings.worker
         return Worker(
             w.id or w.name or process_id("worker"), self.settings, self.store,

@@ -4,13 +4,13 @@ retrying for a minute (no retry creates a database)."""
 
 from __future__ import annotations
 
-from conveyor.store.urls import database_url
-
 
 def database_hint(url: str, text: str) -> str | None:
     """How to fix a database that does not exist or has no tables yet; None for the rest."""
     lowered = text.lower()
     if "unknown database" in lowered or ("database" in lowered and "does not exist" in lowered):
+        from conveyor.store.urls import database_url  # SQLAlchemy: not for every import
+
         parsed = database_url(url)
         name = parsed.database or ""
         create = (f"createdb {name}" if parsed.get_backend_name() == "postgresql"

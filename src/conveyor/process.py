@@ -23,7 +23,7 @@ import logging
 import signal
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor import banner
 from conveyor.bootstrap import Components, build
@@ -34,13 +34,13 @@ from conveyor.errors import BackendUnavailable, ConfigError
 from conveyor.filelock import StandaloneLock, sqlite_path
 from conveyor.observability import tracing
 from conveyor.observability.sampler import Sampler
-from conveyor.observability.server import MetricsServer
-from conveyor.registrations import Conveyor
-from conveyor.scheduler import Scheduler
-from conveyor.schedules.declared import sync
-from conveyor.schedules.service import ScheduleService
-from conveyor.serving import ServedApp, bind, check_backends
-from conveyor.worker import Worker
+
+if TYPE_CHECKING:
+    from conveyor.observability.server import MetricsServer
+    from conveyor.registrations import Conveyor
+    from conveyor.scheduler import Scheduler
+    from conveyor.serving import ServedApp
+    from conveyor.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,9 @@ class Process:
             # What starting made (modules, the app, the components) lives as long as the
             # process: frozen, it is no longer walked by every full collection, which a big
             # request triggers a few times (a 10,000-node workflow create: ~0.17 s of its CPU).
+            # The CLI turned collection off while the roles were imported and built.
             gc.freeze()
+            gc.enable()
             failed = await self.wait()
         finally:
             await self.stop()
@@ -137,6 +139,9 @@ class Process:
             self._started.add("worker")
             await self.worker.start()
         if self.scheduler is not None:
+            from conveyor.schedules.declared import sync
+            from conveyor.schedules.service import ScheduleService
+
             declared = ScheduleService(parts.service)
             await retrying(lambda: sync(declared, parts.periodics), "syncing schedules")
             self._started.add("scheduler")
@@ -225,12 +230,17 @@ class Process:
         return self.parts
 
     def _bind(self) -> socket.socket:
+        from conveyor.serving import bind
+
         return bind(self.settings.host, self.settings.port, reuse_port=self.settings.reuse_port)
 
     async def _serve_metrics(self, parts: Components) -> None:
         """The metrics port (``--metrics-port``): /metrics, /healthz, /readyz."""
         if self.settings.metrics_port is None:
             return
+        from conveyor.observability.server import MetricsServer
+        from conveyor.serving import check_backends
+
         self._metrics_server = MetricsServer(
             parts.metrics, self.settings.metrics_port,
             lambda: check_backends(parts.store, parts.coordination), host=self.settings.host,
@@ -240,9 +250,11 @@ class Process:
 
     def _serve_api(self, parts: Components, listener: socket.socket) -> ServedApp:
         # Imported here: FastAPI, the routes and the console are most of a process's import
-        # time, and a worker or scheduler process (which a fleet starts often) needs none.
+        # time, and a worker or scheduler process (which a fleet starts often) needs none;
+        # nor do they need uvicorn (``serving``) unless they serve a metrics port.
         from conveyor.api.app import create_app
         from conveyor.api.guard import served_hosts
+        from conveyor.serving import ServedApp
 
         auth = self.auth_required()
         if not auth:

@@ -5,6 +5,10 @@ schedules, workflows); batch submits a file.
 
 Each group of commands is a module; importing them registers their commands on ``cli``, and
 the import order is the order of the help panels (Run, Tasks, Operations).
+
+Every command module imports only what all commands need; what a command alone uses (the HTTP
+client, the SQL store, the process roles) it imports when it runs, so ``conveyor --help`` and
+``conveyor submit`` answer at once and a worker imports no more than a worker needs.
 """
 
 from __future__ import annotations

@@ -6,11 +6,10 @@ tenant's keys."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,14 +31,20 @@ from conveyor.cli.tables import ago, new_table
 from conveyor.config import Settings
 from conveyor.dbhelp import database_hint
 from conveyor.errors import ConveyorError
-from conveyor.store.sql import SqlStore
 from conveyor.tenants import DEFAULT_TENANT, check_tenant
+
+if TYPE_CHECKING:
+    from conveyor.store.sql import SqlStore
 
 apikey_cli = typer.Typer(help="Create, list and revoke API keys (talks to the database).")
 cli.add_typer(apikey_cli, name="apikey", rich_help_panel=OPERATIONS)
 
 
 def _with_store(settings: Settings, action: Callable[[SqlStore], Awaitable[T]]) -> T:
+    import asyncio
+
+    from conveyor.store.sql import SqlStore
+
     async def go() -> T:
         store = SqlStore(settings.database_url)
         try:

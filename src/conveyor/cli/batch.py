@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from conveyor.cli.common import (
     TASKS,
@@ -24,7 +23,6 @@ from conveyor.cli.common import (
     show,
 )
 from conveyor.cli.hints import explain
-from conveyor.client import ApiError
 
 MAX_CHUNK = 1000  # the API's batch limit
 
@@ -63,6 +61,16 @@ def batch(
     url: UrlOpt = URL, api_key: KeyOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Submit many tasks from a file of JSON lines, with a progress bar."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from conveyor.client import ApiError
+
     tasks = read_lines(path)
     created: list[dict[str, Any]] = []
     columns = (TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

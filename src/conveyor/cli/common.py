@@ -1,12 +1,18 @@
 """What every ``conveyor`` command shares: the Typer app and its help panels, the consoles,
 the options (each naming its environment variable and default), and how answers and errors
-are printed."""
+are printed.
+
+Every command module is imported to build the command tree, so none may import at its top
+what only some commands use (the HTTP client, the SQL store): ``--help``, and every process
+the CLI starts, would pay for all of it.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,9 +20,11 @@ from rich.markup import escape
 
 from conveyor import __version__
 from conveyor.cli.hints import explain
-from conveyor.client import ApiError, Client, TaskInfo, WaitTimeout
 from conveyor.config import Settings, load_settings
 from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:
+    from conveyor.client import Client
 
 T = TypeVar("T")
 
@@ -64,8 +72,13 @@ def _root(
     """Conveyor: a distributed asynchronous task service."""
 
 
+@functools.cache
+def _defaults() -> Settings:
+    return Settings()
+
+
 def _setting_default(path: str) -> str:
-    node: Any = Settings()
+    node: Any = _defaults()
     for part in path.split("."):
         node = getattr(node, part)
     return "none" if node is None else str(node)
@@ -131,11 +144,15 @@ def settings_from(config: str | None, capacity: int | None = None, **flags: Any)
 def client_for(url: str, api_key: str | None) -> Client:
     if "://" not in url:
         fail(f"--url {url!r} has no scheme; did you mean http://{url} ?", 2)
+    from conveyor.client import Client
+
     return Client(url, api_key=api_key)
 
 
 def as_data(data: Any) -> Any:
-    if isinstance(data, TaskInfo):
+    # A TaskInfo exists only once the client is imported; a command without one imports none.
+    wire = sys.modules.get("conveyor.client.wire")
+    if wire is not None and isinstance(data, wire.TaskInfo):
         return {k: getattr(data, k) for k in data.__dataclass_fields__}
     return data
 
@@ -150,6 +167,8 @@ def show(data: Any, as_json: bool = False) -> None:
 
 
 def call(action: Any, url: str = "") -> Any:
+    from conveyor.client import ApiError, WaitTimeout
+
     try:
         return action()
     except ApiError as exc:

@@ -3,8 +3,12 @@ database, naming the flag, the environment variable or the command that helps.""
 
 from __future__ import annotations
 
-from conveyor.client import ApiError
+from typing import TYPE_CHECKING
+
 from conveyor.dbhelp import database_hint
+
+if TYPE_CHECKING:
+    from conveyor.client import ApiError
 
 NO_KEY = ("pass --api-key or set CONVEYOR_API_KEY (an admin creates one with "
           "`conveyor apikey create --scope submit`)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -35,13 +34,18 @@ from conveyor.cli.hints import database_error
 from conveyor.config import Settings
 from conveyor.dbhelp import database_hint
 from conveyor.errors import ConveyorError
-from conveyor.store.sql import SqlStore
 
 
 def _run(
     settings: Settings, *, api: bool, scheduler: bool, worker: bool, standalone: bool = False,
     app_dir: str = ".",
 ) -> None:
+    import asyncio
+    import gc
+
+    # Off while the roles are imported and built (long-lived objects, no garbage worth
+    # collecting); ``Process.run`` freezes what start made and turns it back on.
+    gc.disable()
     from conveyor.observability.logs import configure
     from conveyor.process import Process
 
@@ -131,6 +135,10 @@ def worker(
 def migrate(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Create or upgrade the database tables."""
     settings = settings_from(config, database_url=db)
+
+    import asyncio
+
+    from conveyor.store.sql import SqlStore
 
     async def go() -> None:
         store = SqlStore(settings.database_url)

@@ -4,7 +4,7 @@ with the first key (``rotate``), straight in the database."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,10 +21,9 @@ from conveyor.cli.common import (
     show,
 )
 from conveyor.errors import ConveyorError
-from conveyor.executors.secret_fields import secret_fields
-from conveyor.keyring import Keyring, generate_key
-from conveyor.sealing import Resealed, reseal
-from conveyor.store.reseal import Pass, reseal_configs
+
+if TYPE_CHECKING:
+    from conveyor.store.reseal import Pass
 
 secrets_cli = typer.Typer(help="Keys of task-config secrets: make one, rotate to the first.")
 
@@ -39,6 +38,8 @@ def secrets_generate_key() -> None:
 
     Example: CONVEYOR_SECRETS__KEYS=$(conveyor secrets generate-key),$CONVEYOR_SECRETS__KEYS
     """
+    from conveyor.keyring import generate_key
+
     out.print(generate_key(), highlight=False, markup=False)
 
 
@@ -52,6 +53,11 @@ def secrets_rotate(
 
     Example: CONVEYOR_SECRETS__KEYS=NEW,OLD conveyor secrets rotate
     """
+    from conveyor.executors.secret_fields import secret_fields
+    from conveyor.keyring import Keyring
+    from conveyor.sealing import Resealed, reseal
+    from conveyor.store.reseal import reseal_configs
+
     settings = settings_from(config, database_url=db)
     try:
         keyring = Keyring.from_settings(settings)

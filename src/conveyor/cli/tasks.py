@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,7 +23,9 @@ from conveyor.cli.common import (
     show,
 )
 from conveyor.cli.waiting import wait_showing
-from conveyor.client import TaskInfo
+
+if TYPE_CHECKING:
+    from conveyor.client import TaskInfo
 
 TaskId = Annotated[str, typer.Argument(help="The task's id (submit prints it).")]
 

@@ -5,11 +5,10 @@ Schedulers and API processes pick a change up within a few seconds (``quotas.LIM
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from conveyor.audit import CLI, Action, AuditEntry
 from conveyor.cli.apikeys import _with_store as with_store
 from conveyor.cli.common import (
     OPERATIONS,
@@ -26,8 +25,10 @@ from conveyor.cli.common import (
 from conveyor.cli.tables import new_table
 from conveyor.errors import ConveyorError
 from conveyor.models import TenantLimits
-from conveyor.store.sql import SqlStore
 from conveyor.tenants import check_tenant
+
+if TYPE_CHECKING:
+    from conveyor.store.sql import SqlStore
 
 tenants_cli = typer.Typer(
     help="Per-tenant dispatch weight and create quotas (talks to the database)."
@@ -89,6 +90,8 @@ def tenants_set(
                 old.creates_per_second if creates_per_second is None else creates_per_second),
             updated_at=time.time(),
         )
+        from conveyor.audit import CLI, Action, AuditEntry
+
         entry = AuditEntry(CLI, Action.TENANT_SET, name)
         return await store.tenant_limits.put_limits(new, audit=entry)
 
@@ -122,6 +125,8 @@ def tenants_rm(
     name: str, config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Forget a tenant's settings: back to weight 1 and no quota."""
+    from conveyor.audit import CLI, Action, AuditEntry
+
     settings = settings_from(config, database_url=db)
     entry = AuditEntry(CLI, Action.TENANT_RESET, name)
     if not with_store(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from conveyor.cli import tables
 from conveyor.cli.common import (
@@ -45,6 +44,8 @@ def read_body(body: str | None, file: str | None) -> dict[str, Any]:
             body = sys.stdin.read() if file == "-" else Path(file).read_text()
         except OSError as exc:
             fail(f"cannot read {file}: {exc}", 2)
+    import yaml
+
     try:
         data = yaml.safe_load(body or "")  # YAML is a superset of JSON
     except yaml.YAMLError as exc:

@@ -4,18 +4,22 @@ follow the task (it keeps running; only the waiting stops)."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from conveyor.cli.common import call, err
 from conveyor.cli.tables import state
-from conveyor.client import Client, TaskInfo
-from conveyor.client.wire import Poll
+
+if TYPE_CHECKING:
+    from conveyor.client import Client, TaskInfo
 
 
 def wait_showing(client: Client, info: TaskInfo, timeout: float, url: str) -> TaskInfo:
     err.print(f"submitted {info.task_id} ({info.task_type}); waiting up to {timeout:g}s",
               highlight=False, soft_wrap=True)
+    from conveyor.client.wire import Poll
+
     began = time.monotonic()
     poll = Poll(timeout)
     task_id = info.task_id

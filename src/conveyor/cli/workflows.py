@@ -4,7 +4,7 @@ and ``conveyor show ID``: a task, or a workflow's nodes as an indented tree."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,7 +27,9 @@ from conveyor.cli.common import (
 from conveyor.cli.hints import explain
 from conveyor.cli.tasks import payload_of
 from conveyor.cli.types import read_body
-from conveyor.client import ApiError, Client
+
+if TYPE_CHECKING:
+    from conveyor.client import Client
 
 workflows_cli = typer.Typer(help="Workflows: tasks that run after others, created together.")
 
@@ -158,6 +160,8 @@ def show_any(
 ) -> None:
     """Show a task, or a workflow as a tree of its nodes (children under their parents)
     with their states."""
+    from conveyor.client import ApiError
+
     with client_for(url, api_key) as client:
         try:
             task = client.get(some_id)

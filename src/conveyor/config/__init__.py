@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -101,6 +100,8 @@ class Settings(BaseModel):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # only when a file or a structured variable is there: not every process
+
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -175,6 +176,8 @@ def _environment_values() -> dict[str, Any]:
 
 def _parse_env_value(raw: str) -> Any:
     if raw.startswith(("[", "{")):
+        import yaml
+
         try:
             return yaml.safe_load(raw)
         except yaml.YAMLError:

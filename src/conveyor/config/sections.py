@@ -8,7 +8,6 @@ import ipaddress
 import os
 from typing import Literal
 
-from cryptography.fernet import Fernet
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -254,6 +253,10 @@ class SecretsSettings(BaseModel):
     @field_validator("keys")
     @classmethod
     def _fernet_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            return value
+        from cryptography.fernet import Fernet  # only when keys are set: not every process
+
         for index, key in enumerate(value):
             try:
                 Fernet(key)

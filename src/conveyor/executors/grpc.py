@@ -24,7 +24,8 @@ and checked on every call. Plain-text channels are aimed at the checked address 
 (``ipv4:`` / ``ipv6:`` targets with the original authority), so the name cannot be re-resolved
 elsewhere behind the check; TLS channels keep the name, which the certificate must match.
 Channels are created once per (address, authority) and reused: a channel multiplexes calls,
-so one per target is all a worker needs.
+so one per target is all a worker needs. grpc and the generated messages are imported on the
+first call: every worker builds this executor, and most never call it.
 """
 
 from __future__ import annotations
@@ -33,31 +34,25 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import grpc
-import grpc.aio
+from typing import TYPE_CHECKING, Any
 
 from conveyor.config import Settings
 from conveyor.errors import PermanentError, RetryableError
-from conveyor.executors.grpc_pb import executor_pb2
 from conveyor.executors.http import string_map
 from conveyor.executors.netguard import Allowlist, IPAddress, resolve_checked
 from conveyor.models import Task
 from conveyor.observability import tracing
 
+if TYPE_CHECKING:
+    import grpc.aio
+
+    from conveyor.executors.grpc_pb import executor_pb2
+
 EXECUTE_METHOD = "/conveyor.executor.v1.Executor/Execute"
 SECRET_FIELDS = ("metadata.*",)
 _METADATA_NAME = re.compile(r"^[0-9a-z_.-]+$")
 IDEMPOTENCY_KEY = "idempotency-key"
-RETRYABLE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
+RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +127,7 @@ def error_for(exc: grpc.aio.AioRpcError) -> Exception:
     """The retry split for a non-OK status (module docstring)."""
     code = exc.code()
     message = f"gRPC {getattr(code, 'name', code)}: {exc.details() or 'no details'}"
-    if code in RETRYABLE_CODES:
+    if getattr(code, "name", None) in RETRYABLE_CODES:
         return RetryableError(message)
     return PermanentError(message)
 
@@ -158,6 +153,10 @@ class GrpcExecutor:
         key = (target, call.authority, call.tls)
         method = self._methods.get(key)
         if method is None:
+            import grpc.aio
+
+            from conveyor.executors.grpc_pb import executor_pb2
+
             if call.tls:
                 channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials())
             else:
@@ -177,6 +176,10 @@ class GrpcExecutor:
     async def execute(self, task: Task, config: Mapping[str, Any]) -> Any:
         call = parse_config(task, config)
         execute = await self._method(call)
+        import grpc.aio  # imported by ``_method`` already
+
+        from conveyor.executors.grpc_pb import executor_pb2
+
         request = executor_pb2.ExecuteRequest(
             task_id=task.id,
             attempt=task.attempt,

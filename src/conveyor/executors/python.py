@@ -30,6 +30,8 @@ from conveyor.registrations import Isolation, Registration
 
 __all__ = ["PythonExecutor", "current_task"]
 
+QUIET = 0.5  # seconds without a call after which the worker is idle enough to warm a process
+
 
 class PythonExecutor:
     def __init__(
@@ -49,8 +51,11 @@ class PythonExecutor:
         })
         self._processes = ProcessPool(processes, preload)
         self._named: dict[FunctionRef, tuple[Callable[..., Any], Isolation]] = {}
+        self._calls = 0  # how many calls so far: ``_warm_when_quiet`` waits for them to pause
+        self._warming: asyncio.Task[None] | None = None
 
     async def execute(self, task: Task, config: Mapping[str, Any]) -> Any:
+        self._calls += 1
         func, isolation = self._resolve(task.task_type, config)
         _check_signature(func, task.payload)
         if inspect.iscoroutinefunction(func):
@@ -97,10 +102,24 @@ class PythonExecutor:
         return func, "process"
 
     async def start(self) -> None:
-        """Start a task process as the worker starts, so the first plain task finds one."""
+        """Warm a task process once the worker is quiet (``_warm_when_quiet``)."""
+        self._warming = asyncio.create_task(self._warm_when_quiet(), name="conveyor-warm")
+
+    async def _warm_when_quiet(self) -> None:
+        """Start a task process once no call came for ``QUIET`` seconds, so a plain task that
+        arrives later finds one. Not at once: a new interpreter importing the task modules
+        would compete for the same cores with the worker's own start and its first tasks,
+        which are waiting already. A plain task that comes first starts one itself."""
+        seen = -1
+        while self._calls != seen:
+            seen = self._calls
+            await asyncio.sleep(QUIET)
         self._processes.warm()
 
     async def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
         self._threads.shutdown(wait=False, cancel_futures=True)
         await self._processes.close()
 

@@ -31,15 +31,14 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.registry import Collector
-from starlette.responses import Response
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.events import Event, EventKind
 from conveyor.models import Task
 
 if TYPE_CHECKING:  # FastAPI only in annotations: a worker process never imports it
     from fastapi import FastAPI, params
+    from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +267,8 @@ def route_template(scope: Scope) -> str:
     if route is not None:
         template = _substitute(scope["path"], scope.get("path_params") or {})
         return template or str(getattr(route, "path_format", getattr(route, "path", "")))
+    from starlette.routing import Match  # imported by the app that answered
+
     app = scope.get("app")
     for candidate in getattr(app, "routes", None) or ():
         matches = getattr(candidate, "matches", None)
@@ -285,7 +286,10 @@ def _substitute(path: str, params: Mapping[str, object]) -> str | None:
 
 
 async def metrics_response(metrics: Metrics) -> Response:
-    """A refreshed scrape as a Starlette response, shared by the API and ``MetricsServer``."""
+    """A refreshed scrape as a Starlette response, shared by the API and ``MetricsServer``
+    (Starlette is imported by whichever serves it: a worker without a metrics port never)."""
+    from starlette.responses import Response
+
     return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
 
 
@@ -296,10 +300,13 @@ def add_metrics_route(app: FastAPI, metrics: Metrics, *guards: params.Depends) -
     scrape names worker hosts and pids, so it is not public.
     """
 
+    from starlette.responses import Response
+
     async def scrape() -> Response:
         return await metrics_response(metrics)
 
     app.add_api_route(
         "/metrics", scrape, methods=["GET"], include_in_schema=False, response_class=Response,
+        response_model=None,  # what ``-> Response`` says, which FastAPI cannot resolve here
         dependencies=list(guards),
     )

@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing import TYPE_CHECKING
 
 from conveyor.events import Event
 from conveyor.models import QueueItem
 from conveyor.observability import tracing
 from conveyor.observability.metrics import route_template
 from conveyor.store.protocol import TaskRecords
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""OpenTelemetry traces, the one module that imports ``opentelemetry`` (``conveyor[otel]``).
+"""OpenTelemetry traces (``conveyor[otel]``): the one entry to it. The SDK itself is imported
+(by ``otel``) only once tracing is switched on, so a process that does not trace never loads it.
 
 Without the extra, or with tracing not asked for, every function here is a cheap no-op and
 nothing else in Conveyor changes. Tracing is asked for by the standard environment:
@@ -19,35 +20,32 @@ every later span of the task, in whichever process, is a child of that context.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator, Mapping
-from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conveyor.errors import ConfigError
-
-try:
-    from opentelemetry import trace
-    from opentelemetry.context import Context
-    from opentelemetry.sdk.resources import Resource
+if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-    from opentelemetry.trace import Span, SpanKind, StatusCode
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    AVAILABLE = True
-except ImportError:  # the extra is not installed: tracing stays off
-    AVAILABLE = False
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
 
 #: The metadata keys that carry a task's trace context (W3C Trace Context names).
 TRACE_KEYS = ("traceparent", "tracestate")
-EXPORTERS_GROUP = "opentelemetry_traces_exporter"
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 _state: dict[str, Any] = {}  # "tracer", and "provider" when this module installed it
+
+
+def available() -> bool:
+    """Whether the extra is installed. Asked only when tracing is wanted: the SDK is imported
+    (by ``otel``) only then, since a process that does not trace should not pay for it."""
+    try:
+        return importlib.util.find_spec("opentelemetry.sdk") is not None
+    except (ImportError, ValueError):  # a parent missing, or blocked in sys.modules
+        return False
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -66,45 +64,19 @@ def configure(service_name: str, provider: TracerProvider | None = None) -> bool
 
     A ``provider`` given (a test's, exporting to memory) is used whatever the environment
     says, and left to its owner to shut down."""
-    if not AVAILABLE:
-        return False
     if provider is not None:
         _state["tracer"] = provider.get_tracer("conveyor")
         return True
-    if not wanted(os.environ) or enabled():
+    if not wanted(os.environ) or enabled() or not available():
         return enabled()
-    provider = _installed()
+    from conveyor.observability import otel
+
+    provider = otel.installed()
     if provider is None:  # nobody installed one before us
-        attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
-        provider = TracerProvider(resource=Resource.create(attributes))
-        for exporter in _exporters(os.environ.get("OTEL_TRACES_EXPORTER") or "otlp"):
-            provider.add_span_processor(BatchSpanProcessor(exporter))
-        trace.set_tracer_provider(provider)
-        _state["provider"] = provider
+        provider = _state["provider"] = otel.new_provider(service_name)
     _state["tracer"] = provider.get_tracer("conveyor")
     log.info("tracing on: service %s", os.environ.get("OTEL_SERVICE_NAME") or service_name)
     return True
-
-
-def _installed() -> TracerProvider | None:
-    found = trace.get_tracer_provider()
-    return found if isinstance(found, TracerProvider) else None
-
-
-def _exporters(names: str) -> list[SpanExporter]:
-    found = {ep.name: ep for ep in entry_points(group=EXPORTERS_GROUP)}
-    if "otlp" not in found and "otlp_proto_http" in found:
-        found["otlp"] = found["otlp_proto_http"]
-    exporters = []
-    for name in (n.strip() for n in names.lower().split(",") if n.strip()):
-        if name not in found:
-            raise ConfigError(
-                f"OTEL_TRACES_EXPORTER names {name!r}, which no installed package provides "
-                f"(installed: {', '.join(sorted(found)) or 'none'}); install conveyor[otel] "
-                f"for otlp"
-            )
-        exporters.append(found[name].load()())
-    return exporters
 
 
 def shutdown() -> None:
@@ -135,7 +107,9 @@ class Marks:
 
     def fail(self, description: str) -> None:
         if self._span is not None:
-            self._span.set_status(StatusCode.ERROR, description)
+            from conveyor.observability import otel
+
+            self._span.set_status(otel.ERROR, description)
 
 
 @contextlib.contextmanager
@@ -150,9 +124,11 @@ def span(
     if tracer is None:
         yield Marks()
         return
-    context = _extract(parent) if parent is not None else None
+    from conveyor.observability import otel
+
+    context = otel.extract(parent) if parent is not None else None
     with tracer.start_as_current_span(
-        name, context=context, kind=SpanKind.SERVER if server else SpanKind.INTERNAL,
+        name, context=context, kind=otel.SERVER if server else otel.INTERNAL,
         attributes={f"conveyor.{k}": v for k, v in attributes.items()},
     ) as current:
         yield Marks(current)
@@ -167,8 +143,10 @@ def record(
     tracer = _state.get("tracer")
     if tracer is None:
         return
+    from conveyor.observability import otel
+
     done = tracer.start_span(
-        name, context=_extract(parent), start_time=int(start * 1e9),
+        name, context=otel.extract(parent), start_time=int(start * 1e9),
         attributes={f"conveyor.{k}": v for k, v in attributes.items()},
     )
     done.end(end_time=int(max(start, end) * 1e9))
@@ -177,10 +155,14 @@ def record(
 def stamp(metadata: Mapping[str, str]) -> dict[str, str]:
     """``metadata`` with the current span's context in ``TRACE_KEYS`` (replacing any given),
     so the task carries its trace; unchanged when tracing is off or no span is current."""
-    if not enabled() or not trace.get_current_span().get_span_context().is_valid:
+    if not enabled():
+        return dict(metadata)
+    from conveyor.observability import otel
+
+    if not otel.current_is_valid():
         return dict(metadata)
     carrier = {k: v for k, v in metadata.items() if k not in TRACE_KEYS}
-    TraceContextTextMapPropagator().inject(carrier)
+    otel.inject(carrier)
     return carrier
 
 
@@ -188,15 +170,12 @@ def outgoing() -> dict[str, str]:
     """The headers (or gRPC metadata) that carry the current span to a called service."""
     carrier: dict[str, str] = {}
     if enabled():
-        TraceContextTextMapPropagator().inject(carrier)
+        from conveyor.observability import otel
+
+        otel.inject(carrier)
     return carrier
 
 
 def carries_trace(metadata: Mapping[str, str]) -> bool:
     return "traceparent" in metadata
 
-
-def _extract(carrier: Mapping[str, str]) -> Context:
-    return TraceContextTextMapPropagator().extract(
-        {k.lower(): v for k, v in carrier.items() if k.lower() in TRACE_KEYS}
-    )

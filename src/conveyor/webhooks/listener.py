@@ -148,7 +148,6 @@ class WebhookListener:
 
     async def start(self) -> None:
         if self._consumer is None:
-            self._client = build_client(self._policy.concurrency)
             self._consumer = asyncio.create_task(self._consume(), name="webhook-deliveries")
 
     async def wait_idle(self, timeout: float | None = None) -> None:
@@ -240,8 +239,10 @@ class WebhookListener:
         self._wake.set()
 
     async def _send(self, delivery: Delivery) -> None:
-        if self._client is None:
+        if self._consumer is None:
             raise RetryableError("the webhook listener is not started")
+        if self._client is None:  # on the first delivery: its TLS set-up slows every start
+            self._client = build_client(self._policy.concurrency)
         headers = {"Content-Type": "application/json", EVENT_HEADER: delivery.event}
         if self._key is not None:
             headers |= signed_headers(self._key, delivery.message_id, delivery.body, time.time())

@@ -84,11 +84,10 @@ class Worker:
         return [self.heartbeat, self.finisher, self.canceller, self.processor, self.reconciler]
 
     async def start(self) -> None:
-        """Let the executors prepare (a task process starts in the background), refuse an id
-        a live worker holds, register (waiting out a backend blip), then start the duties in
-        order. Registering wakes the dispatcher, so work already queued arrives at once: the
-        task process starts beside the id check and the registration, not after them, and is
-        ready sooner for the first plain task. A refused start closes the executors."""
+        """Let the executors prepare (the python one warms a task process once the worker is
+        quiet), refuse an id a live worker holds, register (waiting out a backend blip), then
+        start the duties in order. Registering wakes the dispatcher, so work already queued
+        arrives at once. A refused start closes the executors."""
         await self.executors.start()
         await retrying(self._check_unique, "checking the worker id")
         self._owns_id = True

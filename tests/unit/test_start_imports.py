@@ -1,0 +1,50 @@
+"""What a start imports: the CLI alone (``--help``, ``submit``), and a worker process.
+
+Each check runs in a fresh interpreter and reads ``sys.modules``, not timings: a module that
+is not imported costs nothing, whatever the machine's load. What each command needs beyond
+the CLI it imports when it runs, and a process imports what its roles need.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` are in ``sys.modules`` after running ``code``."""
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_the_package_imports_its_names_on_first_use() -> None:
+    assert imported("import conveyor", ("conveyor.registrations", "conveyor.executors")) == []
+    assert imported("from conveyor import Conveyor", ("conveyor.registrations",)) == [
+        "conveyor.registrations"]
+
+
+def test_the_cli_imports_neither_client_nor_store_nor_backends() -> None:
+    heavy = ("asyncio", "httpx", "sqlalchemy", "redis", "yaml", "cryptography", "grpc",
+             "fastapi", "uvicorn", "opentelemetry.sdk", "conveyor.client", "conveyor.store")
+    assert imported("import conveyor.cli", heavy) == []
+
+
+@pytest.mark.parametrize("role", ["worker", "scheduler"])
+def test_a_process_without_api_imports_no_server_and_no_tracing_sdk(role: str) -> None:
+    """A worker or scheduler serves HTTP only on a metrics port, traces only when asked and
+    calls gRPC only for a task of the grpc executor; nor does a worker import the scheduler."""
+    code = ("import conveyor.cli, conveyor.process, conveyor.bootstrap\n"
+            f"from conveyor.{role} import *")
+    unused = ("fastapi", "starlette", "uvicorn", "conveyor.serving", "opentelemetry.sdk",
+              "grpc")  # the grpc executor imports it on its first call
+    assert imported(code, unused) == []
+    if role == "worker":
+        assert imported(code, ("conveyor.scheduler",)) == []
