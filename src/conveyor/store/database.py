@@ -220,7 +220,7 @@ def _reset_open_transactions(engine: AsyncEngine) -> None:
 
 
 def _in_transaction(dbapi_conn: Any) -> bool:
-    driver = getattr(dbapi_conn, "driver_connection", None)
+    driver: Any = getattr(dbapi_conn, "driver_connection", None)
     if hasattr(driver, "get_transaction_status"):  # asyncmy: the server's last status flags
         return bool(driver.get_transaction_status())
     if hasattr(driver, "is_in_transaction"):  # asyncpg
