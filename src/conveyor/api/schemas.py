@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
@@ -26,7 +27,14 @@ _STRICT = ConfigDict(extra="forbid")
 
 
 def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+    return None if ts is None else _iso(ts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso(ts: float) -> str:
+    """Cached: the tasks of one create share their ``created_at`` and ``run_at``, and a page
+    of a list shares many times too."""
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
