@@ -36,7 +36,9 @@ class Coalescer(Generic[T, R]):
         self._waiting.append((list(items), future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
-        return await asyncio.shield(future)
+        # Not shielded: a caller cancelled meanwhile cancels its own future only, which the
+        # writer then skips; the others' write goes on in the writer's task regardless.
+        return await future
 
     async def _drain(self) -> None:
         while self._waiting:

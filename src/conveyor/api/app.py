@@ -79,6 +79,7 @@ def create_app(
         add_metrics_route(app, metrics, Depends(scraper_or_reader(server.metrics_scrapers)))
     app.add_middleware(TraceRequests)  # outermost: the span covers refusals too
     errors.install(app)
+    app.include_router(task_routes.creates)
     app.include_router(task_routes.router)
     app.include_router(operation_routes.router)
     app.include_router(audit_routes.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
@@ -26,7 +27,14 @@ _STRICT = ConfigDict(extra="forbid")
 
 
 def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+    return None if ts is None else _iso(ts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso(ts: float) -> str:
+    """Cached: the tasks of one create share their ``created_at`` and ``run_at``, and a page
+    of a list shares many times too."""
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -129,15 +137,7 @@ class TaskSummaryOut(BaseModel):
 
     @classmethod
     def of(cls, t: Task, **extra: Any) -> Self:
-        return cls(
-            task_id=t.id, task_type=t.task_type, status=str(t.status), priority=t.priority.label,
-            payload=t.payload, result=t.result, error=t.error, metadata=t.metadata,
-            attempt=t.attempt, retry_count=t.retry_count, max_retries=t.max_retries,
-            timeout_seconds=t.timeout, worker_id=t.worker_id, idempotency_key=t.idempotency_key,
-            created_at=iso(t.created_at), run_at=iso(t.run_at), started_at=iso(t.started_at),
-            finished_at=iso(t.finished_at), wait_deadline=iso(t.wait_deadline),
-            pinned_worker=t.pinned_worker, tenant=t.tenant, **extra,
-        )
+        return cls(**task_fields(t), **extra)
 
     @classmethod
     def listed(cls, t: Task, include: frozenset[str]) -> bytes:
@@ -155,6 +155,27 @@ class TaskOut(TaskSummaryOut):
         None, description="on create: false when an idempotency key matched"
     )
     cancel_requested: bool | None = None
+
+
+def task_fields(t: Task) -> dict[str, Any]:
+    """A task's fields as ``TaskSummaryOut`` and ``TaskOut`` name them, in their order."""
+    return {
+        "task_id": t.id, "task_type": t.task_type, "status": str(t.status),
+        "priority": t.priority.label, "payload": t.payload, "result": t.result,
+        "error": t.error, "metadata": t.metadata, "attempt": t.attempt,
+        "retry_count": t.retry_count, "max_retries": t.max_retries,
+        "timeout_seconds": float(t.timeout), "worker_id": t.worker_id,
+        "idempotency_key": t.idempotency_key, "created_at": iso(t.created_at),
+        "run_at": iso(t.run_at), "started_at": iso(t.started_at),
+        "finished_at": iso(t.finished_at), "wait_deadline": iso(t.wait_deadline),
+        "pinned_worker": t.pinned_worker, "tenant": t.tenant,
+    }
+
+
+def created_json(t: Task, created: bool) -> dict[str, Any]:
+    """``TaskOut.of(t, created=created)`` as its JSON carries it, without building the model:
+    a create's answer, serialised directly (the create routes are the API's hot path)."""
+    return {**task_fields(t), "created": created, "cancel_requested": None}
 
 
 class TaskList(BaseModel):

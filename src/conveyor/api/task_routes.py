@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from conveyor.api.auth import Admin, Reader, Submitter, acting
+from conveyor.api.lean import LeanRoute, lean
 from conveyor.api.schemas import (
     BatchCreate,
     BatchOut,
@@ -25,11 +26,13 @@ from conveyor.api.schemas import (
     TaskList,
     TaskOut,
     TaskSummaryOut,
+    created_json,
     parse_priority,
     utc_seconds,
 )
 from conveyor.api.tenancy import TenantParam, home, reach
 from conveyor.api.workflow_schemas import TaskCreateOne, WorkflowCreated
+from conveyor.apikeys import Scope
 from conveyor.errors import ValidationError
 from conveyor.models import TaskStatus, check_task_type
 from conveyor.service import TaskService
@@ -50,6 +53,9 @@ UTC_NOTE = "ISO 8601; a time without an offset is UTC"
 INCLUDE_NOTE = "comma-separated big fields to add to each row: payload, result"
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
+# The two create routes: served by ``lean.serve``, documented as any route.
+creates = APIRouter(prefix="/api/v1", responses=ERRORS, route_class=LeanRoute)
+JSON = "application/json"
 
 
 def service(request: Request) -> TaskService:
@@ -57,15 +63,15 @@ def service(request: Request) -> TaskService:
     return svc
 
 
-@router.post(
+@creates.post(
     "/tasks", status_code=201, response_model=TaskOut | WorkflowCreated, tags=["tasks"],
     responses={200: {"model": TaskOut, "description": "an idempotency key matched"},
                429: QUOTA},
 )
+@lean(TaskCreateOne, Scope.SUBMIT)
 async def create_task(
-    body: TaskCreateOne, request: Request, response: Response, who: Submitter,
-    tenant: TenantParam = None,
-) -> TaskOut | WorkflowCreated:
+    body: TaskCreateOne, request: Request, who: Submitter, tenant: TenantParam = None,
+) -> Response:
     """Create one task. The same idempotency key for the same type in the same tenant returns
     the existing task with 200 instead of 201. With ``shards``: a workflow of that many shard
     tasks (and the ``then`` task after them); with ``broadcast``: of one copy per live worker
@@ -73,24 +79,27 @@ async def create_task(
     sharding = body.sharding()
     if sharding is not None:
         flow, _ = await create_sharded(service(request), sharding, who, home(who, tenant))
-        return WorkflowCreated(workflow_id=flow.id, nodes=flow.nodes)
-    [created] = await service(request).submit([body.to_spec()], who, home(who, tenant))
-    response.status_code = 201 if created.created else 200
-    return TaskOut.of(created.task, created=created.created)
+        created = WorkflowCreated(workflow_id=flow.id, nodes=flow.nodes)
+        return Response(created.model_dump_json(), 201, media_type=JSON)
+    [one] = await service(request).submit([body.to_spec()], who, home(who, tenant))
+    answer = orjson.dumps(created_json(one.task, one.created))
+    return Response(answer, 201 if one.created else 200, media_type=JSON)
 
 
-@router.post(
+@creates.post(
     "/tasks/batch", status_code=201, response_model=BatchOut, tags=["tasks"],
     responses={429: QUOTA},
 )
+@lean(BatchCreate, Scope.SUBMIT)
 async def create_tasks(
     body: BatchCreate, request: Request, who: Submitter, tenant: TenantParam = None
-) -> BatchOut:
+) -> Response:
     """Create up to 1,000 tasks in one request and one transaction."""
     created = await service(request).submit(
         [t.to_spec() for t in body.tasks], who, home(who, tenant)
     )
-    return BatchOut(tasks=[TaskOut.of(c.task, created=c.created) for c in created])
+    answer = orjson.dumps({"tasks": [created_json(c.task, c.created) for c in created]})
+    return Response(answer, 201, media_type=JSON)
 
 
 @router.get("/tasks", response_model=TaskList, tags=["tasks"])

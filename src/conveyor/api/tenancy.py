@@ -13,13 +13,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
+from pydantic import Field
 
 from conveyor.apikeys import Principal
 from conveyor.errors import Forbidden
 from conveyor.tenants import DEFAULT_TENANT, check_tenant
 
 TENANT_NOTE = "superadmin only: the tenant to read or write (default: every tenant for lists)"
-TenantParam = Annotated[str | None, Query(max_length=64, description=TENANT_NOTE)]
+TENANT_CHARS = 64
+TenantParam = Annotated[str | None, Query(max_length=TENANT_CHARS, description=TENANT_NOTE)]
+TENANT_TEXT = Annotated[str, Field(max_length=TENANT_CHARS)]  # the parameter's value, checked
 
 
 def reach(who: Principal, named: str | None) -> str | None:
