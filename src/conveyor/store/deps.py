@@ -18,7 +18,7 @@ any child whose parents' commits this transaction could not yet see (MariaDB's s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,13 +78,10 @@ async def children_of(conn: AsyncConnection, parent_ids: Sequence[str]) -> list[
 
 
 async def settle_children(
-    conn: AsyncConnection, ended: Sequence[Task], now: float,
-    *, parents: Collection[str] | None = None,
+    conn: AsyncConnection, ended: Sequence[Task], now: float
 ) -> Settled:
-    """The verdicts on the children of tasks that just ended for good; ``parents``, when the
-    caller read them in this transaction, are the ids of ``ended`` that have children (the
-    others are not looked up)."""
-    final = [t for t in ended if t.status.is_final and (parents is None or t.id in parents)]
+    """The verdicts on the children of tasks that just ended for good."""
+    final = [t for t in ended if t.status.is_final]
     if not final:
         return Settled()
     children = await children_of(conn, [t.id for t in final])

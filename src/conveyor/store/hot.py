@@ -15,8 +15,7 @@ them all instead of preparing a new one for each size.
   process moved by this worker's id and this start's stamp (rows it moved stay locked by its
   transaction).
 - ``lock_for_finish``: the batch's rows ``FOR UPDATE`` in id order (the order every move of many
-  rows takes, see ``moves._finish_in``), each with whether it has children, so a batch none of
-  whose tasks has children skips the look-up of their verdicts.
+  rows takes, see ``moves._finish_in``).
 """
 
 from __future__ import annotations
@@ -53,12 +52,12 @@ async def start(conn: AsyncConnection, ids: Sequence[str], worker_id: str,
     return [task_from_values(row) for row in result.all()]
 
 
-async def lock_for_finish(conn: AsyncConnection, ids: Sequence[str]) -> list[tuple[Task, bool]]:
-    """The rows of ``ids`` locked in id order, each with whether any task waits on it."""
+async def lock_for_finish(conn: AsyncConnection, ids: Sequence[str]) -> list[Task]:
+    """The rows of ``ids``, locked in id order."""
     d = conn.dialect
     keys = padded(ids)
     result = await conn.exec_driver_sql(_lock_sql(d.name, d.paramstyle, len(keys)), keys)
-    return [(task_from_values(row), bool(row[-1])) for row in result.all()]
+    return [task_from_values(row) for row in result.all()]
 
 
 def _marks(paramstyle: str, first: int, count: int) -> list[str]:
@@ -93,7 +92,4 @@ def _started_sql(paramstyle: str, count: int) -> str:
 def _lock_sql(dialect: str, paramstyle: str, count: int) -> str:
     ids = ", ".join(_marks(paramstyle, 0, count))
     lock = "" if dialect == "sqlite" else " FOR UPDATE"  # SQLite has one writer at a time
-    return (
-        f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM task_deps WHERE "
-        f"task_deps.parent_id = task.id) FROM task WHERE id IN ({ids}) ORDER BY id{lock}"
-    )
+    return f"SELECT {_COLUMNS} FROM task WHERE id IN ({ids}) ORDER BY id{lock}"

@@ -213,8 +213,9 @@ async def _finish_in(
     conn: AsyncConnection, outcomes: Sequence[Outcome], now: float
 ) -> tuple[Planned, Settled]:
     """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch, then the
-    verdicts on the children of the tasks that ended for good (``store.deps``), looked up only
-    for the tasks the SELECT saw children of.
+    verdicts on the children of the tasks that ended for good (``store.deps``). The children
+    are looked up after the UPDATE, not with the SELECT: on SQLite the SELECT runs before the
+    transaction takes the write lock, so a child inserted in between would be missed.
 
     The SELECT locks the batch's rows in id order, the order every move of many rows takes
     (then the children, whose ids a workflow puts after their parents'), so a workflow's
@@ -222,13 +223,8 @@ async def _finish_in(
     Each row's UPDATE is still conditional on each row's version as read here; when the row
     count says some rows did not apply, a second read tells which did.
     """
-    read: dict[str, Task] = {}
-    parents: set[str] = set()
-    for chunk in chunks(sorted({o.task_id for o in outcomes})):
-        for t, has_children in await hot.lock_for_finish(conn, chunk):
-            read[t.id] = t
-            if has_children:
-                parents.add(t.id)
+    read = {t.id: t for chunk in chunks(sorted({o.task_id for o in outcomes}))
+            for t in await hot.lock_for_finish(conn, chunk)}
     planned = _plan_outcomes(outcomes, read, now)
     if not planned:
         return [], Settled()
@@ -237,8 +233,7 @@ async def _finish_in(
         planned = await _confirm(conn, planned, now)
     logs = [row for o, after in planned for row in _outcome_logs(o, after, now)]
     await insert_rows(conn, task_logs, logs, _log_bytes)
-    ended = [after for _, after in planned]
-    return planned, await settle_children(conn, ended, now, parents=parents)
+    return planned, await settle_children(conn, [after for _, after in planned], now)
 
 
 async def _write_outcomes(conn: AsyncConnection, planned: Planned, now: float) -> int:

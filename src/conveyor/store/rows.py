@@ -81,7 +81,7 @@ def task_from_row(row: Mapping[Any, Any]) -> Task:
 
 
 def task_from_values(v: Sequence[Any]) -> Task:
-    """A task from its column values in ``READ`` order (extra trailing values are ignored)."""
+    """A task from its column values in ``READ`` order."""
     return Task(
         id=v[0], task_type=v[1], priority=_PRIORITY[v[2]], payload=orjson.loads(v[4]),
         status=_STATUS[v[3]], max_retries=v[9], timeout=v[10], created_at=v[15], run_at=v[16],
