@@ -16,6 +16,7 @@ them all instead of preparing a new one for each size.
   transaction).
 - ``lock_for_finish``: the batch's rows ``FOR UPDATE`` in id order (the order every move of many
   rows takes, see ``moves._finish_in``).
+- ``children``: which tasks wait on the ones that just ended (``deps.children_of``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ async def lock_for_finish(conn: AsyncConnection, ids: Sequence[str]) -> list[Tas
     return [task_from_values(row) for row in result.all()]
 
 
+async def children(conn: AsyncConnection, parent_ids: Sequence[str]) -> list[str]:
+    """The ids of the tasks that wait on any of ``parent_ids`` (asked at every finish)."""
+    keys = padded(parent_ids)
+    sql = _children_sql(conn.dialect.paramstyle, len(keys))
+    return [row[0] for row in (await conn.exec_driver_sql(sql, keys)).all()]
+
+
 def _marks(paramstyle: str, first: int, count: int) -> list[str]:
     mark = marker(paramstyle)
     return [mark(first + i) for i in range(count)]
@@ -93,3 +101,9 @@ def _lock_sql(dialect: str, paramstyle: str, count: int) -> str:
     ids = ", ".join(_marks(paramstyle, 0, count))
     lock = "" if dialect == "sqlite" else " FOR UPDATE"  # SQLite has one writer at a time
     return f"SELECT {_COLUMNS} FROM task WHERE id IN ({ids}) ORDER BY id{lock}"
+
+
+@functools.lru_cache(maxsize=64)
+def _children_sql(paramstyle: str, count: int) -> str:
+    ids = ", ".join(_marks(paramstyle, 0, count))
+    return f"SELECT child_id FROM task_deps WHERE parent_id IN ({ids})"
