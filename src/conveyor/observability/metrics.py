@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,6 +30,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from conveyor.events import Event, EventKind
@@ -164,6 +165,9 @@ class MetricsListener:
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
+        # Each family's child per label values, found once: ``labels()`` checks and converts
+        # its values under a lock, at every event (two per task, each a counter and a timing).
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._handlers: dict[EventKind, Callable[[Event], None]] = {
             EventKind.CREATED: self._created,
             EventKind.STARTED: self._started,
@@ -177,39 +181,45 @@ class MetricsListener:
     def notify(self, event: Event) -> None:
         self._handlers[event.kind](event)
 
+    def _child(self, family: MetricWrapperBase, *values: str) -> Any:
+        key = (id(family), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*values)
+        return child
+
     def _created(self, event: Event) -> None:
-        self._m.tasks_created.labels(*self._m.task_labels(event.task)).inc()
+        self._child(self._m.tasks_created, *self._m.task_labels(event.task)).inc()
 
     def _started(self, event: Event) -> None:
         task = event.task
-        self._m.tasks_started.labels(*self._m.task_labels(task)).inc()
+        labels = self._m.task_labels(task)
+        self._child(self._m.tasks_started, *labels).inc()
         started = task.started_at if task.started_at is not None else event.at
         # run_at, not created_at: a delayed task or a retry in backoff is not waiting in a
         # queue before it is due. Clamped because run_at and started_at may come from two
         # hosts' clocks.
-        self._m.queue_wait.labels(*self._m.task_labels(task)).observe(
-            max(0.0, started - task.run_at)
-        )
+        self._child(self._m.queue_wait, *labels).observe(max(0.0, started - task.run_at))
 
     def _retrying(self, event: Event) -> None:
         task = event.task
         if task.error is None:
             # ``reopen`` clears the error; an attempt that failed into a retry always has one.
-            self._m.tasks_manual_retries.labels(*self._m.task_labels(task)).inc()
+            self._child(self._m.tasks_manual_retries, *self._m.task_labels(task)).inc()
             return
-        self._m.tasks_retried.labels(*self._m.task_labels(task)).inc()
+        self._child(self._m.tasks_retried, *self._m.task_labels(task)).inc()
         self._observe_attempt(task, event.at)
 
     def _finished(self, event: Event) -> None:
         task = event.task
-        self._m.tasks_finished.labels(*self._m.task_labels(task), str(task.status)).inc()
+        self._child(self._m.tasks_finished, *self._m.task_labels(task), str(task.status)).inc()
         if event.kind is not EventKind.CANCELLED or attempt_was_running(task):
             self._observe_attempt(task, task.finished_at or event.at)
 
     def _observe_attempt(self, task: Task, ended: float) -> None:
         if task.started_at is not None:
             duration = max(0.0, ended - task.started_at)
-            self._m.task_duration.labels(*self._m.task_labels(task)).observe(duration)
+            self._child(self._m.task_duration, *self._m.task_labels(task)).observe(duration)
 
 
 def attempt_was_running(task: Task) -> bool:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.dependencies import Edge, Verdict, decide, edge_inputs, read_inputs
 from conveyor.models import Task, TaskStatus
+from conveyor.store import hot
 from conveyor.store.database import Database
 from conveyor.store.inserts import insert_rows
 from conveyor.store.rows import by_ids, chunks, dumps, loads, log_row, select_tasks
@@ -72,8 +73,7 @@ async def has_parents(conn: AsyncConnection, task_id: str) -> bool:
 async def children_of(conn: AsyncConnection, parent_ids: Sequence[str]) -> list[str]:
     found: list[str] = []
     for chunk in chunks(list(dict.fromkeys(parent_ids))):
-        query = sa.select(task_deps.c.child_id).where(task_deps.c.parent_id.in_(chunk))
-        found.extend(r.child_id for r in await conn.execute(query))
+        found.extend(await hot.children(conn, chunk))
     return list(dict.fromkeys(found))
 
 

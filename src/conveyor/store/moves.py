@@ -14,7 +14,7 @@ carries is made storable first (``storable.storable``: a result that is not exac
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,20 +26,14 @@ from conveyor.batches import isolate, unavailable
 from conveyor.errors import BackendUnavailable
 from conveyor.events import Event, EventBus, EventKind
 from conveyor.models import Priority, Task, TaskStatus, check_move
+from conveyor.store import hot
 from conveyor.store.audit import record
 from conveyor.store.bulk import finish_update
 from conveyor.store.database import Database
 from conveyor.store.deps import Settled, has_parents, settle, settle_children
+from conveyor.store.inserts import insert_rows
 from conveyor.store.protocol import Finished, Outcome
-from conveyor.store.rows import (
-    by_ids,
-    chunks,
-    dumps,
-    in_tenant,
-    log_row,
-    select_tasks,
-    task_from_row,
-)
+from conveyor.store.rows import chunks, dumps, in_tenant, log_row, task_from_row
 from conveyor.store.schema import task, task_logs
 from conveyor.store.storable import MAX_MESSAGE_CHARS, storable
 from conveyor.store.waits import restarted_wait
@@ -82,26 +76,10 @@ class SqlMoves:
         started: list[Task] = []
         async with self._db.begin() as conn:
             for chunk in chunks(list(task_ids)):
-                await conn.execute(
-                    task.update()
-                    .where(task.c.id.in_(chunk), task.c.status == str(S.PENDING))
-                    .values(
-                        status=str(S.PROCESSING), attempt=task.c.attempt + 1,
-                        worker_id=worker_id, started_at=now, finished_at=None,
-                        updated_at=now, version=task.c.version + 1,
-                    )
-                )
-                # Rows we just moved are locked by this transaction; the started_at stamp and
-                # our worker id tell them apart from rows another process moved.
-                mine = await select_tasks(conn, by_ids(chunk).where(
-                    task.c.status == str(S.PROCESSING),
-                    task.c.worker_id == worker_id, task.c.started_at == now,
-                ))
-                if mine:
-                    logs = [log_row(t, S.PENDING, S.PROCESSING, now, "started", worker_id)
-                            for t in mine]
-                    await conn.execute(task_logs.insert(), logs)
-                started.extend(mine)
+                started.extend(await hot.start(conn, chunk, worker_id, now))
+            await insert_rows(conn, task_logs, [
+                log_row(t, S.PENDING, S.PROCESSING, now, "started", worker_id) for t in started
+            ], _log_bytes)
         return started
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> Finished:
@@ -235,7 +213,9 @@ async def _finish_in(
     conn: AsyncConnection, outcomes: Sequence[Outcome], now: float
 ) -> tuple[Planned, Settled]:
     """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch, then the
-    verdicts on the children of the tasks that ended for good (``store.deps``).
+    verdicts on the children of the tasks that ended for good (``store.deps``). The children
+    are looked up after the UPDATE, not with the SELECT: on SQLite the SELECT runs before the
+    transaction takes the write lock, so a child inserted in between would be missed.
 
     The SELECT locks the batch's rows in id order, the order every move of many rows takes
     (then the children, whose ids a workflow puts after their parents'), so a workflow's
@@ -243,17 +223,16 @@ async def _finish_in(
     Each row's UPDATE is still conditional on each row's version as read here; when the row
     count says some rows did not apply, a second read tells which did.
     """
-    locked = by_ids([o.task_id for o in outcomes]).order_by(task.c.id).with_for_update()
-    read = await select_tasks(conn, locked)
-    planned = _plan_outcomes(outcomes, {t.id: t for t in read}, now)
+    read = {t.id: t for chunk in chunks(sorted({o.task_id for o in outcomes}))
+            for t in await hot.lock_for_finish(conn, chunk)}
+    planned = _plan_outcomes(outcomes, read, now)
     if not planned:
         return [], Settled()
     result = await _write_outcomes(conn, planned, now)
     if result != len(planned):
         planned = await _confirm(conn, planned, now)
     logs = [row for o, after in planned for row in _outcome_logs(o, after, now)]
-    if logs:
-        await conn.execute(task_logs.insert(), logs)
+    await insert_rows(conn, task_logs, logs, _log_bytes)
     return planned, await settle_children(conn, [after for _, after in planned], now)
 
 
@@ -292,16 +271,17 @@ def _plan_outcomes(outcomes: Sequence[Outcome], current: dict[str, Task], now: f
             continue
         seen.add(o.task_id)
         check_move(S.PROCESSING, o.status)
-        after = replace(
-            before, status=o.status, result=o.result, error=o.error, finished_at=now,
-            version=before.version + 1,
-        )
-        if o.retry_at is not None:
+        retry = o.retry_at is not None
+        if retry:
             check_move(o.status, S.PENDING)
-            after = replace(
-                after, status=S.PENDING, run_at=o.retry_at, finished_at=None,
-                retry_count=before.retry_count + (1 if o.spend_retry else 0),
-            )
+        # One replace (it costs more than the rest of the plan): the final move, or straight
+        # back to PENDING, due at ``retry_at``.
+        after = replace(
+            before, status=S.PENDING if retry else o.status, result=o.result, error=o.error,
+            finished_at=None if retry else now, version=before.version + 1,
+            run_at=o.retry_at if o.retry_at is not None else before.run_at,
+            retry_count=before.retry_count + (1 if retry and o.spend_retry else 0),
+        )
         planned.append((o, after))
     return planned
 
@@ -317,6 +297,10 @@ def _finish_values(after: Task) -> dict[str, Any]:
 
 def _text_bytes(row: dict[str, Any]) -> int:
     return len(row["result"] or "") + len(row["error"] or "") + 256
+
+
+def _log_bytes(row: Mapping[str, Any]) -> int:
+    return len(row["message"]) + 128
 
 
 def _versions(planned: Planned, task_id: str) -> set[int]:

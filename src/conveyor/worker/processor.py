@@ -58,9 +58,11 @@ class StopReason(Enum):
 class Running:
     """One attempt in flight: its runner and the future that asks it to stop, and why.
 
-    A future, not an ``asyncio.Event``: ``asyncio.wait`` takes it as it is, where an event
-    needs a task of its own per attempt to wait on it (created and cancelled for every task
-    run, a good part of the worker's per-task overhead)."""
+    A future, not an ``asyncio.Event``: the runner awaits it as it is, where an event needs a
+    task of its own per attempt to wait on it (created and cancelled for every task run, a
+    good part of the worker's per-task overhead). The executor call's end and the timeout set
+    it too (``wake``), so one await covers all three; the reason, or the call being done, tells
+    them apart afterwards."""
 
     task: Task
     runner: asyncio.Task[None] | None = None
@@ -72,6 +74,10 @@ class Running:
     def ask_to_stop(self) -> None:
         if not self.stop.done():
             self.stop.set_result(None)
+
+    def wake(self, _: object = None) -> None:
+        """Set ``stop`` (a done callback of the executor call, the timeout's timer)."""
+        self.ask_to_stop()
 
 
 class Processor(Duty):
@@ -196,29 +202,30 @@ class Processor(Duty):
 
     async def _run(self, running: Running, item: QueueItem) -> None:
         task = running.task
-        # Each attempt is its own asyncio task, so the bound context is this attempt's alone:
-        # every line logged while it runs (the task's own too) carries it.
-        with structlog.contextvars.bound_contextvars(
+        # Each attempt is its own asyncio task with its own copy of the context, so what is
+        # bound here is this attempt's alone and goes with its task (nothing to unbind): every
+        # line logged while it runs (the task's own too) carries it.
+        structlog.contextvars.bind_contextvars(
             task_id=task.id, task_type=task.task_type, attempt=task.attempt,
             worker_id=self.worker_id,
-        ):
-            began = time.monotonic()
-            with tracing.span(
-                "conveyor.attempt", parent=task.metadata, task_id=task.id,
-                task_type=task.task_type, attempt=task.attempt, worker=self.worker_id,
-            ) as marks:
-                try:
-                    outcome = await self._attempt(running)
-                except Exception as exc:  # a bug in our own code: record it, never lose it
-                    log.exception("unexpected error running task %s", task.id)
-                    outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED,
-                                      error=repr(exc), worker_id=self.worker_id)
-                finally:
-                    self.running.pop(task.id, None)
-                marks.note(status=str(outcome.status))
-                if outcome.status != TaskStatus.SUCCESS:
-                    marks.fail(outcome.error or str(outcome.status))
-            _log_finished(task, outcome, time.monotonic() - began)
+        )
+        began = time.monotonic()
+        with tracing.span(
+            "conveyor.attempt", parent=task.metadata, task_id=task.id,
+            task_type=task.task_type, attempt=task.attempt, worker=self.worker_id,
+        ) as marks:
+            try:
+                outcome = await self._attempt(running)
+            except Exception as exc:  # a bug in our own code: record it, never lose it
+                log.exception("unexpected error running task %s", task.id)
+                outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED,
+                                  error=repr(exc), worker_id=self.worker_id)
+            finally:
+                self.running.pop(task.id, None)
+            marks.note(status=str(outcome.status))
+            if outcome.status != TaskStatus.SUCCESS:
+                marks.fail(outcome.error or str(outcome.status))
+        _log_finished(task, outcome, time.monotonic() - began)
         self._completions.add(outcome, item)
 
     async def _attempt(self, running: Running) -> Outcome:
@@ -234,13 +241,15 @@ class Processor(Duty):
             return self._interrupted(task, backoff, running.reason)
         inner = asyncio.create_task(self._execute(task, spec.executor if spec else "python",
                                                   dict(spec.executor_config) if spec else {}))
-        waited: set[asyncio.Future[object]] = {inner, running.stop}
+        inner.add_done_callback(running.wake)
+        timer = asyncio.get_running_loop().call_later(task.timeout, running.wake)
         try:
-            await asyncio.wait(waited, timeout=task.timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await running.stop
         except asyncio.CancelledError:  # the loop itself is going away
             inner.cancel()
             raise
+        finally:
+            timer.cancel()
         if not inner.done():
             await self._stop(task, inner)
             if running.reason is not None:

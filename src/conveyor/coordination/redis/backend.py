@@ -52,6 +52,7 @@ SCRIPTS = (
     "remove",
     "promote_due",
     "fetch",
+    "ack",
     "hand_back",
     "reap",
     "tracked",
