@@ -73,3 +73,31 @@ async def test_a_deposed_leader_moves_nothing() -> None:
         await drop_etcd_prefix(a, prefix)
         await a.close()
         await b.close()
+
+
+async def test_a_call_whose_fresh_lease_etcd_forgot_runs_again_with_a_new_one() -> None:
+    """etcd that lost its data (or a lease that expired under a stalled process) answers a put
+    on a lease it no longer has with NOT_FOUND: the call is run again, granting a fresh lease,
+    instead of ending the scheduler with the error."""
+    import grpc
+    from aetcd import rpc
+
+    from conveyor.coordination.etcd.client import EtcdClient, unavailable_on_loss
+
+    channel = grpc.aio.insecure_channel(ETCD_URL.removeprefix("etcd://"))
+    client, key, runs = EtcdClient(channel), f"test:{uuid4().hex}:k".encode(), []
+
+    @unavailable_on_loss
+    async def announce() -> None:
+        lease = await client.grant(5)
+        if not runs:  # the first run's lease vanishes between the grant and the put
+            await rpc.LeaseStub(channel).LeaseRevoke(rpc.LeaseRevokeRequest(ID=lease))
+        runs.append(lease)
+        await client.put(key, b"here", lease)
+
+    try:
+        await announce()
+        assert len(runs) == 2 and (await client.get(key)) is not None
+    finally:
+        await client.txn([], [("delete", key)])
+        await channel.close()

@@ -49,10 +49,22 @@ def chunks(items: Sequence[T], size: int = TXN_ITEMS) -> list[Sequence[T]]:
 CALL_RETRIES = 9
 
 
+class LeaseGone(BackendUnavailable):
+    """etcd forgot a lease granted for the call (its data was reset, or the lease expired under
+    a stalled process). The call that failed on it cannot succeed again as it is; the call
+    around it, which granted the lease, runs again and grants a fresh one, instead of the error
+    ending the process."""
+
+
+def _lease_gone(exc: grpc.aio.AioRpcError) -> bool:
+    return exc.code() == grpc.StatusCode.NOT_FOUND and "lease not found" in str(exc.details())
+
+
 def unavailable_on_loss(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Retry a call that met a lost connection (gRPC moves on to the next endpoint meanwhile),
-    then raise ``BackendUnavailable``. A retried write is safe: the compare-and-swap callers
-    re-read before they write again, and the other writes are idempotent."""
+    or whose inner call lost its lease (``LeaseGone``), then raise ``BackendUnavailable``. A
+    retried write is safe: the compare-and-swap callers re-read before they write again, and
+    the other writes are idempotent."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -66,11 +78,13 @@ def unavailable_on_loss(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[
                     client = args[0] if args else None
                     if isinstance(client, EtcdClient) and await client.reauthenticate():
                         continue
+                if _lease_gone(exc):
+                    raise LeaseGone(f"etcd lost a lease: {exc.details()}") from exc
                 if exc.code() not in LOST_CODES:
                     raise
                 lost: BaseException = exc
                 reason = str(exc.details())
-            except (TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, ConnectionError, LeaseGone) as exc:
                 lost, reason = exc, str(exc)
             if attempt == CALL_RETRIES:
                 raise BackendUnavailable(f"etcd is unreachable: {reason}") from lost
