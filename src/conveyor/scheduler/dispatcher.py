@@ -100,7 +100,7 @@ class Dispatcher(Duty):
         epoch = self._elector.epoch
         if epoch is None:
             return
-        workers = [w for w in await self._coord.registry.live_workers() if w.free > 0]
+        workers = [w for w in await self._coord.registry.live_workers() if wants_work(w)]
         if not workers:
             return
         self._turns = await self._tenant_weights() if self._tenant_weights else {}
@@ -193,6 +193,14 @@ class Dispatcher(Duty):
         shares = {p: math.ceil(budget * self._weights[p] / total) for p in order}
         first = [i for p in order for i in heads[p][: shares[p]]]
         return first + [i for p in order for i in heads[p][shares[p]:]], paused
+
+
+def wants_work(worker: WorkerInfo) -> bool:
+    """Whether a pass should place work on this worker: once half its prefetch buffer is
+    spent (a running slot idle counts, as the buffer is then empty). Topping up a busy worker
+    as each slot frees would cost a whole pass for an id or two; its queue still holds the
+    other half meanwhile, so it never waits for work."""
+    return worker.free > 0 and 2 * worker.free >= worker.prefetch
 
 
 def plan(
