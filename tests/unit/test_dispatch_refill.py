@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor.models import WorkerInfo
-from conveyor.scheduler.dispatcher import wants_work
+from conveyor.scheduler.planning import wants_work
 
 
 def worker(load: int, capacity: int = 10, prefetch: int = 10, draining: bool = False) -> WorkerInfo:

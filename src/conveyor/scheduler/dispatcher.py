@@ -27,7 +27,6 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
 
 from conveyor.balancing import Balancer
 from conveyor.catalog import Catalog, TypeSpec
@@ -37,17 +36,13 @@ from conveyor.duty import Duty
 from conveyor.errors import StaleEpoch
 from conveyor.models import QueueItem, WorkerInfo
 from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.planning import Flow, flow, plan, wants_work
 from conveyor.tenants import DEFAULT_TENANT
 
 log = logging.getLogger(__name__)
 
-Flow = tuple[str, str]  # (tenant, task type): what a concurrency cap or a rate bucket bounds
 # Called after a pass with its moves and the pass's start: ``task_spans.DispatchSpans``.
 Moved = Callable[[Sequence[tuple[QueueItem, str]], float], Awaitable[None]]
-
-
-def flow(item: QueueItem) -> Flow:
-    return item.tenant, item.task_type
 
 
 def flow_bucket(key: Flow) -> str:
@@ -193,46 +188,3 @@ class Dispatcher(Duty):
         shares = {p: math.ceil(budget * self._weights[p] / total) for p in order}
         first = [i for p in order for i in heads[p][: shares[p]]]
         return first + [i for p in order for i in heads[p][shares[p]:]], paused
-
-
-def wants_work(worker: WorkerInfo) -> bool:
-    """Whether a pass should place work on this worker: once half its prefetch buffer is
-    spent (a running slot idle counts, as the buffer is then empty). Topping up a busy worker
-    as each slot frees would cost a whole pass for an id or two; its queue still holds the
-    other half meanwhile, so it never waits for work."""
-    return worker.free > 0 and 2 * worker.free >= worker.prefetch
-
-
-def plan(
-    items: Sequence[QueueItem],
-    workers: Sequence[WorkerInfo],
-    balancer: Balancer,
-    paused: set[str],
-    caps: Mapping[Flow, int] | None = None,
-    budget: int | None = None,
-) -> list[tuple[QueueItem, str]]:
-    """Choose a worker for each item; pure, so the balancing rules are testable alone.
-
-    ``caps`` bounds how many items of a (tenant, type) may be placed (fleet-wide concurrency
-    limits, rate tokens); ``budget`` how many in all. An item pinned to a worker (a broadcast
-    copy) goes to that worker only. Items that cannot be placed are skipped, never waited on, so
-    those behind them still are.
-    """
-    load = {w.worker_id: w for w in workers}
-    left = dict(caps or {})
-    moves: list[tuple[QueueItem, str]] = []
-    for item in items:
-        if budget is not None and len(moves) >= budget:
-            break
-        if item.task_type in paused or left.get(flow(item), 1) <= 0:
-            continue
-        fits = [w for w in load.values() if w.free > 0 and w.supports(item.task_type)
-                and item.worker in ("", w.worker_id)]
-        if not fits:
-            continue
-        chosen = balancer.choose(item, fits)
-        load[chosen.worker_id] = replace(chosen, load=chosen.load + 1)
-        moves.append((item, chosen.worker_id))
-        if flow(item) in left:
-            left[flow(item)] -= 1
-    return moves
