@@ -19,7 +19,7 @@ from conveyor.balancing import (
 )
 from conveyor.errors import ConfigError
 from conveyor.models import Priority, QueueItem, WorkerInfo
-from conveyor.scheduler.dispatcher import plan
+from conveyor.scheduler.planning import plan
 
 
 def worker(

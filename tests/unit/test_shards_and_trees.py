@@ -10,7 +10,7 @@ from conveyor.balancing import RoundRobin
 from conveyor.cli.workflows import tree_rows
 from conveyor.errors import ValidationError
 from conveyor.models import Priority, QueueItem, WorkerInfo
-from conveyor.scheduler.dispatcher import plan
+from conveyor.scheduler.planning import plan
 from conveyor.service import TaskRequest
 from conveyor.shards import ShardRequest, copy_nodes, shard_nodes
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from conveyor.coordination.fair import FairQueue
+from conveyor.coordination.heads import Heads, read_heads
 from conveyor.coordination.protocol import AttemptRef, Coordination, Reaped
 from conveyor.errors import StaleEpoch
 from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
@@ -80,6 +81,11 @@ class LocalCoordination:
         self, priority: Priority, count: int, weights: Mapping[str, int] | None = None
     ) -> list[QueueItem]:
         return self._queues[priority].peek(count, weights)
+
+    async def heads(
+        self, depth: int, weights: Mapping[str, int] | None = None, every: bool = False
+    ) -> Heads:
+        return await read_heads(self, depth, weights, every)
 
     async def assign(
         self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from conveyor.coordination.heads import Heads
 from conveyor.models import Lease, Priority, QueueItem, WorkerInfo
 
 
@@ -46,6 +47,15 @@ class TaskQueues(Protocol):
         tenants with work take turns (weighted round-robin, ``coordination.fair``), starting
         with the rest of the current tenant's turn; each tenant's own items stay in order.
         ``weights`` maps a tenant to the items it may take per turn (absent: 1)."""
+
+    async def heads(
+        self, depth: int, weights: Mapping[str, int] | None = None, every: bool = False
+    ) -> Heads:
+        """The paused names and the heads of the unpaused priorities, high first, each
+        ``depth`` deep and as ``peek`` orders them, in one read (the dispatcher asks on every
+        pass). ``every``: read each unpaused priority; otherwise (strict order) a lower one
+        only while the items read so far, those of paused types aside, number fewer than
+        ``depth``."""
 
     async def assign(
         self, epoch: int, moves: Sequence[tuple[QueueItem, str]], within: int | None = None,

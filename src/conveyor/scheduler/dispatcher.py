@@ -27,28 +27,22 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
 
 from conveyor.balancing import Balancer
 from conveyor.catalog import Catalog, TypeSpec
+from conveyor.coordination.heads import STRICT_ORDER
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.errors import StaleEpoch
-from conveyor.models import Priority, QueueItem, WorkerInfo
+from conveyor.models import QueueItem, WorkerInfo
 from conveyor.scheduler.elector import Elector
+from conveyor.scheduler.planning import Flow, flow, plan, wants_work
 from conveyor.tenants import DEFAULT_TENANT
 
 log = logging.getLogger(__name__)
 
-STRICT_ORDER = (Priority.HIGH, Priority.NORMAL, Priority.LOW)
-
-Flow = tuple[str, str]  # (tenant, task type): what a concurrency cap or a rate bucket bounds
 # Called after a pass with its moves and the pass's start: ``task_spans.DispatchSpans``.
 Moved = Callable[[Sequence[tuple[QueueItem, str]], float], Awaitable[None]]
-
-
-def flow(item: QueueItem) -> Flow:
-    return item.tenant, item.task_type
 
 
 def flow_bucket(key: Flow) -> str:
@@ -101,13 +95,12 @@ class Dispatcher(Duty):
         epoch = self._elector.epoch
         if epoch is None:
             return
-        workers = [w for w in await self._coord.registry.live_workers() if w.free > 0]
+        workers = [w for w in await self._coord.registry.live_workers() if wants_work(w)]
         if not workers:
             return
-        paused = await self._coord.queues.paused()
         self._turns = await self._tenant_weights() if self._tenant_weights else {}
         budget = min(self._batch, sum(w.free for w in workers))
-        moves, depth = await self._moves(workers, budget, paused, now)
+        moves, depth = await self._moves(workers, budget, now)
         if not moves:
             return
         try:
@@ -124,7 +117,7 @@ class Dispatcher(Duty):
             await self._on_moved(moves, now)
 
     async def _moves(
-        self, workers: list[WorkerInfo], budget: int, paused: set[str], now: float
+        self, workers: list[WorkerInfo], budget: int, now: float
     ) -> tuple[list[tuple[QueueItem, str]], int]:
         """Plan the pass on the first ``budget`` ids of the queues; if held-back ids left slots
         unfilled, plan again on a window ``look_past`` deeper (the deeper read is paid only
@@ -134,7 +127,7 @@ class Dispatcher(Duty):
         seen: set[Flow] = set()
         depth = budget
         while True:
-            items = await self._take(budget, depth, paused)
+            items, paused = await self._take(budget, depth)
             flows = {flow(i) for i in items}
             limits = await self._limits(flows - seen)
             seen |= flows
@@ -177,59 +170,21 @@ class Dispatcher(Duty):
             for f, n in wanted.items()
         } | {f: 0 for f in rated if f not in wanted}
 
-    async def _take(self, budget: int, depth: int, paused: set[str]) -> list[QueueItem]:
-        """The heads of the unpaused priorities, in the order ``plan`` should consider them.
+    async def _take(self, budget: int, depth: int) -> tuple[list[QueueItem], set[str]]:
+        """The heads of the unpaused priorities, in the order ``plan`` should consider them,
+        and the paused names, read together (``TaskQueues.heads``).
 
         Strict mode reads each priority ``depth`` deep, a lower one only while the ids so far
         (those of paused types aside) number fewer than ``depth``. Weighted mode reads every
         priority and puts each one's share of ``budget`` first, then the rest in strict order.
         """
+        paused, heads = await self._coord.queues.heads(
+            depth, self._turns, every=self._weights is not None
+        )
         order = [p for p in STRICT_ORDER if p.label not in paused]
-        heads: dict[Priority, list[QueueItem]] = {}
-        candidates = 0
-        for p in order:
-            if self._weights is None and candidates >= depth:
-                break
-            heads[p] = await self._coord.queues.peek(p, depth, self._turns)
-            candidates += sum(i.task_type not in paused for i in heads[p])
         if self._weights is None:
-            return [i for p in order for i in heads.get(p, [])]
+            return [i for p in order for i in heads.get(p, [])], paused
         total = sum(self._weights[p] for p in order) or 1
         shares = {p: math.ceil(budget * self._weights[p] / total) for p in order}
         first = [i for p in order for i in heads[p][: shares[p]]]
-        return first + [i for p in order for i in heads[p][shares[p]:]]
-
-
-def plan(
-    items: Sequence[QueueItem],
-    workers: Sequence[WorkerInfo],
-    balancer: Balancer,
-    paused: set[str],
-    caps: Mapping[Flow, int] | None = None,
-    budget: int | None = None,
-) -> list[tuple[QueueItem, str]]:
-    """Choose a worker for each item; pure, so the balancing rules are testable alone.
-
-    ``caps`` bounds how many items of a (tenant, type) may be placed (fleet-wide concurrency
-    limits, rate tokens); ``budget`` how many in all. An item pinned to a worker (a broadcast
-    copy) goes to that worker only. Items that cannot be placed are skipped, never waited on, so
-    those behind them still are.
-    """
-    load = {w.worker_id: w for w in workers}
-    left = dict(caps or {})
-    moves: list[tuple[QueueItem, str]] = []
-    for item in items:
-        if budget is not None and len(moves) >= budget:
-            break
-        if item.task_type in paused or left.get(flow(item), 1) <= 0:
-            continue
-        fits = [w for w in load.values() if w.free > 0 and w.supports(item.task_type)
-                and item.worker in ("", w.worker_id)]
-        if not fits:
-            continue
-        chosen = balancer.choose(item, fits)
-        load[chosen.worker_id] = replace(chosen, load=chosen.load + 1)
-        moves.append((item, chosen.worker_id))
-        if flow(item) in left:
-            left[flow(item)] -= 1
-    return moves
+        return first + [i for p in order for i in heads[p][shares[p]:]], paused

@@ -21,6 +21,7 @@ from conveyor.coordination.etcd.client import (
 from conveyor.coordination.etcd.layout import Layout, Part
 from conveyor.coordination.etcd.plan import Plan, load_ring, run_cas
 from conveyor.coordination.fair import FairQueue
+from conveyor.coordination.heads import Heads, read_heads
 from conveyor.errors import BackendUnavailable, StaleEpoch
 from conveyor.models import Priority, QueueItem
 
@@ -141,6 +142,11 @@ class EtcdTaskQueues(Part):
         if count <= 0:
             return []
         return (await self._fair_view(priority, count)).peek(count, weights)
+
+    async def heads(
+        self, depth: int, weights: Mapping[str, int] | None = None, every: bool = False
+    ) -> Heads:
+        return await read_heads(self, depth, weights, every)
 
     @unavailable_on_loss
     async def assign(

@@ -95,6 +95,47 @@ function Fair:pop(member, within, weights)
   return true
 end
 
+-- The first ``count`` members of priority ``p`` in dispatch order, left in place (a default
+-- tenant list queued before the ring existed joins the ring): from the ring's head (the rest
+-- of its turn), each tenant up to its weight, round after round, as coordination/fair.py
+-- peeks. Reads at most ``count`` tenants of the ring and ``count`` items in all (LRANGE from
+-- an offset of at most ``count``), so the cost follows ``count``, not the backlog.
+function Fair:peek(p, count, weights)
+  local ring = self:ring(p)
+  if redis.call('LLEN', self:list(p, '')) > 0 and not redis.call('LPOS', ring, '') then
+    redis.call('RPUSH', ring, '')
+  end
+  local tenants = redis.call('LRANGE', ring, 0, count - 1)
+  local used = tonumber(redis.call('GET', self:used(p)) or '0')
+  local offsets, out, live, first = {}, {}, #tenants, true
+  while #out < count and live > 0 do
+    for i, tenant in ipairs(tenants) do
+      if offsets[i] ~= false and #out < count then
+        local quota = math.max(1, weights[tenant] or 1)
+        if first and i == 1 then
+          quota = quota - used
+        end
+        local want = math.min(quota, count - #out)
+        if want > 0 then
+          local offset = offsets[i] or 0
+          local got = redis.call('LRANGE', self:list(p, tenant), offset, offset + want - 1)
+          for _, member in ipairs(got) do
+            out[#out + 1] = member
+          end
+          if #got < want then
+            offsets[i] = false
+            live = live - 1
+          else
+            offsets[i] = offset + #got
+          end
+        end
+      end
+    end
+    first = false
+  end
+  return out
+end
+
 -- ARGV[from] = how many (tenant, weight) pairs follow; returns the map and the next index.
 local function read_weights(from)
   local weights = {}

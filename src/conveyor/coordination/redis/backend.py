@@ -48,6 +48,7 @@ SOCKET_TIMEOUT = 5.0
 SCRIPTS = (
     "enqueue",
     "peek",
+    "heads",
     "assign",
     "remove",
     "promote_due",
@@ -56,6 +57,7 @@ SCRIPTS = (
     "hand_back",
     "reap",
     "tracked",
+    "live",
     "lease_acquire",
     "lease_renew",
     "lease_release",
@@ -64,7 +66,7 @@ SCRIPTS = (
 #: Scripts that push to or pop from the priority queues: ``lua/fair.lua`` (the queue layout's
 #: functions) is prepended to each, since a Redis script cannot load another.
 FAIR_SCRIPTS = frozenset(
-    {"enqueue", "peek", "assign", "remove", "promote_due", "hand_back", "reap"}
+    {"enqueue", "peek", "heads", "assign", "remove", "promote_due", "hand_back", "reap"}
 )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import redis.exceptions as redis_errors
 
+from conveyor.coordination.heads import STRICT_ORDER, Heads
 from conveyor.coordination.keys import Keys
 from conveyor.coordination.redis.backend import (
     Backend,
@@ -62,6 +63,22 @@ class RedisTaskQueues:
             return []
         args = [int(priority), count, *weight_args(weights)]
         return decode_all(await self._b.run("peek", self._keys.fair, args))
+
+    @unavailable_on_loss
+    async def heads(
+        self, depth: int, weights: Mapping[str, int] | None = None, every: bool = False
+    ) -> Heads:
+        """One script (``lua/heads.lua``) instead of a ``paused`` and a ``peek`` a priority."""
+        keys = [*self._keys.fair, self._keys.paused]
+        args = [depth, int(every), *weight_args(weights)]
+        names, *by_priority = await self._b.run("heads", keys, args)
+        paused = {str(name) for name in names}
+        items = {
+            p: decode_all(raw)
+            for p, raw in zip(STRICT_ORDER, by_priority, strict=True)
+            if p.label not in paused
+        }
+        return Heads(paused, items)
 
     @unavailable_on_loss
     async def assign(

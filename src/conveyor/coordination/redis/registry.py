@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import redis.exceptions as redis_errors
 from redis.typing import EncodableT, FieldT
 
+from conveyor.coordination.keys import Keys
 from conveyor.coordination.protocol import Reaped
 from conveyor.coordination.redis.backend import (
     Backend,
@@ -92,23 +93,16 @@ class RedisRegistry:
 
     @unavailable_on_loss
     async def live_workers(self) -> list[WorkerInfo]:
-        now = self._b.clock()
-        index = await self._b.client.zrangebyscore(self._keys.workers, f"({now!r}", "+inf")
-        ids = [str(worker_id) for worker_id in index]
-        if not ids:
-            return []
-        async with self._b.client.pipeline(transaction=False) as pipe:
-            for worker_id in ids:
-                pipe.hgetall(self._keys.worker(worker_id))
-                pipe.llen(self._keys.worker_queue(worker_id))
-                pipe.llen(self._keys.worker_active(worker_id))
-            replies = await pipe.execute()
-        live = []
-        for i in range(0, len(replies), 3):
-            fields, queued, active = replies[i : i + 3]
-            if fields:
-                live.append(info_from_hash(fields, int(queued) + int(active)))
-        return live
+        """One script (``lua/live.lua``): the dispatcher asks on every pass, and the index,
+        the hashes and the loads read together cost one round trip instead of two."""
+        k = self._keys
+        args = [repr(self._b.clock()), k.worker_prefix, Keys.QUEUE_SUFFIX, Keys.ACTIVE_SUFFIX]
+        replies = await self._b.run("live", [k.workers], args)
+        return [
+            info_from_hash(dict(zip(flat[::2], flat[1::2], strict=True)), int(queued) + int(active))
+            for flat, queued, active in replies
+            if flat
+        ]
 
     @unavailable_on_loss
     async def expired_workers(self, now: float) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -18,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class RedisWorkerQueues:
-    """A worker's queue and active list; fetching is a script, waiting is a no-op BLMOVE."""
+    """A worker's queue and active list; fetching is a script, waiting a BLMOVE into the active
+    list."""
 
     def __init__(self, backend: Backend) -> None:
         self._b = backend
@@ -27,28 +27,28 @@ class RedisWorkerQueues:
     async def fetch(self, worker_id: str, count: int, timeout: float) -> list[QueueItem]:
         """Take up to ``count`` items, waiting up to ``timeout`` for the first.
 
-        The wait is ``BLMOVE queue queue LEFT LEFT``: it returns as soon as the queue has an
-        item but leaves the item where it is, so a connection lost mid-reply loses nothing.
-        The move itself is the ``fetch`` script, one round trip for the whole batch.
+        The ``fetch`` script moves a batch to the active list in one round trip. An idle
+        worker's wait is ``BLMOVE queue active``: the first item to arrive is moved and
+        returned by the wake-up itself, alone (the rest of its batch comes with the next
+        fetch), so work sent to an idle worker starts a round trip sooner. A reply lost with
+        the connection leaves the item in the active list, as a lost ``fetch`` reply does: the
+        reconciler puts it back in the queue.
         """
         if count <= 0:
             return []
-        queue = self._keys.worker_queue(worker_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            taken = await self._take(worker_id, count)
-            remaining = deadline - loop.time()
-            if taken or remaining <= 0 or self._b.closing.is_set():
-                return taken
-            await self._b.block(lambda wait: self._peek_blocking(queue, wait), remaining)
+        taken = await self._take(worker_id, count)
+        if taken or timeout <= 0 or self._b.closing.is_set():
+            return taken
+        queue, active = self._keys.worker_queue(worker_id), self._keys.worker_active(worker_id)
+        head = await self._b.block(lambda wait: self._move_blocking(queue, active, wait), timeout)
+        return [] if head is None else [QueueItem.decode(head)]
 
-    async def _peek_blocking(self, queue: str, wait: float) -> str | None:
-        """Wait for the queue's head without moving it (a BLMOVE onto the same end)."""
+    async def _move_blocking(self, queue: str, active: str, wait: float) -> str | None:
+        """Wait for the queue's head and move it to the active list's tail (``BLMOVE``)."""
         # redis-py types the timeout as int; Redis >= 6 takes fractions of a second.
         command = self._b.client.execute_command
         head: str | None = await command(  # type: ignore[no-untyped-call]
-            "BLMOVE", queue, queue, "LEFT", "LEFT", wait
+            "BLMOVE", queue, active, "LEFT", "RIGHT", wait
         )
         return head
 
