@@ -63,7 +63,10 @@ class PerfCluster(cf.Cluster):
         self.prefix = f"perf:{tag}:"
         self.env["CONVEYOR_DATABASE_URL"] = self.servers.url(self.kind, self.db)
         self.env["CONVEYOR_REDIS_PREFIX"] = self.prefix
-        self.env["BENCH_PROBE_KEY"] = f"perf:{tag}:probe"  # bench.count's counter (DB 9)
+        # bench.count's counter under the cluster's own prefix and Redis DB, so it goes with
+        # the cluster's keys at the end (not into the peers' DB 9, which the bench wants empty)
+        self.env["BENCH_REDIS_URL"] = self.redis_url
+        self.env["BENCH_PROBE_KEY"] = f"{self.prefix}probe"
         self.env.update(PROFILE_ENV)
 
     async def api(self, processes: int = 1) -> cf.Proc:
