@@ -8,8 +8,11 @@ from collections import Counter
 from uuid import uuid4
 
 import pytest
+from aetcd import rpc
 
 from conveyor.coordination.etcd import connect_etcd
+from conveyor.coordination.etcd.client import EtcdClient, unavailable_on_loss
+from conveyor.coordination.etcd.connection import open_channel, parse_etcd_url
 from conveyor.coordination.protocol import Coordination
 from conveyor.errors import BackendUnavailable, StaleEpoch
 from conveyor.models import Priority, QueueItem
@@ -79,12 +82,7 @@ async def test_a_call_whose_fresh_lease_etcd_forgot_runs_again_with_a_new_one() 
     """etcd that lost its data (or a lease that expired under a stalled process) answers a put
     on a lease it no longer has with NOT_FOUND: the call is run again, granting a fresh lease,
     instead of ending the scheduler with the error."""
-    import grpc
-    from aetcd import rpc
-
-    from conveyor.coordination.etcd.client import EtcdClient, unavailable_on_loss
-
-    channel = grpc.aio.insecure_channel(ETCD_URL.removeprefix("etcd://"))
+    channel = open_channel(parse_etcd_url(ETCD_URL))
     client, key, runs = EtcdClient(channel), f"test:{uuid4().hex}:k".encode(), []
 
     @unavailable_on_loss
