@@ -1,7 +1,7 @@
 """Prometheus metrics: task outcomes observed from lifecycle events, HTTP traffic, scrapes.
 
 Task counters are fed by ``MetricsListener`` from the events the store emits after each committed
-move (STYLE.md point 9), never by calls scattered through the worker. Events are emitted in the
+move (``conveyor.events``), never by calls scattered through the worker. Events are emitted in the
 process that *wrote* the move (created in the API, started and finished in the worker, deadline
 and crash timeouts in the scheduler), so each process counts what it wrote and the sum of a
 counter over all processes equals what the store recorded.
