@@ -79,6 +79,22 @@ async def test_an_expired_worker_is_reaped_and_its_running_attempt_rerun_for_fre
     assert sweep.recovered == 1
 
 
+async def test_an_id_taken_but_never_started_goes_back_with_the_queued_ones(
+    sweep: Recoverer, tasks: Tasks, store: SqlStore, coord: Coordination, clock: Clock
+) -> None:
+    """The worker died between its fetch (the id in its active list) and its start's commit:
+    the row is still PENDING, which the PROCESSING sweep never looks at."""
+    await beat(store, coord, clock)
+    [taken, waiting] = await tasks.pending(2)
+    await tasks.deliver([taken, waiting])
+    assert [i.task_id for i in await coord.worker_queues.fetch(WORKER, 1, 0.0)] == [taken.id]
+    clock.now += TTL + 1
+    await sweep.run_once(clock.now)
+    assert sorted(await queued_ids(coord)) == sorted([taken.id, waiting.id])
+    assert (await tasks.get(taken.id)).status == TaskStatus.PENDING
+    assert sweep.recovered == 0
+
+
 async def test_a_lost_attempt_spends_no_retry_even_when_none_are_left(
     sweep: Recoverer, tasks: Tasks, store: SqlStore, coord: Coordination, clock: Clock
 ) -> None:

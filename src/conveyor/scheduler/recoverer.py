@@ -2,7 +2,8 @@
 
 Two sources, because either can be missing: the coordination registry (a heartbeat key that
 expired, or a worker late with its heartbeat whose connections are all gone, i.e. its process
-died: its queued ids go back to the queues at once) and the store (PROCESSING rows whose
+died: its queued ids go back to the queues at once, and so do the ids it had taken into its
+active list but not started yet, still PENDING in SQL) and the store (PROCESSING rows whose
 worker has not heart-beaten in SQL for a heartbeat TTL, which also covers a Redis that lost its
 data). Running attempts of a dead worker become TIMEOUT and are rerun without spending a retry.
 """
@@ -14,7 +15,9 @@ import logging
 from conveyor.coordination.protocol import Coordination
 from conveyor.duty import Duty
 from conveyor.errors import StaleEpoch
+from conveyor.models import QueueItem, TaskStatus
 from conveyor.outcomes import Outcomes
+from conveyor.placement import place
 from conveyor.scheduler.elector import Elector
 from conveyor.store.protocol import TaskStore
 
@@ -57,6 +60,7 @@ class Recoverer(Duty):
                     extra={"worker_id": worker_id, "epoch": epoch},
                 )
                 await self._store.workers.mark_worker(worker_id, "dead", now)
+                await self._requeue_unstarted(reaped.active, now)
         except StaleEpoch:
             self._elector.demote()
             return
@@ -70,6 +74,16 @@ class Recoverer(Duty):
                 lost_to_crash=True, epoch=epoch,
             )
             self.recovered += len(moved)
+
+    async def _requeue_unstarted(self, active: list[QueueItem], now: float) -> None:
+        """An id the worker took but whose start it never committed is PENDING in SQL, so the
+        PROCESSING sweep below never sees it: left alone, only the orphan sweep (minutes) would
+        find it. The start's compare-and-set on PENDING keeps a worker that was only frozen
+        from running it twice."""
+        if not active:
+            return
+        found = await self._store.tasks.get_many([item.task_id for item in active])
+        await place(self._coord.queues, [t for t in found if t.status == TaskStatus.PENDING], now)
 
     async def _disconnected(self, late: list[str], now: float) -> list[str]:
         seen = await self._coord.registry.disconnected(late)
