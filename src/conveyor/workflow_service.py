@@ -96,7 +96,7 @@ class WorkflowService:
             raise NotFound(f"no workflow with id {workflow_id!r}")
         states = await self._store.workflows.node_states(flow.id)
         nodes = {n: (t, states.get(n)) for n, t in sorted(flow.nodes.items())}
-        after = await self._store.workflows.edges(flow.id)
+        after = await self._store.workflows.edges(flow)
         return WorkflowView(flow, state_of(list(states.values())), nodes, after)
 
     async def list_workflows(

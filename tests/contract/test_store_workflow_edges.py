@@ -23,6 +23,6 @@ async def test_edges_name_each_nodes_parents_in_order(store: SqlStore) -> None:
     nodes = {"fetch": fetch.id, "left": left.id, "right": right.id, "join": join.id}
     flow = Workflow(new_id(now), "default", "diamond", now, None, nodes)
     await store.workflows.create(flow, [fetch, left, right, join], now)
-    assert await store.workflows.edges(flow.id) == {
+    assert await store.workflows.edges(flow) == {
         "left": ["fetch"], "right": ["fetch"], "join": ["right", "left"]}
-    assert await store.workflows.edges(new_id(now)) == {}
+    assert await store.workflows.edges(replace(flow, id=new_id(now))) == {}

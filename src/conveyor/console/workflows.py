@@ -59,7 +59,7 @@ async def workflows(who: Viewing, state: Text = "", name: Text = "", cursor: Tex
 async def _page(who: Viewer, workflow_id: str) -> dict[str, Any]:
     view = await service(who).get(workflow_id, who.sees)
     nodes = {n: (t, str(s) if s is not None else "PURGED") for n, (t, s) in view.nodes.items()}
-    after = await who.service.store.workflows.edges(view.flow.id)
+    after = view.after
     drawing = layout(nodes, after) if len(nodes) <= MAX_DRAWN else None
     return {"view": view, "nodes": nodes, "after": after, "drawing": drawing,
             "box": (WIDTH, HEIGHT), "max_drawn": MAX_DRAWN, "can_act": can_act(who, view)}

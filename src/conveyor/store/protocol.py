@@ -456,8 +456,8 @@ class WorkflowRecords(Protocol):
 
     async def node_states(self, workflow_id: str) -> dict[str, TaskStatus]: ...
 
-    async def edges(self, workflow_id: str) -> dict[str, list[str]]:
-        """Node → the nodes it runs after."""
+    async def edges(self, flow: Workflow) -> dict[str, list[str]]:
+        """Node → the nodes of ``flow`` it runs after."""
 
     async def list_workflows(
         self, tenant: str | None, name: str | None, cursor: str | None, limit: int
