@@ -124,6 +124,8 @@ class Catalog:
         key = (tenant, task_type)
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
+            if cached[1].done():  # the hot path: no shield (a future and a callback) a task
+                return cached[1].result()
             return await asyncio.shield(cached[1])
         future = asyncio.ensure_future(self._configs.get_config(task_type, tenant))
         self._cache[key] = (now + self._ttl, future)

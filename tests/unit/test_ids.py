@@ -40,3 +40,14 @@ def test_the_largest_run_stays_in_its_millisecond() -> None:
     assert {decode(i) >> 80 for i in (run[0], run[-1])} == {2000}
     with pytest.raises(ValueError):
         new_ids(MAX_RUN + 1)
+
+
+def test_a_run_whose_low_digits_carry_still_increases_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    low = (1 << 40) - 3  # the last 8 digits roll over after the third id
+    monkeypatch.setattr("conveyor.ids.os.urandom", lambda n: (low << 1).to_bytes(n, "big"))
+    run = new_ids(6, 3.0)
+    values = [decode(i) for i in run]
+    assert values == list(range((3000 << 80) | low, ((3000 << 80) | low) + 6))
+    assert run == sorted(run) and all(is_id(i) for i in run)

@@ -3,7 +3,8 @@
 Middleware, outermost first: the request's trace span (``task_spans.TraceRequests``, a no-op
 with tracing off) → HTTP metrics (counts refusals too) → ``RequestGuard`` (Host,
 Origin, content type) → ``Authenticate`` (the key, from the headers) → ``BodyLimit`` (size and
-time) → routes. So nothing reads a body before the caller is known to be allowed.
+time) → ``FastLane`` (the two create routes, past the router) → routes. So nothing reads a body
+before the caller is known to be allowed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from conveyor.api import (
     workflow_routes,
 )
 from conveyor.api.auth import Authenticate, scraper_or_reader
+from conveyor.api.fast import FastLane
 from conveyor.api.guard import RequestGuard
 from conveyor.api.limits import BodyLimit
 from conveyor.api.schemas import ErrorOut
@@ -67,6 +69,8 @@ def create_app(
     app.state.operations = Operations(
         store.workers, store.stats, service.coordination, store.audit, store.configs
     )
+    app.add_middleware(FastLane, routes=task_routes.creates.routes,
+                       handlers=app.exception_handlers)  # added first: innermost
     app.add_middleware(
         BodyLimit, max_bytes=service.settings.max_body_bytes, timeout=server.body_timeout
     )

@@ -8,7 +8,10 @@ database. A chunk stays within PostgreSQL's 32,767 bind parameters a statement (
 32,766) and, by ``weight``, within ``rows.STATEMENT_BYTES`` of text (MariaDB's packet).
 
 The values go to the driver as they are: callers pass what the columns hold (text, numbers,
-None), as ``rows.task_to_row`` and ``rows.log_row`` make them.
+None), as ``rows.task_to_row`` and ``rows.log_row`` make them. A column that is None in every
+row of a chunk and that a missing value leaves NULL anyway is left out of that chunk's
+statement: a new task's row is NULL in ten of its 26 columns, and MariaDB's driver escapes
+each parameter in Python, so the NULLs cost a batch create about a third of its driver time.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from conveyor.store.bulk import marker
 from conveyor.store.rows import chunks
 
 MAX_PARAMS = 30_000  # bind parameters a statement: under PostgreSQL's and SQLite's limits
+_NONES = itertools.repeat(None)
 
 
 async def insert_rows(
@@ -37,14 +41,35 @@ async def insert_rows(
         return
     names = tuple(rows[0])
     dialect = conn.dialect
-    head = _head(dialect.identifier_preparer, table.name, names)
-    values = _getter(names)
+    nullable = _nullable(table)
     for chunk in chunks(rows, max(1, MAX_PARAMS // len(names)), weight):
-        params = tuple(itertools.chain.from_iterable(map(values, chunk)))
-        await conn.exec_driver_sql(head + _values(dialect.paramstyle, len(names), len(chunk)),
+        kept = _kept(names, nullable, chunk)
+        params = tuple(itertools.chain.from_iterable(map(_getter(kept), chunk)))
+        head = _head(dialect.identifier_preparer, table.name, kept)
+        await conn.exec_driver_sql(head + _values(dialect.paramstyle, len(kept), len(chunk)),
                                    params)
 
 
+@functools.lru_cache(maxsize=64)
+def _nullable(table: sa.Table) -> frozenset[str]:
+    """The columns a missing value leaves NULL: nullable, without a server default."""
+    return frozenset(c.name for c in table.c if c.nullable and c.server_default is None)
+
+
+def _kept(
+    names: tuple[str, ...], nullable: frozenset[str], chunk: Sequence[Mapping[str, Any]]
+) -> tuple[str, ...]:
+    """``names`` but the nullable ones that are None in every row of ``chunk`` (one C-level
+    scan a column); all of them if none would be left."""
+    kept = tuple(
+        name for name in names
+        if name not in nullable
+        or any(map(operator.is_not, map(operator.itemgetter(name), chunk), _NONES))
+    )
+    return kept or names
+
+
+@functools.lru_cache(maxsize=64)
 def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """A row's values in ``names`` order, as one C call a row (a generator over every value
     cost a batch of 1,000 tasks tens of thousands of Python steps)."""
