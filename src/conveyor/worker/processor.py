@@ -219,7 +219,7 @@ class Processor(Duty):
             except Exception as exc:  # a bug in our own code: record it, never lose it
                 log.exception("unexpected error running task %s", task.id)
                 outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED,
-                                  error=repr(exc), worker_id=self.worker_id)
+                                  error=repr(exc), worker_id=self.worker_id, task=task)
             finally:
                 self.running.pop(task.id, None)
             marks.note(status=str(outcome.status))
@@ -259,7 +259,7 @@ class Processor(Duty):
         exc = inner.exception()
         if exc is None:
             return Outcome(task.id, task.attempt, TaskStatus.SUCCESS, result=inner.result(),
-                           worker_id=self.worker_id)
+                           worker_id=self.worker_id, task=task)
         retryable = not isinstance(exc, PermanentError)
         return self._failed(task, TaskStatus.FAILED, _describe(exc), retryable, backoff)
 
@@ -295,7 +295,7 @@ class Processor(Duty):
     def _interrupted(self, task: Task, backoff: Backoff, reason: StopReason) -> Outcome:
         if reason is StopReason.CANCELLED:
             return Outcome(task.id, task.attempt, TaskStatus.CANCELLED,
-                           error="cancelled while running", worker_id=self.worker_id)
+                           error="cancelled while running", worker_id=self.worker_id, task=task)
         return self._failed(task, TaskStatus.TIMEOUT, "worker shut down before the task finished",
                             True, backoff, lost_to_crash=True)
 
