@@ -51,7 +51,9 @@ class Outcomes:
         worker_id: str | None = None,
         epoch: int | None = None,
     ) -> Outcome:
-        """The outcome of a failed attempt, with its retry decided (and due time drawn)."""
+        """The outcome of a failed attempt, with its retry decided (and due time drawn) from
+        ``task`` as the caller read it, which the outcome carries so the finish need not read
+        it again (``Outcome.task``)."""
         decision = decide_retry(
             task, status, retryable=retryable, policy=backoff, now=now, draw=random.random(),
             lost_to_crash=lost_to_crash,
@@ -60,7 +62,7 @@ class Outcomes:
             task.id, task.attempt, status, error=error,
             retry_at=decision.run_at if decision.retry else None,
             spend_retry=decision.counts_against_retries,
-            worker_id=worker_id, epoch=epoch,
+            worker_id=worker_id, epoch=epoch, task=task,
         )
 
     async def record(self, outcomes: Sequence[Outcome], now: float) -> list[Task]:

@@ -112,3 +112,33 @@ async def test_finish_a_mixed_batch_in_one_statement(store: SqlStore) -> None:
     assert got[tasks[4].id].status == S.PROCESSING
     assert got[tasks[5].id].status == S.CANCELLED and got[tasks[5].id].result is None
     assert all(got[t.id].version == t.version + 2 for t in tasks[:4])
+
+
+async def test_finish_from_the_reporters_copy_is_fenced_on_its_version(store: SqlStore) -> None:
+    """A worker's outcome carries the task as its start returned it and is written without a
+    read: whatever moved the row since (a timeout written by the scheduler, a cancel, a rerun
+    started elsewhere) bumped the version, so the stale copy changes nothing."""
+    tasks = [make_task() for _ in range(4)]
+    await store.tasks.insert(tasks)
+    now = time.time()
+    held = {t.id: t for t in await store.moves.start([t.id for t in tasks], "w1", now)}
+    timed_out, cancelled, rerun, kept = (held[t.id] for t in tasks)
+    await store.moves.finish([Outcome(timed_out.id, 1, S.TIMEOUT, error="deadline")], now + 1)
+    await store.moves.finish([Outcome(cancelled.id, 1, S.CANCELLED, task=cancelled)], now + 1)
+    await store.moves.finish(
+        [Outcome(rerun.id, 1, S.TIMEOUT, error="lost", retry_at=now, spend_retry=False)], now + 1
+    )
+    [again] = await store.moves.start([rerun.id], "w2", now + 2)
+    late = [Outcome(t.id, 1, S.SUCCESS, result="late", worker_id="w1", task=t)
+            for t in (timed_out, cancelled, rerun, kept)]
+    moved = await store.moves.finish(late, now + 3)
+    assert [t.id for t in moved] == [kept.id]
+    assert moved[0].status == S.SUCCESS and moved[0].version == kept.version + 1
+    got = {t.id: t for t in await store.tasks.get_many([t.id for t in tasks])}
+    assert got[timed_out.id].status == S.TIMEOUT and got[cancelled.id].status == S.CANCELLED
+    assert got[rerun.id].status == S.PROCESSING and got[rerun.id].worker_id == "w2"
+    assert got[kept.id].result == "late" and got[kept.id].finished_at == now + 3
+    [done] = await store.moves.finish([Outcome(again.id, 2, S.SUCCESS, task=again)], now + 4)
+    assert done.status == S.SUCCESS and done.attempt == 2
+    logs = await store.tasks.logs(rerun.id)
+    assert [x.to_status for x in logs][-2:] == [S.PROCESSING, S.SUCCESS]

@@ -125,16 +125,21 @@ class PythonExecutor:
 
 
 @functools.lru_cache(maxsize=1024)
-def _signature(func: Callable[..., Any]) -> inspect.Signature:
-    """Signatures are costly to build and never change: one per function."""
-    return inspect.signature(func)
+def _mismatch(func: Callable[..., Any], keys: tuple[str, ...]) -> str | None:
+    """Why a payload of these keys does not fit ``func``, if it does not: it depends on the
+    names alone, and binding a signature at every call cost more than a no-op task's body.
+    Building the signature can fail (some builtins have none): nothing is checked then."""
+    try:
+        inspect.signature(func).bind(**dict.fromkeys(keys))
+    except TypeError as exc:
+        return str(exc)
+    except ValueError:
+        return None
+    return None
 
 
 def _check_signature(func: Callable[..., Any], payload: Mapping[str, Any]) -> None:
     """A payload that does not fit the function will never fit: fail without retrying."""
-    try:
-        _signature(func).bind(**payload)
-    except TypeError as exc:
-        raise PermanentError(f"payload does not match the function's parameters: {exc}") from exc
-    except ValueError:
-        return
+    wrong = _mismatch(func, tuple(payload))
+    if wrong is not None:
+        raise PermanentError(f"payload does not match the function's parameters: {wrong}")

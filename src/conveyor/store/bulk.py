@@ -14,6 +14,9 @@ exactly like the single-row compare-and-set.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,20 +40,23 @@ def finish_update(
     """SQL text in the driver's own placeholder style, and its positional parameters.
 
     Built as plain text for ``exec_driver_sql``: SQLAlchemy's ``text()`` would create a bind
-    object per value, which for a 100-row batch costs more than the round trips saved.
+    object per value, which for a 100-row batch costs more than the round trips saved. The
+    text depends on the row count alone, so it is made once per count (``_finish_sql``).
     """
+    params = tuple(itertools.chain.from_iterable(map(_values, rows)))
+    return _finish_sql(dialect, paramstyle, len(rows)), (*params, now)
+
+
+_values = operator.itemgetter(*(name for name, _ in COLUMNS))
+
+
+@functools.lru_cache(maxsize=256)  # batches are chunked to 200 rows (``moves``)
+def _finish_sql(dialect: str, paramstyle: str, count: int) -> str:
     mark = marker(paramstyle)
-    params: list[Any] = []
-    tuples = []
-    for row in rows:
-        names = []
-        for name, _ in COLUMNS:
-            names.append(mark(len(params)))
-            params.append(row[name])
-        tuples.append(names)
+    width = len(COLUMNS)
+    tuples = [[mark(i * width + j) for j in range(width)] for i in range(count)]
     render = {"mysql": _mysql, "mariadb": _mysql, "postgresql": _postgres}.get(dialect, _sqlite)
-    sql = render(tuples, mark(len(params)))
-    return sql, (*params, now)
+    return render(tuples, mark(count * width))
 
 
 def marker(paramstyle: str) -> Callable[[int], str]:

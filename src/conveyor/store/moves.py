@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ from conveyor.store.database import Database
 from conveyor.store.deps import Settled, has_parents, settle, settle_children
 from conveyor.store.inserts import insert_rows
 from conveyor.store.protocol import Finished, Outcome
-from conveyor.store.rows import chunks, dumps, in_tenant, log_row, task_from_row
+from conveyor.store.rows import chunks, dumps, in_tenant, log_row, replaced, task_from_row
 from conveyor.store.schema import task, task_logs
 from conveyor.store.storable import MAX_MESSAGE_CHARS, storable
 from conveyor.store.waits import restarted_wait
@@ -212,19 +213,28 @@ class SqlMoves:
 async def _finish_in(
     conn: AsyncConnection, outcomes: Sequence[Outcome], now: float
 ) -> tuple[Planned, Settled]:
-    """One SELECT, one UPDATE (``store.bulk``) and one log INSERT for the whole batch, then the
-    verdicts on the children of the tasks that ended for good (``store.deps``). The children
-    are looked up after the UPDATE, not with the SELECT: on SQLite the SELECT runs before the
-    transaction takes the write lock, so a child inserted in between would be missed.
+    """One UPDATE (``store.bulk``) and one log INSERT for the whole batch, then the verdicts
+    on the children of the tasks that ended for good (``store.deps``).
 
-    The SELECT locks the batch's rows in id order, the order every move of many rows takes
-    (then the children, whose ids a workflow puts after their parents'), so a workflow's
-    cancel and a batch finishing its nodes queue behind one another instead of deadlocking.
-    Each row's UPDATE is still conditional on each row's version as read here; when the row
+    An outcome that carries its task (``Outcome.task``: a worker's, as its start returned
+    the row) is planned from that copy, not read again: the UPDATE is conditional on the
+    copy's version and on PROCESSING, so an attempt cancelled, timed out or started again
+    since (each bumped the version) is left as it is, as a read would have found it. Only
+    outcomes without a task are read first (``hot.lock_for_finish``, locked). When the row
     count says some rows did not apply, a second read tells which did.
+
+    The UPDATE names its rows in id order and the read locks them in id order, the order
+    every move of many rows takes (then the children, whose ids a workflow puts after their
+    parents'), so a workflow's cancel and a batch finishing its nodes queue behind one another
+    rather than deadlock (and a deadlock the database still breaks runs the batch again,
+    ``Database.transaction``). The children are looked up after the UPDATE: on SQLite a read
+    before it runs before the transaction takes the write lock, so a child inserted in between
+    would be missed.
     """
-    read = {t.id: t for chunk in chunks(sorted({o.task_id for o in outcomes}))
-            for t in await hot.lock_for_finish(conn, chunk)}
+    unread = sorted({o.task_id for o in outcomes if o.task is None})
+    read = {o.task_id: o.task for o in outcomes if o.task is not None}
+    for chunk in chunks(unread):
+        read.update((t.id, t) for t in await hot.lock_for_finish(conn, chunk))
     planned = _plan_outcomes(outcomes, read, now)
     if not planned:
         return [], Settled()
@@ -239,7 +249,7 @@ async def _finish_in(
 async def _write_outcomes(conn: AsyncConnection, planned: Planned, now: float) -> int:
     """The conditional UPDATE of the batch; returns how many rows it changed."""
     changed = 0
-    rows = [_finish_values(after) for _, after in planned]
+    rows = sorted((_finish_values(after) for _, after in planned), key=itemgetter("id"))
     # A few thousand bind parameters and a few MiB of text a statement at most.
     for chunk in chunks(rows, 200, weight=_text_bytes):
         sql, params = finish_update(conn.dialect.name, conn.dialect.paramstyle, chunk, now)
@@ -274,9 +284,9 @@ def _plan_outcomes(outcomes: Sequence[Outcome], current: dict[str, Task], now: f
         retry = o.retry_at is not None
         if retry:
             check_move(o.status, S.PENDING)
-        # One replace (it costs more than the rest of the plan): the final move, or straight
+        # One copy (it costs more than the rest of the plan): the final move, or straight
         # back to PENDING, due at ``retry_at``.
-        after = replace(
+        after = replaced(
             before, status=S.PENDING if retry else o.status, result=o.result, error=o.error,
             finished_at=None if retry else now, version=before.version + 1,
             run_at=o.retry_at if o.retry_at is not None else before.run_at,

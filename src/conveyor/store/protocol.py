@@ -49,6 +49,11 @@ class Outcome:
 
     ``retry_at`` set means the task goes straight back to PENDING (through ``status``, both
     moves logged) and is due then; ``spend_retry`` is False for attempts lost to a crash.
+
+    ``task`` is the row as the reporter last read it (a worker: as its start returned it),
+    when it has one: the finish then writes without reading the row again, its UPDATE fenced
+    on that copy's ``version`` (any move since bumped it, so a stale copy changes nothing).
+    Without it, the finish reads the row first.
     """
 
     task_id: str
@@ -61,6 +66,7 @@ class Outcome:
     message: str = ""
     worker_id: str | None = None
     epoch: int | None = None
+    task: Task | None = None
 
 
 class Finished(list[Task]):

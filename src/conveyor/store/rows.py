@@ -6,7 +6,9 @@ in chunks so no statement passes a driver's parameter limit.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -90,6 +92,19 @@ def task_from_values(v: Sequence[Any]) -> Task:
         finished_at=v[18], version=v[19], callback_url=v[14], owner=v[20], tenant=v[21],
         wait_deadline=v[22], pinned_worker=v[23],
     )
+
+
+_FIELDS = {f.name: i for i, f in enumerate(dataclasses.fields(Task))}
+_field_values = operator.attrgetter(*_FIELDS)
+
+
+def replaced(t: Task, **changes: Any) -> Task:
+    """``dataclasses.replace`` for a finish batch: the same task, a fraction of the CPU (the
+    generic one looks up every field's definition again at each call)."""
+    values = list(_field_values(t))
+    for name, value in changes.items():
+        values[_FIELDS[name]] = value
+    return Task(*values)
 
 
 def task_to_row(t: Task, now: float) -> dict[str, Any]:

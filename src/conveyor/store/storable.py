@@ -34,7 +34,10 @@ def storable(o: Outcome, max_result: int) -> Outcome:
                 o, f"the task's result is {size} bytes; the limit is {max_result} "
                 "(setting max_result_bytes)", message,
             )
-    return replace(o, error=None if o.error is None else clean_text(o.error), message=message)
+    error = None if o.error is None else clean_text(o.error)
+    if error == o.error and message == o.message:  # the usual case: nothing to copy
+        return o
+    return replace(o, error=error, message=message)
 
 
 def _unstorable(o: Outcome, error: str, message: str) -> Outcome:

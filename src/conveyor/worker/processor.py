@@ -1,13 +1,14 @@
 """Processor: take ids from this worker's queue, start them in the store, run them.
 
-Capacity bounds what is held at once (running plus finished-but-unwritten). Each attempt runs
-in its own asyncio task under the task's timeout; a cancel request or a shutdown sets the
-attempt's stop event, and the reason decides the outcome (CANCELLED, or a rerun that spends no
-retry). An event rather than cancelling the attempt's task: a cancel that lands before the task
-ran its first step, or while it reads its type's config, would end it with no outcome at all,
-leaving the row PROCESSING and its slot held for good. An interrupt can also land while the
-start is being committed, before the attempt exists here: it is kept for the id and handed to
-the attempt as soon as the start returns.
+Capacity bounds what is held at once (running plus finished-but-unwritten). Each attempt is one
+asyncio task (its runner) under the task's timeout, and it hands its outcome to the finisher
+whatever way it ends. A cancel request, a shutdown or the timeout stops it, and the reason
+decides the outcome (CANCELLED, TIMEOUT, or a rerun that spends no retry). The runner itself is
+cancelled only while it is inside the executor call: a stop that lands before the task ran its
+first step, or while it reads its type's config, is kept as the reason and seen before the
+call begins, so the attempt still ends with an outcome and frees its slot. An interrupt can
+also land while the start is being committed, before the attempt exists here: it is kept for
+the id and handed to the attempt as soon as the start returns.
 
 Stopped means stopped (docs/design.md §8.13): on timeout or interrupt the executor call is
 cancelled and the outcome is recorded only once that call has ended, so no code of an attempt
@@ -24,7 +25,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 import orjson
@@ -56,28 +57,20 @@ class StopReason(Enum):
 
 @dataclass
 class Running:
-    """One attempt in flight: its runner and the future that asks it to stop, and why.
+    """One attempt in flight: its runner, and what stopping it has reached.
 
-    A future, not an ``asyncio.Event``: the runner awaits it as it is, where an event needs a
-    task of its own per attempt to wait on it (created and cancelled for every task run, a
-    good part of the worker's per-task overhead). The executor call's end and the timeout set
-    it too (``wake``), so one await covers all three; the reason, or the call being done, tells
-    them apart afterwards."""
+    One task an attempt, not a runner watching a task of the executor call: the second task,
+    the future it woke the runner with and their callbacks were a good part of the worker's
+    CPU per task. So the runner runs the call itself and is cancelled to stop it, but only
+    while it is inside the call (``calling``); before, the reason alone is kept and read just
+    before the call starts."""
 
     task: Task
     runner: asyncio.Task[None] | None = None
-    stop: asyncio.Future[object] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
     reason: StopReason | None = None
-
-    def ask_to_stop(self) -> None:
-        if not self.stop.done():
-            self.stop.set_result(None)
-
-    def wake(self, _: object = None) -> None:
-        """Set ``stop`` (a done callback of the executor call, the timeout's timer)."""
-        self.ask_to_stop()
+    calling: bool = False  # inside the executor call: stopping cancels the runner
+    stopped: bool = False  # the runner was cancelled to stop the call (a stop, the timeout)
+    overdue: bool = False  # the call did not end within STOP_GRACE of being stopped
 
 
 class Processor(Duty):
@@ -160,10 +153,7 @@ class Processor(Duty):
         finally:
             asked = {task_id: self._launching.pop(task_id, None) for task_id in by_id}
         for t in started:
-            running = self.running[t.id] = Running(t)
-            if (reason := asked[t.id]) is not None:
-                running.reason = reason
-                running.ask_to_stop()
+            running = self.running[t.id] = Running(t, reason=asked[t.id])
             running.runner = asyncio.create_task(self._run(running, by_id.pop(t.id)))
         # Cancelled, finished or taken by another worker meanwhile, or a twin of one started.
         for item in [*by_id.values(), *twins]:
@@ -185,8 +175,22 @@ class Processor(Duty):
             return False
         if running.reason is None:
             running.reason = reason
-        running.ask_to_stop()
+        self._stop_call(running)
         return True
+
+    def _stop_call(self, running: Running) -> None:
+        """Cancel the executor call if it is under way (else the reason, set already, keeps
+        it from starting), and watch that it ends in time."""
+        if not running.calling or running.stopped or running.runner is None:
+            return
+        running.stopped = True
+        running.runner.cancel()
+        asyncio.get_running_loop().call_later(STOP_GRACE, self._overdue, running)
+
+    def _overdue(self, running: Running) -> None:
+        if running.calling:
+            running.overdue = True
+            self._unstoppable(running.task, "it keeps its slot until it returns")
 
     def runners(self) -> list[asyncio.Task[None]]:
         return [r.runner for r in self.running.values() if r.runner is not None]
@@ -219,7 +223,7 @@ class Processor(Duty):
             except Exception as exc:  # a bug in our own code: record it, never lose it
                 log.exception("unexpected error running task %s", task.id)
                 outcome = Outcome(task.id, task.attempt, TaskStatus.FAILED,
-                                  error=repr(exc), worker_id=self.worker_id)
+                                  error=repr(exc), worker_id=self.worker_id, task=task)
             finally:
                 self.running.pop(task.id, None)
             marks.note(status=str(outcome.status))
@@ -239,32 +243,34 @@ class Processor(Duty):
         backoff = self._outcomes.policy(spec)
         if running.reason is not None:  # interrupted before it began: never start the executor
             return self._interrupted(task, backoff, running.reason)
-        inner = asyncio.create_task(self._execute(task, spec.executor if spec else "python",
-                                                  dict(spec.executor_config) if spec else {}))
-        inner.add_done_callback(running.wake)
-        timer = asyncio.get_running_loop().call_later(task.timeout, running.wake)
+        executor, config = (spec.executor, dict(spec.executor_config)) if spec else ("python", {})
+        timer = asyncio.get_running_loop().call_later(task.timeout, self._stop_call, running)
+        running.calling = True
         try:
-            await running.stop
-        except asyncio.CancelledError:  # the loop itself is going away
-            inner.cancel()
-            raise
+            result = await self._execute(task, executor, config)
+        except asyncio.CancelledError:
+            runner = asyncio.current_task()
+            if not running.stopped or runner is None:  # the loop itself is going away
+                raise
+            runner.uncancel()  # the one cancel was ours, and it is answered here
+            return self._stopped(running, backoff)
+        except Exception as exc:
+            if running.stopped:
+                self._ended_on_its_own(running)
+                return self._stopped(running, backoff)
+            retryable = not isinstance(exc, PermanentError)
+            return self._failed(task, TaskStatus.FAILED, _describe(exc), retryable, backoff)
         finally:
+            running.calling = False
             timer.cancel()
-        if not inner.done():
-            await self._stop(task, inner)
-            if running.reason is not None:
-                return self._interrupted(task, backoff, running.reason)
-            return self._failed(task, TaskStatus.TIMEOUT, f"timed out after {task.timeout:g}s",
-                                True, backoff)
-        exc = inner.exception()
-        if exc is None:
-            return Outcome(task.id, task.attempt, TaskStatus.SUCCESS, result=inner.result(),
-                           worker_id=self.worker_id)
-        retryable = not isinstance(exc, PermanentError)
-        return self._failed(task, TaskStatus.FAILED, _describe(exc), retryable, backoff)
+        if running.stopped:
+            self._ended_on_its_own(running)
+            return self._stopped(running, backoff)
+        return Outcome(task.id, task.attempt, TaskStatus.SUCCESS, result=result,
+                       worker_id=self.worker_id, task=task)
 
     async def _execute(self, task: Task, executor: str, config: dict[str, object]) -> object:
-        # A child of the attempt's span (this asyncio task copied its context); HTTP and gRPC
+        # A child of the attempt's span (the runner copied the context); HTTP and gRPC
         # executors pass it on (``tracing.outgoing``), so the called service's spans join.
         with tracing.span(f"conveyor.execute {executor}", executor=executor):
             result = await self._executors.get(executor).execute(task, config)
@@ -274,28 +280,34 @@ class Processor(Duty):
             raise PermanentError(f"the result is not JSON serialisable: {exc}") from exc
         return result
 
-    async def _stop(self, task: Task, inner: asyncio.Task[object]) -> None:
-        """Cancel the executor call and return once it has ended, however long that takes:
-        until then the attempt is running and holds its slot."""
-        inner.cancel()
-        done, _ = await asyncio.wait({inner}, timeout=STOP_GRACE)
-        if done and inner.cancelled():
-            return
+    def _stopped(self, running: Running, backoff: Backoff) -> Outcome:
+        """The outcome of a call stopped by a request (its reason) or by the timeout."""
+        task = running.task
+        if running.reason is not None:
+            return self._interrupted(task, backoff, running.reason)
+        return self._failed(task, TaskStatus.TIMEOUT, f"timed out after {task.timeout:g}s",
+                            True, backoff)
+
+    def _ended_on_its_own(self, running: Running) -> None:
+        """A stopped call that returned or raised rather than being cancelled ignored the stop
+        (it swallowed ``CancelledError``): reported, unless its overrun was already."""
+        if not running.overdue:
+            self._unstoppable(running.task, "it ended on its own")
+
+    def _unstoppable(self, task: Task, how: str) -> None:
         self.unstoppable += 1
         log.warning(
             "task %s attempt %d did not stop when told to (an async function that swallows "
             "CancelledError, or a plain function run with isolation=\"thread\"); %s",
-            task.id, task.attempt,
-            "it ended on its own" if done else "it keeps its slot until it returns",
+            task.id, task.attempt, how,
             extra={"task_id": task.id, "attempt": task.attempt, "worker_id": self.worker_id,
                    "task_type": task.task_type},
         )
-        await asyncio.wait({inner})
 
     def _interrupted(self, task: Task, backoff: Backoff, reason: StopReason) -> Outcome:
         if reason is StopReason.CANCELLED:
             return Outcome(task.id, task.attempt, TaskStatus.CANCELLED,
-                           error="cancelled while running", worker_id=self.worker_id)
+                           error="cancelled while running", worker_id=self.worker_id, task=task)
         return self._failed(task, TaskStatus.TIMEOUT, "worker shut down before the task finished",
                             True, backoff, lost_to_crash=True)
 
