@@ -133,10 +133,16 @@ class Dispatcher(Duty):
         ``_ahead`` deep (with that depth), in one round trip; None: read them after."""
         if not self._ahead:
             return await self._coord.registry.live_workers(), None
-        live, heads = await asyncio.gather(
-            self._coord.registry.live_workers(), self._read(self._ahead)
-        )
-        return live, (heads, self._ahead)
+        # One task for the workers' read while this one reads the heads: both requests go
+        # out before either answer is awaited (``gather`` would cost a task for each).
+        fleet = asyncio.ensure_future(self._coord.registry.live_workers())
+        try:
+            heads = await self._read(self._ahead)
+        except BaseException:
+            fleet.cancel()
+            await asyncio.wait([fleet])  # its own failure, if any, is this one's too
+            raise
+        return await fleet, (heads, self._ahead)
 
     async def _read(self, depth: int) -> Heads:
         return await self._coord.queues.heads(depth, self._turns, every=self._weights is not None)
