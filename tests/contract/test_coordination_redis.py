@@ -47,6 +47,26 @@ async def test_keys_live_under_the_prefix(redis_env: RedisSession) -> None:
         await coord.close()
 
 
+async def test_an_ack_with_nothing_queued_leaves_no_wake_token(redis_env: RedisSession) -> None:
+    """Nothing waits to be placed, so freed capacity is no reason for a dispatch pass (the
+    next enqueue leaves its own token); with an id queued the ack leaves one."""
+    coord = await connect_redis(redis_env.url, redis_env.prefix)
+    wake = f"{redis_env.prefix}wake"
+    try:
+        await coord.queues.enqueue([item("a")])
+        await coord.queues.assign(await leader_epoch(coord), [(item("a"), "w1")])
+        await coord.worker_queues.fetch("w1", 1, 0.05)
+        await redis_env.raw.delete(wake)
+        await coord.worker_queues.ack("w1", [item("a")])
+        assert await redis_env.raw.llen(wake) == 0
+        await coord.queues.enqueue([item("b")])
+        await redis_env.raw.delete(wake)
+        await coord.worker_queues.ack("w1", [item("a")])
+        assert await redis_env.raw.llen(wake) == 1
+    finally:
+        await coord.close()
+
+
 async def test_blocked_fetch_survives_a_killed_connection(redis_env: RedisSession) -> None:
     coord = await connect_redis(redis_env.url, redis_env.prefix, client_name=redis_env.client_name)
     try:

@@ -30,6 +30,28 @@ async def test_heartbeat_lists_live_workers_with_load(coord: Coordination) -> No
     assert await coord.registry.expired_workers(time.time()) == []
 
 
+async def test_every_read_of_the_live_workers_sees_the_latest_beat_and_load(
+    coord: Coordination,
+) -> None:
+    """The dispatcher reads the fleet on every pass: a beat that changed what a worker
+    advertises, and a load that changed, show in the next read."""
+    epoch = await leader_epoch(coord)
+    await coord.registry.heartbeat(worker("w1"), 30)
+    assert await coord.registry.live_workers() == [worker("w1")]
+    await coord.queues.enqueue([item("a")])
+    await coord.queues.assign(epoch, [(item("a"), "w1")])
+    assert await coord.registry.live_workers() == [worker("w1", load=1)]
+    await coord.registry.heartbeat(worker("w1", draining=True, last_heartbeat=1011.5), 30)
+    assert await coord.registry.live_workers() == [
+        worker("w1", draining=True, last_heartbeat=1011.5, load=1)
+    ]
+    await coord.worker_queues.fetch("w1", 1, 0.05)
+    await coord.worker_queues.ack("w1", [item("a")])
+    await coord.registry.heartbeat(worker("w2"), 30)
+    live = sorted(await coord.registry.live_workers(), key=lambda w: w.worker_id)
+    assert live == [worker("w1", draining=True, last_heartbeat=1011.5), worker("w2")]
+
+
 async def test_lapsed_heartbeat_expires_and_reap_recovers_items(coord: Coordination) -> None:
     epoch = await leader_epoch(coord)
     await coord.registry.heartbeat(worker("alive"), 30)

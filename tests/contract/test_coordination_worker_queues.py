@@ -77,6 +77,19 @@ async def test_hand_back_wakes_the_dispatcher(coord: Coordination) -> None:
     assert time.monotonic() - started < 0.5
 
 
+async def test_ack_wakes_the_dispatcher_while_work_is_queued(coord: Coordination) -> None:
+    """Capacity freed while ids wait in the queues is a reason for a pass."""
+    epoch = await leader_epoch(coord)
+    await coord.queues.enqueue([item("a"), item("b")])
+    await coord.queues.assign(epoch, [(item("a"), "w1")])
+    await coord.worker_queues.fetch("w1", 1, 0.05)
+    await coord.queues.wait_for_work(0.01)  # consume the enqueue's wake-up
+    await coord.worker_queues.ack("w1", [item("a")])
+    started = time.monotonic()
+    await coord.queues.wait_for_work(2)
+    assert time.monotonic() - started < 0.5
+
+
 async def test_active_lists_what_was_fetched(coord: Coordination) -> None:
     items = [QueueItem(f"a{i}", "echo", Priority.NORMAL) for i in range(3)]
     await coord.queues.enqueue(items)

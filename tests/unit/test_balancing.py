@@ -182,6 +182,31 @@ def test_plan_never_overfills_a_worker(name: str) -> None:
     assert [i for i, _ in moves] == items[:4]  # in the given (priority) order
 
 
+def test_plan_over_a_large_fleet_sees_each_move_in_the_load_it_balances_on() -> None:
+    """A hundred workers, two routes sharing them: every id sees the load the ids before it
+    added, on whichever route it was added, and a full worker takes no more."""
+    workers = [worker(f"w{n:03}", capacity=2 + n % 3, load=n % 2,
+                      types=("echo", "sleep") if n % 2 else ("echo",)) for n in range(100)]
+    items = [item(n, "sleep" if n % 3 == 0 else "echo") for n in range(400)]
+    moves = plan(items, workers, LeastTask(), set())
+
+    free = {w.worker_id: w.free for w in workers}
+    load = {w.worker_id: w.load for w in workers}
+    by_id = {w.worker_id: w for w in workers}
+    expected = []
+    for it in items:
+        able = [w for w in workers if w.supports(it.task_type) and free[w.worker_id] > 0]
+        if not able:
+            continue
+        chosen = min(able, key=lambda w: (load[w.worker_id] / w.capacity, -free[w.worker_id],
+                                          w.worker_id))
+        expected.append((it, chosen.worker_id))
+        load[chosen.worker_id] += 1
+        free[chosen.worker_id] -= 1
+    assert moves == expected
+    assert all(n <= by_id[w].free for w, n in Counter(w for _, w in moves).items())
+
+
 def test_plan_least_task_spreads_by_load() -> None:
     workers = [worker("a", capacity=4), worker("b", capacity=4)]
     moves = plan([item(n) for n in range(4)], workers, LeastTask(), set())

@@ -180,8 +180,8 @@ class LocalCoordination:
         active = self._active[worker_id]
         for item in items:
             active.pop(item, None)
-        if items:
-            self._work.set()  # capacity was freed: the dispatcher may have work to place
+        if items and any(self._queues.values()):
+            self._work.set()  # capacity was freed: the dispatcher may have queued work to place
 
     async def active(self, worker_id: str) -> list[QueueItem]:
         return list(self._active.get(worker_id, {}))

@@ -118,8 +118,9 @@ class WorkerQueues(Protocol):
         ``timeout`` for the first one."""
 
     async def ack(self, worker_id: str, items: Sequence[QueueItem]) -> None:
-        """Drop finished items from the active list, and wake ``wait_for_work``: capacity was
-        freed, so the dispatcher may have queued work to place."""
+        """Drop finished items from the active list, and wake ``wait_for_work`` if work is
+        queued: capacity was freed, so the dispatcher may have it to place. With the queues
+        empty a backend may leave the dispatcher asleep (the next enqueue wakes it)."""
 
     async def active(self, worker_id: str) -> list[QueueItem]:
         """What the active list holds (the worker compares it with what it really runs)."""

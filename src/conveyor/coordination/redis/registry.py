@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import redis.exceptions as redis_errors
 from redis.typing import EncodableT, FieldT
@@ -72,6 +73,7 @@ class RedisRegistry:
     def __init__(self, backend: Backend) -> None:
         self._b = backend
         self._keys = backend.keys
+        self._decoded: dict[tuple[str, ...], WorkerInfo] = {}  # last live hashes, decoded
 
     @unavailable_on_loss
     async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
@@ -94,15 +96,29 @@ class RedisRegistry:
     @unavailable_on_loss
     async def live_workers(self) -> list[WorkerInfo]:
         """One script (``lua/live.lua``): the dispatcher asks on every pass, and the index,
-        the hashes and the loads read together cost one round trip instead of two."""
+        the hashes and the loads read together cost one round trip instead of two.
+
+        A hash changes only with its worker's heartbeat, but is read on every pass: each is
+        decoded once and kept until it changes (or its worker is no longer live), and a pass
+        only sets the load, so a pass over a hundred workers does not parse a hundred hashes.
+        """
         k = self._keys
         args = [repr(self._b.clock()), k.worker_prefix, Keys.QUEUE_SUFFIX, Keys.ACTIVE_SUFFIX]
         replies = await self._b.run("live", [k.workers], args)
-        return [
-            info_from_hash(dict(zip(flat[::2], flat[1::2], strict=True)), int(queued) + int(active))
-            for flat, queued, active in replies
-            if flat
-        ]
+        decoded: dict[tuple[str, ...], WorkerInfo] = {}
+        live = []
+        for flat, queued, active in replies:
+            if not flat:
+                continue
+            key = tuple(flat)
+            info = self._decoded.get(key)
+            if info is None:
+                info = info_from_hash(dict(zip(flat[::2], flat[1::2], strict=True)), 0)
+            decoded[key] = info
+            load = int(queued) + int(active)
+            live.append(replace(info, load=load) if load else info)
+        self._decoded = decoded
+        return live
 
     @unavailable_on_loss
     async def expired_workers(self, now: float) -> list[str]:

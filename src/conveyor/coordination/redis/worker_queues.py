@@ -69,8 +69,9 @@ class RedisWorkerQueues:
         if not items:
             return
         # One script for the batch: a pipeline packed an LREM per item, a good part of a
-        # finish's CPU; the script also leaves the wake token (capacity was freed).
-        keys = [self._keys.worker_active(worker_id), self._keys.wake]
+        # finish's CPU; the script also leaves the wake token (capacity was freed) when work
+        # is queued.
+        keys = [self._keys.worker_active(worker_id), self._keys.wake, self._keys.queued]
         await self._b.run("ack", keys, [item.encode() for item in items])
 
     @unavailable_on_loss
