@@ -48,3 +48,20 @@ def test_a_process_without_api_imports_no_server_and_no_tracing_sdk(role: str) -
     assert imported(code, unused) == []
     if role == "worker":
         assert imported(code, ("conveyor.scheduler",)) == []
+
+
+def test_a_worker_loads_no_http_client_and_no_cipher_before_its_first_task() -> None:
+    """httpx (the client, the HTTP and gRPC executors, webhooks) and cryptography (sealed
+    secrets) are loaded by the first task that needs them, not by every worker's start."""
+    code = (
+        "import conveyor.cli, conveyor.process, conveyor.worker\n"
+        "from conveyor import bootstrap\n"
+        "from conveyor.config import Settings\n"
+        "from conveyor.keyring import Keyring\n"
+        "s = Settings(database_url='mysql://root@127.0.0.1/x', redis_url='redis://127.0.0.1')\n"
+        "regs = bootstrap.registrations(s)\n"
+        "bootstrap.executors(s, regs, Keyring.from_settings(s)); bootstrap.listeners(s)\n"
+        "from conveyor.executors.secret_fields import secret_fields\n"
+        "secret_fields('python')"
+    )
+    assert imported(code, ("httpx", "cryptography", "conveyor.client.aio")) == []
