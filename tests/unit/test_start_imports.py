@@ -64,4 +64,24 @@ def test_a_worker_loads_no_http_client_and_no_cipher_before_its_first_task() -> 
         "from conveyor.executors.secret_fields import secret_fields\n"
         "secret_fields('python')"
     )
-    assert imported(code, ("httpx", "cryptography", "conveyor.client.aio")) == []
+    assert imported(code, ("httpx", "cryptography.fernet", "conveyor.client.aio")) == []
+
+
+def test_the_script_imports_the_cli_without_collecting_and_leaves_collection_on() -> None:
+    """The ``conveyor`` script's entry (``conveyor.launch``): the command tree is imported with
+    the collector off (a plain import sets off ~80 collections, a full one among them), then
+    frozen, and the collector is on again for the command itself."""
+    code = (
+        "import atexit, gc\n"
+        "runs = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and "
+        "runs.append(info['generation']))\n"
+        "atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count() > 10_000, "
+        "2 not in runs))\n"
+        "sys.argv = ['conveyor', '--version']\n"
+        "from conveyor import launch\n"
+        "launch.main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", f"import sys\n{code}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.split()[-3:] == ["True", "True", "True"], done.stderr
