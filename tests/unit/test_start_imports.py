@@ -85,3 +85,20 @@ def test_the_script_imports_the_cli_without_collecting_and_leaves_collection_on(
     done = subprocess.run([sys.executable, "-c", f"import sys\n{code}"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.stdout.split()[-3:] == ["True", "True", "True"], done.stderr
+
+
+def test_a_command_runs_on_a_tree_of_that_command_alone() -> None:
+    """``conveyor worker`` builds one Click command, not the whole tree's; a first word that
+    names no command or group (an option, a typo) gets the whole tree."""
+    from conveyor.cli import app_for, cli
+
+    worker = app_for(["worker", "--capacity", "5"])
+    assert [c.callback.__name__ for c in worker.registered_commands if c.callback] == ["worker"]
+    assert worker.registered_groups == []
+    assert worker.registered_callback is cli.registered_callback  # --version still works
+    scheduler = app_for(["scheduler", "status"])
+    assert [g.name for g in scheduler.registered_groups] == ["scheduler"]
+    assert scheduler.registered_commands == []
+    assert [c.name for c in app_for(["list"]).registered_commands] == ["list"]
+    for args in ([], ["--help"], ["wroker"], ["-V"]):
+        assert app_for(args) is cli
