@@ -20,8 +20,7 @@ from conveyor.coordination.local import LocalCoordination
 from conveyor.coordination.protocol import Coordination
 from conveyor.errors import ConfigError
 from conveyor.events import EventBus, Listener
-from conveyor.executors.grpc import GrpcExecutor
-from conveyor.executors.http import HttpExecutor
+from conveyor.executors.deferred import Deferred
 from conveyor.executors.protocol import Executor
 from conveyor.executors.python import PythonExecutor
 from conveyor.executors.registry import ExecutorRegistry
@@ -73,14 +72,26 @@ def executors(
             regs, w.thread_pool_size, processes=w.task_processes,
             modules=w.python_modules,
         ),
-        "http": HttpExecutor(settings),
-        "grpc": GrpcExecutor(settings),
+        "http": Deferred(lambda: _http_executor(settings)),
+        "grpc": Deferred(lambda: _grpc_executor(settings)),
     }
     for name, factory in load_entry_points(EXECUTORS).items():
         if name not in found:  # built-ins win; a plug-in cannot replace them by accident
             found[name] = cast(Callable[[Settings], Executor], factory)(settings)
     keys = keyring or Keyring.from_settings(settings)
     return ExecutorRegistry({name: Unsealing(name, e, keys) for name, e in found.items()})
+
+
+def _http_executor(settings: Settings) -> Executor:
+    from conveyor.executors.http import HttpExecutor
+
+    return HttpExecutor(settings)
+
+
+def _grpc_executor(settings: Settings) -> Executor:
+    from conveyor.executors.grpc import GrpcExecutor
+
+    return GrpcExecutor(settings)
 
 
 def balancer(settings: Settings) -> Balancer:

@@ -23,12 +23,14 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-
-from cryptography.fernet import Fernet, MultiFernet
+from typing import TYPE_CHECKING
 
 from conveyor.config import Settings
 from conveyor.errors import ConfigError, ValidationError
 from conveyor.store.urls import database_url
+
+if TYPE_CHECKING:  # imported where a key is used: a process that seals nothing never loads it
+    from cryptography.fernet import Fernet, MultiFernet
 
 HOW_TO_SET = (
     "set secrets.keys (CONVEYOR_SECRETS__KEYS) to a key made by `conveyor secrets generate-key`, "
@@ -41,6 +43,8 @@ class NoSecretKeys(ValidationError):
 
 
 def generate_key() -> str:
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode("ascii")
 
 
@@ -48,7 +52,7 @@ class Keyring:
     def __init__(
         self, keys: Sequence[str] = (), key_file: Path | None = None, *, ephemeral: bool = False
     ) -> None:
-        self._configured = [Fernet(k) for k in keys]
+        self._configured = [_fernet(k) for k in keys]
         self.key_file = key_file
         self._ephemeral = ephemeral
         self._loaded: list[Fernet] | None = self._configured or None
@@ -69,23 +73,33 @@ class Keyring:
         """The keys, first one sealing; ``create`` makes a key file or process key if none."""
         if self._loaded is None:
             if self.key_file is not None and (create or self.key_file.exists()):
-                self._loaded = [Fernet(_read_or_create(self.key_file))]
+                self._loaded = [_fernet(_read_or_create(self.key_file))]
             elif self._ephemeral and create:
-                self._loaded = [Fernet(Fernet.generate_key())]
+                self._loaded = [_fernet(generate_key())]
         if self._loaded is None:
             raise NoSecretKeys(f"no key to seal or open task-config secrets with: {HOW_TO_SET}")
         return self._loaded
 
     def sealing(self) -> MultiFernet:
+        from cryptography.fernet import MultiFernet
+
         return MultiFernet(self.fernets(create=True))
 
     def opening(self) -> MultiFernet:
+        from cryptography.fernet import MultiFernet
+
         return MultiFernet(self.fernets(create=False))
 
     def check(self) -> None:
         """At start: a key file that exists must be private and hold a key."""
         if not self._configured and self.key_file is not None and self.key_file.exists():
             self.fernets(create=False)
+
+
+def _fernet(key: str | bytes) -> Fernet:
+    from cryptography.fernet import Fernet
+
+    return Fernet(key)
 
 
 def _read_or_create(path: Path) -> str:
@@ -110,7 +124,7 @@ def _read(path: Path) -> str:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(f"the secrets key file {path} is open to other users; chmod 600 {path}")
     try:
-        Fernet(text)
+        _fernet(text)
     except ValueError:
         raise ConfigError(
             f"the secrets key file {path} does not hold a Fernet key; restore it from a backup "

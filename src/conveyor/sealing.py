@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from conveyor.errors import PermanentError, ValidationError
+
+if TYPE_CHECKING:  # imported where a token is opened: most processes never open one
+    from cryptography.fernet import Fernet, MultiFernet
 
 SEALED = "$sealed"
 MASK = "***"
@@ -37,7 +39,7 @@ _SCHEMES = frozenset({"bearer", "basic", "token", "digest", "apikey"})
 # little protection: no credential is that short.
 _MIN_VALUE, _MIN_WORD = 4, 6
 
-Keys = Callable[[], MultiFernet]
+Keys = Callable[[], "MultiFernet"]
 """Where the keys come from, asked only when a value must be sealed or opened (``keyring``)."""
 
 
@@ -129,6 +131,8 @@ def _refuse_sealed(node: Any, at: tuple[str, ...]) -> None:
 
 
 def _open(keys: Keys, token: str, path: tuple[str, ...]) -> Any:
+    from cryptography.fernet import InvalidToken
+
     try:
         return orjson.loads(keys().decrypt(token.encode("ascii")))
     except InvalidToken:
@@ -171,6 +175,8 @@ def reseal(
     first key already opens is left as it is, so running this twice changes nothing the second
     time; ``keys`` is asked only if there is a value. Raises ``Unopenable`` for a value no key
     opens."""
+    from cryptography.fernet import InvalidToken, MultiFernet
+
     counts = Resealed()
 
     def every() -> MultiFernet:

@@ -10,11 +10,12 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:  # the transports import it; ``target`` is used where none is built
+    import httpx
 
 FINAL = frozenset({"SUCCESS", "FAILED", "TIMEOUT", "CANCELLED"})
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from conveyor.errors import PermanentError, ValidationError
-from conveyor.executors import grpc, http
 from conveyor.executors.functions import FunctionPolicy, FunctionRef
 from conveyor.models import Priority, Task, TaskConfig, TaskStatus
 from conveyor.plugins import EXECUTORS, entry_point_names
@@ -59,12 +58,18 @@ def _python(task: Task, config: Mapping[str, Any], functions: FunctionPolicy) ->
         functions.check(FunctionRef.parse(config["function"]))
 
 
+# The HTTP and gRPC parsers are imported when a config of theirs is checked: every process
+# builds the service that checks configs, and they load httpx.
 def _http(task: Task, config: Mapping[str, Any], functions: FunctionPolicy) -> None:
+    from conveyor.executors import http
+
     http.parse_config(task, config)
     http.check_no_credentials(config["url"])  # only here: a stored config keeps running
 
 
 def _grpc(task: Task, config: Mapping[str, Any], functions: FunctionPolicy) -> None:
+    from conveyor.executors import grpc
+
     grpc.parse_config(task, config)
 
 

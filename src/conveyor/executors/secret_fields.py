@@ -15,15 +15,18 @@ with secrets in the clear.
 from __future__ import annotations
 
 import functools
+from importlib import import_module
 
 from conveyor.errors import ConfigError
-from conveyor.executors import grpc, http
 from conveyor.plugins import EXECUTORS, entry_point_names, load_entry_points
 
-BUILT_IN: dict[str, tuple[str, ...]] = {
-    "python": (),
-    "http": http.SECRET_FIELDS,
-    "grpc": grpc.SECRET_FIELDS,
+# Each built-in declares its own (``SECRET_FIELDS``), read from its module when first asked:
+# importing the HTTP and gRPC executors loads httpx, which a worker that runs only python
+# tasks never needs.
+BUILT_IN: dict[str, str | None] = {
+    "python": None,
+    "http": "conveyor.executors.http",
+    "grpc": "conveyor.executors.grpc",
 }
 
 
@@ -31,7 +34,9 @@ BUILT_IN: dict[str, tuple[str, ...]] = {
 def secret_fields(executor: str) -> tuple[str, ...]:
     """The secret paths of ``executor``; none for one that is not installed here."""
     if executor in BUILT_IN:
-        return BUILT_IN[executor]
+        home = BUILT_IN[executor]
+        fields: tuple[str, ...] = () if home is None else import_module(home).SECRET_FIELDS
+        return fields
     if executor not in entry_point_names(EXECUTORS):
         return ()
     declared = getattr(_plugins().get(executor), "secret_fields", ())

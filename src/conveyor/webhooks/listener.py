@@ -33,17 +33,18 @@ import random
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from conveyor.config import Settings
 from conveyor.errors import PermanentError, RetryableError
 from conveyor.events import Event, EventKind
 from conveyor.executors.netguard import Allowlist
-from conveyor.executors.outbound import Outbound, build_client, send_checked
 from conveyor.retry import exponential_delay
 from conveyor.webhooks.fair import FairQueue
 from conveyor.webhooks.signing import signed_headers, signing_key
+
+if TYPE_CHECKING:  # imported by the first task with a callback: most processes send none
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def encode(event: Event) -> Delivery | None:
         "finished_at": task.finished_at if task.finished_at is not None else event.at,
     }
     body = json.dumps(document, separators=(",", ":"), default=str).encode()
+    import httpx
+
     try:
         url = httpx.URL(task.callback_url)
     except httpx.InvalidURL as exc:
@@ -239,6 +242,8 @@ class WebhookListener:
         self._wake.set()
 
     async def _send(self, delivery: Delivery) -> None:
+        from conveyor.executors.outbound import Outbound, build_client, send_checked
+
         if self._consumer is None:
             raise RetryableError("the webhook listener is not started")
         if self._client is None:  # on the first delivery: its TLS set-up slows every start
