@@ -14,8 +14,8 @@ them all instead of preparing a new one for each size.
   (``RETURNING``), MariaDB / MySQL read them in a second statement, told apart from rows another
   process moved by this worker's id and this start's stamp (rows it moved stay locked by its
   transaction).
-- ``lock_for_finish``: the batch's rows ``FOR UPDATE`` in id order (the order every move of many
-  rows takes, see ``moves._finish_in``).
+- ``lock_for_finish``: the rows of outcomes that carry no copy of their task, ``FOR UPDATE``
+  in id order (the order every move of many rows takes, see ``moves._finish_in``).
 - ``children``: which tasks wait on the ones that just ended (``deps.children_of``).
 """
 
