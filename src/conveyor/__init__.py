@@ -7,8 +7,9 @@ for at start, the ``--help`` that needs none of it included.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conveyor.lazy import exports
 
 if TYPE_CHECKING:
     from conveyor.errors import PermanentError, RetryableError, TaskError
@@ -35,10 +36,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'conveyor' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _HOMES, globals())
